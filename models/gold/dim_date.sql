@@ -1,0 +1,19 @@
+{#- One row per calendar day of the reporting period. -#}
+with days as (
+    select cast(day as date) as date_day
+    from generate_series(
+        cast('{{ var("calendar_start") }}' as date),
+        cast('{{ var("calendar_end") }}' as date),
+        interval '1 day'
+    ) as calendar(day)
+)
+
+select
+    cast(strftime(date_day, '%Y%m%d') as integer) as date_key,
+    date_day,
+    extract(year from date_day) as year,
+    extract(month from date_day) as month,
+    extract(day from date_day) as day_of_month,
+    extract(isodow from date_day) as iso_day_of_week,
+    date_trunc('month', date_day) as month_start
+from days

@@ -1,0 +1,7 @@
+select
+    {{ surrogate_key(['product_id']) }} as product_key,
+    product_id,
+    product_name,
+    category,
+    {{ cents_to_amount('unit_price_cents') }} as list_price
+from {{ ref('stg_products') }}

@@ -1,0 +1,8 @@
+select
+    cast(order_id as integer) as order_id,
+    cast(line_number as integer) as line_number,
+    cast(product_id as integer) as product_id,
+    cast(quantity as integer) as quantity,
+    cast(unit_price_cents as bigint) as unit_price_cents,
+    cast(discount_cents as bigint) as discount_cents
+from {{ ref('raw_order_items') }}

@@ -1,0 +1,330 @@
+//! Artifacts users and tools read after a command: `manifest.json` in dbt's layout (so tools
+//! built for dbt keep working), written atomically under the target path.
+//!
+//! Artifacts never contain secrets: only node configs and the target's non-secret fields.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::compile::Compiled;
+use crate::manifest::{Manifest, Node, NodeId, ResourceType};
+use crate::project::Project;
+use crate::template::Engine;
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    dbt_schema_version: &'static str,
+    dbt_version: String,
+    generator: &'static str,
+    generated_at: String,
+    invocation_id: &'a str,
+    project_name: &'a str,
+    adapter_type: &'static str,
+    target_name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Checksum<'a> {
+    name: &'static str,
+    checksum: &'a str,
+}
+
+#[derive(Serialize)]
+struct DependsOn<'a> {
+    nodes: &'a [NodeId],
+    macros: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct RefEntry<'a> {
+    name: &'a str,
+    package: Option<&'a str>,
+    version: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct TestMetadata<'a> {
+    name: &'a str,
+    kwargs: &'a IndexMap<String, Json>,
+    namespace: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct NodeEntry<'a> {
+    unique_id: &'a NodeId,
+    name: &'a str,
+    resource_type: ResourceType,
+    package_name: &'a str,
+    path: String,
+    original_file_path: String,
+    patch_path: Option<String>,
+    fqn: &'a [String],
+    database: Option<&'a str>,
+    schema: Option<&'a str>,
+    alias: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identifier: Option<&'a str>,
+    config: BTreeMap<&'a str, &'a Json>,
+    materialized: &'a str,
+    tags: &'a [String],
+    description: &'a str,
+    columns: &'a IndexMap<String, crate::manifest::Column>,
+    depends_on: DependsOn<'a>,
+    refs: Vec<RefEntry<'a>>,
+    sources: Vec<[&'a str; 2]>,
+    checksum: Checksum<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compiled_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compiled_checksum: Option<Checksum<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compiled_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_metadata: Option<TestMetadata<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attached_node: Option<&'a NodeId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loaded_at_field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external: Option<&'a Json>,
+}
+
+#[derive(Serialize)]
+struct MacroEntry {
+    unique_id: String,
+    name: String,
+    package_name: String,
+    original_file_path: String,
+    line: usize,
+}
+
+#[derive(Serialize)]
+struct DocEntry<'a> {
+    unique_id: String,
+    name: &'a str,
+    original_file_path: String,
+    block_contents: &'a str,
+}
+
+#[derive(Serialize)]
+struct ManifestFile<'a> {
+    metadata: Metadata<'a>,
+    nodes: BTreeMap<&'a str, NodeEntry<'a>>,
+    sources: BTreeMap<&'a str, NodeEntry<'a>>,
+    macros: BTreeMap<String, MacroEntry>,
+    docs: BTreeMap<String, DocEntry<'a>>,
+    disabled: BTreeMap<&'a str, Vec<NodeEntry<'a>>>,
+    parent_map: BTreeMap<&'a str, Vec<&'a str>>,
+    child_map: BTreeMap<&'a str, Vec<&'a str>>,
+}
+
+fn path_string(path: &std::path::Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}
+
+fn entry<'a>(
+    node: &'a Node,
+    compiled: Option<&'a Compiled>,
+    compiled_checksums: &'a BTreeMap<&'a str, String>,
+) -> NodeEntry<'a> {
+    let compiled_node = compiled.and_then(|c| c.nodes.get(&node.unique_id));
+    NodeEntry {
+        unique_id: &node.unique_id,
+        name: &node.name,
+        resource_type: node.resource_type,
+        package_name: &node.package_name,
+        path: path_string(&node.original_file_path),
+        original_file_path: path_string(&node.original_file_path),
+        patch_path: node.patch_path.as_deref().map(path_string),
+        fqn: &node.fqn,
+        database: node.relation.as_ref().and_then(|r| r.database.as_deref()),
+        schema: node.relation.as_ref().map(|r| r.schema.as_str()),
+        alias: node.relation.as_ref().map(|r| r.identifier.as_str()),
+        identifier: node
+            .source
+            .as_ref()
+            .and(node.relation.as_ref())
+            .map(|r| r.identifier.as_str()),
+        config: node
+            .config_map
+            .iter()
+            .map(|(k, v)| (k.as_str(), v))
+            .collect(),
+        materialized: node.config.materialized.as_str(),
+        tags: &node.config.tags,
+        description: &node.description,
+        columns: &node.columns,
+        depends_on: DependsOn {
+            nodes: &node.depends_on,
+            macros: Vec::new(),
+        },
+        refs: node
+            .refs
+            .iter()
+            .map(|r| RefEntry {
+                name: &r.name,
+                package: r.package.as_deref(),
+                version: r.version.as_deref(),
+            })
+            .collect(),
+        sources: node
+            .sources
+            .iter()
+            .map(|(s, t)| [s.as_str(), t.as_str()])
+            .collect(),
+        checksum: Checksum {
+            name: "sha256",
+            checksum: &node.checksum,
+        },
+        raw_code: (node.resource_type != ResourceType::Source
+            && node.resource_type != ResourceType::Seed)
+            .then_some(&*node.raw_sql),
+        compiled_code: compiled_node.map(|c| c.sql.as_str()),
+        compiled_checksum: compiled_checksums
+            .get(node.unique_id.0.as_str())
+            .map(|c| Checksum {
+                name: "sha256",
+                checksum: c,
+            }),
+        compiled_path: compiled_node.map(|c| path_string(&c.compiled_path)),
+        test_metadata: node
+            .test
+            .as_ref()
+            .filter(|t| t.generic)
+            .map(|t| TestMetadata {
+                name: &t.test_name,
+                kwargs: &t.kwargs,
+                namespace: t.namespace.as_deref(),
+            }),
+        column_name: node.test.as_ref().and_then(|t| t.column_name.as_deref()),
+        attached_node: node.test.as_ref().and_then(|t| t.attached_node.as_ref()),
+        source_name: node.source.as_ref().map(|s| s.source_name.as_str()),
+        loaded_at_field: node
+            .source
+            .as_ref()
+            .and_then(|s| s.loaded_at_field.as_deref()),
+        external: node.source.as_ref().and_then(|s| s.external.as_ref()),
+    }
+}
+
+/// Writes `<target-path>/manifest.json`; returns its path.
+pub fn write_manifest(
+    project: &Project,
+    manifest: &Manifest,
+    engine: &Engine,
+    compiled: Option<&Compiled>,
+) -> std::io::Result<PathBuf> {
+    let compiled_checksums: BTreeMap<&str, String> = compiled
+        .map(|c| {
+            c.nodes
+                .values()
+                .map(|n| {
+                    (
+                        n.unique_id.0.as_str(),
+                        crate::util::sha256_hex(n.sql.as_bytes()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut nodes = BTreeMap::new();
+    let mut sources = BTreeMap::new();
+    let mut parent_map: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut child_map: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for node in manifest.nodes.values() {
+        let id = node.unique_id.0.as_str();
+        child_map.entry(id).or_default();
+        let parents = parent_map.entry(id).or_default();
+        for dep in &node.depends_on {
+            parents.push(dep.0.as_str());
+        }
+        for dep in &node.depends_on {
+            child_map.entry(dep.0.as_str()).or_default().push(id);
+        }
+        let e = entry(node, compiled, &compiled_checksums);
+        if node.resource_type == ResourceType::Source {
+            sources.insert(id, e);
+        } else {
+            nodes.insert(id, e);
+        }
+    }
+    for children in child_map.values_mut() {
+        children.sort();
+    }
+    let disabled = manifest
+        .disabled
+        .values()
+        .map(|n| {
+            (
+                n.unique_id.0.as_str(),
+                vec![entry(n, None, &compiled_checksums)],
+            )
+        })
+        .collect();
+    let macros = engine
+        .macros()
+        .iter()
+        .map(|(name, location)| {
+            let unique_id = format!("macro.{}.{name}", project.name);
+            (
+                unique_id.clone(),
+                MacroEntry {
+                    unique_id,
+                    name: name.clone(),
+                    package_name: project.name.clone(),
+                    original_file_path: location.path.clone(),
+                    line: location.line,
+                },
+            )
+        })
+        .collect();
+    let docs = project
+        .docs
+        .values()
+        .map(|d| {
+            let unique_id = format!("doc.{}.{}", project.name, d.name);
+            (
+                unique_id.clone(),
+                DocEntry {
+                    unique_id,
+                    name: &d.name,
+                    original_file_path: path_string(&d.path),
+                    block_contents: &d.text,
+                },
+            )
+        })
+        .collect();
+    let file = ManifestFile {
+        metadata: Metadata {
+            dbt_schema_version: "https://schemas.getdbt.com/dbt/manifest/v12.json",
+            dbt_version: format!("strata-{}", env!("CARGO_PKG_VERSION")),
+            generator: "strata",
+            generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            invocation_id: &engine.shared().invocation_id,
+            project_name: &project.name,
+            adapter_type: project.target.kind().as_str(),
+            target_name: &project.target.name,
+        },
+        nodes,
+        sources,
+        macros,
+        docs,
+        disabled,
+        parent_map,
+        child_map,
+    };
+    let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
+    let path = project.target_path.join("manifest.json");
+    crate::util::write_atomic(&path, &bytes)?;
+    Ok(path)
+}

@@ -1,0 +1,100 @@
+//! clap types for strata's command line. They only describe flags; meaning is given in
+//! `settings.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::output::LogFormat;
+
+/// strata: build SQL models — dbt's project layout and Jinja API, one fast binary.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// The project folder (holding project.yml or dbt_project.yml) [env: STRATA_PROJECT_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project_dir: Option<PathBuf>,
+    /// The folder holding profiles.yml [env: STRATA_PROFILES_DIR, DBT_PROFILES_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub profiles_dir: Option<PathBuf>,
+    /// The target (warehouse connection) to use [env: STRATA_TARGET]
+    #[arg(short = 't', long, global = true)]
+    pub target: Option<String>,
+    /// Variables for var(), as YAML or JSON: --vars '{start_date: 2024-01-01}'
+    #[arg(long, global = true, value_name = "YAML")]
+    pub vars: Option<String>,
+    /// How many nodes run at once
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// How log lines on stderr are written
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// No colours in output (also when NO_COLOR is set)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Print only errors and data
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load and render every node, check the DAG, write manifest.json
+    Parse,
+    /// Render selected nodes to SQL under the target path
+    Compile(CompileArgs),
+    /// List selected nodes
+    #[command(alias = "list")]
+    Ls(LsArgs),
+}
+
+/// Which nodes a command works on.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SelectArgs {
+    /// Nodes to select (dbt selector syntax: name, folder, +x, x+, tag:, path:, …)
+    #[arg(short = 's', long = "select", alias = "models", short_alias = 'm', num_args = 1.., value_name = "SELECTOR")]
+    pub select: Vec<String>,
+    /// Nodes to leave out
+    #[arg(long, num_args = 1.., value_name = "SELECTOR")]
+    pub exclude: Vec<String>,
+    /// A named selector from selectors.yml
+    #[arg(long, value_name = "NAME")]
+    pub selector: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompileArgs {
+    #[command(flatten)]
+    pub selection: SelectArgs,
+}
+
+/// How `ls` prints nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LsOutput {
+    Name,
+    Path,
+    #[default]
+    Selector,
+    Json,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub selection: SelectArgs,
+    /// Only these resource types (model, seed, snapshot, source, test, analysis)
+    #[arg(long = "resource-type", alias = "resource-types", num_args = 1.., value_name = "TYPE")]
+    pub resource_types: Vec<String>,
+    /// What to print for each node
+    #[arg(short = 'o', long, value_enum, default_value_t = LsOutput::Selector)]
+    pub output: LsOutput,
+}

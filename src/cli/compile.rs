@@ -1,0 +1,80 @@
+//! `strata compile`: render selected nodes to SQL files under the target path.
+
+use super::args::CompileArgs;
+use super::session;
+use super::settings::Settings;
+use super::{EXIT_FAILURE, EXIT_OK};
+use crate::compile::CompileOptions;
+use crate::diagnostic::Diagnostic;
+use crate::manifest::ResourceType;
+
+pub fn run(settings: &Settings, args: &CompileArgs) -> anyhow::Result<u8> {
+    let session = match session::open(settings) {
+        Ok(session) => session,
+        Err(code) => return Ok(code),
+    };
+    let selected = match session::select(&session, settings, &args.selection, Vec::new()) {
+        Ok(selected) => selected,
+        Err(code) => return Ok(code),
+    };
+    let options = CompileOptions {
+        write: true,
+        ..CompileOptions::default()
+    };
+    let compiled = match crate::compile::compile(
+        &session.project,
+        &session.manifest,
+        &session.engine,
+        &selected,
+        &options,
+    ) {
+        Ok(compiled) => compiled,
+        Err(diagnostics) => {
+            let sorted = diagnostics.sorted();
+            let errors = sorted.iter().filter(|d| d.is_error()).count();
+            settings.printer.diagnostics(&sorted);
+            let noun = if errors == 1 { "error" } else { "errors" };
+            settings.printer.info(&format!(
+                "strata compile stopped: {errors} {noun}; only the compiled SQL of failing nodes was written, for inspection"
+            ));
+            return Ok(EXIT_FAILURE);
+        }
+    };
+    for node in compiled.nodes.values() {
+        for message in &node.logs {
+            settings.printer.info(message);
+        }
+    }
+    settings.printer.diagnostics(&compiled.warnings);
+    if let Err(e) = crate::artifacts::write_manifest(
+        &session.project,
+        &session.manifest,
+        &session.engine,
+        Some(&compiled),
+    ) {
+        settings.printer.diagnostic(&Diagnostic::error(format!(
+            "cannot write `manifest.json`: {e}"
+        )));
+        return Ok(EXIT_FAILURE);
+    }
+    // A single selected model prints its SQL, as `dbt compile -s x` does.
+    let models: Vec<_> = compiled
+        .nodes
+        .values()
+        .filter(|c| {
+            session
+                .manifest
+                .get(&c.unique_id)
+                .is_some_and(|n| n.resource_type != ResourceType::Test)
+        })
+        .collect();
+    if !args.selection.select.is_empty() && models.len() == 1 {
+        settings.printer.data(models[0].sql.trim_end());
+    }
+    settings.printer.info(&format!(
+        "compiled {} nodes in {:.2}s",
+        compiled.nodes.len(),
+        session.started.elapsed().as_secs_f64()
+    ));
+    Ok(EXIT_OK)
+}

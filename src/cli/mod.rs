@@ -1,0 +1,73 @@
+//! The command line: clap types (kept dumb), the resolution of flags, environment and config
+//! into typed settings, and one file per command. This is the only place `anyhow` and exit
+//! codes appear.
+
+mod args;
+mod compile;
+mod ls;
+mod parse;
+mod session;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use args::{Cli, Command};
+use settings::Settings;
+
+/// Exit code for success.
+pub const EXIT_OK: u8 = 0;
+/// A user error or a failed node or test.
+pub const EXIT_FAILURE: u8 = 1;
+/// Bad command-line usage.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() {
+                EXIT_USAGE
+            } else {
+                EXIT_OK
+            };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    run(cli)
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let settings = match Settings::resolve(&cli) {
+        Ok(settings) => settings,
+        Err(diagnostic) => {
+            let printer = crate::output::Printer::new(
+                cli.global.quiet,
+                cli.global.no_color,
+                cli.global.log_format,
+            );
+            printer.diagnostic(&diagnostic);
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let result = match &cli.command {
+        Command::Parse => parse::run(&settings),
+        Command::Compile(args) => compile::run(&settings, args),
+        Command::Ls(args) => ls::run(&settings, args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            settings
+                .printer
+                .diagnostic(&crate::diagnostic::Diagnostic::error(format!(
+                    "{err:#}; this is a bug, please report it"
+                )));
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}

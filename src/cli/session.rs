@@ -1,0 +1,166 @@
+//! The steps every command shares: load the project, build the engine, run the parse phase,
+//! build the DAG, resolve the selection. Each step prints its diagnostics and stops the command
+//! with exit code 1 on user errors, before anything is written.
+
+use std::time::Instant;
+
+use super::args::SelectArgs;
+use super::settings::Settings;
+use super::EXIT_FAILURE;
+use crate::diagnostic::Diagnostic;
+use crate::graph::selector::{self, Selection, SelectionSpec, SelectorsFile};
+use crate::graph::Graph;
+use crate::manifest::{Manifest, NodeId, ResourceType};
+use crate::project::{self, Project};
+use crate::template::{Engine, EngineOptions};
+
+/// A loaded, parsed project.
+pub struct Session {
+    pub project: Project,
+    pub engine: Engine,
+    pub manifest: Manifest,
+    pub graph: Graph,
+    pub started: Instant,
+}
+
+/// Loads and parses; on failure the diagnostics are already printed and the exit code returned.
+pub fn open(settings: &Settings) -> Result<Session, u8> {
+    let started = Instant::now();
+    let printer = &settings.printer;
+    let project = match project::load(&settings.load) {
+        Ok(project) => project,
+        Err(errors) => {
+            let root = std::fs::canonicalize(&settings.load.project_dir)
+                .unwrap_or_else(|_| settings.load.project_dir.clone());
+            for error in &errors {
+                printer.diagnostic(&error.to_diagnostic(&root));
+            }
+            print_error_count(settings, errors.len());
+            return Err(EXIT_FAILURE);
+        }
+    };
+    let engine = match Engine::new(
+        &project,
+        EngineOptions {
+            command: settings.command.clone(),
+            ..EngineOptions::default()
+        },
+    ) {
+        Ok(engine) => engine,
+        Err(errors) => {
+            printer.diagnostics(&project.warnings);
+            for error in &errors {
+                printer.diagnostic(&error.to_diagnostic(&project.root, None));
+            }
+            print_error_count(settings, errors.len());
+            return Err(EXIT_FAILURE);
+        }
+    };
+    let manifest = match crate::manifest::build(&project, &engine) {
+        Ok(manifest) => manifest,
+        Err(diagnostics) => {
+            let sorted = diagnostics.sorted();
+            let errors = sorted.iter().filter(|d| d.is_error()).count();
+            printer.diagnostics(&sorted);
+            print_error_count(settings, errors);
+            return Err(EXIT_FAILURE);
+        }
+    };
+    let graph = match Graph::build(&manifest) {
+        Ok(graph) => graph,
+        Err(cycle) => {
+            printer.diagnostics(&manifest.warnings);
+            printer.diagnostic(&cycle.to_diagnostic(&manifest));
+            print_error_count(settings, 1);
+            return Err(EXIT_FAILURE);
+        }
+    };
+    printer.diagnostics(&manifest.warnings);
+    Ok(Session {
+        project,
+        engine,
+        manifest,
+        graph,
+        started,
+    })
+}
+
+fn print_error_count(settings: &Settings, errors: usize) {
+    let noun = if errors == 1 { "error" } else { "errors" };
+    settings.printer.info(&format!(
+        "strata {} stopped: {errors} {noun}; nothing was written",
+        settings.command
+    ));
+}
+
+/// Resolves `--select`/`--exclude`/`--selector` into node ids.
+pub fn select(
+    session: &Session,
+    settings: &Settings,
+    args: &SelectArgs,
+    resource_types: Vec<ResourceType>,
+) -> Result<Vec<NodeId>, u8> {
+    let printer = &settings.printer;
+    let fail = |diagnostic: Diagnostic| {
+        printer.diagnostic(&diagnostic);
+        EXIT_FAILURE
+    };
+    let mut spec = SelectionSpec {
+        resource_types,
+        indirect_tests: true,
+        ..SelectionSpec::default()
+    };
+    spec.select = Selection::parse_all(&args.select).map_err(|e| fail(e.to_diagnostic()))?;
+    spec.exclude = Selection::parse_all(&args.exclude).map_err(|e| fail(e.to_diagnostic()))?;
+    let selectors_path = session.project.root.join("selectors.yml");
+    let named = if selectors_path.is_file() {
+        let text = std::fs::read_to_string(&selectors_path).map_err(|e| {
+            fail(Diagnostic::error(format!(
+                "cannot read `selectors.yml`: {e}"
+            )))
+        })?;
+        let file: SelectorsFile = serde_yaml::from_str(&text).map_err(|e| {
+            fail(
+                Diagnostic::error(format!("invalid `selectors.yml`: {e}")).at(
+                    crate::diagnostic::Location {
+                        path: "selectors.yml".into(),
+                        line: e.location().map(|l| l.line()),
+                        column: e.location().map(|l| l.column()),
+                    },
+                ),
+            )
+        })?;
+        file.selectors
+    } else {
+        Vec::new()
+    };
+    let chosen =
+        match &args.selector {
+            Some(name) => match named.iter().find(|s| &s.name == name) {
+                Some(found) => Some(found),
+                None => return Err(fail(
+                    Diagnostic::error(format!("selector `{name}` is not defined")).with_hint_opt(
+                        crate::diagnostic::did_you_mean(
+                            name,
+                            named.iter().map(|s| s.name.as_str()),
+                        )
+                        .or(Some(
+                            "define it under `selectors:` in `selectors.yml` at the project root"
+                                .into(),
+                        )),
+                    ),
+                )),
+            },
+            None if args.select.is_empty() && args.exclude.is_empty() => {
+                named.iter().find(|s| s.default == Some(true))
+            }
+            None => None,
+        };
+    if let Some(named) = chosen {
+        let (select, exclude) = selector::definition_to_selection(&named.definition)
+            .map_err(|e| fail(e.to_diagnostic()))?;
+        spec.select.union.extend(select.union);
+        spec.exclude.union.extend(exclude.union);
+    }
+    selector::select(&session.manifest, &session.graph, &spec).map_err(|e| fail(e.to_diagnostic()))
+}

@@ -1,0 +1,85 @@
+//! Resolves the command line and environment into typed settings before any work starts.
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde_json::Value as Json;
+
+use super::args::Cli;
+use crate::diagnostic::Diagnostic;
+use crate::output::Printer;
+use crate::project::LoadOptions;
+
+/// Settings shared by every command.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub load: LoadOptions,
+    pub printer: Printer,
+    pub command: String,
+}
+
+fn env_path(names: &[&str]) -> Option<PathBuf> {
+    names.iter().find_map(|n| {
+        std::env::var_os(n)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
+impl Settings {
+    pub fn resolve(cli: &Cli) -> Result<Settings, Diagnostic> {
+        let global = &cli.global;
+        let printer = Printer::new(global.quiet, global.no_color, global.log_format);
+        let vars = match &global.vars {
+            None => IndexMap::new(),
+            Some(text) => parse_vars(text)?,
+        };
+        if global.threads == Some(0) {
+            return Err(Diagnostic::error("`--threads` must be at least 1"));
+        }
+        let load = LoadOptions {
+            project_dir: global
+                .project_dir
+                .clone()
+                .or_else(|| env_path(&["STRATA_PROJECT_DIR", "DBT_PROJECT_DIR"]))
+                .unwrap_or_else(|| PathBuf::from(".")),
+            profiles_dir: global
+                .profiles_dir
+                .clone()
+                .or_else(|| env_path(&["STRATA_PROFILES_DIR", "DBT_PROFILES_DIR"])),
+            target: global.target.clone().or_else(|| {
+                std::env::var("STRATA_TARGET")
+                    .ok()
+                    .filter(|t| !t.is_empty())
+            }),
+            vars,
+            threads: global.threads,
+        };
+        let command = match &cli.command {
+            super::Command::Parse => "parse",
+            super::Command::Compile(_) => "compile",
+            super::Command::Ls(_) => "list",
+        };
+        Ok(Settings {
+            load,
+            printer,
+            command: command.to_string(),
+        })
+    }
+}
+
+/// `--vars` as a YAML (or JSON) mapping.
+pub fn parse_vars(text: &str) -> Result<IndexMap<String, Json>, Diagnostic> {
+    let value: Json = serde_yaml::from_str(text).map_err(|e| {
+        Diagnostic::error(format!("invalid `--vars`: {e}"))
+            .with_hint("pass a YAML or JSON mapping, e.g. --vars '{start_date: 2024-01-01}'")
+    })?;
+    match value {
+        Json::Object(map) => Ok(map.into_iter().collect()),
+        Json::Null => Ok(IndexMap::new()),
+        other => Err(Diagnostic::error(format!(
+            "invalid `--vars`: expected a mapping, got `{other}`"
+        ))
+        .with_hint("pass a YAML or JSON mapping, e.g. --vars '{start_date: 2024-01-01}'")),
+    }
+}

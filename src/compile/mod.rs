@@ -1,0 +1,508 @@
+//! The compile phase: selected nodes rendered with real relation names, ephemeral models inlined
+//! as CTEs, the SQL checked with sqlparser, and compiled files written under the target path.
+//!
+//! Nothing is written unless every selected node compiles: a failed compile leaves the previous
+//! compiled files as they were.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use rayon::prelude::*;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::manifest::{Manifest, Node, NodeId, ResourceType};
+use crate::project::Project;
+use crate::relation::RelationName;
+use crate::template::{Engine, Phase, RefCall, Resolved, Resolver};
+
+/// A compiled node.
+#[derive(Debug, Clone)]
+pub struct CompiledNode {
+    pub unique_id: NodeId,
+    /// The SQL to run, ephemeral CTEs inlined.
+    pub sql: String,
+    /// Where the compiled file is written, relative to the project root.
+    pub compiled_path: PathBuf,
+    /// Relations the SQL reads, as sqlparser saw them.
+    pub relations_read: Vec<String>,
+    /// Messages the templates logged with `log(…, info=True)`.
+    pub logs: Vec<String>,
+}
+
+/// Options of a compile.
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    /// Write compiled files under `<target-path>/compiled/`.
+    pub write: bool,
+    /// Nodes whose `is_incremental()` is true (their relation exists and no full refresh).
+    pub incremental: HashSet<NodeId>,
+}
+
+/// The result of compiling a selection.
+#[derive(Debug, Default)]
+pub struct Compiled {
+    pub nodes: IndexMap<NodeId, CompiledNode>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Resolves refs and sources against the manifest.
+#[derive(Debug)]
+struct ManifestResolver {
+    refs: HashMap<(String, String), Resolved>,
+    sources: HashMap<(String, String), RelationName>,
+    project: String,
+}
+
+impl ManifestResolver {
+    fn new(manifest: &Manifest) -> Self {
+        let mut refs = HashMap::new();
+        let mut sources = HashMap::new();
+        for node in manifest.nodes.values() {
+            match node.resource_type {
+                ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot => {
+                    let resolved = if node.is_ephemeral() {
+                        Resolved::Ephemeral {
+                            unique_id: node.unique_id.0.clone(),
+                            cte_name: format!("__dbt__cte__{}", node.name),
+                        }
+                    } else if let Some(relation) = &node.relation {
+                        Resolved::Relation(relation.clone())
+                    } else {
+                        continue;
+                    };
+                    refs.insert((node.package_name.clone(), node.name.clone()), resolved);
+                }
+                ResourceType::Source => {
+                    if let (Some(source), Some(relation)) = (&node.source, &node.relation) {
+                        sources.insert(
+                            (source.source_name.clone(), source.table_name.clone()),
+                            relation.clone(),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        ManifestResolver {
+            refs,
+            sources,
+            project: manifest.project_name.clone(),
+        }
+    }
+}
+
+impl Resolver for ManifestResolver {
+    fn resolve_ref(&self, call: &RefCall) -> Result<Resolved, String> {
+        let package = call.package.clone().unwrap_or_else(|| self.project.clone());
+        self.refs
+            .get(&(package, call.name.clone()))
+            .cloned()
+            .ok_or_else(|| format!("ref `{}` does not exist", call.name))
+    }
+
+    fn resolve_source(&self, source: &str, table: &str) -> Result<RelationName, String> {
+        self.sources
+            .get(&(source.to_string(), table.to_string()))
+            .cloned()
+            .ok_or_else(|| format!("source `{source}.{table}` is not declared"))
+    }
+}
+
+/// Whether a node has SQL to compile.
+pub fn has_sql(node: &Node) -> bool {
+    matches!(
+        node.resource_type,
+        ResourceType::Model | ResourceType::Snapshot | ResourceType::Analysis | ResourceType::Test
+    )
+}
+
+/// Where a node's compiled SQL goes, relative to the project root.
+pub fn compiled_path(project: &Project, node: &Node) -> PathBuf {
+    let base = project
+        .target_path
+        .strip_prefix(&project.root)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| project.target_path.clone())
+        .join("compiled")
+        .join(&project.name);
+    match &node.test {
+        Some(test) if test.generic => base
+            .join(&node.original_file_path)
+            .join(format!("{}.sql", node.name)),
+        _ if node.resource_type == ResourceType::Snapshot => base
+            .join(&node.original_file_path)
+            .with_file_name(format!("{}.sql", node.name)),
+        _ => base.join(&node.original_file_path),
+    }
+}
+
+/// Compiles `selected` (nodes without SQL are skipped).
+pub fn compile(
+    project: &Project,
+    manifest: &Manifest,
+    engine: &Engine,
+    selected: &[NodeId],
+    options: &CompileOptions,
+) -> Result<Compiled, Diagnostics> {
+    let resolver: Arc<dyn Resolver> = Arc::new(ManifestResolver::new(manifest));
+    let dialect = crate::sql::dialect_for(project.target.kind());
+    let mut diagnostics = Diagnostics::new();
+
+    // Ephemeral models the selection reaches, parents first.
+    let mut needed: HashSet<NodeId> = HashSet::new();
+    let mut stack: Vec<&NodeId> = selected.iter().collect();
+    while let Some(id) = stack.pop() {
+        if let Some(node) = manifest.get(id) {
+            for dep in &node.depends_on {
+                if manifest.get(dep).is_some_and(Node::is_ephemeral) && needed.insert(dep.clone()) {
+                    stack.push(dep);
+                }
+            }
+        }
+    }
+    let ephemeral_order = ephemeral_order(manifest, &needed);
+    let mut ephemerals: HashMap<String, (String, Vec<RelationName>)> = HashMap::new();
+    for id in &ephemeral_order {
+        let node = &manifest.nodes[id];
+        match render_node(project, engine, node, &resolver, &ephemerals, options) {
+            Ok(rendered) => {
+                ephemerals.insert(id.0.clone(), (rendered.sql, rendered.known));
+            }
+            Err(d) => diagnostics.push(d),
+        }
+    }
+    if diagnostics.has_errors() {
+        return Err(diagnostics);
+    }
+
+    let results: Vec<Result<(CompiledNode, Vec<Diagnostic>), Diagnostic>> = selected
+        .par_iter()
+        .filter_map(|id| manifest.get(id))
+        .filter(|node| has_sql(node))
+        .map(|node| {
+            let (sql, known, logs) = if let Some((sql, known)) = ephemerals.get(&node.unique_id.0) {
+                (sql.clone(), known.clone(), Vec::new())
+            } else {
+                let rendered = render_node(project, engine, node, &resolver, &ephemerals, options)?;
+                (rendered.sql, rendered.known, rendered.logs)
+            };
+            let compiled_path = compiled_path(project, node);
+            let mut warnings = Vec::new();
+            let mut relations_read = Vec::new();
+            let check = node.config_map.get("sql_check").and_then(|v| v.as_bool()).unwrap_or(true);
+            if check {
+                match crate::sql::analyze(&sql, dialect.as_ref()) {
+                    Ok(facts) => {
+                        if facts.statements == 0 && node.resource_type == ResourceType::Model {
+                            return Err(Diagnostic::error(format!("model `{}` compiles to no SQL", node.name))
+                                .at_file(&node.original_file_path)
+                                .with_hint("a model is one SELECT statement"));
+                        }
+                        for relation in &facts.relations {
+                            if !is_known(relation, &known) {
+                                warnings.push(
+                                    Diagnostic::warning(format!(
+                                        "{} `{}` reads `{relation}`, which is neither a ref() nor a source()",
+                                        node.resource_type.as_str(),
+                                        node.name
+                                    ))
+                                    .at(Location {
+                                        path: node.original_file_path.clone(),
+                                        line: crate::project::yaml::find_line(&node.raw_sql, relation.rsplit('.').next().unwrap_or(relation)).map(|l| l + node.raw_line_offset),
+                                        column: None,
+                                    })
+                                    .with_hint("use {{ ref('…') }} or declare it as a source, so strata knows the dependency"),
+                                );
+                            }
+                        }
+                        relations_read = facts.relations;
+                    }
+                    Err(err) => {
+                        let mut diagnostic = Diagnostic::error(format!(
+                            "SQL syntax error in {} `{}` (from `{}`): {}",
+                            node.resource_type.as_str(),
+                            node.name,
+                            node.original_file_path.display(),
+                            err.message
+                        ))
+                        .at(Location {
+                            path: compiled_path.clone(),
+                            line: err.line,
+                            column: err.column,
+                        })
+                        .with_frame_from(&sql)
+                        .with_hint(format!(
+                            "fix the SQL in `{}`; if it is valid for {}, sqlparser does not know this syntax yet: set `+sql_check: false` on the model",
+                            node.original_file_path.display(),
+                            project.target.kind().as_str()
+                        ));
+                        // The compiled file is what the line number refers to: write it so the
+                        // user can open it. Nodes that compiled stay unwritten.
+                        if options.write {
+                            if let Err(e) = crate::util::write_atomic(&project.root.join(&compiled_path), sql.as_bytes()) {
+                                diagnostic.message.push_str(&format!(" (and the compiled SQL could not be written: {e})"));
+                            }
+                        }
+                        return Err(diagnostic);
+                    }
+                }
+            }
+            Ok((
+                CompiledNode {
+                    unique_id: node.unique_id.clone(),
+                    sql,
+                    compiled_path,
+                    relations_read,
+                    logs,
+                },
+                warnings,
+            ))
+        })
+        .collect();
+
+    let mut compiled = Compiled::default();
+    for result in results {
+        match result {
+            Ok((node, warnings)) => {
+                compiled.warnings.extend(warnings);
+                compiled.nodes.insert(node.unique_id.clone(), node);
+            }
+            Err(d) => diagnostics.push(d),
+        }
+    }
+    if diagnostics.has_errors() {
+        return Err(diagnostics);
+    }
+    compiled.nodes.sort_keys();
+    if options.write {
+        let to_write: Vec<&CompiledNode> = compiled.nodes.values().collect();
+        let written: Vec<Result<(), Diagnostic>> = to_write
+            .par_iter()
+            .map(|node| {
+                let path = project.root.join(&node.compiled_path);
+                crate::util::write_atomic(&path, node.sql.as_bytes()).map_err(|e| {
+                    Diagnostic::error(format!(
+                        "cannot write `{}`: {e}",
+                        node.compiled_path.display()
+                    ))
+                })
+            })
+            .collect();
+        for result in written {
+            if let Err(d) = result {
+                diagnostics.push(d);
+            }
+        }
+        if diagnostics.has_errors() {
+            return Err(diagnostics);
+        }
+    }
+    Ok(compiled)
+}
+
+/// Renders one node in the compile phase and inlines the ephemeral CTEs it uses. Returns the SQL
+/// and the relations it legitimately reads (its refs, sources and itself).
+fn render_node(
+    project: &Project,
+    engine: &Engine,
+    node: &Node,
+    resolver: &Arc<dyn Resolver>,
+    ephemerals: &HashMap<String, (String, Vec<RelationName>)>,
+    options: &CompileOptions,
+) -> Result<Rendered, Diagnostic> {
+    let mut info = node.node_info();
+    info.is_incremental = options.incremental.contains(&node.unique_id);
+    let template_path = node.original_file_path.to_string_lossy().into_owned();
+    let (sql, capture) = engine
+        .render(
+            &template_path,
+            &node.raw_sql,
+            info,
+            Phase::Compile,
+            Some(resolver.clone()),
+        )
+        .map_err(|err| {
+            let mut err = err;
+            if err.path == template_path {
+                err.line = err.line.map(|l| l + node.raw_line_offset);
+            }
+            let mut diagnostic = err.to_diagnostic(
+                &project.root,
+                Some(&format!("{} `{}`", node.resource_type.as_str(), node.name)),
+            );
+            if let (Some(test), true) = (&node.test, err.path == template_path) {
+                if let Some(at) = &test.declared_at {
+                    diagnostic.location = Some(Box::new(at.clone()));
+                    diagnostic.frame = None;
+                }
+            }
+            diagnostic
+        })?;
+    let mut known: Vec<RelationName> = Vec::new();
+    for call in &capture.refs {
+        if let Ok(Resolved::Relation(r)) = resolver.resolve_ref(call) {
+            known.push(r);
+        }
+    }
+    for (source, table) in &capture.sources {
+        if let Ok(r) = resolver.resolve_source(source, table) {
+            known.push(r);
+        }
+    }
+    if let Some(this) = &node.relation {
+        known.push(this.clone());
+    }
+    let ctes: Vec<(String, &String)> = capture
+        .ephemerals
+        .iter()
+        .filter_map(|id| {
+            let name = id.rsplit('.').next().unwrap_or(id);
+            ephemerals.get(id).map(|(sql, inner)| {
+                // What the inlined CTE reads, this node reads too.
+                known.extend(inner.iter().cloned());
+                (format!("__dbt__cte__{name}"), sql)
+            })
+        })
+        .collect();
+    Ok(Rendered {
+        sql: inject_ctes(&sql, &ctes),
+        known,
+        logs: capture.logs,
+    })
+}
+
+/// A node rendered in the compile phase.
+struct Rendered {
+    sql: String,
+    /// Relations it legitimately reads: its refs, sources, itself and its inlined ephemerals'.
+    known: Vec<RelationName>,
+    logs: Vec<String>,
+}
+
+fn is_known(relation: &str, known: &[RelationName]) -> bool {
+    let wanted = relation.to_lowercase();
+    known.iter().any(|r| {
+        let full = r.dotted().to_lowercase();
+        let short = format!("{}.{}", r.schema, r.identifier).to_lowercase();
+        wanted == full || wanted == short
+    })
+}
+
+/// Ephemeral nodes in dependency order (an ephemeral may select from another).
+fn ephemeral_order(manifest: &Manifest, needed: &HashSet<NodeId>) -> Vec<NodeId> {
+    let mut order = Vec::new();
+    let mut done: HashSet<NodeId> = HashSet::new();
+    fn visit(
+        id: &NodeId,
+        manifest: &Manifest,
+        needed: &HashSet<NodeId>,
+        done: &mut HashSet<NodeId>,
+        order: &mut Vec<NodeId>,
+    ) {
+        if !done.insert(id.clone()) {
+            return;
+        }
+        if let Some(node) = manifest.get(id) {
+            for dep in &node.depends_on {
+                if needed.contains(dep) {
+                    visit(dep, manifest, needed, done, order);
+                }
+            }
+        }
+        order.push(id.clone());
+    }
+    let mut sorted: Vec<&NodeId> = needed.iter().collect();
+    sorted.sort();
+    for id in sorted {
+        visit(id, manifest, needed, &mut done, &mut order);
+    }
+    order
+}
+
+/// Puts `ctes` in front of `sql`: into its leading `WITH` if it has one, else in a new one.
+pub fn inject_ctes(sql: &str, ctes: &[(String, &String)]) -> String {
+    if ctes.is_empty() {
+        return sql.to_string();
+    }
+    let definitions = ctes
+        .iter()
+        .map(|(name, body)| format!("{name} as (\n{}\n)", body.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let start = skip_trivia(sql);
+    let rest = &sql[start..];
+    let keyword_len = 4;
+    let starts_with_with = rest.len() > keyword_len
+        && rest[..keyword_len].eq_ignore_ascii_case("with")
+        && rest[keyword_len..].starts_with(|c: char| c.is_whitespace() || c == '(');
+    if starts_with_with {
+        let after_with = start + keyword_len;
+        let after = &sql[after_with..];
+        let trimmed = after.trim_start();
+        if trimmed.len() >= 9 && trimmed[..9].eq_ignore_ascii_case("recursive") {
+            let recursive_end = after_with + (after.len() - trimmed.len()) + 9;
+            return format!(
+                "{} {definitions},{}",
+                &sql[..recursive_end],
+                &sql[recursive_end..]
+            );
+        }
+        format!(
+            "{} {definitions},{}",
+            &sql[..after_with],
+            &sql[after_with..]
+        )
+    } else {
+        format!("{}with {definitions}\n{}", &sql[..start], rest)
+    }
+}
+
+/// Byte offset of the first token after whitespace and comments.
+fn skip_trivia(sql: &str) -> usize {
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    loop {
+        while i < bytes.len() && (bytes[i] as char).is_whitespace() {
+            i += 1;
+        }
+        if sql[i..].starts_with("--") {
+            match sql[i..].find('\n') {
+                Some(end) => i += end + 1,
+                None => return sql.len(),
+            }
+        } else if sql[i..].starts_with("/*") {
+            match sql[i..].find("*/") {
+                Some(end) => i += end + 2,
+                None => return sql.len(),
+            }
+        } else {
+            return i;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctes_join_an_existing_with_or_start_a_new_one() {
+        let body = "select 1 as x".to_string();
+        let ctes = vec![("__dbt__cte__e".to_string(), &body)];
+        assert_eq!(
+            inject_ctes("-- c\nselect * from __dbt__cte__e", &ctes),
+            "-- c\nwith __dbt__cte__e as (\nselect 1 as x\n)\nselect * from __dbt__cte__e"
+        );
+        assert_eq!(
+            inject_ctes("WITH a AS (select 2) select * from a, __dbt__cte__e", &ctes),
+            "WITH __dbt__cte__e as (\nselect 1 as x\n), a AS (select 2) select * from a, __dbt__cte__e"
+        );
+        let sql = inject_ctes("with recursive r as (select 1) select * from r", &ctes);
+        assert!(
+            sql.starts_with("with recursive __dbt__cte__e as ("),
+            "{sql}"
+        );
+    }
+}

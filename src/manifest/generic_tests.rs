@@ -1,0 +1,559 @@
+//! Generic data tests declared in YAML (`data_tests:` / `tests:` on models, columns, seeds,
+//! snapshots and sources) turned into test nodes, named as dbt names them.
+//!
+//! A test node's SQL is a call of the test macro — `{{ test_unique(model=ref('orders'),
+//! column_name='id') }}` — so rendering it captures the refs it needs like any other node, and
+//! a project can override a built-in test by defining `{% test unique %}`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use md5::{Digest, Md5};
+use serde_json::Value as Json;
+
+use super::{
+    default_materialization, resolve_config, Manifest, Node, NodeId, ResourceType, TestInfo,
+};
+use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Location};
+use crate::project::config::{merge_into, ConfigMap, NodeConfig};
+use crate::project::{yaml, ColumnSpec, Project};
+use crate::template::Engine;
+
+/// Keys of a test entry that configure it rather than pass arguments.
+const CONFIG_KEYS: &[&str] = &[
+    "severity",
+    "where",
+    "limit",
+    "tags",
+    "enabled",
+    "error_if",
+    "warn_if",
+    "store_failures",
+    "store_failures_as",
+    "meta",
+    "fail_calc",
+    "database",
+    "schema",
+    "alias",
+];
+
+/// One test entry to synthesize.
+struct Declared<'a> {
+    definition: &'a Json,
+    /// The model expression the test receives (`ref('orders')`, `source('shop', 'orders')`).
+    model_expr: String,
+    /// The node name part of the test name (`orders`, `source_shop_orders`… see dbt).
+    target_name: String,
+    attached: NodeId,
+    column: Option<&'a str>,
+    path: &'a PathBuf,
+    line: Option<usize>,
+    folders: Vec<String>,
+}
+
+pub(crate) fn synthesize(
+    project: &Project,
+    manifest: &Manifest,
+    engine: &Engine,
+    diagnostics: &mut Diagnostics,
+) -> Vec<Node> {
+    let project_name = &project.name;
+    let mut known: Vec<String> = engine
+        .macros()
+        .keys()
+        .filter_map(|k| k.strip_prefix("test_").map(String::from))
+        .collect();
+    if let Some(builtins) = crate::template::BUILTIN_MACRO_NAMES.get() {
+        known.extend(
+            builtins
+                .iter()
+                .filter_map(|k| k.strip_prefix("test_").map(String::from)),
+        );
+    }
+    let mut declared: Vec<Declared<'_>> = Vec::new();
+    for spec in &project.specs {
+        let folders: Vec<String> = spec
+            .path
+            .parent()
+            .map(|p| {
+                p.components()
+                    .skip(1)
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let sections = [
+            (ResourceType::Model, &spec.spec.models),
+            (ResourceType::Seed, &spec.spec.seeds),
+            (ResourceType::Snapshot, &spec.spec.snapshots),
+        ];
+        for (kind, entries) in sections {
+            for entry in entries {
+                let attached = NodeId(format!("{}.{project_name}.{}", kind.as_str(), entry.name));
+                if !manifest.nodes.contains_key(&attached) {
+                    continue;
+                }
+                let entry_line = yaml::entry_line(&spec.text, &entry.name);
+                let model_expr = format!("ref({})", literal(&Json::from(entry.name.clone())));
+                for definition in entry.all_tests() {
+                    declared.push(Declared {
+                        definition,
+                        model_expr: model_expr.clone(),
+                        target_name: entry.name.clone(),
+                        attached: attached.clone(),
+                        column: None,
+                        path: &spec.path,
+                        line: entry_line,
+                        folders: folders.clone(),
+                    });
+                }
+                push_column_tests(
+                    &mut declared,
+                    &entry.columns,
+                    &model_expr,
+                    &entry.name,
+                    &attached,
+                    &spec.path,
+                    &spec.text,
+                    entry_line,
+                    &folders,
+                );
+            }
+        }
+        for source in &spec.spec.sources {
+            for table in &source.tables {
+                let attached = NodeId(format!(
+                    "source.{project_name}.{}.{}",
+                    source.name, table.name
+                ));
+                let model_expr = format!(
+                    "source({}, {})",
+                    literal(&Json::from(source.name.clone())),
+                    literal(&Json::from(table.name.clone()))
+                );
+                let target_name = format!("source_{}_{}", source.name, table.name);
+                let table_line = yaml::entry_line(&spec.text, &table.name);
+                for definition in table.all_tests() {
+                    declared.push(Declared {
+                        definition,
+                        model_expr: model_expr.clone(),
+                        target_name: target_name.clone(),
+                        attached: attached.clone(),
+                        column: None,
+                        path: &spec.path,
+                        line: table_line,
+                        folders: folders.clone(),
+                    });
+                }
+                push_column_tests(
+                    &mut declared,
+                    &table.columns,
+                    &model_expr,
+                    &target_name,
+                    &attached,
+                    &spec.path,
+                    &spec.text,
+                    table_line,
+                    &folders,
+                );
+            }
+        }
+    }
+
+    let mut nodes = Vec::with_capacity(declared.len());
+    let mut seen: IndexMap<String, PathBuf> = IndexMap::new();
+    for item in declared {
+        let location = Location {
+            path: item.path.clone(),
+            line: item.line,
+            column: None,
+        };
+        let parsed = match parse_definition(item.definition) {
+            Ok(parsed) => parsed,
+            Err(message) => {
+                diagnostics.push(Diagnostic::error(message).at(location).with_hint(
+                    "write a test as `- unique` or `- relationships: {to: ref('x'), field: id}`",
+                ));
+                continue;
+            }
+        };
+        if !known.contains(&parsed.test_name) {
+            diagnostics.push(
+                Diagnostic::error(format!("unknown generic test `{}`", parsed.full_test_name()))
+                    .at(location)
+                    .with_hint_opt(did_you_mean(&parsed.test_name, known.iter().map(String::as_str)).or(Some(format!(
+                        "define it with {{% test {}(model, column_name) %}} in a macro file or `tests/generic/`",
+                        parsed.test_name
+                    )))),
+            );
+            continue;
+        }
+        let mut args = parsed.args.clone();
+        if let Some(column) = item.column {
+            args.insert("column_name".into(), Json::from(column));
+        }
+        let (short_name, full_name) = test_names(&parsed.test_name, &item.target_name, &args);
+        let full_name = parsed.custom_name.clone().unwrap_or(full_name);
+        let short_name = parsed.custom_name.clone().unwrap_or(short_name);
+        let hash = hex_md5(&format!("{full_name}{}", item.attached))[..10].to_string();
+        let unique_id = NodeId(format!("test.{project_name}.{full_name}.{hash}"));
+        if seen
+            .insert(unique_id.0.clone(), item.path.clone())
+            .is_some()
+        {
+            diagnostics.push(
+                Diagnostic::warning(format!("test `{full_name}` is declared twice; keeping one"))
+                    .at(location.clone()),
+            );
+            continue;
+        }
+        let mut call_args: Vec<String> = vec![format!("model={}", item.model_expr)];
+        for (key, value) in &args {
+            call_args.push(format!("{key}={}", literal(value)));
+        }
+        let raw_sql = format!(
+            "{{{{ test_{}({}) }}}}",
+            parsed.test_name,
+            call_args.join(", ")
+        );
+
+        let mut fqn = vec![project_name.clone()];
+        fqn.extend(item.folders.iter().cloned());
+        fqn.push(full_name.clone());
+        let mut config_map = ConfigMap::new();
+        project.configs.tests.apply(&fqn, &mut config_map);
+        merge_into(&mut config_map, &parsed.config);
+        let config: NodeConfig = resolve_config(
+            &config_map,
+            default_materialization(ResourceType::Test),
+            item.path,
+            diagnostics,
+        );
+        nodes.push(Node {
+            unique_id,
+            resource_type: ResourceType::Test,
+            name: short_name,
+            package_name: project_name.clone(),
+            original_file_path: item.path.clone(),
+            patch_path: None,
+            fqn,
+            checksum: crate::util::sha256_hex(raw_sql.as_bytes()),
+            raw_sql: Arc::from(raw_sql.as_str()),
+            raw_line_offset: 0,
+            config_map,
+            config,
+            relation: None,
+            depends_on: Vec::new(),
+            refs: Vec::new(),
+            sources: Vec::new(),
+            description: String::new(),
+            columns: IndexMap::new(),
+            test: Some(TestInfo {
+                test_name: parsed.test_name.clone(),
+                generic: true,
+                namespace: parsed.namespace.clone(),
+                kwargs: args,
+                column_name: item.column.map(String::from),
+                attached_node: Some(item.attached.clone()),
+                declared_at: Some(location),
+            }),
+            source: None,
+        });
+    }
+    nodes
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_column_tests<'a>(
+    declared: &mut Vec<Declared<'a>>,
+    columns: &'a [ColumnSpec],
+    model_expr: &str,
+    target_name: &str,
+    attached: &NodeId,
+    path: &'a PathBuf,
+    text: &str,
+    entry_line: Option<usize>,
+    folders: &[String],
+) {
+    for column in columns {
+        let line = entry_line_after(text, &column.name, entry_line.unwrap_or(0)).or(entry_line);
+        for definition in column.all_tests() {
+            declared.push(Declared {
+                definition,
+                model_expr: model_expr.to_string(),
+                target_name: target_name.to_string(),
+                attached: attached.clone(),
+                column: Some(column.name.as_str()),
+                path,
+                line,
+                folders: folders.to_vec(),
+            });
+        }
+    }
+}
+
+fn entry_line_after(text: &str, name: &str, after: usize) -> Option<usize> {
+    let rest: String = text.lines().skip(after).collect::<Vec<_>>().join("\n");
+    yaml::entry_line(&rest, name).map(|l| l + after)
+}
+
+/// A test entry, understood.
+#[derive(Debug, Clone, PartialEq)]
+struct Definition {
+    test_name: String,
+    namespace: Option<String>,
+    args: IndexMap<String, Json>,
+    config: ConfigMap,
+    custom_name: Option<String>,
+}
+
+impl Definition {
+    fn full_test_name(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{ns}.{}", self.test_name),
+            None => self.test_name.clone(),
+        }
+    }
+}
+
+fn split_namespace(name: &str) -> (Option<String>, String) {
+    match name.split_once('.') {
+        Some((ns, test)) => (Some(ns.to_string()), test.to_string()),
+        None => (None, name.to_string()),
+    }
+}
+
+fn parse_definition(definition: &Json) -> Result<Definition, String> {
+    let (name, body) = match definition {
+        Json::String(name) => (name.clone(), None),
+        Json::Object(map) if map.contains_key("test_name") => {
+            let name = map
+                .get("test_name")
+                .and_then(Json::as_str)
+                .ok_or("`test_name` must be a string")?
+                .to_string();
+            (name, Some(map.clone()))
+        }
+        Json::Object(map) if map.len() == 1 => {
+            let (name, body) = map.iter().next().ok_or("empty test entry")?;
+            let body = match body {
+                Json::Object(body) => Some(body.clone()),
+                Json::Null => None,
+                other => {
+                    return Err(format!(
+                        "the arguments of test `{name}` must be a mapping, found `{other}`"
+                    ))
+                }
+            };
+            (name.clone(), body)
+        }
+        other => return Err(format!("cannot read test entry `{other}`")),
+    };
+    let (namespace, test_name) = split_namespace(&name);
+    let mut args = IndexMap::new();
+    let mut config = ConfigMap::new();
+    let mut custom_name = None;
+    if let Some(body) = body {
+        for (key, value) in body {
+            match key.as_str() {
+                "test_name" => {}
+                "name" => custom_name = value.as_str().map(String::from),
+                "config" => {
+                    if let Json::Object(c) = value {
+                        config.extend(c.clone());
+                    }
+                }
+                "arguments" => {
+                    if let Json::Object(a) = value {
+                        args.extend(a.clone());
+                    }
+                }
+                key if CONFIG_KEYS.contains(&key) => {
+                    config.insert(key.to_string(), value.clone());
+                }
+                _ => {
+                    args.insert(key.clone(), value.clone());
+                }
+            }
+        }
+    }
+    Ok(Definition {
+        test_name,
+        namespace,
+        args,
+        config,
+        custom_name,
+    })
+}
+
+fn hex_md5(text: &str) -> String {
+    Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// dbt's test names: `<test>_<target>_<args…>`, hashed when 64 characters or longer.
+fn test_names(
+    test_name: &str,
+    target_name: &str,
+    args: &IndexMap<String, Json>,
+) -> (String, String) {
+    let mut keys: Vec<&String> = args.keys().collect();
+    keys.sort();
+    let mut flat: Vec<String> = Vec::new();
+    for key in keys {
+        if key == "model" {
+            continue;
+        }
+        let value = &args[key];
+        let parts: Vec<&Json> = match value {
+            Json::Object(map) => map.values().collect(),
+            Json::Array(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        for part in parts {
+            flat.push(python_str(part));
+        }
+    }
+    let clean: Vec<String> = flat
+        .iter()
+        .map(|s| {
+            let mut out = String::new();
+            let mut in_run = false;
+            for c in s.chars() {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    out.push(c);
+                    in_run = false;
+                } else if !in_run {
+                    out.push('_');
+                    in_run = true;
+                }
+            }
+            out
+        })
+        .collect();
+    let unique = clean.join("__");
+    let identifier = format!("{test_name}_{target_name}");
+    let full = format!("{identifier}_{unique}");
+    if full.len() >= 64 {
+        let truncated: String = identifier.chars().take(30).collect();
+        (format!("{truncated}_{}", hex_md5(&full)), full)
+    } else {
+        (full.clone(), full)
+    }
+}
+
+/// How Python's `str()` prints a YAML scalar, which dbt's names are built from.
+fn python_str(value: &Json) -> String {
+    match value {
+        Json::String(s) => s.clone(),
+        Json::Bool(true) => "True".into(),
+        Json::Bool(false) => "False".into(),
+        Json::Null => "None".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A Jinja literal for a YAML value; `ref(…)`/`source(…)` strings stay expressions, as in dbt.
+fn literal(value: &Json) -> String {
+    match value {
+        Json::String(s) => {
+            let trimmed = s.trim();
+            let is_call = (trimmed.starts_with("ref(") || trimmed.starts_with("source("))
+                && trimmed.ends_with(')');
+            if is_call {
+                trimmed.to_string()
+            } else {
+                let escaped = s
+                    .replace('\\', "\\\\")
+                    .replace('\'', "\\'")
+                    .replace('\n', "\\n");
+                format!("'{escaped}'")
+            }
+        }
+        Json::Null => "none".into(),
+        Json::Bool(b) => b.to_string(),
+        Json::Number(n) => n.to_string(),
+        Json::Array(items) => format!(
+            "[{}]",
+            items.iter().map(literal).collect::<Vec<_>>().join(", ")
+        ),
+        Json::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("{}: {}", literal(&Json::from(k.clone())), literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args(value: Json) -> IndexMap<String, Json> {
+        value
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn names_follow_dbt() {
+        assert_eq!(
+            test_names("not_null", "orders", &args(json!({"column_name": "id"}))).1,
+            "not_null_orders_id"
+        );
+        assert_eq!(
+            test_names(
+                "relationships",
+                "orders",
+                &args(
+                    json!({"column_name": "customer_id", "to": "ref('customers')", "field": "id"})
+                )
+            )
+            .1,
+            "relationships_orders_customer_id__id__ref_customers_"
+        );
+        let (short, full) = test_names(
+            "accepted_values",
+            "stg_orders",
+            &args(
+                json!({"column_name": "status", "values": ["placed", "shipped", "completed", "return_pending", "returned"]}),
+            ),
+        );
+        assert_eq!(full, "accepted_values_stg_orders_status__placed__shipped__completed__return_pending__returned");
+        // The same hashed name dbt gives this test in its jaffle_shop example.
+        assert_eq!(
+            short,
+            "accepted_values_stg_orders_4f514bf94b77b7ea437830eec4421c58"
+        );
+    }
+
+    #[test]
+    fn definitions_split_args_config_and_new_arguments_form() {
+        let d = parse_definition(&json!({"relationships": {"arguments": {"to": "ref('a')", "field": "id"}, "severity": "warn", "config": {"where": "x > 1"}}})).unwrap();
+        assert_eq!(d.test_name, "relationships");
+        assert_eq!(d.args, args(json!({"to": "ref('a')", "field": "id"})));
+        assert_eq!(d.config["severity"], json!("warn"));
+        assert_eq!(d.config["where"], json!("x > 1"));
+        let d = parse_definition(&json!("dbt_utils.unique_combination_of_columns")).unwrap();
+        assert_eq!(d.namespace.as_deref(), Some("dbt_utils"));
+    }
+
+    #[test]
+    fn literals_keep_refs_as_expressions() {
+        assert_eq!(literal(&json!("ref('x')")), "ref('x')");
+        assert_eq!(literal(&json!("it's")), "'it\\'s'");
+        assert_eq!(
+            literal(&json!([1, "a", null, true])),
+            "[1, 'a', none, true]"
+        );
+    }
+}

@@ -1,0 +1,1069 @@
+//! The parse phase: every node of the project rendered once to capture its `ref`, `source` and
+//! `config` calls, configs merged and resolved, relation names generated, generic tests
+//! synthesized from YAML. The result, a [`Manifest`], is what graph/, compile/ and artifacts/
+//! work from.
+//!
+//! Rendering fans out over all cores; errors from every node are collected and reported
+//! together, in a stable order.
+
+pub mod generic_tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Location};
+use crate::project::config::{merge_into, ConfigMap, ConfigTree, Materialization, NodeConfig};
+use crate::project::{yaml, ColumnSpec, NodeSpec, Project};
+use crate::relation::RelationName;
+use crate::template::{Engine, NodeInfo, Phase, RefCall};
+
+/// The kinds of nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceType {
+    Model,
+    Seed,
+    Snapshot,
+    Source,
+    Test,
+    Analysis,
+}
+
+impl ResourceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceType::Model => "model",
+            ResourceType::Seed => "seed",
+            ResourceType::Snapshot => "snapshot",
+            ResourceType::Source => "source",
+            ResourceType::Test => "test",
+            ResourceType::Analysis => "analysis",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<ResourceType> {
+        Some(match value {
+            "model" => ResourceType::Model,
+            "seed" => ResourceType::Seed,
+            "snapshot" => ResourceType::Snapshot,
+            "source" => ResourceType::Source,
+            "test" | "data_test" => ResourceType::Test,
+            "analysis" => ResourceType::Analysis,
+            _ => return None,
+        })
+    }
+
+    pub const ALL: [&'static str; 6] = ["model", "seed", "snapshot", "source", "test", "analysis"];
+}
+
+/// A node's unique id, as dbt writes it: `model.<project>.<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct NodeId(pub String);
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A documented column.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Column {
+    pub name: String,
+    pub description: String,
+    pub data_type: Option<String>,
+    pub meta: Json,
+    pub tags: Vec<String>,
+}
+
+/// What a data test is about.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestInfo {
+    /// `singular`, or the generic test's name (`unique`, `relationships`, …).
+    pub test_name: String,
+    pub generic: bool,
+    pub namespace: Option<String>,
+    pub kwargs: IndexMap<String, Json>,
+    pub column_name: Option<String>,
+    /// The model, seed, snapshot or source the test is attached to.
+    pub attached_node: Option<NodeId>,
+    /// Where the test was declared (a YAML entry), for errors.
+    #[serde(skip)]
+    pub declared_at: Option<Location>,
+}
+
+/// A source table.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceInfo {
+    pub source_name: String,
+    pub table_name: String,
+    pub loaded_at_field: Option<String>,
+    pub external: Option<Json>,
+}
+
+/// One node of the project, parsed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub unique_id: NodeId,
+    pub resource_type: ResourceType,
+    pub name: String,
+    pub package_name: String,
+    /// Path of the defining file, relative to the project root.
+    pub original_file_path: PathBuf,
+    /// The YAML file that documents or declares it.
+    pub patch_path: Option<PathBuf>,
+    pub fqn: Vec<String>,
+    #[serde(skip)]
+    pub raw_sql: Arc<str>,
+    /// Where in `original_file_path` the SQL starts (snapshot blocks), for error lines.
+    #[serde(skip)]
+    pub raw_line_offset: usize,
+    pub config_map: ConfigMap,
+    pub config: NodeConfig,
+    pub relation: Option<RelationName>,
+    pub depends_on: Vec<NodeId>,
+    pub refs: Vec<RefCall>,
+    pub sources: Vec<(String, String)>,
+    pub description: String,
+    pub columns: IndexMap<String, Column>,
+    pub checksum: String,
+    pub test: Option<TestInfo>,
+    pub source: Option<SourceInfo>,
+}
+
+impl Node {
+    pub fn tags(&self) -> &[String] {
+        &self.config.tags
+    }
+
+    pub fn is_ephemeral(&self) -> bool {
+        self.config.materialized == Materialization::Ephemeral
+    }
+
+    /// The name `ls --output selector` prints.
+    pub fn selector_name(&self) -> String {
+        match self.resource_type {
+            ResourceType::Source => match &self.source {
+                Some(s) => format!(
+                    "source:{}.{}.{}",
+                    self.package_name, s.source_name, s.table_name
+                ),
+                None => format!("source:{}", self.fqn.join(".")),
+            },
+            _ => self.fqn.join("."),
+        }
+    }
+
+    /// The info templates need to render this node.
+    pub fn node_info(&self) -> NodeInfo {
+        let mut extra = serde_json::Map::new();
+        extra.insert("description".into(), Json::from(self.description.clone()));
+        extra.insert("raw_code".into(), Json::from(self.raw_sql.to_string()));
+        extra.insert(
+            "columns".into(),
+            serde_json::to_value(&self.columns).unwrap_or(Json::Null),
+        );
+        NodeInfo {
+            unique_id: self.unique_id.0.clone(),
+            name: self.name.clone(),
+            resource_type: self.resource_type.as_str().to_string(),
+            package: self.package_name.clone(),
+            path: self.original_file_path.to_string_lossy().into_owned(),
+            fqn: self.fqn.clone(),
+            this: self.relation.clone(),
+            config: self.config_map.clone(),
+            is_incremental: false,
+            model_extra: extra,
+        }
+    }
+}
+
+/// Every node of a project after the parse phase.
+#[derive(Debug, Default)]
+pub struct Manifest {
+    pub project_name: String,
+    pub nodes: IndexMap<NodeId, Node>,
+    /// Disabled nodes, kept so a ref to one gets a precise error.
+    pub disabled: IndexMap<NodeId, Node>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Manifest {
+    /// Finds the node a `ref()` names: models, seeds and snapshots share one namespace.
+    pub fn find_ref(&self, call: &RefCall) -> Option<&NodeId> {
+        [
+            ResourceType::Model,
+            ResourceType::Seed,
+            ResourceType::Snapshot,
+        ]
+        .iter()
+        .map(|kind| {
+            let package = call.package.as_deref().unwrap_or(&self.project_name);
+            NodeId(format!("{}.{package}.{}", kind.as_str(), call.name))
+        })
+        .find_map(|id| self.nodes.get_key_value(&id).map(|(k, _)| k))
+    }
+
+    pub fn find_source(&self, source: &str, table: &str) -> Option<&NodeId> {
+        let id = NodeId(format!("source.{}.{source}.{table}", self.project_name));
+        self.nodes.get_key_value(&id).map(|(k, _)| k)
+    }
+
+    pub fn get(&self, id: &NodeId) -> Option<&Node> {
+        self.nodes.get(id)
+    }
+}
+
+/// Options for the parse phase.
+#[derive(Debug, Clone, Default)]
+pub struct ParseOptions {}
+
+/// A node before rendering: its file, identity and pre-render config.
+struct Pending {
+    node: Node,
+    /// Template path for error messages.
+    template_path: String,
+}
+
+/// Runs the parse phase over a loaded project.
+pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics> {
+    let mut diagnostics = Diagnostics::new();
+    let project_name = project.name.clone();
+    let root = project.root.as_path();
+
+    // Index YAML entries by (section, name) with the file they came from.
+    let mut patches: IndexMap<(ResourceType, String), (&NodeSpec, PathBuf, &str)> = IndexMap::new();
+    for spec in &project.specs {
+        let sections = [
+            (ResourceType::Model, &spec.spec.models),
+            (ResourceType::Seed, &spec.spec.seeds),
+            (ResourceType::Snapshot, &spec.spec.snapshots),
+            (ResourceType::Analysis, &spec.spec.analyses),
+        ];
+        for (kind, entries) in sections {
+            for entry in entries {
+                let key = (kind, entry.name.clone());
+                if let Some((_, first, _)) = patches.get(&key) {
+                    if kind != ResourceType::Snapshot || entry.relation.is_none() {
+                        diagnostics.push(
+                            Diagnostic::error(format!(
+                                "{} `{}` is described twice in YAML: `{}` and `{}`",
+                                kind.as_str(),
+                                entry.name,
+                                first.display(),
+                                spec.path.display()
+                            ))
+                            .at(Location {
+                                path: spec.path.clone(),
+                                line: yaml::entry_line(&spec.text, &entry.name),
+                                column: None,
+                            })
+                            .with_hint("keep one entry per node"),
+                        );
+                    }
+                    continue;
+                }
+                patches.insert(key, (entry, spec.path.clone(), spec.text.as_str()));
+            }
+        }
+    }
+
+    let mut pending: Vec<Pending> = Vec::new();
+
+    // Models.
+    for file in &project.models {
+        let fqn = fqn_of(&project_name, &file.folders, &file.name);
+        let patch = patches.get(&(ResourceType::Model, file.name.clone()));
+        let node = base_node(
+            ResourceType::Model,
+            &project_name,
+            &file.name,
+            &file.path,
+            fqn,
+            Arc::from(file.source.as_str()),
+            &project.configs.models,
+            patch.map(|(spec, path, _)| (*spec, path.clone())),
+            &mut diagnostics,
+        );
+        pending.push(Pending {
+            template_path: file.path.to_string_lossy().into_owned(),
+            node,
+        });
+    }
+    // Analyses render like models but never run.
+    for file in &project.analyses {
+        let fqn = fqn_of(&project_name, &file.folders, &file.name);
+        let patch = patches.get(&(ResourceType::Analysis, file.name.clone()));
+        let node = base_node(
+            ResourceType::Analysis,
+            &project_name,
+            &file.name,
+            &file.path,
+            fqn,
+            Arc::from(file.source.as_str()),
+            &project.configs.analyses,
+            patch.map(|(spec, path, _)| (*spec, path.clone())),
+            &mut diagnostics,
+        );
+        pending.push(Pending {
+            template_path: file.path.to_string_lossy().into_owned(),
+            node,
+        });
+    }
+    // Snapshots: `{% snapshot name %}` blocks in SQL files, and YAML snapshots with `relation:`.
+    for file in &project.snapshots {
+        for block in snapshot_blocks(&file.source) {
+            let fqn = fqn_of(&project_name, &file.folders, &block.name);
+            let patch = patches.get(&(ResourceType::Snapshot, block.name.clone()));
+            let mut node = base_node(
+                ResourceType::Snapshot,
+                &project_name,
+                &block.name,
+                &file.path,
+                fqn,
+                Arc::from(block.body.as_str()),
+                &project.configs.snapshots,
+                patch.map(|(spec, path, _)| (*spec, path.clone())),
+                &mut diagnostics,
+            );
+            node.raw_line_offset = block.line_offset;
+            pending.push(Pending {
+                template_path: file.path.to_string_lossy().into_owned(),
+                node,
+            });
+        }
+    }
+    for ((kind, name), (spec, path, _)) in &patches {
+        if *kind != ResourceType::Snapshot {
+            continue;
+        }
+        let Some(relation) = &spec.relation else {
+            continue;
+        };
+        let sql = format!("select * from {{{{ {relation} }}}}");
+        let fqn = vec![project_name.clone(), name.clone()];
+        let node = base_node(
+            ResourceType::Snapshot,
+            &project_name,
+            name,
+            path,
+            fqn,
+            Arc::from(sql.as_str()),
+            &project.configs.snapshots,
+            Some(((*spec), path.clone())),
+            &mut diagnostics,
+        );
+        pending.push(Pending {
+            template_path: path.to_string_lossy().into_owned(),
+            node,
+        });
+    }
+    // Singular tests.
+    for file in &project.singular_tests {
+        let fqn = fqn_of(&project_name, &file.folders, &file.name);
+        let mut node = base_node(
+            ResourceType::Test,
+            &project_name,
+            &file.name,
+            &file.path,
+            fqn,
+            Arc::from(file.source.as_str()),
+            &project.configs.tests,
+            None,
+            &mut diagnostics,
+        );
+        node.test = Some(TestInfo {
+            test_name: "singular".into(),
+            generic: false,
+            namespace: None,
+            kwargs: IndexMap::new(),
+            column_name: None,
+            attached_node: None,
+            declared_at: None,
+        });
+        pending.push(Pending {
+            template_path: file.path.to_string_lossy().into_owned(),
+            node,
+        });
+    }
+
+    // Render every SQL node in parallel to capture refs, sources and config().
+    let rendered: Vec<Result<Node, (String, Diagnostic)>> = pending
+        .into_par_iter()
+        .map(
+            |Pending {
+                 mut node,
+                 template_path,
+             }| {
+                let mut info = node.node_info();
+                info.this = Some(provisional_relation(&node, project));
+                match engine.render(&template_path, &node.raw_sql, info, Phase::Parse, None) {
+                    Ok((_, capture)) => {
+                        node.refs = capture.refs;
+                        node.sources = capture.sources;
+                        merge_into(&mut node.config_map, &capture.config);
+                        Ok(node)
+                    }
+                    Err(err) => {
+                        let mut err = err;
+                        if err.path == template_path {
+                            err.line = err.line.map(|l| l + node.raw_line_offset);
+                        }
+                        Err((
+                            node.name.clone(),
+                            err.to_diagnostic(
+                                root,
+                                Some(&format!("{} `{}`", node.resource_type.as_str(), node.name)),
+                            ),
+                        ))
+                    }
+                }
+            },
+        )
+        .collect();
+
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
+    for result in rendered {
+        match result {
+            Ok(node) => nodes.push(node),
+            Err((name, diagnostic)) => {
+                failed.push(name);
+                diagnostics.push(diagnostic);
+            }
+        }
+    }
+
+    // Seeds.
+    for seed in &project.seeds {
+        let fqn = fqn_of(&project_name, &seed.folders, &seed.name);
+        let patch = patches.get(&(ResourceType::Seed, seed.name.clone()));
+        let mut node = base_node(
+            ResourceType::Seed,
+            &project_name,
+            &seed.name,
+            &seed.path,
+            fqn,
+            Arc::from(""),
+            &project.configs.seeds,
+            patch.map(|(spec, path, _)| (*spec, path.clone())),
+            &mut diagnostics,
+        );
+        node.checksum = seed.checksum.clone();
+        nodes.push(node);
+    }
+
+    // Sources.
+    for spec_file in &project.specs {
+        for source in &spec_file.spec.sources {
+            for table in &source.tables {
+                let folders: Vec<String> = spec_file
+                    .path
+                    .parent()
+                    .map(|p| {
+                        p.components()
+                            .skip(1)
+                            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut fqn = vec![project_name.clone()];
+                fqn.extend(folders);
+                fqn.push(source.name.clone());
+                fqn.push(table.name.clone());
+                let mut config_map = ConfigMap::new();
+                project.configs.sources.apply(&fqn, &mut config_map);
+                merge_into(&mut config_map, &source.config);
+                merge_into(&mut config_map, &table.config);
+                for (key, value) in [
+                    ("tags", &source.tags),
+                    ("tags", &table.tags),
+                    ("meta", &source.meta),
+                    ("meta", &table.meta),
+                ] {
+                    if let Some(value) = value {
+                        let mut overlay = ConfigMap::new();
+                        overlay.insert(key.to_string(), value.clone());
+                        merge_into(&mut config_map, &overlay);
+                    }
+                }
+                let config = resolve_config(
+                    &config_map,
+                    Materialization::Table,
+                    &spec_file.path,
+                    &mut diagnostics,
+                );
+                let unique_id = NodeId(format!(
+                    "source.{project_name}.{}.{}",
+                    source.name, table.name
+                ));
+                let node = Node {
+                    unique_id: unique_id.clone(),
+                    resource_type: ResourceType::Source,
+                    name: table.name.clone(),
+                    package_name: project_name.clone(),
+                    original_file_path: spec_file.path.clone(),
+                    patch_path: Some(spec_file.path.clone()),
+                    fqn,
+                    raw_sql: Arc::from(""),
+                    raw_line_offset: 0,
+                    config_map,
+                    config,
+                    relation: Some(RelationName::new(
+                        Some(
+                            source
+                                .database
+                                .clone()
+                                .unwrap_or_else(|| project.target.database.clone()),
+                        ),
+                        source.schema.clone().unwrap_or_else(|| source.name.clone()),
+                        table
+                            .identifier
+                            .clone()
+                            .unwrap_or_else(|| table.name.clone()),
+                    )),
+                    depends_on: Vec::new(),
+                    refs: Vec::new(),
+                    sources: Vec::new(),
+                    description: table
+                        .description
+                        .clone()
+                        .or_else(|| source.description.clone())
+                        .unwrap_or_default(),
+                    columns: columns_of(&table.columns),
+                    checksum: String::new(),
+                    test: None,
+                    source: Some(SourceInfo {
+                        source_name: source.name.clone(),
+                        table_name: table.name.clone(),
+                        loaded_at_field: table
+                            .loaded_at_field
+                            .clone()
+                            .or_else(|| source.loaded_at_field.clone()),
+                        external: table.external.clone(),
+                    }),
+                };
+                nodes.push(node);
+            }
+        }
+    }
+
+    // Resolve configs, relation names; split enabled from disabled.
+    let mut manifest = Manifest {
+        project_name: project_name.clone(),
+        ..Manifest::default()
+    };
+    for mut node in nodes {
+        if node.resource_type != ResourceType::Source {
+            let default = default_materialization(node.resource_type);
+            node.config = resolve_config(
+                &node.config_map,
+                default,
+                &node.original_file_path,
+                &mut diagnostics,
+            );
+            if node.resource_type != ResourceType::Test {
+                node.relation = Some(relation_for(&node, project, engine, &mut diagnostics));
+            }
+        }
+        if let Materialization::Custom(name) = &node.config.materialized {
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "unknown materialization `{name}` for {} `{}`",
+                    node.resource_type.as_str(),
+                    node.name
+                ))
+                .at_file(&node.original_file_path)
+                .with_hint_opt(
+                    did_you_mean(
+                        name,
+                        crate::project::config::BUILTIN_MATERIALIZATIONS
+                            .iter()
+                            .copied(),
+                    )
+                    .or(Some("use view, table, incremental or ephemeral".into())),
+                ),
+            );
+        }
+        let id = node.unique_id.clone();
+        if node.config.enabled {
+            manifest.nodes.insert(id, node);
+        } else {
+            manifest.disabled.insert(id, node);
+        }
+    }
+
+    // YAML entries that describe nothing.
+    for ((kind, name), (_, path, text)) in &patches {
+        let id = NodeId(format!("{}.{project_name}.{name}", kind.as_str()));
+        if !manifest.nodes.contains_key(&id) && !manifest.disabled.contains_key(&id) {
+            let candidates: Vec<&str> = manifest
+                .nodes
+                .values()
+                .filter(|n| n.resource_type == *kind)
+                .map(|n| n.name.as_str())
+                .collect();
+            manifest.warnings.push(
+                Diagnostic::warning(format!(
+                    "YAML describes {} `{name}`, but there is no such {}",
+                    kind.as_str(),
+                    kind.as_str()
+                ))
+                .at(Location {
+                    path: path.clone(),
+                    line: yaml::entry_line(text, name),
+                    column: None,
+                })
+                .with_hint_opt(did_you_mean(name, candidates)),
+            );
+        }
+    }
+
+    // Generic tests from YAML: rendered like any node to capture their refs.
+    let tests = generic_tests::synthesize(project, &manifest, engine, &mut diagnostics);
+    let rendered_tests: Vec<Result<Node, Diagnostic>> = tests
+        .into_par_iter()
+        .map(|mut node| {
+            let info = node.node_info();
+            let path = node.original_file_path.to_string_lossy().into_owned();
+            match engine.render(&path, &node.raw_sql, info, Phase::Parse, None) {
+                Ok((_, capture)) => {
+                    node.refs = capture.refs;
+                    node.sources = capture.sources;
+                    Ok(node)
+                }
+                Err(err) => {
+                    let declared = node.test.as_ref().and_then(|t| t.declared_at.clone());
+                    let mut diagnostic =
+                        Diagnostic::error(format!("in test `{}`: {}", node.name, err.message))
+                            .with_hint_opt(err.hint.clone());
+                    if let Some(location) = declared {
+                        diagnostic = diagnostic.at(location);
+                    }
+                    Err(diagnostic)
+                }
+            }
+        })
+        .collect();
+    for result in rendered_tests {
+        match result {
+            Ok(node) => {
+                if node.config.enabled {
+                    manifest.nodes.insert(node.unique_id.clone(), node);
+                }
+            }
+            Err(d) => diagnostics.push(d),
+        }
+    }
+
+    resolve_dependencies(&mut manifest, root, &failed, &mut diagnostics);
+    manifest.warnings.extend(project.warnings.iter().cloned());
+    if diagnostics.has_errors() {
+        diagnostics.extend(manifest.warnings.drain(..));
+        return Err(diagnostics);
+    }
+    manifest.warnings.extend(diagnostics);
+    Ok(manifest)
+}
+
+/// Turns captured `ref`/`source` calls into node ids, reporting missing ones with did-you-mean.
+fn resolve_dependencies(
+    manifest: &mut Manifest,
+    root: &Path,
+    failed: &[String],
+    diagnostics: &mut Diagnostics,
+) {
+    let ref_names: Vec<String> = manifest
+        .nodes
+        .values()
+        .filter(|n| {
+            matches!(
+                n.resource_type,
+                ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+            )
+        })
+        .map(|n| n.name.clone())
+        .collect();
+    let source_names: Vec<String> = manifest
+        .nodes
+        .values()
+        .filter_map(|n| {
+            n.source
+                .as_ref()
+                .map(|s| format!("{}.{}", s.source_name, s.table_name))
+        })
+        .collect();
+    let mut resolved: Vec<(NodeId, Vec<NodeId>)> = Vec::new();
+    for node in manifest.nodes.values() {
+        let mut deps: Vec<NodeId> = Vec::new();
+        let locate = |needle: &str| -> Location {
+            match &node.test {
+                Some(test) if test.generic => test
+                    .declared_at
+                    .clone()
+                    .unwrap_or_else(|| Location::file(&node.original_file_path)),
+                _ => Location {
+                    path: node.original_file_path.clone(),
+                    line: call_line(&node.raw_sql, needle).map(|l| l + node.raw_line_offset),
+                    column: None,
+                },
+            }
+        };
+        let what = format!("{} `{}`", node.resource_type.as_str(), node.name);
+        for call in &node.refs {
+            match manifest.find_ref(call) {
+                Some(id) => {
+                    if !deps.contains(id) {
+                        deps.push(id.clone());
+                    }
+                }
+                None if failed.contains(&call.name) => {
+                    // Its own render failed and was reported; a second error would only be noise.
+                }
+                None => {
+                    let disabled = manifest.disabled.values().any(|n| n.name == call.name);
+                    let (message, hint) = if disabled {
+                        (
+                            format!("{what} refers to `{}`, which is disabled", call.name),
+                            Some(format!("enable `{}` or remove the ref", call.name)),
+                        )
+                    } else {
+                        (
+                            format!("{what} refers to `{}`, which does not exist", call.name),
+                            did_you_mean(&call.name, ref_names.iter().map(String::as_str)).or(
+                                Some("create the model or seed, or fix the name in ref()".into()),
+                            ),
+                        )
+                    };
+                    let diagnostic = Diagnostic::error(message)
+                        .at(locate(&call.name))
+                        .with_hint_opt(hint);
+                    diagnostics.push(with_source_frame(diagnostic, root));
+                }
+            }
+        }
+        for (source, table) in &node.sources {
+            match manifest.find_source(source, table) {
+                Some(id) => {
+                    if !deps.contains(id) {
+                        deps.push(id.clone());
+                    }
+                }
+                None => {
+                    let wanted = format!("{source}.{table}");
+                    let diagnostic = Diagnostic::error(format!(
+                        "{what} reads source `{wanted}`, which is not declared"
+                    ))
+                    .at(locate(table))
+                    .with_hint_opt(
+                        did_you_mean(&wanted, source_names.iter().map(String::as_str)).or(Some(
+                            "declare it under `sources:` in a YAML file beside the models".into(),
+                        )),
+                    );
+                    diagnostics.push(with_source_frame(diagnostic, root));
+                }
+            }
+        }
+        resolved.push((node.unique_id.clone(), deps));
+    }
+    for (id, deps) in resolved {
+        if let Some(node) = manifest.nodes.get_mut(&id) {
+            node.depends_on = deps;
+        }
+    }
+}
+
+/// Adds a code frame from the file the diagnostic points at, read relative to `root`.
+fn with_source_frame(diagnostic: Diagnostic, root: &Path) -> Diagnostic {
+    let path = diagnostic.location.as_ref().map(|l| root.join(&l.path));
+    match path.and_then(|p| std::fs::read_to_string(p).ok()) {
+        Some(text) => diagnostic.with_frame_from(&text),
+        None => diagnostic,
+    }
+}
+
+/// The line of a `ref('name')`/`source(…, 'name')` call naming `name`, else of any mention.
+fn call_line(sql: &str, name: &str) -> Option<usize> {
+    let quoted = [format!("'{name}'"), format!("\"{name}\"")];
+    sql.lines()
+        .position(|line| {
+            (line.contains("ref(") || line.contains("source("))
+                && quoted.iter().any(|q| line.contains(q.as_str()))
+        })
+        .map(|i| i + 1)
+        .or_else(|| yaml::find_line(sql, name))
+}
+
+fn default_materialization(kind: ResourceType) -> Materialization {
+    match kind {
+        ResourceType::Model | ResourceType::Analysis => Materialization::View,
+        ResourceType::Seed => Materialization::Seed,
+        ResourceType::Snapshot => Materialization::Snapshot,
+        ResourceType::Test => Materialization::Test,
+        ResourceType::Source => Materialization::Table,
+    }
+}
+
+pub(crate) fn resolve_config(
+    map: &ConfigMap,
+    default: Materialization,
+    path: &Path,
+    diagnostics: &mut Diagnostics,
+) -> NodeConfig {
+    match NodeConfig::resolve(map, default.clone()) {
+        Ok(config) => config,
+        Err(err) => {
+            diagnostics.push(
+                Diagnostic::error(format!("invalid config: {}", err.message))
+                    .at_file(path)
+                    .with_hint_opt(err.hint),
+            );
+            let mut fallback = map.clone();
+            fallback.shift_remove(&err.key);
+            NodeConfig::resolve(&fallback, default.clone()).unwrap_or_else(|_| {
+                NodeConfig::resolve(&ConfigMap::new(), default)
+                    .expect("an empty config always resolves")
+            })
+        }
+    }
+}
+
+fn fqn_of(project: &str, folders: &[String], name: &str) -> Vec<String> {
+    let mut fqn = Vec::with_capacity(folders.len() + 2);
+    fqn.push(project.to_string());
+    fqn.extend(folders.iter().cloned());
+    fqn.push(name.to_string());
+    fqn
+}
+
+pub(crate) fn columns_of(specs: &[ColumnSpec]) -> IndexMap<String, Column> {
+    specs
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                Column {
+                    name: c.name.clone(),
+                    description: c.description.clone().unwrap_or_default(),
+                    data_type: c.data_type.clone(),
+                    meta: c.meta.clone().unwrap_or(Json::Object(Default::default())),
+                    tags: crate::project::config::as_string_list(c.tags.as_ref()),
+                },
+            )
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn base_node(
+    kind: ResourceType,
+    project_name: &str,
+    name: &str,
+    path: &Path,
+    fqn: Vec<String>,
+    raw_sql: Arc<str>,
+    tree: &ConfigTree,
+    patch: Option<(&NodeSpec, PathBuf)>,
+    diagnostics: &mut Diagnostics,
+) -> Node {
+    let mut config_map = ConfigMap::new();
+    tree.apply(&fqn, &mut config_map);
+    let mut description = String::new();
+    let mut columns = IndexMap::new();
+    let mut patch_path = None;
+    if let Some((spec, spec_path)) = patch {
+        let mut overlay: ConfigMap = ConfigMap::new();
+        for (key, value) in [
+            ("tags", &spec.tags),
+            ("meta", &spec.meta),
+            ("docs", &spec.docs),
+        ] {
+            if let Some(value) = value {
+                overlay.insert(key.to_string(), value.clone());
+            }
+        }
+        merge_into(&mut config_map, &overlay);
+        merge_into(&mut config_map, &spec.config);
+        description = spec.description.clone().unwrap_or_default();
+        columns = columns_of(&spec.columns);
+        patch_path = Some(spec_path);
+    }
+    let _ = diagnostics;
+    Node {
+        unique_id: NodeId(format!("{}.{project_name}.{name}", kind.as_str())),
+        resource_type: kind,
+        name: name.to_string(),
+        package_name: project_name.to_string(),
+        original_file_path: path.to_path_buf(),
+        patch_path,
+        fqn,
+        checksum: crate::util::sha256_hex(raw_sql.as_bytes()),
+        raw_sql,
+        raw_line_offset: 0,
+        config_map,
+        config: NodeConfig::resolve(&ConfigMap::new(), default_materialization(kind))
+            .expect("an empty config always resolves"),
+        relation: None,
+        depends_on: Vec::new(),
+        refs: Vec::new(),
+        sources: Vec::new(),
+        description,
+        columns,
+        test: None,
+        source: None,
+    }
+}
+
+/// Database, schema and identifier for a node: dbt's `generate_*_name` rules, or the project's
+/// own macros when it overrides them.
+fn relation_for(
+    node: &Node,
+    project: &Project,
+    engine: &Engine,
+    diagnostics: &mut Diagnostics,
+) -> RelationName {
+    let target = &project.target;
+    let custom_schema = node.config.schema.clone().or_else(|| {
+        node.config_map
+            .get("target_schema")
+            .and_then(|v| v.as_str())
+            .map(String::from)
+    });
+    let custom_database = node.config.database.clone().or_else(|| {
+        node.config_map
+            .get("target_database")
+            .and_then(|v| v.as_str())
+            .map(String::from)
+    });
+    let mut call = |macro_name: &str, custom: Option<String>, default: String| -> String {
+        if !engine.has_project_macro(macro_name) {
+            return default;
+        }
+        let node_value = minijinja::Value::from(minijinja::value::Serde(serde_json::json!({
+            "name": node.name,
+            "unique_id": node.unique_id.0,
+            "resource_type": node.resource_type.as_str(),
+            "fqn": node.fqn,
+            "path": node.original_file_path,
+            "original_file_path": node.original_file_path,
+            "package_name": node.package_name,
+            "config": node.config_map,
+            "tags": node.config.tags,
+        })));
+        let args = [minijinja::Value::from(custom), node_value];
+        match engine.call_macro(macro_name, &args, node.node_info(), Phase::Parse) {
+            Ok(value) => value.to_string().trim().to_string(),
+            Err(err) => {
+                diagnostics.push(err.to_diagnostic(
+                    &project.root,
+                    Some(&format!("`{macro_name}` for `{}`", node.name)),
+                ));
+                default
+            }
+        }
+    };
+    let schema_default = match &custom_schema {
+        None => target.schema.clone(),
+        Some(custom) => format!("{}_{}", target.schema, custom.trim()),
+    };
+    let schema = call(
+        "generate_schema_name",
+        custom_schema.clone(),
+        schema_default,
+    );
+    let alias_default = node
+        .config
+        .alias
+        .clone()
+        .unwrap_or_else(|| node.name.clone());
+    let identifier = call(
+        "generate_alias_name",
+        node.config.alias.clone(),
+        alias_default,
+    );
+    let database_default = custom_database
+        .clone()
+        .unwrap_or_else(|| target.database.clone());
+    let database = call("generate_database_name", custom_database, database_default);
+    RelationName::new(Some(database), schema, identifier)
+}
+
+/// The relation `this` names during the parse phase: dbt's default naming over the config known
+/// before the node renders (the project's own naming macros run after the render).
+fn provisional_relation(node: &Node, project: &Project) -> RelationName {
+    let get = |key: &str| {
+        node.config_map
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let schema = match get("schema").or_else(|| get("target_schema")) {
+        None => project.target.schema.clone(),
+        Some(custom) => format!("{}_{}", project.target.schema, custom.trim()),
+    };
+    RelationName::new(
+        Some(get("database").unwrap_or_else(|| project.target.database.clone())),
+        schema,
+        get("alias").unwrap_or_else(|| node.name.clone()),
+    )
+}
+
+/// A `{% snapshot name %}…{% endsnapshot %}` block.
+struct SnapshotBlock {
+    name: String,
+    body: String,
+    /// Lines before the body in the file.
+    line_offset: usize,
+}
+
+fn snapshot_blocks(source: &str) -> Vec<SnapshotBlock> {
+    let mut blocks = Vec::new();
+    let mut search_from = 0;
+    while let Some(start) = source[search_from..].find("{%").map(|i| i + search_from) {
+        let Some(close) = source[start..].find("%}").map(|i| i + start) else {
+            break;
+        };
+        let tag = source[start + 2..close].trim().trim_matches('-').trim();
+        if let Some(name) = tag.strip_prefix("snapshot ") {
+            let body_start = close + 2;
+            let end = source[body_start..]
+                .find("endsnapshot")
+                .map(|i| i + body_start)
+                .unwrap_or(source.len());
+            let body_end = source[body_start..end]
+                .rfind("{%")
+                .map(|i| i + body_start)
+                .unwrap_or(end);
+            blocks.push(SnapshotBlock {
+                name: name.trim().to_string(),
+                body: source[body_start..body_end].to_string(),
+                line_offset: source[..body_start].matches('\n').count(),
+            });
+            search_from = end;
+        } else {
+            search_from = close + 2;
+        }
+    }
+    blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_blocks_are_found_with_line_offsets() {
+        let blocks =
+            snapshot_blocks("-- c\n{% snapshot orders_snap %}\nselect 1\n{% endsnapshot %}\n");
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0].name, "orders_snap");
+        assert_eq!(blocks[0].body, "\nselect 1\n");
+        assert_eq!(blocks[0].line_offset, 1);
+    }
+}

@@ -1,0 +1,896 @@
+//! Loading a project from disk: `project.yml` (or a dbt project's `dbt_project.yml`), the target,
+//! and every model, seed, snapshot, macro, singular test, YAML spec and docs block.
+//!
+//! The output is a [`Project`]: raw files and parsed specs, nothing rendered yet. Loading reads
+//! files in parallel, never touches a warehouse, and collects every problem it finds before it
+//! gives up, so users fix their YAML in one round.
+
+pub mod config;
+pub mod files;
+pub mod target;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use rayon::prelude::*;
+use serde_json::Value as Json;
+
+use crate::diagnostic::{did_you_mean, Diagnostic, Location};
+pub use config::{ConfigMap, ConfigTree};
+pub use files::{ColumnSpec, NodeSpec, ProjectFile, SchemaFile, SourceSpec, SourceTableSpec};
+pub use target::{AdapterKind, ConnectionConfig, Secret, Target, TargetOrigin};
+
+/// A user mistake found while loading, with its location as data.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("no `project.yml` or `dbt_project.yml` in `{}`", dir.display())]
+    NoProjectFile { dir: PathBuf },
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid YAML: {message}")]
+    Yaml {
+        path: PathBuf,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
+    #[error("cannot render Jinja in YAML: {message}")]
+    YamlJinja {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("profile `{profile}` not found in `{}`", path.display())]
+    ProfileNotFound {
+        profile: String,
+        path: PathBuf,
+        available: Vec<String>,
+    },
+    #[error("no `profiles.yml` in `{}`", dir.display())]
+    ProfilesFileNotFound { dir: PathBuf },
+    #[error("target `{target}` not found in {origin}")]
+    TargetNotFound {
+        target: String,
+        origin: String,
+        path: PathBuf,
+        available: Vec<String>,
+    },
+    #[error("invalid target `{target}`: {message}")]
+    InvalidTarget {
+        target: String,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("two {kind}s are named `{name}`")]
+    DuplicateName {
+        kind: &'static str,
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error("invalid `--vars`: {message}")]
+    InvalidVars { message: String },
+}
+
+impl ProjectError {
+    /// The diagnostic users see, paths relative to the project root.
+    pub fn to_diagnostic(&self, root: &Path) -> Diagnostic {
+        let rel = |p: &Path| crate::diagnostic::display_path(p, root);
+        let message = self.to_string();
+        match self {
+            ProjectError::NoProjectFile { .. } => Diagnostic::error(message).with_hint(
+                "run strata in a project folder, pass `--project-dir`, or create one with `strata init NAME`",
+            ),
+            ProjectError::Io { path, .. } => Diagnostic::error(message).at_file(rel(path)),
+            ProjectError::Yaml {
+                path, line, column, ..
+            } => {
+                let location = Location {
+                    path: rel(path),
+                    line: *line,
+                    column: *column,
+                };
+                let mut diagnostic = Diagnostic::error(message).at(location);
+                if let Ok(text) = std::fs::read_to_string(path) {
+                    diagnostic = diagnostic.with_frame_from(&text);
+                }
+                diagnostic.with_hint("fix the YAML at this position (indentation, a missing `:` or an unclosed quote are the usual causes)")
+            }
+            ProjectError::YamlJinja { path, line, .. } => Diagnostic::error(message)
+                .at(Location {
+                    path: rel(path),
+                    line: *line,
+                    column: None,
+                })
+                .with_hint("only `env_var()` and `var()` can be used in YAML values"),
+            ProjectError::ProfileNotFound {
+                profile,
+                path,
+                available,
+            } => Diagnostic::error(message).at_file(rel(path)).with_hint_opt(
+                did_you_mean(profile, available.iter().map(String::as_str)).or_else(|| {
+                    Some(format!(
+                        "add a `{profile}:` profile to this file, or change `profile:` in the project file (profiles here: {})",
+                        list_or_none(available)
+                    ))
+                }),
+            ),
+            ProjectError::ProfilesFileNotFound { .. } => Diagnostic::error(message)
+                .with_hint("pass the folder holding `profiles.yml` to `--profiles-dir`"),
+            ProjectError::TargetNotFound {
+                target,
+                path,
+                available,
+                ..
+            } => Diagnostic::error(message).at_file(rel(path)).with_hint(
+                did_you_mean(target, available.iter().map(String::as_str)).unwrap_or_else(|| {
+                    format!("available targets: {}", list_or_none(available))
+                }),
+            ),
+            ProjectError::InvalidTarget { path, .. } => Diagnostic::error(message)
+                .at_file(rel(path))
+                .with_hint("see the README's \"Targets\" section for each adapter's keys"),
+            ProjectError::DuplicateName {
+                first, second, ..
+            } => Diagnostic::error(format!(
+                "{message}: `{}` and `{}`",
+                rel(first).display(),
+                rel(second).display()
+            ))
+            .at_file(rel(second))
+            .with_hint("rename one of the files; node names must be unique in a project"),
+            ProjectError::InvalidVars { .. } => Diagnostic::error(message)
+                .with_hint("pass a YAML or JSON mapping, e.g. --vars '{start_date: 2024-01-01}'"),
+        }
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// What a command asks of loading.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub project_dir: PathBuf,
+    pub profiles_dir: Option<PathBuf>,
+    pub target: Option<String>,
+    pub vars: IndexMap<String, Json>,
+    pub threads: Option<usize>,
+}
+
+/// A SQL file of the project: a model, snapshot, analysis, singular test or macro file.
+#[derive(Debug, Clone)]
+pub struct SqlFile {
+    /// Path relative to the project root.
+    pub path: PathBuf,
+    /// The file stem; for models the node name.
+    pub name: String,
+    /// Folders between the resource path and the file, for FQNs and folder selectors.
+    pub folders: Vec<String>,
+    pub source: String,
+}
+
+/// A CSV seed file.
+#[derive(Debug, Clone)]
+pub struct SeedFile {
+    pub path: PathBuf,
+    pub name: String,
+    pub folders: Vec<String>,
+    /// Checksum of the file contents (seeds are not read whole at parse time when large).
+    pub checksum: String,
+}
+
+/// A YAML spec file and its text (kept to point at entries by line).
+#[derive(Debug)]
+pub struct SpecFile {
+    pub path: PathBuf,
+    pub text: String,
+    pub spec: SchemaFile,
+}
+
+/// A `{% docs name %}` block.
+#[derive(Debug, Clone)]
+pub struct DocBlock {
+    pub name: String,
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// Config trees from the project file, one per resource type.
+#[derive(Debug, Default, Clone)]
+pub struct ConfigTrees {
+    pub models: ConfigTree,
+    pub seeds: ConfigTree,
+    pub snapshots: ConfigTree,
+    pub tests: ConfigTree,
+    pub sources: ConfigTree,
+    pub analyses: ConfigTree,
+}
+
+/// A loaded project: every file read and every spec parsed, nothing rendered.
+#[derive(Debug)]
+pub struct Project {
+    pub root: PathBuf,
+    /// `project.yml` or `dbt_project.yml`, relative to the root.
+    pub project_file: PathBuf,
+    pub name: String,
+    pub file: ProjectFile,
+    pub vars: IndexMap<String, Json>,
+    pub target: Target,
+    /// Absolute path of the target folder (artifacts, compiled SQL).
+    pub target_path: PathBuf,
+    pub configs: ConfigTrees,
+    pub models: Vec<SqlFile>,
+    pub snapshots: Vec<SqlFile>,
+    pub analyses: Vec<SqlFile>,
+    pub singular_tests: Vec<SqlFile>,
+    pub macro_files: Vec<SqlFile>,
+    pub seeds: Vec<SeedFile>,
+    pub specs: Vec<SpecFile>,
+    pub docs: IndexMap<String, DocBlock>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Project {
+    pub fn model_paths(&self) -> Vec<String> {
+        self.file
+            .model_paths
+            .clone()
+            .unwrap_or_else(|| vec!["models".into()])
+    }
+
+    pub fn test_paths(&self) -> Vec<String> {
+        self.file
+            .test_paths
+            .clone()
+            .unwrap_or_else(|| vec!["tests".into()])
+    }
+}
+
+/// Finds the project file in `dir`: strata's own first, then dbt's.
+pub fn find_project_file(dir: &Path) -> Option<PathBuf> {
+    ["project.yml", "dbt_project.yml"]
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Renders `{{ env_var(...) }}` and `{{ var(...) }}` in YAML strings.
+fn yaml_renderer(vars: &IndexMap<String, Json>) -> impl Fn(&str) -> Result<String, String> + '_ {
+    move |s: &str| crate::template::render_yaml_string(s, vars).map_err(|e| e.to_string())
+}
+
+/// Loads the project in `options.project_dir`.
+pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
+    let root = std::fs::canonicalize(&options.project_dir).map_err(|source| {
+        vec![ProjectError::Io {
+            path: options.project_dir.clone(),
+            source,
+        }]
+    })?;
+    let project_path = find_project_file(&root).ok_or_else(|| {
+        vec![ProjectError::NoProjectFile {
+            dir: options.project_dir.clone(),
+        }]
+    })?;
+    let text = read(&project_path).map_err(|e| vec![e])?;
+    let mut warnings = Vec::new();
+
+    // Vars from the CLI win; the project file may use them in its own values.
+    let mut vars = options.vars.clone();
+    let file: ProjectFile =
+        yaml::parse(&text, &project_path, &yaml_renderer(&vars)).map_err(|e| vec![e])?;
+    for (key, value) in &file.vars {
+        if key == &file.name {
+            if let Json::Object(scoped) = value {
+                for (k, v) in scoped {
+                    vars.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+                continue;
+            }
+        }
+        vars.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+    let project_rel = PathBuf::from(project_path.file_name().unwrap_or_default());
+    for key in file.extra.keys() {
+        warnings.push(
+            Diagnostic::warning(format!("unknown key `{key}` in the project file"))
+                .at(Location {
+                    path: project_rel.clone(),
+                    line: yaml::find_line(&text, &format!("{key}:")),
+                    column: None,
+                })
+                .with_hint_opt(did_you_mean(
+                    key,
+                    [
+                        "name",
+                        "version",
+                        "profile",
+                        "model-paths",
+                        "seed-paths",
+                        "macro-paths",
+                        "test-paths",
+                        "snapshot-paths",
+                        "target-path",
+                        "vars",
+                        "models",
+                        "seeds",
+                        "snapshots",
+                        "data_tests",
+                        "sources",
+                        "on-run-start",
+                        "on-run-end",
+                        "targets",
+                        "target",
+                        "clean-targets",
+                    ],
+                )),
+        );
+    }
+
+    let mut configs = ConfigTrees::default();
+    let mut unknown = Vec::new();
+    configs.models = ConfigTree::from_yaml(&file.models, "models", &mut unknown);
+    configs.seeds = ConfigTree::from_yaml(&file.seeds, "seeds", &mut unknown);
+    configs.snapshots = ConfigTree::from_yaml(&file.snapshots, "snapshots", &mut unknown);
+    configs.sources = ConfigTree::from_yaml(&file.sources, "sources", &mut unknown);
+    configs.analyses = ConfigTree::from_yaml(&file.analyses, "analyses", &mut unknown);
+    let mut tests = ConfigTree::from_yaml(&file.tests, "tests", &mut unknown);
+    let data_tests = ConfigTree::from_yaml(&file.data_tests, "data_tests", &mut unknown);
+    config::merge_into(&mut tests.configs, &data_tests.configs);
+    tests.children.extend(data_tests.children);
+    configs.tests = tests;
+    for key_path in unknown {
+        let leaf = key_path.rsplit('.').next().unwrap_or(&key_path).to_string();
+        warnings.push(
+            Diagnostic::warning(format!("unknown config key `{key_path}`"))
+                .at(Location {
+                    path: project_rel.clone(),
+                    line: yaml::find_line(&text, &format!("{leaf}:")),
+                    column: None,
+                })
+                .with_hint_opt(config::suggest_key(leaf.trim_start_matches('+')).or(Some(
+                    "strata ignores it; a folder name must hold a mapping".into(),
+                ))),
+        );
+    }
+
+    let target_path = root.join(file.target_path.as_deref().unwrap_or("target"));
+    let target = resolve_target(options, &root, &file, &target_path, &vars, &mut warnings)
+        .map_err(|e| vec![e])?;
+
+    let paths = |configured: &Option<Vec<String>>, default: &str| -> Vec<String> {
+        configured
+            .clone()
+            .unwrap_or_else(|| vec![default.to_string()])
+    };
+    let model_paths = paths(&file.model_paths, "models");
+    let seed_paths = paths(&file.seed_paths, "seeds");
+    let macro_paths = paths(&file.macro_paths, "macros");
+    let test_paths = paths(&file.test_paths, "tests");
+    let snapshot_paths = paths(&file.snapshot_paths, "snapshots");
+    let analysis_paths = paths(&file.analysis_paths, "analyses");
+    let mut docs_paths = file.docs_paths.clone().unwrap_or_default();
+
+    let mut errors = Vec::new();
+    let read_sql = |dirs: &[String], errors: &mut Vec<ProjectError>| -> Vec<SqlFile> {
+        let found = discover(&root, dirs, &["sql"]);
+        let results: Vec<Result<SqlFile, ProjectError>> = found
+            .into_par_iter()
+            .map(|(path, folders)| {
+                let source = read(&root.join(&path))?;
+                let name = stem(&path);
+                Ok(SqlFile {
+                    path,
+                    name,
+                    folders,
+                    source,
+                })
+            })
+            .collect();
+        let mut files = Vec::with_capacity(results.len());
+        for result in results {
+            match result {
+                Ok(file) => files.push(file),
+                Err(e) => errors.push(e),
+            }
+        }
+        files
+    };
+    let models = read_sql(&model_paths, &mut errors);
+    let snapshots = read_sql(&snapshot_paths, &mut errors);
+    let analyses = read_sql(&analysis_paths, &mut errors);
+    let mut macro_files = read_sql(&macro_paths, &mut errors);
+    let mut singular_tests = Vec::new();
+    for file in read_sql(&test_paths, &mut errors) {
+        // `tests/generic/` holds `{% test %}` blocks: they are macros, not singular tests.
+        if file.folders.first().map(String::as_str) == Some("generic") {
+            macro_files.push(file);
+        } else {
+            singular_tests.push(file);
+        }
+    }
+
+    let seeds: Vec<SeedFile> = discover(&root, &seed_paths, &["csv"])
+        .into_par_iter()
+        .filter_map(|(path, folders)| {
+            let bytes = std::fs::read(root.join(&path)).ok()?;
+            Some(SeedFile {
+                name: stem(&path),
+                checksum: crate::util::sha256_hex(&bytes),
+                path,
+                folders,
+            })
+        })
+        .collect();
+
+    // YAML specs live beside models, seeds, snapshots, macros, tests and analyses.
+    let mut spec_dirs: Vec<String> = Vec::new();
+    for dirs in [
+        &model_paths,
+        &seed_paths,
+        &snapshot_paths,
+        &macro_paths,
+        &test_paths,
+        &analysis_paths,
+    ] {
+        for dir in dirs {
+            if !spec_dirs.contains(dir) {
+                spec_dirs.push(dir.clone());
+            }
+        }
+    }
+    let spec_results: Vec<Result<SpecFile, ProjectError>> = {
+        let renderer = yaml_renderer(&vars);
+        discover(&root, &spec_dirs, &["yml", "yaml"])
+            .into_par_iter()
+            .map(|(path, _)| {
+                let text = read(&root.join(&path))?;
+                let spec: SchemaFile = yaml::parse(&text, &path, &renderer)?;
+                Ok(SpecFile { path, text, spec })
+            })
+            .collect()
+    };
+    let mut specs = Vec::new();
+    for result in spec_results {
+        match result {
+            Ok(spec) => specs.push(spec),
+            Err(e) => errors.push(e),
+        }
+    }
+    specs.sort_by(|a, b| a.path.cmp(&b.path));
+    for spec in &specs {
+        warn_unknown_spec_keys(spec, &mut warnings);
+    }
+
+    // Docs blocks: `.md` files beside models (and in docs-paths).
+    for dir in &model_paths {
+        if !docs_paths.contains(dir) {
+            docs_paths.push(dir.clone());
+        }
+    }
+    let mut docs = IndexMap::new();
+    for (path, _) in discover(&root, &docs_paths, &["md"]) {
+        match read(&root.join(&path)) {
+            Ok(text) => {
+                for (name, body) in parse_docs_blocks(&text) {
+                    docs.insert(
+                        name.clone(),
+                        DocBlock {
+                            name,
+                            path: path.clone(),
+                            text: body,
+                        },
+                    );
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+
+    check_duplicates(
+        "model",
+        models.iter().map(|m| (&m.name, &m.path)),
+        &root,
+        &mut errors,
+    );
+    check_duplicates(
+        "seed",
+        seeds.iter().map(|m| (&m.name, &m.path)),
+        &root,
+        &mut errors,
+    );
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Project {
+        root,
+        project_file: project_rel,
+        name: file.name.clone(),
+        vars,
+        target,
+        target_path,
+        configs,
+        models,
+        snapshots,
+        analyses,
+        singular_tests,
+        macro_files,
+        seeds,
+        specs,
+        docs,
+        warnings,
+        file,
+    })
+}
+
+fn check_duplicates<'a>(
+    kind: &'static str,
+    items: impl Iterator<Item = (&'a String, &'a PathBuf)>,
+    root: &Path,
+    errors: &mut Vec<ProjectError>,
+) {
+    let mut seen: IndexMap<&str, &PathBuf> = IndexMap::new();
+    for (name, path) in items {
+        if let Some(first) = seen.get(name.as_str()) {
+            errors.push(ProjectError::DuplicateName {
+                kind,
+                name: name.clone(),
+                first: root.join(first),
+                second: root.join(path),
+            });
+        } else {
+            seen.insert(name, path);
+        }
+    }
+}
+
+fn warn_unknown_spec_keys(spec: &SpecFile, warnings: &mut Vec<Diagnostic>) {
+    let mut unknown: Vec<Diagnostic> = Vec::new();
+    let warn = |unknown: &mut Vec<Diagnostic>, key_path: String, key: &str| {
+        unknown.push(
+            Diagnostic::warning(format!("unknown key `{key_path}`"))
+                .at(Location {
+                    path: spec.path.clone(),
+                    line: yaml::find_line(&spec.text, &format!("{key}:")),
+                    column: None,
+                })
+                .with_hint("strata ignores it; check the spelling and indentation"),
+        );
+    };
+    for key in spec.spec.extra.keys() {
+        warn(&mut unknown, key.clone(), key);
+    }
+    let sections = [
+        ("models", &spec.spec.models),
+        ("seeds", &spec.spec.seeds),
+        ("snapshots", &spec.spec.snapshots),
+        ("analyses", &spec.spec.analyses),
+    ];
+    for (section, entries) in sections {
+        for entry in entries {
+            for key in entry.extra.keys() {
+                warn(&mut unknown, format!("{section}.{}.{key}", entry.name), key);
+            }
+            for (key, _) in &entry.config {
+                let normalized = config::normalize_key(key);
+                if !config::KNOWN_KEYS.contains(&normalized.as_str()) {
+                    unknown.push(
+                        Diagnostic::warning(format!(
+                            "unknown config key `{section}.{}.config.{key}`",
+                            entry.name
+                        ))
+                        .at(Location {
+                            path: spec.path.clone(),
+                            line: yaml::find_line(&spec.text, &format!("{key}:")),
+                            column: None,
+                        })
+                        .with_hint_opt(config::suggest_key(&normalized)),
+                    );
+                }
+            }
+            for column in &entry.columns {
+                for key in column.extra.keys() {
+                    warn(
+                        &mut unknown,
+                        format!("{section}.{}.columns.{}.{key}", entry.name, column.name),
+                        key,
+                    );
+                }
+            }
+        }
+    }
+    for source in &spec.spec.sources {
+        for key in source.extra.keys() {
+            warn(&mut unknown, format!("sources.{}.{key}", source.name), key);
+        }
+        for table in &source.tables {
+            for key in table.extra.keys() {
+                warn(
+                    &mut unknown,
+                    format!("sources.{}.tables.{}.{key}", source.name, table.name),
+                    key,
+                );
+            }
+        }
+    }
+    warnings.extend(unknown);
+}
+
+fn resolve_target(
+    options: &LoadOptions,
+    root: &Path,
+    file: &ProjectFile,
+    target_path: &Path,
+    vars: &IndexMap<String, Json>,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Target, ProjectError> {
+    let build = |name: String,
+                 profile: Option<String>,
+                 raw: &Json,
+                 origin: TargetOrigin,
+                 path: &Path|
+     -> Result<Target, ProjectError> {
+        let mut connection: ConnectionConfig =
+            serde_json::from_value(raw.clone()).map_err(|e| ProjectError::InvalidTarget {
+                target: name.clone(),
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        if let Some(threads) = options.threads {
+            match &mut connection {
+                ConnectionConfig::Duckdb(c) => c.threads = Some(threads),
+                ConnectionConfig::Postgres(c) => c.threads = Some(threads),
+                ConnectionConfig::Redshift(c) => c.threads = Some(threads),
+                ConnectionConfig::Athena(c) => c.threads = Some(threads),
+            }
+        }
+        Ok(Target::from_connection(
+            name,
+            profile,
+            connection,
+            origin,
+            root,
+            target_path,
+            &file.name,
+        ))
+    };
+    let pick = |available: &IndexMap<String, Json>,
+                default: Option<&String>,
+                origin: String,
+                path: &Path|
+     -> Result<(String, Json), ProjectError> {
+        let wanted = options
+            .target
+            .clone()
+            .or_else(|| default.cloned())
+            .or_else(|| available.keys().next().cloned());
+        let keys: Vec<String> = available.keys().cloned().collect();
+        match wanted {
+            Some(name) => match available.get(&name) {
+                Some(raw) => Ok((name, raw.clone())),
+                None => Err(ProjectError::TargetNotFound {
+                    target: name,
+                    origin,
+                    path: path.to_path_buf(),
+                    available: keys,
+                }),
+            },
+            None => Err(ProjectError::TargetNotFound {
+                target: "(none)".into(),
+                origin,
+                path: path.to_path_buf(),
+                available: keys,
+            }),
+        }
+    };
+
+    let project_file_path = find_project_file(root).unwrap_or_else(|| root.join("project.yml"));
+    let target = if let Some(targets) = &file.targets {
+        let (name, raw) = pick(
+            targets,
+            file.target.as_ref(),
+            "the project's `targets:`".into(),
+            &project_file_path,
+        )?;
+        build(
+            name,
+            None,
+            &raw,
+            TargetOrigin::ProjectFile(project_file_path.clone()),
+            &project_file_path,
+        )?
+    } else {
+        let profiles_path = match &options.profiles_dir {
+            Some(dir) => {
+                let path = dir.join("profiles.yml");
+                if !path.is_file() {
+                    return Err(ProjectError::ProfilesFileNotFound { dir: dir.clone() });
+                }
+                Some(path)
+            }
+            None => target::profile_search_dirs(root)
+                .into_iter()
+                .map(|d| d.join("profiles.yml"))
+                .find(|p| p.is_file()),
+        };
+        match (&file.profile, profiles_path) {
+            (Some(profile), Some(path)) => {
+                let text = read(&path)?;
+                let renderer = yaml_renderer(vars);
+                let profiles: IndexMap<String, Json> = yaml::parse(&text, &path, &renderer)?;
+                let Some(raw_profile) = profiles.get(profile) else {
+                    return Err(ProjectError::ProfileNotFound {
+                        profile: profile.clone(),
+                        path,
+                        available: profiles
+                            .keys()
+                            .filter(|k| *k != "config")
+                            .cloned()
+                            .collect(),
+                    });
+                };
+                let spec: target::ProfileSpec = serde_json::from_value(raw_profile.clone())
+                    .map_err(|e| ProjectError::InvalidTarget {
+                        target: profile.clone(),
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
+                let (name, raw) = pick(
+                    &spec.outputs,
+                    spec.target.as_ref(),
+                    format!("profile `{profile}`"),
+                    &path,
+                )?;
+                build(
+                    name,
+                    Some(profile.clone()),
+                    &raw,
+                    TargetOrigin::Profiles(path.clone()),
+                    &path,
+                )?
+            }
+            _ => {
+                if let Some(wanted) = &options.target {
+                    if wanted != "dev" {
+                        return Err(ProjectError::TargetNotFound {
+                            target: wanted.clone(),
+                            origin: "this project (it has no profile and no `targets:`)".into(),
+                            path: project_file_path.clone(),
+                            available: vec!["dev".into()],
+                        });
+                    }
+                }
+                build(
+                    "dev".into(),
+                    None,
+                    &serde_json::json!({"type": "duckdb"}),
+                    TargetOrigin::Default,
+                    &project_file_path,
+                )?
+            }
+        }
+    };
+    for key in target.connection.unknown_keys() {
+        warnings.push(Diagnostic::warning(format!(
+            "unknown key `{key}` in target `{}`; strata ignores it",
+            target.name
+        )));
+    }
+    Ok(target)
+}
+
+fn read(path: &Path) -> Result<String, ProjectError> {
+    std::fs::read_to_string(path).map_err(|source| ProjectError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Files under `dirs` (relative to `root`) with one of `extensions`, sorted, as
+/// (path relative to root, folders below the resource dir). Hidden entries are skipped.
+pub fn discover(root: &Path, dirs: &[String], extensions: &[&str]) -> Vec<(PathBuf, Vec<String>)> {
+    let mut found = Vec::new();
+    for dir in dirs {
+        let base = root.join(dir);
+        if !base.is_dir() {
+            continue;
+        }
+        let walker = walkdir::WalkDir::new(&base)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+        for entry in walker.flatten() {
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let path = entry.path();
+            let matches = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| extensions.contains(&e));
+            if !matches {
+                continue;
+            }
+            let Ok(rel_to_base) = path.strip_prefix(&base) else {
+                continue;
+            };
+            let folders = rel_to_base
+                .parent()
+                .map(|p| {
+                    p.components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
+            found.push((rel, folders));
+        }
+    }
+    found
+}
+
+/// `{% docs name %}…{% enddocs %}` blocks in a markdown file.
+pub fn parse_docs_blocks(text: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{%") {
+        let after = &rest[start + 2..];
+        let Some(close) = after.find("%}") else { break };
+        let tag = after[..close]
+            .trim()
+            .trim_start_matches('-')
+            .trim_end_matches('-')
+            .trim();
+        let body_start = &after[close + 2..];
+        if let Some(name) = tag.strip_prefix("docs ") {
+            let name = name.trim().to_string();
+            if let Some(end) = body_start.find("enddocs") {
+                let body = &body_start[..end];
+                let body = body.rfind("{%").map(|i| &body[..i]).unwrap_or(body);
+                blocks.push((name, body.trim().to_string()));
+                rest = &body_start[end..];
+                continue;
+            }
+        }
+        rest = body_start;
+    }
+    blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docs_blocks_are_extracted() {
+        let blocks = parse_docs_blocks(
+            "x {% docs orders %}\nAll orders.\n{% enddocs %}\n{% docs b %}B{% enddocs %}",
+        );
+        assert_eq!(
+            blocks,
+            vec![
+                ("orders".to_string(), "All orders.".to_string()),
+                ("b".to_string(), "B".to_string())
+            ]
+        );
+    }
+}

@@ -1,0 +1,128 @@
+{#- strata's built-in macros: dbt's naming macros and the common cross-database helpers.
+    Project macros with the same name override these; `dbt.<name>()` always reaches them. -#}
+{% macro generate_schema_name(custom_schema_name=none, node=none) -%}
+    {{ default__generate_schema_name(custom_schema_name, node) }}
+{%- endmacro %}
+{% macro default__generate_schema_name(custom_schema_name=none, node=none) -%}
+    {%- if custom_schema_name is none -%}{{ target.schema }}{%- else -%}{{ target.schema }}_{{ custom_schema_name | trim }}{%- endif -%}
+{%- endmacro %}
+{% macro generate_alias_name(custom_alias_name=none, node=none) -%}
+    {{ default__generate_alias_name(custom_alias_name, node) }}
+{%- endmacro %}
+{% macro default__generate_alias_name(custom_alias_name=none, node=none) -%}
+    {%- if custom_alias_name -%}{{ custom_alias_name | trim }}{%- elif node.version -%}{{ node.name ~ "_v" ~ node.version }}{%- else -%}{{ node.name }}{%- endif -%}
+{%- endmacro %}
+{% macro generate_database_name(custom_database_name=none, node=none) -%}
+    {{ default__generate_database_name(custom_database_name, node) }}
+{%- endmacro %}
+{% macro default__generate_database_name(custom_database_name=none, node=none) -%}
+    {%- if custom_database_name is none -%}{{ target.database }}{%- else -%}{{ custom_database_name | trim }}{%- endif -%}
+{%- endmacro %}
+{% macro current_timestamp() -%}{{ adapter.dispatch('current_timestamp')() }}{%- endmacro %}
+{% macro default__current_timestamp() -%}current_timestamp{%- endmacro %}
+{% macro redshift__current_timestamp() -%}getdate(){%- endmacro %}
+{% macro type_string() -%}{{ adapter.dispatch('type_string')() }}{%- endmacro %}
+{% macro default__type_string() -%}varchar{%- endmacro %}
+{% macro redshift__type_string() -%}varchar(65535){%- endmacro %}
+{% macro type_int() -%}integer{%- endmacro %}
+{% macro type_bigint() -%}bigint{%- endmacro %}
+{% macro type_float() -%}double precision{%- endmacro %}
+{% macro type_numeric() -%}numeric(28, 6){%- endmacro %}
+{% macro type_timestamp() -%}timestamp{%- endmacro %}
+{% macro type_boolean() -%}boolean{%- endmacro %}
+{% macro hash(field) -%}{{ adapter.dispatch('hash')(field) }}{%- endmacro %}
+{% macro default__hash(field) -%}md5(cast({{ field }} as {{ type_string() }})){%- endmacro %}
+{% macro athena__hash(field) -%}lower(to_hex(md5(to_utf8(cast({{ field }} as varchar))))){%- endmacro %}
+{% macro concat(fields) -%}{{ fields | join(' || ') }}{%- endmacro %}
+{% macro safe_cast(field, type) -%}{{ adapter.dispatch('safe_cast')(field, type) }}{%- endmacro %}
+{% macro default__safe_cast(field, type) -%}cast({{ field }} as {{ type }}){%- endmacro %}
+{% macro duckdb__safe_cast(field, type) -%}try_cast({{ field }} as {{ type }}){%- endmacro %}
+{% macro athena__safe_cast(field, type) -%}try_cast({{ field }} as {{ type }}){%- endmacro %}
+{% macro cast(field, type) -%}cast({{ field }} as {{ type }}){%- endmacro %}
+{% macro dateadd(datepart, interval, from_date_or_timestamp) -%}
+    {{ adapter.dispatch('dateadd')(datepart, interval, from_date_or_timestamp) }}
+{%- endmacro %}
+{% macro default__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    {{ from_date_or_timestamp }} + ((interval '1 {{ datepart }}') * ({{ interval }}))
+{%- endmacro %}
+{% macro redshift__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    dateadd({{ datepart }}, {{ interval }}, {{ from_date_or_timestamp }})
+{%- endmacro %}
+{% macro athena__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    date_add('{{ datepart }}', {{ interval }}, {{ from_date_or_timestamp }})
+{%- endmacro %}
+{% macro date_trunc(datepart, date) -%}date_trunc('{{ datepart }}', {{ date }}){%- endmacro %}
+{% macro split_part(string_text, delimiter_text, part_number) -%}
+    split_part({{ string_text }}, {{ delimiter_text }}, {{ part_number }})
+{%- endmacro %}
+{% macro any_value(expression) -%}{{ adapter.dispatch('any_value')(expression) }}{%- endmacro %}
+{% macro default__any_value(expression) -%}any_value({{ expression }}){%- endmacro %}
+{% macro postgres__any_value(expression) -%}min({{ expression }}){%- endmacro %}
+{% macro escape_single_quotes(expression) -%}{{ expression | replace("'", "''") }}{%- endmacro %}
+{% macro string_literal(value) -%}'{{ value }}'{%- endmacro %}
+{#- Generic data tests: each returns the failing rows. -#}
+{% test unique(model, column_name) %}
+select
+    {{ column_name }} as unique_field,
+    count(*) as n_records
+from {{ model }}
+where {{ column_name }} is not null
+group by {{ column_name }}
+having count(*) > 1
+{% endtest %}
+{% test not_null(model, column_name) %}
+select {{ column_name }}
+from {{ model }}
+where {{ column_name }} is null
+{% endtest %}
+{% test accepted_values(model, column_name, values, quote=true) %}
+with all_values as (
+    select {{ column_name }} as value_field, count(*) as n_records
+    from {{ model }}
+    group by {{ column_name }}
+)
+select *
+from all_values
+where value_field not in (
+    {%- for value in values -%}
+        {%- if quote -%}'{{ value | replace("'", "''") }}'{%- else -%}{{ value }}{%- endif -%}
+        {%- if not loop.last %}, {% endif -%}
+    {%- endfor -%}
+)
+{% endtest %}
+{% test relationships(model, column_name, to, field) %}
+with child as (
+    select {{ column_name }} as from_field
+    from {{ model }}
+    where {{ column_name }} is not null
+),
+parent as (
+    select {{ field }} as to_field
+    from {{ to }}
+)
+select from_field
+from child
+left join parent on child.from_field = parent.to_field
+where parent.to_field is null
+{% endtest %}
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+select {{ combination_of_columns | join(', ') }}, count(*) as n_records
+from {{ model }}
+group by {{ combination_of_columns | join(', ') }}
+having count(*) > 1
+{% endtest %}
+{% test expression_is_true(model, expression, column_name=none) %}
+select *
+from {{ model }}
+where not ({% if column_name %}{{ column_name }} {% endif %}{{ expression }})
+{% endtest %}
+{% test not_empty(model) %}
+select 1 as empty_relation
+where not exists (select 1 from {{ model }})
+{% endtest %}
+{% test row_count(model, min=none, max=none) %}
+select n_records
+from (select count(*) as n_records from {{ model }}) counted
+where {% if min is not none %}n_records < {{ min }}{% else %}false{% endif %}
+   or {% if max is not none %}n_records > {{ max }}{% else %}false{% endif %}
+{% endtest %}

@@ -1,0 +1,556 @@
+//! dbt's global Jinja API beyond the per-node context: `var`, `env_var`, `log`, `exceptions`,
+//! `modules.datetime`, `adapter`, `api`, `zip`, `tojson`/`fromjson`, `doc`, `run_query`, …
+//!
+//! Everything here is registered once per engine and reads run-wide facts from [`Shared`]; what
+//! differs per node comes from the render's root context (see `context.rs`).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Local, Timelike, Utc};
+use minijinja::value::{Kwargs, Object, ObjectRepr, Rest, Value};
+use minijinja::{Environment, Error, ErrorKind, State};
+use serde_json::Value as Json;
+
+use super::context::{split_args, RelationValue};
+use super::macros::MacroProxy;
+use super::{Shared, BUILTIN_TEMPLATE};
+use crate::relation::RelationName;
+
+/// Prefixes of environment variables whose values are secrets (never rendered into SQL logs).
+pub const SECRET_ENV_PREFIXES: &[&str] = &["STRATA_ENV_SECRET_", "DBT_ENV_SECRET_"];
+
+/// Looks up a var: CLI `--vars` first, then the project's `vars:`.
+pub fn lookup_var(
+    vars: &indexmap::IndexMap<String, Json>,
+    name: &str,
+    default: Option<Value>,
+) -> Result<Value, Error> {
+    match vars.get(name) {
+        Some(value) => Ok(Value::from(minijinja::value::Serde(value.clone()))),
+        None => default.ok_or_else(|| {
+            Error::new(
+                ErrorKind::UndefinedError,
+                format!(
+                    "required var `{name}` is not defined; set it under `vars:` in the project file or pass `--vars '{{{name}: ...}}'`"
+                ),
+            )
+        }),
+    }
+}
+
+/// Reads an environment variable, with an optional default.
+pub fn lookup_env_var(name: &str, default: Option<Value>) -> Result<Value, Error> {
+    match std::env::var(name) {
+        Ok(value) => Ok(Value::from(value)),
+        Err(_) => default.map(|d| Value::from(d.to_string())).ok_or_else(|| {
+            Error::new(
+                ErrorKind::UndefinedError,
+                format!(
+                    "environment variable `{name}` is not set and env_var() has no default; export it or pass a default: env_var('{name}', 'value')"
+                ),
+            )
+        }),
+    }
+}
+
+pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
+    minijinja_contrib::add_to_environment(env);
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+
+    let s = shared.clone();
+    env.add_function("var", move |name: String, default: Option<Value>| {
+        lookup_var(&s.vars, &name, default)
+    });
+    env.add_function("env_var", |name: String, default: Option<Value>| {
+        lookup_env_var(&name, default)
+    });
+    env.add_function("return", super::macros::return_function);
+    env.add_function("__strata_mutable", super::mutable::make_mutable);
+    env.add_function("log", log);
+    env.add_function("print", log);
+    env.add_function("zip", |lists: Rest<Value>| -> Result<Value, Error> {
+        let columns: Vec<Vec<Value>> = lists
+            .iter()
+            .map(|l| l.try_iter().map(|it| it.collect()))
+            .collect::<Result<_, _>>()?;
+        let len = columns.iter().map(Vec::len).min().unwrap_or(0);
+        Ok(Value::from(
+            (0..len)
+                .map(|i| Value::from(columns.iter().map(|c| c[i].clone()).collect::<Vec<_>>()))
+                .collect::<Vec<_>>(),
+        ))
+    });
+    env.add_function(
+        "tojson",
+        |value: Value, _kwargs: Kwargs| -> Result<String, Error> {
+            serde_json::to_string(&value)
+                .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+        },
+    );
+    env.add_function(
+        "fromjson",
+        |text: String, default: Option<Value>| -> Result<Value, Error> {
+            match serde_json::from_str::<Json>(&text) {
+                Ok(json) => Ok(Value::from(minijinja::value::Serde(json))),
+                Err(e) => default.ok_or_else(|| {
+                    Error::new(ErrorKind::InvalidOperation, format!("fromjson: {e}"))
+                }),
+            }
+        },
+    );
+    env.add_function(
+        "fromyaml",
+        |text: String, default: Option<Value>| -> Result<Value, Error> {
+            match serde_yaml::from_str::<Json>(&text) {
+                Ok(json) => Ok(Value::from(minijinja::value::Serde(json))),
+                Err(e) => default.ok_or_else(|| {
+                    Error::new(ErrorKind::InvalidOperation, format!("fromyaml: {e}"))
+                }),
+            }
+        },
+    );
+    env.add_function("toyaml", |value: Value| -> Result<String, Error> {
+        serde_yaml::to_string(&value)
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+    });
+    env.add_function("set", |value: Value| -> Result<Value, Error> {
+        let mut seen: Vec<Value> = Vec::new();
+        for item in value.try_iter()? {
+            if !seen.contains(&item) {
+                seen.push(item);
+            }
+        }
+        Ok(Value::from(seen))
+    });
+    env.add_function("list", |value: Value| -> Result<Value, Error> {
+        Ok(Value::from(value.try_iter()?.collect::<Vec<_>>()))
+    });
+    let s = shared.clone();
+    env.add_function("doc", move |name: String| -> Result<Value, Error> {
+        s.docs.get(&name).map(|d| Value::from(d.clone())).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("docs block `{name}` not found; define it with {{% docs {name} %}} in a .md file under the model paths"),
+            )
+        })
+    });
+    env.add_function("run_query", |_sql: String| Value::from(()));
+    env.add_function("load_result", |_name: String| Value::from(()));
+    env.add_function(
+        "statement",
+        |state: &mut State<'_, '_>,
+         _name: Option<String>,
+         kwargs: Kwargs|
+         -> Result<Value, Error> {
+            // Without a warehouse connection a statement block only renders its body.
+            if let Ok(caller) = kwargs.peek::<Value>("caller") {
+                caller.call(state, &[])?;
+            }
+            for key in kwargs.args() {
+                let _: Value = kwargs.peek(key)?;
+            }
+            Ok(Value::from(""))
+        },
+    );
+    env.add_global("exceptions", Value::from_object(Exceptions));
+    env.add_global("modules", Value::from_object(Modules));
+    env.add_global("api", Value::from_object(Api(shared.clone())));
+    env.add_global("adapter", Value::from_object(Adapter(shared.clone())));
+    env.add_global("dbt", Value::from_object(BuiltinNamespace));
+    env.add_global("target", shared.target.clone());
+    env.add_global("project_name", Value::from(shared.project_name.clone()));
+    env.add_global("invocation_id", Value::from(shared.invocation_id.clone()));
+    env.add_global(
+        "run_started_at",
+        Value::from_object(DateTimeValue(shared.run_started_at)),
+    );
+    env.add_global("dbt_version", Value::from("1.10.0"));
+    env.add_global("strata_version", Value::from(env!("CARGO_PKG_VERSION")));
+    env.add_global(
+        "flags",
+        Value::from(minijinja::value::Serde(serde_json::json!({
+            "FULL_REFRESH": shared.full_refresh,
+            "STORE_FAILURES": false,
+            "WHICH": shared.command,
+        }))),
+    );
+    env.add_global(
+        "graph",
+        Value::from(minijinja::value::Serde(serde_json::json!({
+            "nodes": {}, "sources": {}, "exposures": {}, "metrics": {}, "groups": {}
+        }))),
+    );
+    env.add_global("selected_resources", Value::from(Vec::<Value>::new()));
+    for filter in ["as_bool", "as_native", "as_number", "as_text"] {
+        env.add_filter(filter, move |value: Value| -> Value {
+            match filter {
+                "as_text" => Value::from(value.to_string()),
+                "as_bool" => match value.as_str() {
+                    Some(s) => Value::from(s.eq_ignore_ascii_case("true")),
+                    None => value,
+                },
+                "as_number" => match value.as_str() {
+                    Some(s) => s
+                        .parse::<i64>()
+                        .map(Value::from)
+                        .or_else(|_| s.parse::<f64>().map(Value::from))
+                        .unwrap_or(value),
+                    None => value,
+                },
+                _ => value,
+            }
+        });
+    }
+}
+
+fn log(state: &State<'_, '_>, message: Value, kwargs: Kwargs) -> Result<String, Error> {
+    let info = kwargs
+        .peek::<Option<bool>>("info")
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+    if info {
+        if let Some(ctx) = state
+            .lookup(super::CONTEXT_KEY)
+            .and_then(|v| v.downcast_object::<super::context::RenderContext>())
+        {
+            ctx.capture().logs.push(message.to_string());
+        }
+    }
+    Ok(String::new())
+}
+
+/// `exceptions.raise_compiler_error(msg)` and friends.
+#[derive(Debug)]
+struct Exceptions;
+
+impl Object for Exceptions {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let message = args.first().map(|m| m.to_string()).unwrap_or_default();
+        match method {
+            "raise_compiler_error"
+            | "raise_not_implemented"
+            | "raise_fail_fast_error"
+            | "raise_database_error" => Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("{}{message}", super::RAISED_PREFIX),
+            )),
+            "warn" => {
+                log(
+                    state,
+                    Value::from(format!("warning: {message}")),
+                    Kwargs::from_iter([("info", Value::from(true))]),
+                )?;
+                Ok(Value::from(""))
+            }
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// `modules.datetime`, `modules.re` (partly), `modules.itertools` (absent).
+#[derive(Debug)]
+struct Modules;
+
+impl Object for Modules {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "datetime" => Some(Value::from_object(DatetimeModule)),
+            "pytz" => Some(Value::from_object(PytzModule)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct DatetimeModule;
+
+impl Object for DatetimeModule {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "datetime" => Some(Value::from_object(DatetimeClass { date_only: false })),
+            "date" => Some(Value::from_object(DatetimeClass { date_only: true })),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct PytzModule;
+
+impl Object for PytzModule {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        _args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "timezone" => Ok(Value::from("UTC")),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        (key.as_str()? == "utc").then(|| Value::from("UTC"))
+    }
+}
+
+/// `datetime.datetime` / `datetime.date`: `now()`, `utcnow()`, `today()`.
+#[derive(Debug)]
+struct DatetimeClass {
+    date_only: bool,
+}
+
+impl Object for DatetimeClass {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        _args: &[Value],
+    ) -> Result<Value, Error> {
+        let now = match method {
+            "now" | "today" => Local::now().naive_local().and_utc(),
+            "utcnow" => Utc::now(),
+            _ => return Err(Error::from(ErrorKind::UnknownMethod)),
+        };
+        if self.date_only {
+            Ok(Value::from_object(DateValue(now)))
+        } else {
+            Ok(Value::from_object(DateTimeValue(now)))
+        }
+    }
+}
+
+/// A Python `datetime` as templates use it: `strftime`, `isoformat`, parts.
+#[derive(Debug)]
+pub struct DateTimeValue(pub DateTime<Utc>);
+
+fn datetime_attr(dt: &DateTime<Utc>, key: &str) -> Option<Value> {
+    Some(Value::from(match key {
+        "year" => dt.year() as i64,
+        "month" => dt.month() as i64,
+        "day" => dt.day() as i64,
+        "hour" => dt.hour() as i64,
+        "minute" => dt.minute() as i64,
+        "second" => dt.second() as i64,
+        "microsecond" => (dt.nanosecond() / 1000) as i64,
+        _ => return None,
+    }))
+}
+
+impl Object for DateTimeValue {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        datetime_attr(&self.0, key.as_str()?)
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "strftime" => {
+                let format = args
+                    .first()
+                    .and_then(|f| f.as_str())
+                    .unwrap_or("%Y-%m-%d %H:%M:%S");
+                Ok(Value::from(self.0.format(format).to_string()))
+            }
+            "isoformat" => Ok(Value::from(
+                self.0.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+            )),
+            "date" => Ok(Value::from_object(DateValue(self.0))),
+            "timestamp" => Ok(Value::from(self.0.timestamp() as f64)),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d %H:%M:%S%.6f"))
+    }
+}
+
+/// A Python `date`.
+#[derive(Debug)]
+struct DateValue(DateTime<Utc>);
+
+impl Object for DateValue {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            k @ ("year" | "month" | "day") => datetime_attr(&self.0, k),
+            _ => None,
+        }
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "strftime" => {
+                let format = args.first().and_then(|f| f.as_str()).unwrap_or("%Y-%m-%d");
+                Ok(Value::from(self.0.format(format).to_string()))
+            }
+            "isoformat" => Ok(Value::from(self.0.format("%Y-%m-%d").to_string())),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d"))
+    }
+}
+
+/// `adapter`: dispatch and quoting; warehouse lookups answer "nothing" until a run connects.
+#[derive(Debug)]
+struct Adapter(Arc<Shared>);
+
+impl Object for Adapter {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "type" => Some(Value::from(self.0.adapter.as_str())),
+            _ => None,
+        }
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let (positional, kwargs) = split_args(args)?;
+        match method {
+            "dispatch" => {
+                let name = positional
+                    .first()
+                    .and_then(|n| n.as_str().map(str::to_string))
+                    .or_else(|| {
+                        kwargs
+                            .as_ref()
+                            .and_then(|k| k.peek::<String>("macro_name").ok())
+                    })
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::InvalidOperation,
+                            "adapter.dispatch() needs a macro name",
+                        )
+                    })?;
+                let candidates = [
+                    format!("{}__{name}", self.0.adapter.as_str()),
+                    format!("default__{name}"),
+                    name.clone(),
+                ];
+                for candidate in &candidates {
+                    if let Some(found) = state.lookup(candidate).filter(|v| !v.is_undefined()) {
+                        return Ok(found);
+                    }
+                }
+                Err(Error::new(
+                    ErrorKind::UnknownFunction,
+                    format!(
+                        "adapter.dispatch found no implementation of `{name}`; define `{}` or `default__{name}` in a macro file",
+                        candidates[0]
+                    ),
+                ))
+            }
+            "quote" => {
+                let identifier = positional
+                    .first()
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                Ok(Value::from(self.0.style.quote_identifier(&identifier)))
+            }
+            "type" => Ok(Value::from(self.0.adapter.as_str())),
+            "get_relation" | "load_relation" => Ok(Value::from(())),
+            "get_columns_in_relation" | "list_relations_without_caching" => {
+                Ok(Value::from(Vec::<Value>::new()))
+            }
+            "check_schema_exists" | "already_exists" => Ok(Value::from(false)),
+            "quote_as_configured" | "quote_seed_column" => {
+                Ok(positional.first().cloned().unwrap_or_default())
+            }
+            "get_missing_columns" => Ok(Value::from(Vec::<Value>::new())),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("adapter.{method}() is not supported by strata yet"),
+            )),
+        }
+    }
+}
+
+/// `api.Relation.create(database=…, schema=…, identifier=…)`.
+#[derive(Debug)]
+struct Api(Arc<Shared>);
+
+impl Object for Api {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "Relation" => Some(Value::from_object(RelationFactory(self.0.clone()))),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct RelationFactory(Arc<Shared>);
+
+impl Object for RelationFactory {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        if method != "create" {
+            return Err(Error::from(ErrorKind::UnknownMethod));
+        }
+        let (_, kwargs) = split_args(args)?;
+        let get = |key: &str| -> Option<String> {
+            kwargs
+                .as_ref()
+                .and_then(|k| k.peek::<Option<String>>(key).ok().flatten())
+        };
+        let database = get("database");
+        let schema = get("schema").unwrap_or_else(|| self.0.target_schema.clone());
+        let identifier = get("identifier").unwrap_or_default();
+        Ok(Value::from_object(RelationValue {
+            include_database: database.is_some(),
+            relation: RelationName::new(database, schema, identifier),
+            style: self.0.style,
+            include_schema: true,
+            cte_name: None,
+        }))
+    }
+}
+
+/// `dbt.<macro>()`: strata's built-in cross-database macros.
+#[derive(Debug)]
+struct BuiltinNamespace;
+
+impl Object for BuiltinNamespace {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        super::BUILTIN_MACRO_NAMES
+            .get()
+            .filter(|names| names.iter().any(|n| n == name))
+            .map(|_| Value::from_object(MacroProxy::new(BUILTIN_TEMPLATE, name)))
+    }
+}

@@ -1,0 +1,464 @@
+//! The per-node render context: `ref`, `source`, `config`, `this`, `model`, `is_incremental` and
+//! `execute`, as one root object per render.
+//!
+//! The root object is what makes dbt's API work across macros: strata's macro proxies render
+//! macros with the caller's root, so a macro that calls `ref()` records a dependency of the
+//! model that called it. In the parse phase calls are captured; in the compile phase `ref` and
+//! `source` resolve to real, quoted relation names.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr, Value};
+use minijinja::{Error, ErrorKind, State};
+use serde_json::Value as Json;
+
+use super::Shared;
+use crate::project::config::{merge_into, ConfigMap};
+use crate::relation::RelationName;
+
+/// Which rendering pass this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Capture refs, sources and configs; no warehouse, `execute` is false.
+    Parse,
+    /// Render with real relation names; `execute` is true.
+    Compile,
+}
+
+/// A `ref()` call as written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct RefCall {
+    pub package: Option<String>,
+    pub name: String,
+    pub version: Option<String>,
+}
+
+/// What `ref()` resolves to at compile time.
+#[derive(Debug, Clone)]
+pub enum Resolved {
+    Relation(RelationName),
+    /// An ephemeral model, inlined as the CTE `cte_name`.
+    Ephemeral {
+        unique_id: String,
+        cte_name: String,
+    },
+}
+
+/// Resolves `ref` and `source` in the compile phase.
+pub trait Resolver: Send + Sync + std::fmt::Debug {
+    fn resolve_ref(&self, call: &RefCall) -> Result<Resolved, String>;
+    fn resolve_source(&self, source: &str, table: &str) -> Result<RelationName, String>;
+}
+
+/// What a render captured.
+#[derive(Debug, Default, Clone)]
+pub struct Capture {
+    pub refs: Vec<RefCall>,
+    pub sources: Vec<(String, String)>,
+    /// Merged arguments of every `config()` call, in order.
+    pub config: ConfigMap,
+    /// Unique ids of ephemeral models referenced, in first-use order.
+    pub ephemerals: Vec<String>,
+    /// `{{ log() }}` / `print()` messages with `info=True`.
+    pub logs: Vec<String>,
+}
+
+/// What a render needs to know about its node.
+#[derive(Debug, Clone, Default)]
+pub struct NodeInfo {
+    pub unique_id: String,
+    pub name: String,
+    pub resource_type: String,
+    pub package: String,
+    /// Path relative to the project root.
+    pub path: String,
+    pub fqn: Vec<String>,
+    /// Where the node is built; `None` for tests and ephemerals at parse time.
+    pub this: Option<RelationName>,
+    /// Config before in-file `config()` calls (project tree and YAML).
+    pub config: ConfigMap,
+    pub is_incremental: bool,
+    /// Extra fields for the `model` variable (description, columns, …).
+    pub model_extra: serde_json::Map<String, Json>,
+}
+
+/// The root object of one render.
+#[derive(Debug)]
+pub struct RenderContext {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) node: NodeInfo,
+    pub(crate) phase: Phase,
+    pub(crate) resolver: Option<Arc<dyn Resolver>>,
+    pub(crate) capture: Mutex<Capture>,
+}
+
+impl RenderContext {
+    pub fn capture(&self) -> MutexGuard<'_, Capture> {
+        self.capture.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The node's config as it stands: YAML/project config overlaid with `config()` calls so far.
+    fn current_config(&self) -> ConfigMap {
+        let mut config = self.node.config.clone();
+        merge_into(&mut config, &self.capture().config);
+        config
+    }
+
+    fn relation_value(&self, relation: &RelationName) -> Value {
+        Value::from_object(RelationValue {
+            relation: relation.clone(),
+            style: self.shared.style,
+            include_database: true,
+            include_schema: true,
+            cte_name: None,
+        })
+    }
+
+    fn model_value(&self) -> Value {
+        let mut map = self.node.model_extra.clone();
+        map.insert("name".into(), Json::from(self.node.name.clone()));
+        map.insert("unique_id".into(), Json::from(self.node.unique_id.clone()));
+        map.insert(
+            "resource_type".into(),
+            Json::from(self.node.resource_type.clone()),
+        );
+        map.insert("package_name".into(), Json::from(self.node.package.clone()));
+        map.insert(
+            "original_file_path".into(),
+            Json::from(self.node.path.clone()),
+        );
+        map.insert("path".into(), Json::from(self.node.path.clone()));
+        map.insert("fqn".into(), Json::from(self.node.fqn.clone()));
+        let config = self.current_config();
+        if let Some(tags) = config.get("tags") {
+            map.insert("tags".into(), tags.clone());
+        }
+        map.insert("config".into(), Json::Object(config.into_iter().collect()));
+        if let Some(this) = &self.node.this {
+            map.insert("schema".into(), Json::from(this.schema.clone()));
+            map.insert("alias".into(), Json::from(this.identifier.clone()));
+            map.insert("database".into(), Json::from(this.database.clone()));
+        }
+        Value::from(minijinja::value::Serde(Json::Object(map)))
+    }
+}
+
+impl Object for RenderContext {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        Some(match key {
+            "ref" => Value::from_object(RefFunction(self.clone())),
+            "source" => Value::from_object(SourceFunction(self.clone())),
+            "config" => Value::from_object(ConfigObject(self.clone())),
+            "this" => match &self.node.this {
+                Some(relation) => self.relation_value(relation),
+                None => Value::from(()),
+            },
+            "model" => self.model_value(),
+            "execute" => Value::from(self.phase == Phase::Compile),
+            "is_incremental" => {
+                let flag = self.phase == Phase::Compile && self.node.is_incremental;
+                Value::from_function(move || flag)
+            }
+            super::CONTEXT_KEY => Value::from_dyn_object(self.clone()),
+            _ => return None,
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&[
+            "ref",
+            "source",
+            "config",
+            "this",
+            "model",
+            "execute",
+            "is_incremental",
+        ])
+    }
+}
+
+/// Splits call arguments into positional values and keyword arguments.
+pub(crate) fn split_args(args: &[Value]) -> Result<(Vec<Value>, Option<Kwargs>), Error> {
+    match args.last() {
+        Some(last) if last.is_kwargs() => Ok((
+            args[..args.len() - 1].to_vec(),
+            Some(Kwargs::try_from(last.clone())?),
+        )),
+        _ => Ok((args.to_vec(), None)),
+    }
+}
+
+fn string_arg(value: &Value, what: &str) -> Result<String, Error> {
+    value.as_str().map(str::to_string).ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("{what} must be a string, got `{value}`"),
+        )
+    })
+}
+
+/// `ref('name')`, `ref('package', 'name')`, `ref('name', version=2)`.
+#[derive(Debug)]
+struct RefFunction(Arc<RenderContext>);
+
+impl Object for RefFunction {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let (positional, kwargs) = split_args(args)?;
+        let version = match &kwargs {
+            Some(kwargs) => {
+                let v = kwargs
+                    .peek::<Option<Value>>("version")
+                    .ok()
+                    .flatten()
+                    .or_else(|| kwargs.peek::<Option<Value>>("v").ok().flatten());
+                v.map(|v| v.to_string())
+            }
+            None => None,
+        };
+        let call = match positional.as_slice() {
+            [name] => RefCall {
+                package: None,
+                name: string_arg(name, "the model name in ref()")?,
+                version,
+            },
+            [package, name] => RefCall {
+                package: Some(string_arg(package, "the package name in ref()")?),
+                name: string_arg(name, "the model name in ref()")?,
+                version,
+            },
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    "ref() takes a model name, or a package and a model name",
+                ))
+            }
+        };
+        let ctx = &self.0;
+        ctx.capture().refs.push(call.clone());
+        match (ctx.phase, &ctx.resolver) {
+            (Phase::Compile, Some(resolver)) => match resolver.resolve_ref(&call) {
+                Ok(Resolved::Relation(relation)) => Ok(ctx.relation_value(&relation)),
+                Ok(Resolved::Ephemeral {
+                    unique_id,
+                    cte_name,
+                }) => {
+                    let mut capture = ctx.capture();
+                    if !capture.ephemerals.contains(&unique_id) {
+                        capture.ephemerals.push(unique_id);
+                    }
+                    Ok(Value::from_object(RelationValue {
+                        relation: RelationName::new(None, "", cte_name.clone()),
+                        style: ctx.shared.style,
+                        include_database: false,
+                        include_schema: false,
+                        cte_name: Some(cte_name),
+                    }))
+                }
+                Err(message) => Err(Error::new(ErrorKind::InvalidOperation, message)),
+            },
+            _ => {
+                // Parse phase: a stand-in relation so templates can use `.identifier` etc.
+                let schema = ctx.shared.target_schema.clone();
+                Ok(ctx.relation_value(&RelationName::new(
+                    Some(ctx.shared.target_database.clone()),
+                    schema,
+                    call.name,
+                )))
+            }
+        }
+    }
+}
+
+/// `source('source_name', 'table_name')`.
+#[derive(Debug)]
+struct SourceFunction(Arc<RenderContext>);
+
+impl Object for SourceFunction {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let (positional, _) = split_args(args)?;
+        let [source, table] = positional.as_slice() else {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "source() takes a source name and a table name",
+            ));
+        };
+        let source = string_arg(source, "the source name")?;
+        let table = string_arg(table, "the table name")?;
+        let ctx = &self.0;
+        ctx.capture().sources.push((source.clone(), table.clone()));
+        match (ctx.phase, &ctx.resolver) {
+            (Phase::Compile, Some(resolver)) => resolver
+                .resolve_source(&source, &table)
+                .map(|relation| ctx.relation_value(&relation))
+                .map_err(|message| Error::new(ErrorKind::InvalidOperation, message)),
+            _ => Ok(ctx.relation_value(&RelationName::new(
+                Some(ctx.shared.target_database.clone()),
+                source,
+                table,
+            ))),
+        }
+    }
+}
+
+/// `config(...)` to set, `config.get(key, default)` / `config.require(key)` to read.
+#[derive(Debug)]
+struct ConfigObject(Arc<RenderContext>);
+
+impl Object for ConfigObject {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let (positional, kwargs) = split_args(args)?;
+        let mut map = ConfigMap::new();
+        for value in positional {
+            let json: Json = serde_json::to_value(&value).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("config() argument: {e}"),
+                )
+            })?;
+            match json {
+                Json::Object(obj) => map.extend(obj),
+                other => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("config() takes keyword arguments or a dict, got `{other}`"),
+                    ))
+                }
+            }
+        }
+        if let Some(kwargs) = kwargs {
+            for key in kwargs.args() {
+                let value: Value = kwargs.peek(key)?;
+                let json = serde_json::to_value(&value).map_err(|e| {
+                    Error::new(ErrorKind::InvalidOperation, format!("config({key}=…): {e}"))
+                })?;
+                map.insert(key.to_string(), json);
+            }
+        }
+        merge_into(&mut self.0.capture().config, &map);
+        Ok(Value::from(""))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let (positional, kwargs) = split_args(args)?;
+        let key = positional
+            .first()
+            .and_then(|k| k.as_str().map(str::to_string))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("config.{method}() needs a key"),
+                )
+            })?;
+        let default = positional.get(1).cloned().or_else(|| {
+            kwargs
+                .as_ref()
+                .and_then(|k| k.peek::<Value>("default").ok())
+        });
+        let config = self.0.current_config();
+        let found = config
+            .get(&crate::project::config::normalize_key(&key))
+            .map(|v| Value::from(minijinja::value::Serde(v.clone())));
+        match method {
+            "get" => Ok(found.or(default).unwrap_or(Value::from(()))),
+            "require" => found.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("required config `{key}` is not set"),
+                )
+            }),
+            "set" | "persist_relation_docs" | "persist_column_docs" => Ok(Value::from(())),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// A relation as templates see it: renders as the quoted name, exposes its parts.
+#[derive(Debug, Clone)]
+pub struct RelationValue {
+    pub relation: RelationName,
+    pub style: crate::relation::QuoteStyle,
+    pub include_database: bool,
+    pub include_schema: bool,
+    pub cte_name: Option<String>,
+}
+
+impl RelationValue {
+    fn rendered(&self) -> String {
+        if let Some(cte) = &self.cte_name {
+            return cte.clone();
+        }
+        let mut style = self.style;
+        style.include_database &= self.include_database;
+        if self.include_schema {
+            self.relation.render(&style)
+        } else {
+            style.quote_identifier(&self.relation.identifier)
+        }
+    }
+}
+
+impl Object for RelationValue {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(match key.as_str()? {
+            "database" => Value::from(self.relation.database.clone()),
+            "schema" => Value::from(self.relation.schema.clone()),
+            "identifier" | "name" | "table" => Value::from(self.relation.identifier.clone()),
+            "is_cte" => Value::from(self.cte_name.is_some()),
+            "type" => Value::from(()),
+            "is_table" | "is_view" | "is_materialized_view" => Value::from(false),
+            _ => return None,
+        })
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "render" => Ok(Value::from(self.rendered())),
+            "include" => {
+                let (_, kwargs) = split_args(args)?;
+                let mut copy = (**self).clone();
+                if let Some(kwargs) = kwargs {
+                    if let Ok(Some(db)) = kwargs.peek::<Option<bool>>("database") {
+                        copy.include_database = db;
+                    }
+                    if let Ok(Some(schema)) = kwargs.peek::<Option<bool>>("schema") {
+                        copy.include_schema = schema;
+                    }
+                }
+                Ok(Value::from_object(copy))
+            }
+            "incorporate" | "quote" => Ok(Value::from_dyn_object(self.clone())),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.rendered())
+    }
+}

@@ -1,0 +1,138 @@
+//! Helpers for running the real `strata` binary against fixture projects in temp folders.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The output of one `strata` run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// stderr with the temp folder replaced by `[PROJECT]` and timings by `[T]s`, for snapshots.
+    pub fn stderr_redacted(&self, root: &Path) -> String {
+        redact(&self.stderr, root)
+    }
+}
+
+pub fn redact(text: &str, root: &Path) -> String {
+    let mut out = text.replace(&root.to_string_lossy().to_string(), "[PROJECT]");
+    if let Ok(canonical) = std::fs::canonicalize(root) {
+        out = out.replace(&canonical.to_string_lossy().to_string(), "[PROJECT]");
+    }
+    let mut result = String::with_capacity(out.len());
+    for line in out.lines() {
+        let words: Vec<String> = line
+            .split(' ')
+            .map(|w| {
+                let trimmed = w.trim_end_matches(['s', ',', ')']);
+                let suffix = &w[trimmed.len()..];
+                if suffix.starts_with('s')
+                    && trimmed.contains('.')
+                    && trimmed.parse::<f64>().is_ok()
+                {
+                    format!("[T]{suffix}")
+                } else {
+                    w.to_string()
+                }
+            })
+            .collect();
+        result.push_str(&words.join(" "));
+        result.push('\n');
+    }
+    result
+}
+
+/// Runs `strata ARGS` in `dir` with a clean environment for strata's variables.
+pub fn strata(dir: &Path, args: &[&str]) -> Run {
+    strata_env(dir, args, &[])
+}
+
+pub fn strata_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
+    command.current_dir(dir).args(args);
+    for var in [
+        "STRATA_PROJECT_DIR",
+        "DBT_PROJECT_DIR",
+        "STRATA_PROFILES_DIR",
+        "DBT_PROFILES_DIR",
+        "STRATA_TARGET",
+    ] {
+        command.env_remove(var);
+    }
+    // Profiles in the home folder must not leak into tests.
+    command.env("HOME", dir.join(".no-home"));
+    command.env("NO_COLOR", "1");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("the strata binary runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Copies a fixture project into a fresh temp folder.
+pub fn fixture(name: &str) -> tempfile::TempDir {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_dir(&source, dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read fixture dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy fixture file");
+        }
+    }
+}
+
+/// Writes a small project from (path, contents) pairs into a fresh temp folder.
+pub fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (path, contents) in files {
+        let full = dir.path().join(path);
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("create dir");
+        std::fs::write(full, contents).expect("write file");
+    }
+    dir
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return out;
+    }
+    for entry in walkdir(dir) {
+        out.push(entry.strip_prefix(dir).expect("under dir").to_path_buf());
+    }
+    out.sort();
+    out
+}
+
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walkdir(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

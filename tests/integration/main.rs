@@ -1,0 +1,7 @@
+//! Integration tests: the real `strata` binary on fixture projects.
+
+mod common;
+mod compile;
+mod errors;
+mod ls;
+mod parse;

@@ -1,0 +1,112 @@
+//! `strata parse` on the dbt-style fixture: loads unmodified, writes a manifest with every node.
+
+use crate::common::{fixture, strata};
+
+#[test]
+fn dbt_project_parses_unmodified_and_writes_manifest() {
+    let dir = fixture("jaffle");
+    let run = strata(dir.path(), &["parse"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("parsed 6 models, 2 seeds, 1 snapshots, 1 sources"),
+        "{}",
+        run.stderr
+    );
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("target/manifest.json")).unwrap())
+            .unwrap();
+    let orders = &manifest["nodes"]["model.jaffle.orders"];
+    assert_eq!(
+        orders["fqn"],
+        serde_json::json!(["jaffle", "marts", "orders"])
+    );
+    assert_eq!(orders["config"]["materialized"], "incremental");
+    assert_eq!(orders["config"]["unique_key"], "order_id");
+    assert_eq!(orders["schema"], "main_marts");
+    assert_eq!(orders["tags"], serde_json::json!(["marts", "finance"]));
+    assert_eq!(
+        orders["depends_on"]["nodes"],
+        serde_json::json!(["model.jaffle.stg_payments", "model.jaffle.stg_orders"])
+    );
+    assert_eq!(orders["checksum"]["name"], "sha256");
+    let customers = &manifest["nodes"]["model.jaffle.customers"];
+    assert_eq!(customers["alias"], "dim_customers");
+    assert_eq!(customers["tags"], serde_json::json!(["marts", "finance"]));
+    let stg_orders = &manifest["nodes"]["model.jaffle.stg_orders"];
+    assert_eq!(stg_orders["description"], "{{ doc('orders_status') }}");
+    assert_eq!(
+        manifest["sources"]["source.jaffle.shop.customers"]["identifier"],
+        "customers_v2"
+    );
+    assert_eq!(
+        manifest["sources"]["source.jaffle.shop.customers"]["schema"],
+        "raw_shop"
+    );
+    assert!(
+        manifest["nodes"]["test.jaffle.not_null_stg_orders_order_id.b2c6c3ea0f"].is_object()
+            || manifest["nodes"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .any(|k| k.starts_with("test.jaffle.not_null_stg_orders_order_id."))
+    );
+    let relationship = manifest["nodes"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.starts_with("test.jaffle.relationships_stg_orders_customer_id__customer_id__ref_stg_customers_."))
+        .map(|(_, v)| v.clone())
+        .expect("relationships test named as dbt names it");
+    assert_eq!(
+        relationship["depends_on"]["nodes"],
+        serde_json::json!(["model.jaffle.stg_orders", "model.jaffle.stg_customers"])
+    );
+    assert_eq!(relationship["attached_node"], "model.jaffle.stg_orders");
+    assert!(manifest["docs"]["doc.jaffle.orders_status"].is_object());
+    assert_eq!(
+        manifest["macros"]["macro.jaffle.cents_to_dollars"]["original_file_path"],
+        "macros/cents_to_dollars.sql"
+    );
+    assert_eq!(
+        manifest["child_map"]["model.jaffle.orders"],
+        serde_json::json!([
+            "model.jaffle.customers",
+            manifest["child_map"]["model.jaffle.orders"][1].clone()
+        ])
+    );
+}
+
+#[test]
+fn inline_targets_and_default_duckdb_target() {
+    let dir = crate::common::project(&[
+        ("project.yml", "name: tiny\n"),
+        (
+            "models/a.sql",
+            "select '{{ target.type }}:{{ target.name }}:{{ target.schema }}' as t\n",
+        ),
+    ]);
+    let run = strata(dir.path(), &["compile", "-s", "a"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "select 'duckdb:dev:main' as t");
+
+    let dir = crate::common::project(&[
+        (
+            "project.yml",
+            "name: tiny\ntarget: local\ntargets:\n  local:\n    type: duckdb\n    schema: analytics\n  pg:\n    type: postgres\n    host: localhost\n    user: postgres\n    password: \"{{ env_var('PGPASS_FOR_TEST', 'secret') }}\"\n    dbname: db\n    schema: s\n",
+        ),
+        ("models/a.sql", "select '{{ target.type }}:{{ target.name }}:{{ target.schema }}' as t\n"),
+    ]);
+    let run = strata(dir.path(), &["compile", "-s", "a"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "select 'duckdb:local:analytics' as t");
+    let run = strata(dir.path(), &["compile", "-s", "a", "--target", "pg"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "select 'postgres:pg:s' as t");
+    let manifest = std::fs::read_to_string(dir.path().join("target/manifest.json")).unwrap();
+    assert!(
+        !manifest.contains("secret"),
+        "secrets must not reach artifacts"
+    );
+}
