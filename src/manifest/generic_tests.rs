@@ -73,16 +73,7 @@ pub(crate) fn synthesize(
     }
     let mut declared: Vec<Declared<'_>> = Vec::new();
     for spec in &project.specs {
-        let folders: Vec<String> = spec
-            .path
-            .parent()
-            .map(|p| {
-                p.components()
-                    .skip(1)
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let folders = spec.folders();
         let sections = [
             (ResourceType::Model, &spec.spec.models),
             (ResourceType::Seed, &spec.spec.seeds),
@@ -94,7 +85,7 @@ pub(crate) fn synthesize(
                 if !manifest.nodes.contains_key(&attached) {
                     continue;
                 }
-                let entry_line = yaml::entry_line(&spec.text, &entry.name);
+                let entry_line = spec.entries.first(&entry.name);
                 let model_expr = format!("ref({})", literal(&Json::from(entry.name.clone())));
                 for definition in entry.all_tests() {
                     declared.push(Declared {
@@ -115,7 +106,7 @@ pub(crate) fn synthesize(
                     &entry.name,
                     &attached,
                     &spec.path,
-                    &spec.text,
+                    &spec.entries,
                     entry_line,
                     &folders,
                 );
@@ -133,7 +124,7 @@ pub(crate) fn synthesize(
                     literal(&Json::from(table.name.clone()))
                 );
                 let target_name = format!("source_{}_{}", source.name, table.name);
-                let table_line = yaml::entry_line(&spec.text, &table.name);
+                let table_line = spec.entries.first(&table.name);
                 for definition in table.all_tests() {
                     declared.push(Declared {
                         definition,
@@ -153,7 +144,7 @@ pub(crate) fn synthesize(
                     &target_name,
                     &attached,
                     &spec.path,
-                    &spec.text,
+                    &spec.entries,
                     table_line,
                     &folders,
                 );
@@ -272,12 +263,14 @@ fn push_column_tests<'a>(
     target_name: &str,
     attached: &NodeId,
     path: &'a PathBuf,
-    text: &str,
+    entries: &yaml::EntryIndex,
     entry_line: Option<usize>,
     folders: &[String],
 ) {
     for column in columns {
-        let line = entry_line_after(text, &column.name, entry_line.unwrap_or(0)).or(entry_line);
+        let line = entries
+            .first_after(&column.name, entry_line.unwrap_or(0))
+            .or(entry_line);
         for definition in column.all_tests() {
             declared.push(Declared {
                 definition,
@@ -291,11 +284,6 @@ fn push_column_tests<'a>(
             });
         }
     }
-}
-
-fn entry_line_after(text: &str, name: &str, after: usize) -> Option<usize> {
-    let rest: String = text.lines().skip(after).collect::<Vec<_>>().join("\n");
-    yaml::entry_line(&rest, name).map(|l| l + after)
 }
 
 /// A test entry, understood.

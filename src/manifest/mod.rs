@@ -238,7 +238,8 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
     let root = project.root.as_path();
 
     // Index YAML entries by (section, name) with the file they came from.
-    let mut patches: IndexMap<(ResourceType, String), (&NodeSpec, PathBuf, &str)> = IndexMap::new();
+    let mut patches: IndexMap<(ResourceType, String), (&NodeSpec, PathBuf, &yaml::EntryIndex)> =
+        IndexMap::new();
     for spec in &project.specs {
         let sections = [
             (ResourceType::Model, &spec.spec.models),
@@ -261,7 +262,7 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
                             ))
                             .at(Location {
                                 path: spec.path.clone(),
-                                line: yaml::entry_line(&spec.text, &entry.name),
+                                line: spec.entries.first(&entry.name),
                                 column: None,
                             })
                             .with_hint("keep one entry per node"),
@@ -269,7 +270,7 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
                     }
                     continue;
                 }
-                patches.insert(key, (entry, spec.path.clone(), spec.text.as_str()));
+                patches.insert(key, (entry, spec.path.clone(), &spec.entries));
             }
         }
     }
@@ -463,16 +464,7 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
     for spec_file in &project.specs {
         for source in &spec_file.spec.sources {
             for table in &source.tables {
-                let folders: Vec<String> = spec_file
-                    .path
-                    .parent()
-                    .map(|p| {
-                        p.components()
-                            .skip(1)
-                            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let folders = spec_file.folders();
                 let mut fqn = vec![project_name.clone()];
                 fqn.extend(folders);
                 fqn.push(source.name.clone());
@@ -600,7 +592,7 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
     }
 
     // YAML entries that describe nothing.
-    for ((kind, name), (_, path, text)) in &patches {
+    for ((kind, name), (_, path, entries)) in &patches {
         let id = NodeId(format!("{}.{project_name}.{name}", kind.as_str()));
         if !manifest.nodes.contains_key(&id) && !manifest.disabled.contains_key(&id) {
             let candidates: Vec<&str> = manifest
@@ -617,7 +609,7 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
                 ))
                 .at(Location {
                     path: path.clone(),
-                    line: yaml::entry_line(text, name),
+                    line: entries.first(name),
                     column: None,
                 })
                 .with_hint_opt(did_you_mean(name, candidates)),

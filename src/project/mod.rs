@@ -196,6 +196,24 @@ pub struct SpecFile {
     pub path: PathBuf,
     pub text: String,
     pub spec: SchemaFile,
+    /// Lines of its `name:` entries.
+    pub entries: yaml::EntryIndex,
+}
+
+impl SpecFile {
+    /// Folders between the resource path and the file (`models/staging/x.yml` → `staging`),
+    /// for the FQNs of the sources and tests it declares.
+    pub fn folders(&self) -> Vec<String> {
+        self.path
+            .parent()
+            .map(|p| {
+                p.components()
+                    .skip(1)
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// A `{% docs name %}` block.
@@ -457,7 +475,13 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
             .map(|(path, _)| {
                 let text = read(&root.join(&path))?;
                 let spec: SchemaFile = yaml::parse(&text, &path, &renderer)?;
-                Ok(SpecFile { path, text, spec })
+                let entries = yaml::EntryIndex::build(&text);
+                Ok(SpecFile {
+                    path,
+                    text,
+                    spec,
+                    entries,
+                })
             })
             .collect()
     };

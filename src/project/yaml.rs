@@ -109,17 +109,49 @@ pub fn find_line(text: &str, needle: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// The name a `- name: <name>` (or `name: <name>`) line declares.
+fn entry_name(line: &str) -> Option<&str> {
+    let trimmed = line.trim_start().trim_start_matches('-').trim_start();
+    trimmed
+        .strip_prefix("name:")
+        .map(|rest| rest.trim().trim_matches(|c| c == '"' || c == '\''))
+}
+
 /// The line of the list entry `- name: <name>` in `text`, for pointing at a YAML entry.
 pub fn entry_line(text: &str, name: &str) -> Option<usize> {
     text.lines()
-        .position(|line| {
-            let trimmed = line.trim_start().trim_start_matches('-').trim_start();
-            trimmed
-                .strip_prefix("name:")
-                .map(|rest| rest.trim().trim_matches(|c| c == '"' || c == '\'') == name)
-                .unwrap_or(false)
-        })
+        .position(|line| entry_name(line) == Some(name))
         .map(|i| i + 1)
+}
+
+/// Every `name:` entry of a YAML file by name, with its 1-based lines in order: built once per
+/// file so pointing thousands of tests at their entries stays linear.
+#[derive(Debug, Default, Clone)]
+pub struct EntryIndex(std::collections::HashMap<String, Vec<usize>>);
+
+impl EntryIndex {
+    pub fn build(text: &str) -> EntryIndex {
+        let mut index: std::collections::HashMap<String, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, line) in text.lines().enumerate() {
+            if let Some(name) = entry_name(line) {
+                index.entry(name.to_string()).or_default().push(i + 1);
+            }
+        }
+        EntryIndex(index)
+    }
+
+    /// The first entry named `name`.
+    pub fn first(&self, name: &str) -> Option<usize> {
+        self.0.get(name).and_then(|lines| lines.first().copied())
+    }
+
+    /// The first entry named `name` after line `after` (a column below its model).
+    pub fn first_after(&self, name: &str, after: usize) -> Option<usize> {
+        self.0
+            .get(name)
+            .and_then(|lines| lines.iter().copied().find(|l| *l > after))
+    }
 }
 
 #[cfg(test)]
@@ -164,5 +196,11 @@ mod tests {
         assert_eq!(entry_line(text, "a"), Some(2));
         assert_eq!(entry_line(text, "b"), Some(4));
         assert_eq!(entry_line(text, "c"), None);
+        let index = EntryIndex::build(
+            "- name: a\n  columns:\n    - name: id\n- name: b\n  columns:\n    - name: id\n",
+        );
+        assert_eq!(index.first("id"), Some(3));
+        assert_eq!(index.first_after("id", 4), Some(6));
+        assert_eq!(index.first_after("a", 1), None);
     }
 }

@@ -52,11 +52,7 @@ pub fn rewrite_macro_file(source: &str) -> (String, Vec<MacroDef>) {
         let lead = &tag[..prefix_len];
         let ws = &body[..body.len() - inner.len()];
         let rewritten = if let Some(after) = inner.strip_prefix("macro ") {
-            let name: String = after
-                .trim_start()
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
+            let name = leading_identifier(after);
             defs.push(MacroDef {
                 name: name.clone(),
                 line,
@@ -64,11 +60,7 @@ pub fn rewrite_macro_file(source: &str) -> (String, Vec<MacroDef>) {
             let tail = &after.trim_start()[name.len()..];
             Some(format!("{lead}{ws}macro {PRIVATE_PREFIX}{name}{tail}%}}"))
         } else if let Some(after) = inner.strip_prefix("test ") {
-            let name: String = after
-                .trim_start()
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
+            let name = leading_identifier(after);
             defs.push(MacroDef {
                 name: format!("test_{name}"),
                 line,
@@ -79,11 +71,7 @@ pub fn rewrite_macro_file(source: &str) -> (String, Vec<MacroDef>) {
             ))
         } else if let Some(after) = inner.strip_prefix("materialization ") {
             // `{% materialization name, adapter='x' %}` → a macro nobody calls (yet).
-            let name: String = after
-                .trim_start()
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
+            let name = leading_identifier(after);
             let adapter = after
                 .split("adapter")
                 .nth(1)
@@ -106,6 +94,14 @@ pub fn rewrite_macro_file(source: &str) -> (String, Vec<MacroDef>) {
     }
     out.push_str(rest);
     (out, defs)
+}
+
+/// The identifier at the start of `text` (after spaces): a macro or test name.
+fn leading_identifier(text: &str) -> String {
+    text.trim_start()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect()
 }
 
 /// A project macro registered as a global under its public name.

@@ -110,3 +110,62 @@ fn inline_targets_and_default_duckdb_target() {
         "secrets must not reach artifacts"
     );
 }
+
+#[test]
+fn json_logs_and_quiet_mode() {
+    let dir = crate::common::project(&[
+        (
+            "project.yml",
+            "name: p\nmodels:\n  p:\n    +materialised: table\n",
+        ),
+        ("models/a.sql", "select 1 as id\n"),
+    ]);
+    let run = strata(dir.path(), &["parse", "--log-format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every stderr line is JSON"))
+        .collect();
+    assert_eq!(lines[0]["level"], "warning");
+    assert_eq!(
+        lines[0]["message"],
+        "unknown config key `models.p.+materialised`"
+    );
+    assert_eq!(lines[0]["location"]["path"], "project.yml");
+    assert_eq!(lines[0]["location"]["line"], 4);
+    assert_eq!(lines.last().unwrap()["level"], "info");
+
+    let run = strata(dir.path(), &["ls", "-q"]);
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stderr, "", "quiet mode prints only errors");
+    assert_eq!(run.stdout, "p.a\n");
+}
+
+#[test]
+fn environment_selects_project_and_target() {
+    let dir = crate::common::project(&[
+        (
+            "shop/project.yml",
+            "name: shop\ntargets:\n  dev: {type: duckdb}\n  ci: {type: duckdb, schema: ci}\n",
+        ),
+        ("shop/models/a.sql", "select '{{ target.schema }}' as s\n"),
+    ]);
+    let run = crate::common::strata_env(
+        dir.path(),
+        &["compile", "-s", "a"],
+        &[("STRATA_PROJECT_DIR", "shop"), ("STRATA_TARGET", "ci")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "select 'ci' as s");
+    let run = strata(
+        dir.path(),
+        &["parse", "--project-dir", "shop", "--threads", "0"],
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("`--threads` must be at least 1"),
+        "{}",
+        run.stderr
+    );
+}
