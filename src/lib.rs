@@ -6,12 +6,14 @@
 //! selected nodes to SQL (checked by [`sql`]), and [`artifacts`] writes what tools read. The
 //! [`cli`] resolves flags into settings and drives the rooms; [`output`] owns the terminal.
 
+pub mod adapter;
 pub mod artifacts;
 pub mod cli;
 pub mod compile;
 pub mod diagnostic;
 pub mod graph;
 pub mod manifest;
+pub mod materialize;
 pub mod output;
 pub mod project;
 pub mod relation;

@@ -1,0 +1,595 @@
+//! Materializations: how a compiled SELECT becomes a view, a table or an incremental table, and
+//! how a seed file becomes a table — always built aside and swapped in, so a failed or killed
+//! run leaves the previous relation readable and unchanged.
+//!
+//! Statement text comes from small pure functions (pinned by unit tests); the async drivers
+//! decide which to run from the adapter's [`Capabilities`] and the relation's current state,
+//! never from the adapter's name.
+
+use std::path::Path;
+
+use crate::adapter::{Adapter, AdapterError, ColumnInfo, RelationInfo, RelationKind};
+use crate::project::config::{IncrementalStrategy, Materialization, NodeConfig, OnSchemaChange};
+use crate::relation::{QuoteStyle, RelationName};
+
+/// Why a node could not be materialized. The previous relation is untouched in every case.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MaterializeError {
+    #[error("{0}")]
+    Adapter(#[from] AdapterError),
+    #[error(
+        "the new rows have {count} NULL value(s) in the unique key ({key}); nothing was written"
+    )]
+    NullKeys { key: String, count: i64 },
+    #[error("the new rows repeat the unique key ({key}), e.g. {sample}; nothing was written")]
+    DuplicateKeys { key: String, sample: String },
+    #[error(
+        "the columns changed ({changes}) and `on_schema_change` is `fail`; nothing was written"
+    )]
+    SchemaChanged { changes: String },
+    #[error("`{0}` models need {1}")]
+    Config(String, String),
+}
+
+impl MaterializeError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            MaterializeError::NullKeys { .. } | MaterializeError::DuplicateKeys { .. } => Some(
+                "deduplicate the model's new rows on its `unique_key` (e.g. keep the latest version per key)".into(),
+            ),
+            MaterializeError::SchemaChanged { .. } => Some(
+                "set `on_schema_change` to append_new_columns or sync_all_columns, or rebuild with --full-refresh".into(),
+            ),
+            MaterializeError::Adapter(e) => e.hint(),
+            MaterializeError::Config(..) => None,
+        }
+    }
+}
+
+/// What a materialization did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// dbt-style status message: `CREATE VIEW`, `CREATE TABLE (42 rows)`, `INSERT 7`.
+    pub message: String,
+    pub rows_affected: Option<u64>,
+}
+
+/// Everything a materialization needs to know about the node.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub relation: &'a RelationName,
+    pub config: &'a NodeConfig,
+    /// `partition_by` and other adapter keys, as written.
+    pub config_map: &'a crate::project::ConfigMap,
+    /// The compiled SELECT.
+    pub sql: &'a str,
+    pub full_refresh: bool,
+}
+
+/// The relation a table is built as before the swap. Deterministic, so a run killed mid-build
+/// leaves a name the next run clears.
+pub fn staging_relation(relation: &RelationName, suffix: &str) -> RelationName {
+    RelationName::new(
+        relation.database.clone(),
+        relation.schema.clone(),
+        format!("{}__strata_{suffix}", relation.identifier),
+    )
+}
+
+pub fn create_schema_sql(relation: &RelationName, style: &QuoteStyle) -> String {
+    let schema = RelationName::new(relation.database.clone(), relation.schema.clone(), "");
+    let rendered = schema.render(style);
+    // `render` ends with `.""` for the empty identifier; drop it.
+    let schema_sql = rendered.trim_end_matches(&format!(".{}{}", style.quote, style.quote));
+    format!("create schema if not exists {schema_sql}")
+}
+
+pub fn drop_sql(relation: &RelationName, kind: RelationKind, style: &QuoteStyle) -> String {
+    let what = match kind {
+        RelationKind::Table => "table",
+        RelationKind::View => "view",
+    };
+    format!("drop {what} if exists {}", relation.render(style))
+}
+
+pub fn create_table_as_sql(relation: &RelationName, sql: &str, style: &QuoteStyle) -> String {
+    format!(
+        "create table {} as (\n{}\n)",
+        relation.render(style),
+        sql.trim().trim_end_matches(';')
+    )
+}
+
+pub fn create_view_sql(
+    relation: &RelationName,
+    sql: &str,
+    style: &QuoteStyle,
+    or_replace: bool,
+) -> String {
+    let replace = if or_replace { "or replace " } else { "" };
+    format!(
+        "create {replace}view {} as (\n{}\n)",
+        relation.render(style),
+        sql.trim().trim_end_matches(';')
+    )
+}
+
+pub fn rename_sql(from: &RelationName, to_identifier: &str, style: &QuoteStyle) -> String {
+    format!(
+        "alter table {} rename to {}",
+        from.render(style),
+        style.quote_identifier(to_identifier)
+    )
+}
+
+fn column_list(columns: &[&str], style: &QuoteStyle) -> String {
+    columns
+        .iter()
+        .map(|c| style.quote_identifier(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn insert_sql(
+    target: &RelationName,
+    source: &RelationName,
+    columns: &[&str],
+    style: &QuoteStyle,
+) -> String {
+    let list = column_list(columns, style);
+    format!(
+        "insert into {} ({list}) select {list} from {}",
+        target.render(style),
+        source.render(style)
+    )
+}
+
+/// Deletes the target rows whose key (or partition) appears in the new rows.
+pub fn delete_matching_sql(
+    target: &RelationName,
+    source: &RelationName,
+    key: &[&str],
+    style: &QuoteStyle,
+) -> String {
+    let condition = key
+        .iter()
+        .map(|k| {
+            let q = style.quote_identifier(k);
+            format!("target.{q} = new_rows.{q}")
+        })
+        .collect::<Vec<_>>()
+        .join(" and ");
+    format!(
+        "delete from {} as target where exists (select 1 from {} as new_rows where {condition})",
+        target.render(style),
+        source.render(style)
+    )
+}
+
+/// `(count of rows with a NULL key part, a duplicated key or NULL)` over the new rows.
+pub fn key_check_sql(source: &RelationName, key: &[&str], style: &QuoteStyle) -> (String, String) {
+    let quoted: Vec<String> = key.iter().map(|k| style.quote_identifier(k)).collect();
+    let nulls = quoted
+        .iter()
+        .map(|q| format!("{q} is null"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let list = quoted.join(", ");
+    (
+        format!(
+            "select count(*) from {} where {nulls}",
+            source.render(style)
+        ),
+        format!(
+            "select {list}, count(*) as n from {} group by {list} having count(*) > 1 limit 1",
+            source.render(style)
+        ),
+    )
+}
+
+/// Column changes between an incremental model's table and its new rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaDiff {
+    pub added: Vec<ColumnInfo>,
+    pub removed: Vec<ColumnInfo>,
+}
+
+impl SchemaDiff {
+    pub fn between(existing: &[ColumnInfo], new: &[ColumnInfo]) -> SchemaDiff {
+        let has = |cols: &[ColumnInfo], name: &str| {
+            cols.iter().any(|c| c.name.eq_ignore_ascii_case(name))
+        };
+        SchemaDiff {
+            added: new
+                .iter()
+                .filter(|c| !has(existing, &c.name))
+                .cloned()
+                .collect(),
+            removed: existing
+                .iter()
+                .filter(|c| !has(new, &c.name))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for c in &self.added {
+            parts.push(format!("+{}", c.name));
+        }
+        for c in &self.removed {
+            parts.push(format!("-{}", c.name));
+        }
+        parts.join(", ")
+    }
+}
+
+fn first_int(table: &crate::adapter::Table) -> i64 {
+    match table.rows.first().and_then(|r| r.first()) {
+        Some(crate::adapter::Cell::Int(i)) => *i,
+        _ => 0,
+    }
+}
+
+/// Builds a table aside and swaps it in within one transaction.
+async fn build_table(
+    adapter: &dyn Adapter,
+    request: &Request<'_>,
+    existing: Option<&RelationInfo>,
+) -> Result<Outcome, MaterializeError> {
+    let style = adapter.quote_style();
+    let relation = request.relation;
+    let staged = staging_relation(relation, "tmp");
+    adapter
+        .execute(&create_schema_sql(relation, &style))
+        .await?;
+    adapter
+        .execute(&drop_sql(&staged, RelationKind::Table, &style))
+        .await?;
+    let created = adapter
+        .execute(&create_table_as_sql(&staged, request.sql, &style))
+        .await;
+    let created = match created {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            let _ = adapter
+                .execute(&drop_sql(&staged, RelationKind::Table, &style))
+                .await;
+            return Err(err.into());
+        }
+    };
+    let mut swap = Vec::new();
+    if let Some(existing) = existing {
+        swap.push(drop_sql(relation, existing.kind, &style));
+    }
+    swap.push(rename_sql(&staged, &relation.identifier, &style));
+    adapter
+        .execute_all(&swap, adapter.capabilities().transactional_ddl)
+        .await?;
+    let rows = created.rows_affected;
+    Ok(Outcome {
+        message: match rows {
+            Some(n) => format!("CREATE TABLE ({n} rows)"),
+            None => "CREATE TABLE".into(),
+        },
+        rows_affected: rows,
+    })
+}
+
+async fn build_view(
+    adapter: &dyn Adapter,
+    request: &Request<'_>,
+    existing: Option<&RelationInfo>,
+) -> Result<Outcome, MaterializeError> {
+    let style = adapter.quote_style();
+    let relation = request.relation;
+    adapter
+        .execute(&create_schema_sql(relation, &style))
+        .await?;
+    let capabilities = adapter.capabilities();
+    let mut statements = Vec::new();
+    match existing.map(|e| e.kind) {
+        Some(RelationKind::Table) => {
+            statements.push(drop_sql(relation, RelationKind::Table, &style))
+        }
+        Some(RelationKind::View) if !capabilities.create_or_replace_view => {
+            statements.push(drop_sql(relation, RelationKind::View, &style))
+        }
+        _ => {}
+    }
+    statements.push(create_view_sql(
+        relation,
+        request.sql,
+        &style,
+        capabilities.create_or_replace_view,
+    ));
+    adapter
+        .execute_all(&statements, capabilities.transactional_ddl)
+        .await?;
+    Ok(Outcome {
+        message: "CREATE VIEW".into(),
+        rows_affected: None,
+    })
+}
+
+async fn build_incremental(
+    adapter: &dyn Adapter,
+    request: &Request<'_>,
+    existing: &RelationInfo,
+) -> Result<Outcome, MaterializeError> {
+    let style = adapter.quote_style();
+    let relation = request.relation;
+    let config = request.config;
+    let new_rows = staging_relation(relation, "new");
+    adapter
+        .execute(&drop_sql(&new_rows, RelationKind::Table, &style))
+        .await?;
+    adapter
+        .execute(&create_table_as_sql(&new_rows, request.sql, &style))
+        .await?;
+    let result = apply_increment(adapter, request, existing, &new_rows).await;
+    let _ = adapter
+        .execute(&drop_sql(&new_rows, RelationKind::Table, &style))
+        .await;
+    let _ = config;
+    result
+}
+
+async fn apply_increment(
+    adapter: &dyn Adapter,
+    request: &Request<'_>,
+    existing: &RelationInfo,
+    new_rows: &RelationName,
+) -> Result<Outcome, MaterializeError> {
+    let style = adapter.quote_style();
+    let relation = request.relation;
+    let config = request.config;
+    let new_info = adapter
+        .relation(new_rows)
+        .await?
+        .ok_or_else(|| AdapterError::Internal("the new rows' table vanished".into()))?;
+    let diff = SchemaDiff::between(&existing.columns, &new_info.columns);
+    let mut statements = Vec::new();
+    let mut columns: Vec<String> = new_info.columns.iter().map(|c| c.name.clone()).collect();
+    if !diff.is_empty() {
+        match config.on_schema_change {
+            OnSchemaChange::Ignore => {
+                columns.retain(|c| {
+                    existing
+                        .columns
+                        .iter()
+                        .any(|e| e.name.eq_ignore_ascii_case(c))
+                });
+            }
+            OnSchemaChange::Fail => {
+                return Err(MaterializeError::SchemaChanged {
+                    changes: diff.describe(),
+                })
+            }
+            OnSchemaChange::AppendNewColumns | OnSchemaChange::SyncAllColumns => {
+                for column in &diff.added {
+                    statements.push(format!(
+                        "alter table {} add column {} {}",
+                        relation.render(&style),
+                        style.quote_identifier(&column.name),
+                        column.data_type
+                    ));
+                }
+                if config.on_schema_change == OnSchemaChange::SyncAllColumns {
+                    for column in &diff.removed {
+                        statements.push(format!(
+                            "alter table {} drop column {}",
+                            relation.render(&style),
+                            style.quote_identifier(&column.name)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let key: Vec<&str> = config.unique_key.iter().map(String::as_str).collect();
+    let strategy = config.incremental_strategy.unwrap_or(if key.is_empty() {
+        IncrementalStrategy::Append
+    } else {
+        IncrementalStrategy::Merge
+    });
+    match strategy {
+        IncrementalStrategy::Append => {}
+        IncrementalStrategy::Merge | IncrementalStrategy::DeleteInsert => {
+            if key.is_empty() {
+                return Err(MaterializeError::Config(
+                    format!("{strategy:?}").to_lowercase(),
+                    "a `unique_key`".into(),
+                ));
+            }
+            if strategy == IncrementalStrategy::Merge {
+                let (nulls, duplicates) = key_check_sql(new_rows, &key, &style);
+                let null_count = first_int(&adapter.query(&nulls).await?);
+                if null_count > 0 {
+                    return Err(MaterializeError::NullKeys {
+                        key: key.join(", "),
+                        count: null_count,
+                    });
+                }
+                let duplicate = adapter.query(&duplicates).await?;
+                if let Some(row) = duplicate.rows.first() {
+                    let sample = key
+                        .iter()
+                        .zip(row)
+                        .map(|(k, v)| format!("{k} = {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return Err(MaterializeError::DuplicateKeys {
+                        key: key.join(", "),
+                        sample,
+                    });
+                }
+            }
+            statements.push(delete_matching_sql(relation, new_rows, &key, &style));
+        }
+        IncrementalStrategy::InsertOverwrite => {
+            let partitions =
+                crate::project::config::as_string_list(request.config_map.get("partition_by"));
+            if partitions.is_empty() {
+                return Err(MaterializeError::Config(
+                    "insert_overwrite".into(),
+                    "`partition_by` (the columns whose touched values are replaced)".into(),
+                ));
+            }
+            let partition_refs: Vec<&str> = partitions.iter().map(String::as_str).collect();
+            statements.push(delete_matching_sql(
+                relation,
+                new_rows,
+                &partition_refs,
+                &style,
+            ));
+        }
+        IncrementalStrategy::Cdc | IncrementalStrategy::Microbatch => {
+            return Err(MaterializeError::Config(
+                format!("{strategy:?}").to_lowercase(),
+                "a later strata version (not implemented yet)".into(),
+            ))
+        }
+    }
+    let insert_index = statements.len();
+    statements.push(insert_sql(relation, new_rows, &column_refs, &style));
+    let outcomes = adapter
+        .execute_all(&statements, adapter.capabilities().transactional_ddl)
+        .await?;
+    let inserted = outcomes.get(insert_index).and_then(|o| o.rows_affected);
+    Ok(Outcome {
+        message: match inserted {
+            Some(n) => format!("INSERT {n}"),
+            None => "INSERT".into(),
+        },
+        rows_affected: inserted,
+    })
+}
+
+/// Materializes a model.
+pub async fn materialize(
+    adapter: &dyn Adapter,
+    request: &Request<'_>,
+) -> Result<Outcome, MaterializeError> {
+    let existing = adapter.relation(request.relation).await?;
+    let full_refresh = request.full_refresh && request.config.full_refresh != Some(false);
+    match &request.config.materialized {
+        Materialization::View => build_view(adapter, request, existing.as_ref()).await,
+        Materialization::Table => build_table(adapter, request, existing.as_ref()).await,
+        Materialization::Incremental => match existing {
+            Some(info) if info.kind == RelationKind::Table && !full_refresh => {
+                build_incremental(adapter, request, &info).await
+            }
+            other => build_table(adapter, request, other.as_ref()).await,
+        },
+        other => Err(MaterializeError::Config(
+            other.as_str().to_string(),
+            "a materialization strata does not run yet".into(),
+        )),
+    }
+}
+
+/// Loads a seed CSV with DuckDB's reader, built aside and swapped in.
+pub async fn load_seed_duckdb(
+    adapter: &dyn Adapter,
+    relation: &RelationName,
+    path: &Path,
+    config_map: &crate::project::ConfigMap,
+) -> Result<Outcome, MaterializeError> {
+    let mut options = vec![
+        "header = true".to_string(),
+        "auto_detect = true".to_string(),
+    ];
+    if let Some(delimiter) = config_map.get("delimiter").and_then(|v| v.as_str()) {
+        options.push(format!("delim = '{}'", delimiter.replace('\'', "''")));
+    }
+    if let Some(quote) = config_map.get("quote").and_then(|v| v.as_str()) {
+        options.push(format!("quote = '{}'", quote.replace('\'', "''")));
+    }
+    if let Some(serde_json::Value::Object(types)) = config_map.get("column_types") {
+        let entries: Vec<String> = types
+            .iter()
+            .filter_map(|(column, ty)| {
+                ty.as_str().map(|t| {
+                    format!(
+                        "'{}': '{}'",
+                        column.replace('\'', "''"),
+                        t.replace('\'', "''")
+                    )
+                })
+            })
+            .collect();
+        if !entries.is_empty() {
+            options.push(format!("types = {{{}}}", entries.join(", ")));
+        }
+    }
+    let sql = format!(
+        "select * from read_csv('{}', {})",
+        path.to_string_lossy().replace('\'', "''"),
+        options.join(", ")
+    );
+    let config = NodeConfig::resolve(&Default::default(), Materialization::Table)
+        .map_err(|e| MaterializeError::Config("seed".into(), e.message))?;
+    let request = Request {
+        relation,
+        config: &config,
+        config_map,
+        sql: &sql,
+        full_refresh: true,
+    };
+    let existing = adapter.relation(relation).await?;
+    let mut outcome = build_table(adapter, &request, existing.as_ref()).await?;
+    outcome.message = match outcome.rows_affected {
+        Some(n) => format!("INSERT {n}"),
+        None => "INSERT".into(),
+    };
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relation() -> RelationName {
+        RelationName::new(Some("dev".into()), "main", "orders")
+    }
+
+    #[test]
+    fn statements_are_quoted_and_staged_aside() {
+        let style = QuoteStyle::default();
+        let staged = staging_relation(&relation(), "tmp");
+        assert_eq!(
+            create_schema_sql(&relation(), &style),
+            "create schema if not exists \"dev\".\"main\""
+        );
+        assert_eq!(
+            create_table_as_sql(&staged, "select 1;\n", &style),
+            "create table \"dev\".\"main\".\"orders__strata_tmp\" as (\nselect 1\n)"
+        );
+        assert_eq!(
+            rename_sql(&staged, "orders", &style),
+            "alter table \"dev\".\"main\".\"orders__strata_tmp\" rename to \"orders\""
+        );
+        assert_eq!(
+            delete_matching_sql(&relation(), &staged, &["id", "line"], &style),
+            "delete from \"dev\".\"main\".\"orders\" as target where exists (select 1 from \"dev\".\"main\".\"orders__strata_tmp\" as new_rows where target.\"id\" = new_rows.\"id\" and target.\"line\" = new_rows.\"line\")"
+        );
+    }
+
+    #[test]
+    fn schema_diff_finds_added_and_removed_columns() {
+        let col = |n: &str| ColumnInfo {
+            name: n.into(),
+            data_type: "INTEGER".into(),
+        };
+        let diff = SchemaDiff::between(&[col("a"), col("b")], &[col("A"), col("c")]);
+        assert_eq!(diff.added, vec![col("c")]);
+        assert_eq!(diff.removed, vec![col("b")]);
+    }
+}
