@@ -17,6 +17,7 @@ pub mod materialize;
 pub mod output;
 pub mod project;
 pub mod relation;
+pub mod run;
 pub mod sql;
 pub mod template;
 pub mod util;

@@ -107,6 +107,7 @@ impl DuckdbAdapter {
                 create_or_replace_view: true,
                 merge: true,
                 comments: true,
+                reads_local_files: true,
             },
         };
         Ok(adapter)

@@ -30,6 +30,9 @@ pub struct Capabilities {
     pub merge: bool,
     /// `COMMENT ON` exists (for `persist_docs`).
     pub comments: bool,
+    /// The engine reads CSV and Parquet files itself (`read_csv`, `read_parquet`), so seeds
+    /// and landing files load without a client-side copy.
+    pub reads_local_files: bool,
 }
 
 /// Whether a relation is a table or a view.

@@ -328,3 +328,64 @@ pub fn write_manifest(
     crate::util::write_atomic(&path, &bytes)?;
     Ok(path)
 }
+
+#[derive(Serialize)]
+struct RunResultsFile<'a> {
+    metadata: Metadata<'a>,
+    elapsed_time: f64,
+    results: Vec<RunResultEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct RunResultEntry<'a> {
+    unique_id: &'a NodeId,
+    status: crate::run::Status,
+    message: &'a str,
+    execution_time: f64,
+    rows_affected: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compiled_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<&'a str>,
+}
+
+/// Writes `<target-path>/run_results.json`; returns its path.
+pub fn write_run_results(
+    project: &Project,
+    engine: &Engine,
+    compiled: Option<&Compiled>,
+    results: &[crate::run::NodeResult],
+    elapsed: f64,
+) -> std::io::Result<PathBuf> {
+    let file = RunResultsFile {
+        metadata: Metadata {
+            dbt_schema_version: "https://schemas.getdbt.com/dbt/run-results/v6.json",
+            dbt_version: format!("strata-{}", env!("CARGO_PKG_VERSION")),
+            generator: "strata",
+            generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            invocation_id: &engine.shared().invocation_id,
+            project_name: &project.name,
+            adapter_type: project.target.kind().as_str(),
+            target_name: &project.target.name,
+        },
+        elapsed_time: elapsed,
+        results: results
+            .iter()
+            .map(|r| RunResultEntry {
+                unique_id: &r.unique_id,
+                status: r.status,
+                message: &r.message,
+                execution_time: r.execution_time,
+                rows_affected: r.rows_affected,
+                compiled_path: compiled
+                    .and_then(|c| c.nodes.get(&r.unique_id))
+                    .map(|c| path_string(&c.compiled_path)),
+                hint: r.hint.as_deref(),
+            })
+            .collect(),
+    };
+    let bytes = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
+    let path = project.target_path.join("run_results.json");
+    crate::util::write_atomic(&path, &bytes)?;
+    Ok(path)
+}

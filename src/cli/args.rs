@@ -55,6 +55,24 @@ pub enum Command {
     /// List selected nodes
     #[command(alias = "list")]
     Ls(LsArgs),
+    /// Build selected models in the warehouse
+    Run(RunArgs),
+    /// Load selected seed CSV files into the warehouse
+    Seed(RunArgs),
+    /// Seeds and models together, in dependency order
+    Build(RunArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub selection: SelectArgs,
+    /// Rebuild incremental models from scratch
+    #[arg(long)]
+    pub full_refresh: bool,
+    /// Stop at the first failure; running queries are cancelled
+    #[arg(short = 'x', long)]
+    pub fail_fast: bool,
 }
 
 /// Which nodes a command works on.

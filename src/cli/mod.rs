@@ -6,6 +6,7 @@ mod args;
 mod compile;
 mod ls;
 mod parse;
+mod run;
 mod session;
 mod settings;
 
@@ -58,6 +59,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Parse => parse::run(&settings),
         Command::Compile(args) => compile::run(&settings, args),
         Command::Ls(args) => ls::run(&settings, args),
+        Command::Run(args) => run::run(&settings, args, run::Scope::Models),
+        Command::Seed(args) => run::run(&settings, args, run::Scope::Seeds),
+        Command::Build(args) => run::run(&settings, args, run::Scope::Build),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -59,6 +59,9 @@ impl Settings {
             super::Command::Parse => "parse",
             super::Command::Compile(_) => "compile",
             super::Command::Ls(_) => "list",
+            super::Command::Run(_) => "run",
+            super::Command::Seed(_) => "seed",
+            super::Command::Build(_) => "build",
         };
         Ok(Settings {
             load,

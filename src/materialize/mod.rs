@@ -495,13 +495,19 @@ pub async fn materialize(
     }
 }
 
-/// Loads a seed CSV with DuckDB's reader, built aside and swapped in.
-pub async fn load_seed_duckdb(
+/// Loads a seed CSV with the engine's own CSV reader, built aside and swapped in.
+pub async fn load_seed(
     adapter: &dyn Adapter,
     relation: &RelationName,
     path: &Path,
     config_map: &crate::project::ConfigMap,
 ) -> Result<Outcome, MaterializeError> {
+    if !adapter.capabilities().reads_local_files {
+        return Err(MaterializeError::Config(
+            "seed".into(),
+            "a warehouse that reads local files; loading seeds over the wire comes with that adapter".into(),
+        ));
+    }
     let mut options = vec![
         "header = true".to_string(),
         "auto_detect = true".to_string(),

@@ -5,3 +5,4 @@ mod compile;
 mod errors;
 mod ls;
 mod parse;
+mod run;

@@ -1,0 +1,195 @@
+//! `strata run` / `seed` / `build` on embedded DuckDB: what lands in the warehouse, and that a
+//! failure leaves the previous tables intact.
+
+use crate::common::{project, strata};
+
+fn query(db: &std::path::Path, sql: &str) -> Vec<Vec<String>> {
+    let connection = duckdb::Connection::open(db).expect("open the built database");
+    let mut statement = connection.prepare(sql).expect("prepare");
+    let mut rows = statement.query([]).expect("query");
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().expect("row") {
+        let count = row.as_ref().column_count();
+        let mut values = Vec::new();
+        for i in 0..count {
+            let value: duckdb::types::Value = row.get(i).expect("value");
+            values.push(match value {
+                duckdb::types::Value::Null => "NULL".to_string(),
+                duckdb::types::Value::Text(s) => s,
+                duckdb::types::Value::Int(i) => i.to_string(),
+                duckdb::types::Value::BigInt(i) => i.to_string(),
+                other => format!("{other:?}"),
+            });
+        }
+        out.push(values);
+    }
+    out
+}
+
+const PROJECT: &str = "name: shop\nmodels:\n  shop:\n    +materialized: table\n";
+
+#[test]
+fn build_loads_seeds_and_models_in_order() {
+    let dir = project(&[
+        ("project.yml", PROJECT),
+        ("seeds/raw_orders.csv", "id,amount,note\n1,10,\"a, quoted\"\n2,20,\n3,30,x\n"),
+        ("models/stg_orders.sql", "{{ config(materialized='view') }}\nselect id, amount, note from {{ ref('raw_orders') }}\n"),
+        ("models/big_orders.sql", "select id, amount from {{ ref('stg_orders') }} where amount >= 20\n"),
+    ]);
+    let run = strata(dir.path(), &["build"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("PASS=3 ERROR=0 SKIP=0"),
+        "{}",
+        run.stderr
+    );
+    let db = dir.path().join("target/shop.duckdb");
+    assert_eq!(
+        query(&db, "select id, amount from main.big_orders order by id"),
+        vec![
+            vec!["2".to_string(), "20".to_string()],
+            vec!["3".to_string(), "30".to_string()]
+        ]
+    );
+    assert_eq!(
+        query(&db, "select note from main.raw_orders order by id"),
+        vec![
+            vec!["a, quoted".to_string()],
+            vec!["NULL".to_string()],
+            vec!["x".to_string()]
+        ]
+    );
+    assert_eq!(
+        query(
+            &db,
+            "select table_type from information_schema.tables where table_name = 'stg_orders'"
+        ),
+        vec![vec!["VIEW".to_string()]]
+    );
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("target/run_results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["results"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_failing_model_keeps_the_previous_table_and_skips_descendants() {
+    let dir = project(&[
+        ("project.yml", PROJECT),
+        ("models/a.sql", "select 1 as id\n"),
+        ("models/b.sql", "select id from {{ ref('a') }}\n"),
+        ("models/c.sql", "select id from {{ ref('b') }}\n"),
+    ]);
+    assert_eq!(strata(dir.path(), &["run"]).code, 0);
+    let db = dir.path().join("target/shop.duckdb");
+    // A runtime error (the column does not exist), not a compile error.
+    std::fs::write(
+        dir.path().join("models/b.sql"),
+        "select no_such_column from {{ ref('a') }}\n",
+    )
+    .unwrap();
+    let run = strata(dir.path(), &["run"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("PASS=1 ERROR=1 SKIP=1"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("no_such_column"), "{}", run.stderr);
+    assert_eq!(
+        query(&db, "select id from main.b"),
+        vec![vec!["1".to_string()]],
+        "the old b is intact"
+    );
+    let leftovers = query(
+        &db,
+        "select count(*) from information_schema.tables where table_name like '%__strata_%'",
+    );
+    assert_eq!(
+        leftovers,
+        vec![vec!["0".to_string()]],
+        "no staging tables are left behind"
+    );
+}
+
+#[test]
+fn incremental_merge_updates_by_key_and_rejects_duplicate_keys() {
+    let model = "{{ config(materialized='incremental', unique_key='id') }}\nselect * from {{ ref('src') }}\n{% if is_incremental() %}where updated > (select max(updated) from {{ this }}){% endif %}\n";
+    let dir = project(&[
+        ("project.yml", PROJECT),
+        ("seeds/src.csv", "id,value,updated\n1,a,1\n2,b,1\n"),
+        ("models/inc.sql", model),
+    ]);
+    assert_eq!(strata(dir.path(), &["build"]).code, 0);
+    std::fs::write(
+        dir.path().join("seeds/src.csv"),
+        "id,value,updated\n1,a,1\n2,B,2\n3,c,2\n",
+    )
+    .unwrap();
+    let run = strata(dir.path(), &["build"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("INSERT 2"),
+        "only the new rows are written: {}",
+        run.stderr
+    );
+    let db = dir.path().join("target/shop.duckdb");
+    assert_eq!(
+        query(&db, "select id, value from main.inc order by id"),
+        vec![
+            vec!["1".to_string(), "a".to_string()],
+            vec!["2".to_string(), "B".to_string()],
+            vec!["3".to_string(), "c".to_string()]
+        ]
+    );
+    std::fs::write(
+        dir.path().join("seeds/src.csv"),
+        "id,value,updated\n4,d,3\n4,e,3\n",
+    )
+    .unwrap();
+    let run = strata(dir.path(), &["build"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("repeat the unique key (id), e.g. id = 4"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        query(&db, "select count(*) from main.inc"),
+        vec![vec!["3".to_string()]]
+    );
+    let run = strata(dir.path(), &["run", "--full-refresh", "--select", "inc"]);
+    assert_eq!(
+        run.code, 0,
+        "a full refresh rebuilds from scratch: {}",
+        run.stderr
+    );
+    assert_eq!(
+        query(&db, "select count(*) from main.inc"),
+        vec![vec!["2".to_string()]]
+    );
+}
+
+#[test]
+fn a_database_held_by_another_process_is_reported_as_locked() {
+    let dir = project(&[
+        ("project.yml", PROJECT),
+        ("models/a.sql", "select 1 as id\n"),
+    ]);
+    std::fs::create_dir_all(dir.path().join("target")).unwrap();
+    let db = dir.path().join("target/shop.duckdb");
+    let _holder = duckdb::Connection::open(&db).expect("this test process holds the file");
+    let run = strata(dir.path(), &["run"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is locked by another run"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: wait for the other strata"),
+        "{}",
+        run.stderr
+    );
+}
