@@ -277,17 +277,40 @@ pub fn compile(
     }
     compiled.nodes.sort_keys();
     if options.write {
-        let to_write: Vec<&CompiledNode> = compiled.nodes.values().collect();
-        let written: Vec<Result<(), Diagnostic>> = to_write
-            .par_iter()
+        // Compiled SQL is a by-product users read, not state a run depends on: plain writes,
+        // with each folder created once (per-file create_dir_all and rename cost more in the
+        // kernel than the rendering itself on large projects).
+        let folders: std::collections::BTreeSet<PathBuf> = compiled
+            .nodes
+            .values()
+            .filter_map(|n| {
+                project
+                    .root
+                    .join(&n.compiled_path)
+                    .parent()
+                    .map(Path::to_path_buf)
+            })
+            .collect();
+        for folder in &folders {
+            if let Err(e) = std::fs::create_dir_all(folder) {
+                diagnostics.push(Diagnostic::error(format!(
+                    "cannot create `{}`: {e}",
+                    folder.display()
+                )));
+            }
+        }
+        let written: Vec<Result<(), Diagnostic>> = compiled
+            .nodes
+            .values()
             .map(|node| {
-                let path = project.root.join(&node.compiled_path);
-                crate::util::write_atomic(&path, node.sql.as_bytes()).map_err(|e| {
-                    Diagnostic::error(format!(
-                        "cannot write `{}`: {e}",
-                        node.compiled_path.display()
-                    ))
-                })
+                std::fs::write(project.root.join(&node.compiled_path), node.sql.as_bytes()).map_err(
+                    |e| {
+                        Diagnostic::error(format!(
+                            "cannot write `{}`: {e}",
+                            node.compiled_path.display()
+                        ))
+                    },
+                )
             })
             .collect();
         for result in written {
