@@ -27,6 +27,21 @@ struct Metadata<'a> {
     target_name: &'a str,
 }
 
+impl<'a> Metadata<'a> {
+    fn new(schema: &'static str, project: &'a Project, engine: &'a Engine) -> Self {
+        Metadata {
+            dbt_schema_version: schema,
+            dbt_version: format!("strata-{}", env!("CARGO_PKG_VERSION")),
+            generator: "strata",
+            generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            invocation_id: &engine.shared().invocation_id,
+            project_name: &project.name,
+            adapter_type: project.target.kind().as_str(),
+            target_name: &project.target.name,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Checksum<'a> {
     name: &'static str,
@@ -305,16 +320,11 @@ pub fn write_manifest(
         })
         .collect();
     let file = ManifestFile {
-        metadata: Metadata {
-            dbt_schema_version: "https://schemas.getdbt.com/dbt/manifest/v12.json",
-            dbt_version: format!("strata-{}", env!("CARGO_PKG_VERSION")),
-            generator: "strata",
-            generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            invocation_id: &engine.shared().invocation_id,
-            project_name: &project.name,
-            adapter_type: project.target.kind().as_str(),
-            target_name: &project.target.name,
-        },
+        metadata: Metadata::new(
+            "https://schemas.getdbt.com/dbt/manifest/v12.json",
+            project,
+            engine,
+        ),
         nodes,
         sources,
         macros,
@@ -358,16 +368,11 @@ pub fn write_run_results(
     elapsed: f64,
 ) -> std::io::Result<PathBuf> {
     let file = RunResultsFile {
-        metadata: Metadata {
-            dbt_schema_version: "https://schemas.getdbt.com/dbt/run-results/v6.json",
-            dbt_version: format!("strata-{}", env!("CARGO_PKG_VERSION")),
-            generator: "strata",
-            generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            invocation_id: &engine.shared().invocation_id,
-            project_name: &project.name,
-            adapter_type: project.target.kind().as_str(),
-            target_name: &project.target.name,
-        },
+        metadata: Metadata::new(
+            "https://schemas.getdbt.com/dbt/run-results/v6.json",
+            project,
+            engine,
+        ),
         elapsed_time: elapsed,
         results: results
             .iter()

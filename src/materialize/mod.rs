@@ -324,7 +324,6 @@ async fn build_incremental(
 ) -> Result<Outcome, MaterializeError> {
     let style = adapter.quote_style();
     let relation = request.relation;
-    let config = request.config;
     let new_rows = staging_relation(relation, "new");
     adapter
         .execute(&drop_sql(&new_rows, RelationKind::Table, &style))
@@ -336,7 +335,6 @@ async fn build_incremental(
     let _ = adapter
         .execute(&drop_sql(&new_rows, RelationKind::Table, &style))
         .await;
-    let _ = config;
     result
 }
 

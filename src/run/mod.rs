@@ -158,7 +158,6 @@ pub async fn execute(
                     &children,
                     &mut waiting,
                     &mut ready,
-                    &skipped,
                     &order,
                 );
                 continue;
@@ -173,9 +172,7 @@ pub async fn execute(
             running.spawn(async move {
                 let clock = Instant::now();
                 let id = work.unique_id.clone();
-                let label = describe(&work);
                 let result = run_one(adapter, work, full_refresh).await;
-                let _ = label;
                 (id, clock.elapsed().as_secs_f64(), result)
             });
         }
@@ -290,7 +287,6 @@ fn finish_skipped(
     children: &HashMap<NodeId, Vec<NodeId>>,
     waiting: &mut HashMap<NodeId, usize>,
     ready: &mut VecDeque<NodeId>,
-    _skipped: &HashSet<NodeId>,
     order: &HashMap<NodeId, usize>,
 ) {
     results.push(skip_result(id));
