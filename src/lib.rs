@@ -10,6 +10,7 @@ pub mod adapter;
 pub mod artifacts;
 pub mod cli;
 pub mod compile;
+pub mod data_test;
 pub mod diagnostic;
 pub mod graph;
 pub mod manifest;

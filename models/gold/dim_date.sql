@@ -9,11 +9,11 @@ with days as (
 )
 
 select
-    cast(strftime(date_day, '%Y%m%d') as integer) as date_key,
+    {{ date_key('date_day') }} as date_key,
     date_day,
     extract(year from date_day) as year,
     extract(month from date_day) as month,
     extract(day from date_day) as day_of_month,
     extract(isodow from date_day) as iso_day_of_week,
-    date_trunc('month', date_day) as month_start
+    cast(date_trunc('month', date_day) as date) as month_start
 from days

@@ -3,7 +3,7 @@ select
     pay.payment_id,
     pay.order_id,
     c.customer_key,
-    cast(strftime(cast(pay.paid_at as date), '%Y%m%d') as integer) as date_key,
+    {{ date_key('cast(pay.paid_at as date)') }} as date_key,
     pay.payment_method,
     pm.is_voucher,
     pay.amount,

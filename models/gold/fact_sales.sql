@@ -6,7 +6,7 @@ select
     c.customer_key,
     p.product_key,
     s.store_key,
-    cast(strftime(o.order_date, '%Y%m%d') as integer) as date_key,
+    {{ date_key('o.order_date') }} as date_key,
     o.order_date,
     o.status,
     i.quantity,

@@ -12,8 +12,7 @@ use duckdb::types::Value;
 use duckdb::{Connection, InterruptHandle};
 
 use super::{
-    Adapter, AdapterError, Capabilities, Cell, ColumnInfo, ExecOutcome, RelationInfo, RelationKind,
-    Table,
+    Adapter, AdapterError, Capabilities, Cell, ColumnInfo, ExecOutcome, RelationInfo, Table,
 };
 use crate::project::AdapterKind;
 use crate::relation::RelationName;
@@ -25,6 +24,8 @@ pub struct DuckdbAdapter {
     base: Mutex<Connection>,
     idle: Mutex<Vec<Connection>>,
     interrupts: Mutex<Vec<Arc<InterruptHandle>>>,
+    /// Nanoseconds spent inside DuckDB calls, summed over connections.
+    busy: Arc<std::sync::atomic::AtomicU64>,
     capabilities: Capabilities,
 }
 
@@ -71,7 +72,7 @@ fn open_connection(path: &str) -> Result<Connection, AdapterError> {
         let message = err.to_string();
         if message.contains("lock") {
             AdapterError::Locked {
-                path: path.to_string(),
+                what: format!("the database `{path}`"),
                 detail: message,
             }
         } else {
@@ -100,6 +101,7 @@ impl DuckdbAdapter {
             base: Mutex::new(base),
             idle: Mutex::new(Vec::with_capacity(threads)),
             interrupts: Mutex::new(interrupts),
+            busy: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             capabilities: Capabilities {
                 transactional_ddl: true,
                 rename_relation: true,
@@ -108,6 +110,7 @@ impl DuckdbAdapter {
                 merge: true,
                 comments: true,
                 reads_local_files: true,
+                drop_cascade: false,
             },
         };
         Ok(adapter)
@@ -129,8 +132,12 @@ impl DuckdbAdapter {
         F: FnOnce(&Connection) -> Result<T, AdapterError> + Send + 'static,
     {
         let connection = self.checkout()?;
+        let busy = self.busy.clone();
         let (connection, result) = tokio::task::spawn_blocking(move || {
+            let clock = std::time::Instant::now();
             let result = work(&connection);
+            let spent = u64::try_from(clock.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            busy.fetch_add(spent, std::sync::atomic::Ordering::Relaxed);
             (connection, result)
         })
         .await
@@ -197,10 +204,17 @@ fn run_query(connection: &Connection, sql: &str) -> Result<Table, AdapterError> 
             .collect(),
         None => Vec::new(),
     };
+    // Columns of DuckDB's NULL type (`select null as x`) hold only NULLs, and the driver
+    // cannot read them: answer NULL without asking.
+    let null_typed: Vec<bool> = columns.iter().map(|c| c.data_type == "Null").collect();
     let mut table_rows = Vec::new();
     while let Some(row) = rows.next().map_err(database_error)? {
         let mut cells = Vec::with_capacity(columns.len());
-        for i in 0..columns.len() {
+        for (i, null) in null_typed.iter().enumerate() {
+            if *null {
+                cells.push(Cell::Null);
+                continue;
+            }
             let value: Value = row.get(i).map_err(database_error)?;
             cells.push(cell(value));
         }
@@ -224,6 +238,33 @@ fn run_statement(connection: &Connection, sql: &str) -> Result<ExecOutcome, Adap
         }
         Err(err) => Err(database_error(err)),
     }
+}
+
+/// The columns DuckDB infers for a CSV file with a header, so warehouses that load files over
+/// the wire (PostgreSQL's COPY) can create a typed table first. Runs on an in-memory database.
+pub fn infer_csv_columns(
+    path: &std::path::Path,
+    options: &super::CsvOptions,
+) -> Result<Vec<ColumnInfo>, AdapterError> {
+    let connection = Connection::open_in_memory().map_err(database_error)?;
+    let sql = format!(
+        "describe select * from read_csv({}, header = true, auto_detect = true, delim = {}, quote = {})",
+        sql_literal(&path.to_string_lossy()),
+        sql_literal(&options.delimiter.to_string()),
+        sql_literal(&options.quote.to_string()),
+    );
+    let table = run_query(&connection, &sql)?;
+    Ok(table
+        .rows
+        .into_iter()
+        .filter_map(|row| match (row.first(), row.get(1)) {
+            (Some(Cell::Text(name)), Some(Cell::Text(data_type))) => Some(ColumnInfo {
+                name: name.clone(),
+                data_type: data_type.clone(),
+            }),
+            _ => None,
+        })
+        .collect())
 }
 
 fn sql_literal(value: &str) -> String {
@@ -300,28 +341,8 @@ impl Adapter for DuckdbAdapter {
             catalog_filter.replace("table_catalog", "t.table_catalog"),
         );
         let table = self.query(&sql).await?;
-        let Some(first) = table.rows.first() else {
-            return Ok(None);
-        };
-        let kind = match &first[0] {
-            Cell::Text(t) if t.eq_ignore_ascii_case("VIEW") => RelationKind::View,
-            _ => RelationKind::Table,
-        };
-        let columns = table
-            .rows
-            .iter()
-            .filter_map(|row| match (&row[1], &row[2]) {
-                (Cell::Text(name), Cell::Text(data_type)) => Some(ColumnInfo {
-                    name: name.clone(),
-                    data_type: data_type.clone(),
-                }),
-                _ => None,
-            })
-            .collect();
-        Ok(Some(RelationInfo {
-            name: name.clone(),
-            kind,
-            columns,
+        Ok(RelationInfo::from_catalog_rows(name, &table, |k| {
+            k.eq_ignore_ascii_case("VIEW")
         }))
     }
 
@@ -330,6 +351,10 @@ impl Adapter for DuckdbAdapter {
             handle.interrupt();
         }
         Ok(())
+    }
+
+    fn busy_time(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.busy.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 
@@ -373,7 +398,7 @@ mod tests {
                 .await
                 .unwrap()
                 .expect("the table exists");
-            assert_eq!(info.kind, RelationKind::Table);
+            assert_eq!(info.kind, crate::adapter::RelationKind::Table);
             assert_eq!(info.columns.len(), 4);
             assert_eq!(info.columns[0].name, "id");
             assert!(adapter

@@ -5,6 +5,8 @@
 //! the DAG. One folder (file) per warehouse.
 
 pub mod duckdb;
+pub mod postgres;
+pub mod retry;
 
 use std::fmt;
 use std::sync::Arc;
@@ -33,6 +35,25 @@ pub struct Capabilities {
     /// The engine reads CSV and Parquet files itself (`read_csv`, `read_parquet`), so seeds
     /// and landing files load without a client-side copy.
     pub reads_local_files: bool,
+    /// Dropping a relation that views depend on needs `cascade` (PostgreSQL binds views to
+    /// tables; those views are rebuilt when they are part of the run, as with dbt-postgres).
+    pub drop_cascade: bool,
+}
+
+/// How a CSV file is written (seeds' `delimiter` and `quote` config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvOptions {
+    pub delimiter: char,
+    pub quote: char,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            delimiter: ',',
+            quote: '"',
+        }
+    }
 }
 
 /// Whether a relation is a table or a view.
@@ -56,6 +77,38 @@ pub struct RelationInfo {
     pub name: RelationName,
     pub kind: RelationKind,
     pub columns: Vec<ColumnInfo>,
+}
+
+impl RelationInfo {
+    /// Reads a catalog query's rows of `(kind, column name, column type)`, one per column in
+    /// order; `is_view` says which kind values mean a view. `None` when there are no rows.
+    pub fn from_catalog_rows(
+        name: &RelationName,
+        table: &Table,
+        is_view: impl Fn(&str) -> bool,
+    ) -> Option<RelationInfo> {
+        let first = table.rows.first()?;
+        let kind = match first.first() {
+            Some(Cell::Text(k)) if is_view(k) => RelationKind::View,
+            _ => RelationKind::Table,
+        };
+        let columns = table
+            .rows
+            .iter()
+            .filter_map(|row| match (row.get(1), row.get(2)) {
+                (Some(Cell::Text(name)), Some(Cell::Text(data_type))) => Some(ColumnInfo {
+                    name: name.clone(),
+                    data_type: data_type.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        Some(RelationInfo {
+            name: name.clone(),
+            kind,
+            columns,
+        })
+    }
 }
 
 /// What a statement did.
@@ -104,8 +157,9 @@ pub enum AdapterError {
         adapter: &'static str,
         message: String,
     },
-    #[error("the database `{path}` is locked by another run")]
-    Locked { path: String, detail: String },
+    /// `what` names the database (a DuckDB file, a PostgreSQL database and schema).
+    #[error("{what} is locked by another run")]
+    Locked { what: String, detail: String },
     #[error("{message}")]
     Database {
         message: String,
@@ -123,7 +177,7 @@ impl AdapterError {
     pub fn hint(&self) -> Option<String> {
         match self {
             AdapterError::Locked { .. } => Some(
-                "wait for the other strata (or DuckDB client) to finish, or point this run at another database file".into(),
+                "wait for the other strata run (or DuckDB client) to finish, or point this run at another target".into(),
             ),
             AdapterError::Connect { .. } => Some("check the target's settings with `strata debug`".into()),
             _ => None,
@@ -162,6 +216,38 @@ pub trait Adapter: Send + Sync + fmt::Debug {
 
     /// Cancels every running statement of this adapter, on the warehouse side too.
     async fn cancel(&self) -> Result<(), AdapterError>;
+
+    /// Time spent waiting on the warehouse so far, summed over connections (benchmarks use it
+    /// to separate strata's own overhead from the SQL's).
+    fn busy_time(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
+    /// Keeps other strata runs off this target until the adapter is dropped (PostgreSQL's
+    /// advisory lock). Embedded DuckDB needs nothing: its file lock already does this.
+    async fn lock_target(&self) -> Result<(), AdapterError> {
+        Ok(())
+    }
+
+    /// Bulk-loads a CSV file (with a header) into an existing table, for warehouses that do
+    /// not read local files themselves. Returns the rows loaded.
+    async fn load_csv(
+        &self,
+        relation: &RelationName,
+        path: &std::path::Path,
+        options: &CsvOptions,
+    ) -> Result<u64, AdapterError> {
+        let _ = (relation, path, options);
+        Err(AdapterError::Internal(format!(
+            "the {} adapter cannot load local files",
+            self.kind().as_str()
+        )))
+    }
+
+    /// This warehouse's type for a column DuckDB inferred from a file (`BIGINT`, `DATE`, …).
+    fn column_type_for(&self, duckdb_type: &str) -> String {
+        duckdb_type.to_string()
+    }
 }
 
 /// Connects to a target.
@@ -174,6 +260,10 @@ pub async fn connect(target: &Target) -> Result<Arc<dyn Adapter>, AdapterError> 
                 .unwrap_or_else(|| ":memory:".to_string());
             let adapter =
                 duckdb::DuckdbAdapter::open(&path, &target.database, target.threads).await?;
+            Ok(Arc::new(adapter))
+        }
+        ConnectionConfig::Postgres(config) => {
+            let adapter = postgres::PostgresAdapter::connect(config, target.threads).await?;
             Ok(Arc::new(adapter))
         }
         other => Err(AdapterError::Connect {

@@ -3,6 +3,8 @@
 //!
 //! Artifacts never contain secrets: only node configs and the target's non-secret fields.
 
+pub mod junit;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -343,6 +345,8 @@ pub fn write_manifest(
 struct RunResultsFile<'a> {
     metadata: Metadata<'a>,
     elapsed_time: f64,
+    /// Seconds spent waiting on the warehouse, summed over connections (strata's extension).
+    adapter_seconds: f64,
     results: Vec<RunResultEntry<'a>>,
 }
 
@@ -353,6 +357,10 @@ struct RunResultEntry<'a> {
     message: &'a str,
     execution_time: f64,
     rows_affected: Option<u64>,
+    /// A data test's failure count (dbt's field).
+    failures: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stored_in: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     compiled_path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -366,6 +374,7 @@ pub fn write_run_results(
     compiled: Option<&Compiled>,
     results: &[crate::run::NodeResult],
     elapsed: f64,
+    adapter_seconds: f64,
 ) -> std::io::Result<PathBuf> {
     let file = RunResultsFile {
         metadata: Metadata::new(
@@ -374,6 +383,7 @@ pub fn write_run_results(
             engine,
         ),
         elapsed_time: elapsed,
+        adapter_seconds,
         results: results
             .iter()
             .map(|r| RunResultEntry {
@@ -382,6 +392,8 @@ pub fn write_run_results(
                 message: &r.message,
                 execution_time: r.execution_time,
                 rows_affected: r.rows_affected,
+                failures: r.failures,
+                stored_in: r.stored_in.as_deref(),
                 compiled_path: compiled
                     .and_then(|c| c.nodes.get(&r.unique_id))
                     .map(|c| path_string(&c.compiled_path)),

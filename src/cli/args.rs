@@ -59,8 +59,43 @@ pub enum Command {
     Run(RunArgs),
     /// Load selected seed CSV files into the warehouse
     Seed(RunArgs),
-    /// Seeds and models together, in dependency order
+    /// Seeds, models and their data tests together, in dependency order
     Build(RunArgs),
+    /// Run selected data tests against what is in the warehouse
+    Test(RunArgs),
+    /// Compile a model (or inline SQL), run it and print the first rows
+    Show(ShowArgs),
+    /// Check the project, the target's settings and the connection
+    Debug,
+    /// Delete the target folder and the project's `clean-targets`
+    Clean,
+    /// Create a new project that builds at once on embedded DuckDB
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ShowArgs {
+    /// The model (or other node with SQL) to preview
+    #[arg(
+        short = 's',
+        long = "select",
+        value_name = "NODE",
+        conflicts_with = "inline",
+        required_unless_present = "inline"
+    )]
+    pub select: Option<String>,
+    /// SQL to run instead of a model; `ref()`, `source()` and macros work
+    #[arg(long, value_name = "SQL")]
+    pub inline: Option<String>,
+    /// How many rows to print
+    #[arg(long, default_value_t = 5)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InitArgs {
+    /// The new project's name (and folder)
+    pub name: String,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -73,6 +108,12 @@ pub struct RunArgs {
     /// Stop at the first failure; running queries are cancelled
     #[arg(short = 'x', long)]
     pub fail_fast: bool,
+    /// Also write the results as JUnit XML to this file (one test case per node)
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Run every column test as its own query instead of sharing one scan per relation
+    #[arg(long)]
+    pub no_batch_tests: bool,
 }
 
 /// Which nodes a command works on.

@@ -3,12 +3,16 @@
 //! codes appear.
 
 mod args;
+mod clean;
 mod compile;
+mod debug;
+mod init;
 mod ls;
 mod parse;
 mod run;
 mod session;
 mod settings;
+mod show;
 
 use std::process::ExitCode;
 
@@ -62,6 +66,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(&settings, args, run::Scope::Models),
         Command::Seed(args) => run::run(&settings, args, run::Scope::Seeds),
         Command::Build(args) => run::run(&settings, args, run::Scope::Build),
+        Command::Test(args) => run::run(&settings, args, run::Scope::Tests),
+        Command::Show(args) => show::run(&settings, args),
+        Command::Debug => debug::run(&settings),
+        Command::Clean => clean::run(&settings),
+        Command::Init(args) => init::run(&settings, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,5 +1,6 @@
-//! `strata run`, `strata seed` and `strata build`: compile the selection, connect, and hand the
-//! nodes to the scheduler; then write `run_results.json` and a summary.
+//! `strata run`, `strata seed`, `strata test` and `strata build`: compile the selection, connect,
+//! and hand the nodes to the scheduler; then write `run_results.json` (and JUnit XML when asked)
+//! and a summary with the failing tests' sample rows.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -10,17 +11,22 @@ use super::settings::Settings;
 use super::{EXIT_FAILURE, EXIT_OK};
 use crate::adapter::RelationKind;
 use crate::compile::CompileOptions;
+use crate::data_test::{SettingsError, TestSettings};
 use crate::diagnostic::Diagnostic;
+use crate::manifest::Node;
 use crate::manifest::ResourceType;
 use crate::project::config::Materialization;
-use crate::run::{RunOptions, Work};
+use crate::relation::RelationName;
+use crate::run::{NodeResult, RunOptions, Status, Work};
 
 /// Which nodes a command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Models,
     Seeds,
-    /// Seeds and models together, in DAG order (data tests and snapshots join later).
+    /// Data tests only, against what the warehouse holds.
+    Tests,
+    /// Seeds, models and data tests together, in DAG order (snapshots join later).
     Build,
 }
 
@@ -32,7 +38,8 @@ pub fn run(settings: &Settings, args: &RunArgs, scope: Scope) -> anyhow::Result<
     let types = match scope {
         Scope::Models => vec![ResourceType::Model],
         Scope::Seeds => vec![ResourceType::Seed],
-        Scope::Build => vec![ResourceType::Model, ResourceType::Seed],
+        Scope::Tests => vec![ResourceType::Test],
+        Scope::Build => vec![ResourceType::Model, ResourceType::Seed, ResourceType::Test],
     };
     let selected = match session::select(&session, settings, &args.selection, types) {
         Ok(selected) => selected,
@@ -61,6 +68,7 @@ async fn run_selected(
         .filter(|n| match n.resource_type {
             ResourceType::Seed => true,
             ResourceType::Model => n.config.materialized != Materialization::Ephemeral,
+            ResourceType::Test => n.config.enabled,
             _ => false,
         })
         .collect();
@@ -71,6 +79,10 @@ async fn run_selected(
             return Ok(EXIT_FAILURE);
         }
     };
+    if let Err(err) = adapter.lock_target().await {
+        printer.diagnostic(&Diagnostic::error(err.to_string()).with_hint_opt(err.hint()));
+        return Ok(EXIT_FAILURE);
+    }
     // An incremental model renders its incremental branch only when its table exists.
     let mut incremental = HashSet::new();
     if !args.full_refresh {
@@ -96,7 +108,7 @@ async fn run_selected(
     }
     let models: Vec<_> = runnable
         .iter()
-        .filter(|n| n.resource_type == ResourceType::Model)
+        .filter(|n| matches!(n.resource_type, ResourceType::Model | ResourceType::Test))
         .map(|n| n.unique_id.clone())
         .collect();
     let options = CompileOptions {
@@ -117,11 +129,26 @@ async fn run_selected(
     let work: Vec<Work> = runnable
         .iter()
         .filter_map(|node| {
-            let relation = node.relation.clone()?;
+            let test =
+                (node.resource_type == ResourceType::Test).then(|| test_settings(project, node));
+            let relation = match &test {
+                Some(Ok(settings)) => settings
+                    .audit_relation
+                    .clone()
+                    .unwrap_or_else(|| audit_relation(project, node)),
+                Some(Err(_)) => audit_relation(project, node),
+                None => node.relation.clone()?,
+            };
             Some(Work {
                 unique_id: node.unique_id.clone(),
                 resource_type: node.resource_type,
-                label: format!("{}.{}", relation.schema, relation.identifier),
+                label: if test.is_some() {
+                    node.name.clone()
+                } else {
+                    format!("{}.{}", relation.schema, relation.identifier)
+                },
+                test,
+                batch: None,
                 relation,
                 config: node.config.clone(),
                 config_map: node.config_map.clone(),
@@ -130,11 +157,49 @@ async fn run_selected(
                     .get(&node.unique_id)
                     .map(|c| c.sql.clone())
                     .unwrap_or_default(),
+                pre_hooks: compiled
+                    .nodes
+                    .get(&node.unique_id)
+                    .map(|c| c.pre_hooks.clone())
+                    .unwrap_or_default(),
+                post_hooks: compiled
+                    .nodes
+                    .get(&node.unique_id)
+                    .map(|c| c.post_hooks.clone())
+                    .unwrap_or_default(),
                 seed_path: (node.resource_type == ResourceType::Seed)
                     .then(|| project.root.join(&node.original_file_path)),
             })
         })
         .collect();
+    let run_start_hooks = match render_project_hooks(session, "on-run-start") {
+        Ok(hooks) => hooks,
+        Err(diagnostic) => {
+            printer.diagnostic(&diagnostic);
+            return Ok(EXIT_FAILURE);
+        }
+    };
+    let run_end_hooks = match render_project_hooks(session, "on-run-end") {
+        Ok(hooks) => hooks,
+        Err(diagnostic) => {
+            printer.diagnostic(&diagnostic);
+            return Ok(EXIT_FAILURE);
+        }
+    };
+    for hook in &run_start_hooks {
+        if let Err(err) = adapter.execute(hook).await {
+            printer.diagnostic(
+                &Diagnostic::error(format!("`on-run-start` hook failed: {err}"))
+                    .at_file(project.project_file.clone())
+                    .with_hint("nothing was built; fix the hook or the SQL it runs"),
+            );
+            return Ok(EXIT_FAILURE);
+        }
+    }
+    let mut work = work;
+    if !args.no_batch_tests {
+        plan_batches(manifest, &mut work, &adapter.quote_style());
+    }
     let threads = project.target.threads;
     printer.info(&format!(
         "running {} nodes with {threads} threads on {} target `{}`",
@@ -150,12 +215,23 @@ async fn run_selected(
     let results = crate::run::execute(
         manifest,
         &session.graph,
-        adapter,
+        adapter.clone(),
         work,
         &run_options,
         printer,
     )
     .await;
+    let mut end_hook_failed = false;
+    for hook in &run_end_hooks {
+        if let Err(err) = adapter.execute(hook).await {
+            printer.diagnostic(
+                &Diagnostic::error(format!("`on-run-end` hook failed: {err}"))
+                    .at_file(project.project_file.clone()),
+            );
+            end_hook_failed = true;
+            break;
+        }
+    }
     let elapsed = started.elapsed().as_secs_f64();
     if let Err(e) =
         crate::artifacts::write_manifest(project, manifest, &session.engine, Some(&compiled))
@@ -170,29 +246,271 @@ async fn run_selected(
         Some(&compiled),
         &results,
         elapsed,
+        adapter.busy_time().as_secs_f64(),
     ) {
         printer.diagnostic(&Diagnostic::error(format!(
             "cannot write `run_results.json`: {e}"
         )));
     }
-    for result in results
-        .iter()
-        .filter(|r| r.status == crate::run::Status::Error)
-    {
-        let name = manifest
-            .get(&result.unique_id)
-            .map(|n| n.original_file_path.clone());
-        let mut diagnostic = Diagnostic::error(format!("{}: {}", result.unique_id, result.message))
-            .with_hint_opt(result.hint.clone());
-        if let Some(path) = name {
-            diagnostic = diagnostic.at_file(path);
+    if let Some(path) = &args.junit {
+        if let Err(e) = crate::artifacts::junit::write(path, manifest, &results, elapsed) {
+            printer.diagnostic(&Diagnostic::error(format!(
+                "cannot write JUnit XML to `{}`: {e}",
+                path.display()
+            )));
         }
-        printer.diagnostic(&diagnostic);
     }
-    let (pass, error, skip) = crate::run::summary(&results);
+    report_problems(settings, session, &compiled, &results);
+    let summary = crate::run::summary(&results);
     printer.info(&format!(
-        "finished {} nodes in {elapsed:.2}s: PASS={pass} ERROR={error} SKIP={skip}",
-        results.len()
+        "finished {} nodes in {elapsed:.2}s: PASS={} WARN={} ERROR={} SKIP={}",
+        results.len(),
+        summary.pass,
+        summary.warn,
+        summary.error,
+        summary.skip
     ));
-    Ok(if error > 0 { EXIT_FAILURE } else { EXIT_OK })
+    Ok(if summary.error > 0 || end_hook_failed {
+        EXIT_FAILURE
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Groups `not_null` and `accepted_values` tests on the same relation into batches that share
+/// one scan. Tests with `where`, `limit`, `fail_calc` or `store_failures` keep their own query.
+fn plan_batches(
+    manifest: &crate::manifest::Manifest,
+    work: &mut [Work],
+    style: &crate::relation::QuoteStyle,
+) {
+    use crate::data_test::{Batch, BatchSlot, ColumnCheck};
+    use std::collections::BTreeMap;
+    let mut groups: BTreeMap<String, Vec<(usize, ColumnCheck)>> = BTreeMap::new();
+    for (i, item) in work.iter().enumerate() {
+        let Some(Ok(settings)) = &item.test else {
+            continue;
+        };
+        let Some(node) = manifest.get(&item.unique_id) else {
+            continue;
+        };
+        let Some(test) = node
+            .test
+            .as_ref()
+            .filter(|t| t.generic && t.namespace.is_none())
+        else {
+            continue;
+        };
+        if settings.audit_relation.is_some()
+            || settings.limit.is_some()
+            || settings.fail_calc != "count(*)"
+            || node.config_map.get("where").is_some_and(|w| !w.is_null())
+        {
+            continue;
+        }
+        let (Some(column), Some(attached)) = (&test.column_name, &test.attached_node) else {
+            continue;
+        };
+        let Some(relation) = manifest
+            .get(attached)
+            .filter(|n| !n.is_ephemeral())
+            .and_then(|n| n.relation.as_ref())
+        else {
+            continue;
+        };
+        let check = match test.test_name.as_str() {
+            "not_null" => ColumnCheck::NotNull {
+                column: column.clone(),
+            },
+            "accepted_values" => {
+                let quote = test
+                    .kwargs
+                    .get("quote")
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(true);
+                let Some(values) = test.kwargs.get("values").and_then(|v| v.as_array()) else {
+                    continue;
+                };
+                let mut rendered = Vec::with_capacity(values.len());
+                for value in values {
+                    let text = match value {
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Number(n) => n.to_string(),
+                        serde_json::Value::Bool(b) => b.to_string(),
+                        _ => break,
+                    };
+                    rendered.push(if quote {
+                        format!("'{}'", text.replace('\'', "''"))
+                    } else {
+                        text
+                    });
+                }
+                if rendered.len() != values.len() || rendered.is_empty() {
+                    continue;
+                }
+                ColumnCheck::AcceptedValues {
+                    column: column.clone(),
+                    values: rendered,
+                }
+            }
+            _ => continue,
+        };
+        groups
+            .entry(relation.render(style))
+            .or_default()
+            .push((i, check));
+    }
+    for (relation, members) in groups {
+        if members.len() < 2 {
+            continue;
+        }
+        let checks: Vec<ColumnCheck> = members.iter().map(|(_, c)| c.clone()).collect();
+        let batch = Batch::new(&relation, &checks);
+        for (index, (position, _)) in members.into_iter().enumerate() {
+            work[position].batch = Some(BatchSlot {
+                batch: batch.clone(),
+                index,
+            });
+        }
+    }
+}
+
+/// `on-run-start` / `on-run-end` from the project file (a string or a list), rendered with the
+/// project's macros, `target` and `var`.
+fn render_project_hooks(session: &session::Session, key: &str) -> Result<Vec<String>, Diagnostic> {
+    let project = &session.project;
+    let value = match key {
+        "on-run-start" => &project.file.on_run_start,
+        _ => &project.file.on_run_end,
+    };
+    let hooks: Vec<String> = match value {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut rendered = Vec::new();
+    for (i, hook) in hooks.iter().enumerate() {
+        let name = format!("{} ({key} {})", project.project_file.display(), i + 1);
+        let (sql, _) = session
+            .engine
+            .render(
+                &name,
+                hook,
+                crate::template::NodeInfo::default(),
+                crate::template::Phase::Compile,
+                Some(crate::compile::resolver(&session.manifest)),
+            )
+            .map_err(|err| {
+                err.to_diagnostic(&project.root, Some(&format!("the `{key}` hook")))
+                    .at_file(project.project_file.clone())
+            })?;
+        if !sql.trim().is_empty() {
+            rendered.push(sql);
+        }
+    }
+    Ok(rendered)
+}
+
+/// Where a test's failing rows are stored: `<target schema>_dbt_test__audit.<test name>` as in
+/// dbt, or `<target schema>_<schema>` when the test configures a `schema`.
+fn audit_relation(project: &crate::project::Project, node: &Node) -> RelationName {
+    let suffix = node.config.schema.as_deref().unwrap_or("dbt_test__audit");
+    RelationName::new(
+        Some(project.target.database.clone()),
+        format!("{}_{suffix}", project.target.schema),
+        node.name.clone(),
+    )
+}
+
+fn test_settings(
+    project: &crate::project::Project,
+    node: &Node,
+) -> Result<TestSettings, SettingsError> {
+    TestSettings::from_config(
+        &node.config_map,
+        node.config.severity,
+        audit_relation(project, node),
+    )
+}
+
+/// Errors, failing tests (with their SQL file and a few failing rows) and warnings, after the
+/// progress lines so they are not lost among them.
+fn report_problems(
+    settings: &Settings,
+    session: &session::Session,
+    compiled: &crate::compile::Compiled,
+    results: &[NodeResult],
+) {
+    let printer = &settings.printer;
+    let manifest = &session.manifest;
+    for result in results {
+        let Some(node) = manifest.get(&result.unique_id) else {
+            continue;
+        };
+        let declared_at = node.test.as_ref().and_then(|t| t.declared_at.clone());
+        let at = |diagnostic: Diagnostic| match (&declared_at, result.line) {
+            (Some(location), _) => diagnostic.at(location.clone()),
+            (None, Some(line)) => diagnostic.at(crate::diagnostic::Location::at(
+                node.original_file_path.clone(),
+                line,
+                None,
+            )),
+            (None, None) => diagnostic.at_file(node.original_file_path.clone()),
+        };
+        let sql_path = compiled
+            .nodes
+            .get(&result.unique_id)
+            .map(|c| c.compiled_path.display().to_string());
+        match result.status {
+            Status::Error => {
+                let mut diagnostic = at(Diagnostic::error(format!(
+                    "{}: {}",
+                    result.unique_id, result.message
+                )))
+                .with_hint_opt(result.hint.clone());
+                if node.resource_type == ResourceType::Test && diagnostic.hint.is_none() {
+                    diagnostic = diagnostic.with_hint_opt(sql_path.map(|p| {
+                        format!("the test's compiled SQL is in `{p}`; check the columns and relations it names")
+                    }));
+                }
+                printer.diagnostic(&diagnostic);
+            }
+            Status::Fail | Status::Warn => {
+                let failures = result.failures.unwrap_or(0);
+                let what = if result.status == Status::Fail {
+                    Diagnostic::error(format!(
+                        "test `{}` failed: {failures} failing row(s)",
+                        node.name
+                    ))
+                } else {
+                    Diagnostic::warning(format!(
+                        "test `{}` warned: {failures} failing row(s)",
+                        node.name
+                    ))
+                };
+                let mut details = Vec::new();
+                if let Some(path) = &sql_path {
+                    details.push(format!("compiled SQL: {path}"));
+                }
+                if let Some(stored) = &result.stored_in {
+                    details.push(format!("failing rows stored in {stored}"));
+                }
+                if let Some(sample) = &result.sample {
+                    details.push(format!(
+                        "first failing rows:\n{}",
+                        crate::data_test::format_sample(sample)
+                    ));
+                }
+                let mut diagnostic = at(what);
+                if !details.is_empty() {
+                    diagnostic = diagnostic.with_hint(details.join("\n"));
+                }
+                printer.diagnostic(&diagnostic);
+            }
+            _ => {}
+        }
+    }
 }

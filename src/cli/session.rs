@@ -27,18 +27,7 @@ pub struct Session {
 pub fn open(settings: &Settings) -> Result<Session, u8> {
     let started = Instant::now();
     let printer = &settings.printer;
-    let project = match project::load(&settings.load) {
-        Ok(project) => project,
-        Err(errors) => {
-            let root = std::fs::canonicalize(&settings.load.project_dir)
-                .unwrap_or_else(|_| settings.load.project_dir.clone());
-            for error in &errors {
-                printer.diagnostic(&error.to_diagnostic(&root));
-            }
-            print_error_count(settings, errors.len());
-            return Err(EXIT_FAILURE);
-        }
-    };
+    let project = load_project(settings)?;
     let engine = match Engine::new(
         &project,
         EngineOptions {
@@ -83,6 +72,22 @@ pub fn open(settings: &Settings) -> Result<Session, u8> {
         graph,
         started,
     })
+}
+
+/// Loads the project alone (commands that need no parse phase, like `debug` and `clean`).
+pub fn load_project(settings: &Settings) -> Result<Project, u8> {
+    match project::load(&settings.load) {
+        Ok(project) => Ok(project),
+        Err(errors) => {
+            let root = std::fs::canonicalize(&settings.load.project_dir)
+                .unwrap_or_else(|_| settings.load.project_dir.clone());
+            for error in &errors {
+                settings.printer.diagnostic(&error.to_diagnostic(&root));
+            }
+            print_error_count(settings, errors.len());
+            Err(EXIT_FAILURE)
+        }
+    }
 }
 
 fn print_error_count(settings: &Settings, errors: usize) {

@@ -62,6 +62,11 @@ impl Settings {
             super::Command::Run(_) => "run",
             super::Command::Seed(_) => "seed",
             super::Command::Build(_) => "build",
+            super::Command::Test(_) => "test",
+            super::Command::Show(_) => "show",
+            super::Command::Debug => "debug",
+            super::Command::Clean => "clean",
+            super::Command::Init(_) => "init",
         };
         Ok(Settings {
             load,

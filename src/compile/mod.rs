@@ -29,6 +29,11 @@ pub struct CompiledNode {
     pub relations_read: Vec<String>,
     /// Messages the templates logged with `log(…, info=True)`.
     pub logs: Vec<String>,
+    /// `pre_hook` statements, rendered for this node (run before it is built).
+    pub pre_hooks: Vec<String>,
+    /// `post_hook` statements, rendered for this node (run with its swap, in one transaction
+    /// where the engine allows).
+    pub post_hooks: Vec<String>,
 }
 
 /// Options of a compile.
@@ -110,6 +115,57 @@ impl Resolver for ManifestResolver {
     }
 }
 
+/// A resolver for templates that belong to no node (inline SQL, project hooks).
+pub fn resolver(manifest: &Manifest) -> Arc<dyn Resolver> {
+    Arc::new(ManifestResolver::new(manifest))
+}
+
+/// Renders SQL that belongs to no node (`show --inline`), with refs, sources and macros; the
+/// ephemeral models it refers to are inlined as CTEs.
+pub fn compile_inline(
+    project: &Project,
+    manifest: &Manifest,
+    engine: &Engine,
+    sql: &str,
+) -> Result<String, Diagnostics> {
+    let resolver = resolver(manifest);
+    let (rendered, capture) = engine
+        .render(
+            "<inline>",
+            sql,
+            crate::template::NodeInfo::default(),
+            Phase::Compile,
+            Some(resolver),
+        )
+        .map_err(|err| {
+            let mut d = Diagnostics::new();
+            d.push(err.to_diagnostic(&project.root, Some("the inline SQL")));
+            d
+        })?;
+    if capture.ephemerals.is_empty() {
+        return Ok(rendered);
+    }
+    let ids: Vec<NodeId> = capture
+        .ephemerals
+        .iter()
+        .map(|id| NodeId(id.clone()))
+        .collect();
+    let options = CompileOptions {
+        write: false,
+        incremental: HashSet::new(),
+    };
+    let compiled = compile(project, manifest, engine, &ids, &options)?;
+    let ctes: Vec<(String, &String)> = compiled
+        .nodes
+        .values()
+        .map(|node| {
+            let name = node.unique_id.0.rsplit('.').next().unwrap_or_default();
+            (format!("__dbt__cte__{name}"), &node.sql)
+        })
+        .collect();
+    Ok(inject_ctes(&rendered, &ctes))
+}
+
 /// Whether a node has SQL to compile.
 pub fn has_sql(node: &Node) -> bool {
     matches!(
@@ -182,11 +238,19 @@ pub fn compile(
         .filter_map(|id| manifest.get(id))
         .filter(|node| has_sql(node))
         .map(|node| {
-            let (sql, known, logs) = if let Some((sql, known)) = ephemerals.get(&node.unique_id.0) {
-                (sql.clone(), known.clone(), Vec::new())
+            let (sql, known, logs, hooks) = if let Some((sql, known)) = ephemerals.get(&node.unique_id.0) {
+                (sql.clone(), known.clone(), Vec::new(), (Vec::new(), Vec::new()))
             } else {
                 let rendered = render_node(project, engine, node, &resolver, &ephemerals, options)?;
-                (rendered.sql, rendered.known, rendered.logs)
+                let hooks = if node.resource_type == ResourceType::Model {
+                    (
+                        render_hooks(project, engine, node, &resolver, options, "pre_hook", &node.config.pre_hook)?,
+                        render_hooks(project, engine, node, &resolver, options, "post_hook", &node.config.post_hook)?,
+                    )
+                } else {
+                    (Vec::new(), Vec::new())
+                };
+                (rendered.sql, rendered.known, rendered.logs, hooks)
             };
             let compiled_path = compiled_path(project, node);
             let mut warnings = Vec::new();
@@ -256,6 +320,8 @@ pub fn compile(
                     compiled_path,
                     relations_read,
                     logs,
+                    pre_hooks: hooks.0,
+                    post_hooks: hooks.1,
                 },
                 warnings,
             ))
@@ -394,6 +460,42 @@ fn render_node(
         known,
         logs: capture.logs,
     })
+}
+
+/// Renders a model's hooks with its context (`this`, `config`, `is_incremental()`, macros);
+/// hooks without Jinja pass through untouched.
+fn render_hooks(
+    project: &Project,
+    engine: &Engine,
+    node: &Node,
+    resolver: &Arc<dyn Resolver>,
+    options: &CompileOptions,
+    key: &str,
+    hooks: &[String],
+) -> Result<Vec<String>, Diagnostic> {
+    let mut rendered = Vec::with_capacity(hooks.len());
+    for (i, hook) in hooks.iter().enumerate() {
+        if !hook.contains("{{") && !hook.contains("{%") {
+            rendered.push(hook.clone());
+            continue;
+        }
+        let mut info = node.node_info();
+        info.is_incremental = options.incremental.contains(&node.unique_id);
+        let name = format!("{} ({key} {})", node.original_file_path.display(), i + 1);
+        let (sql, _) = engine
+            .render(&name, hook, info, Phase::Compile, Some(resolver.clone()))
+            .map_err(|err| {
+                err.to_diagnostic(
+                    &project.root,
+                    Some(&format!("the {key} of model `{}`", node.name)),
+                )
+                .at_file(&node.original_file_path)
+            })?;
+        if !sql.trim().is_empty() {
+            rendered.push(sql);
+        }
+    }
+    Ok(rendered)
 }
 
 /// A node rendered in the compile phase.

@@ -199,16 +199,6 @@ pub(crate) fn synthesize(
             );
             continue;
         }
-        let mut call_args: Vec<String> = vec![format!("model={}", item.model_expr)];
-        for (key, value) in &args {
-            call_args.push(format!("{key}={}", literal(value)));
-        }
-        let raw_sql = format!(
-            "{{{{ test_{}({}) }}}}",
-            parsed.test_name,
-            call_args.join(", ")
-        );
-
         let mut fqn = vec![project_name.clone()];
         fqn.extend(item.folders.iter().cloned());
         fqn.push(full_name.clone());
@@ -221,6 +211,25 @@ pub(crate) fn synthesize(
             item.path,
             diagnostics,
         );
+        // `where` narrows the tested relation to a subquery, as in dbt.
+        let model_arg = match config_map.get("where").and_then(Json::as_str) {
+            Some(condition) if !condition.trim().is_empty() => format!(
+                "__strata_where({}, {})",
+                item.model_expr,
+                literal(&Json::from(condition))
+            ),
+            _ => item.model_expr.clone(),
+        };
+        let mut call_args: Vec<String> = vec![format!("model={model_arg}")];
+        for (key, value) in &args {
+            call_args.push(format!("{key}={}", literal(value)));
+        }
+        let raw_sql = format!(
+            "{{{{ test_{}({}) }}}}",
+            parsed.test_name,
+            call_args.join(", ")
+        );
+
         nodes.push(Node {
             unique_id,
             resource_type: ResourceType::Test,

@@ -29,9 +29,27 @@ pub enum MaterializeError {
     SchemaChanged { changes: String },
     #[error("`{0}` models need {1}")]
     Config(String, String),
+    /// A config value the node cannot run with (e.g. a test's `error_if`).
+    #[error("{0}")]
+    Settings(String),
+    #[error("line {line}, column `{column}`: value `{value}` does not fit the column's type{detail}; the previous table is unchanged")]
+    SeedValue {
+        line: usize,
+        column: String,
+        value: String,
+        detail: String,
+    },
 }
 
 impl MaterializeError {
+    /// The line of the node's file the error points at, when known (seed values).
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            MaterializeError::SeedValue { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+
     pub fn hint(&self) -> Option<String> {
         match self {
             MaterializeError::NullKeys { .. } | MaterializeError::DuplicateKeys { .. } => Some(
@@ -41,7 +59,10 @@ impl MaterializeError {
                 "set `on_schema_change` to append_new_columns or sync_all_columns, or rebuild with --full-refresh".into(),
             ),
             MaterializeError::Adapter(e) => e.hint(),
-            MaterializeError::Config(..) => None,
+            MaterializeError::Config(..) | MaterializeError::Settings(_) => None,
+            MaterializeError::SeedValue { column, .. } => Some(format!(
+                "fix the value in the CSV file, or set the column's type in the seed's `column_types` config (e.g. `{column}: varchar`)"
+            )),
         }
     }
 }
@@ -64,6 +85,11 @@ pub struct Request<'a> {
     /// The compiled SELECT.
     pub sql: &'a str,
     pub full_refresh: bool,
+    /// Rendered `pre_hook` statements: run before the build starts.
+    pub pre_hooks: &'a [String],
+    /// Rendered `post_hook` statements: run in the same transaction as the swap (or the
+    /// insert) where the engine has transactional DDL, so a failing hook leaves the old relation.
+    pub post_hooks: &'a [String],
 }
 
 /// The relation a table is built as before the swap. Deterministic, so a run killed mid-build
@@ -90,6 +116,16 @@ pub fn drop_sql(relation: &RelationName, kind: RelationKind, style: &QuoteStyle)
         RelationKind::View => "view",
     };
     format!("drop {what} if exists {}", relation.render(style))
+}
+
+/// `drop_sql` as this adapter needs it (with `cascade` where views bind to tables).
+fn drop_stmt(adapter: &dyn Adapter, relation: &RelationName, kind: RelationKind) -> String {
+    let sql = drop_sql(relation, kind, &adapter.quote_style());
+    if adapter.capabilities().drop_cascade {
+        format!("{sql} cascade")
+    } else {
+        sql
+    }
 }
 
 pub fn create_table_as_sql(relation: &RelationName, sql: &str, style: &QuoteStyle) -> String {
@@ -249,7 +285,7 @@ async fn build_table(
         .execute(&create_schema_sql(relation, &style))
         .await?;
     adapter
-        .execute(&drop_sql(&staged, RelationKind::Table, &style))
+        .execute(&drop_stmt(adapter, &staged, RelationKind::Table))
         .await?;
     let created = adapter
         .execute(&create_table_as_sql(&staged, request.sql, &style))
@@ -258,19 +294,26 @@ async fn build_table(
         Ok(outcome) => outcome,
         Err(err) => {
             let _ = adapter
-                .execute(&drop_sql(&staged, RelationKind::Table, &style))
+                .execute(&drop_stmt(adapter, &staged, RelationKind::Table))
                 .await;
             return Err(err.into());
         }
     };
     let mut swap = Vec::new();
     if let Some(existing) = existing {
-        swap.push(drop_sql(relation, existing.kind, &style));
+        swap.push(drop_stmt(adapter, relation, existing.kind));
     }
     swap.push(rename_sql(&staged, &relation.identifier, &style));
-    adapter
+    swap.extend(request.post_hooks.iter().cloned());
+    if let Err(err) = adapter
         .execute_all(&swap, adapter.capabilities().transactional_ddl)
-        .await?;
+        .await
+    {
+        let _ = adapter
+            .execute(&drop_stmt(adapter, &staged, RelationKind::Table))
+            .await;
+        return Err(err.into());
+    }
     let rows = created.rows_affected;
     Ok(Outcome {
         message: match rows {
@@ -295,10 +338,10 @@ async fn build_view(
     let mut statements = Vec::new();
     match existing.map(|e| e.kind) {
         Some(RelationKind::Table) => {
-            statements.push(drop_sql(relation, RelationKind::Table, &style))
+            statements.push(drop_stmt(adapter, relation, RelationKind::Table))
         }
         Some(RelationKind::View) if !capabilities.create_or_replace_view => {
-            statements.push(drop_sql(relation, RelationKind::View, &style))
+            statements.push(drop_stmt(adapter, relation, RelationKind::View))
         }
         _ => {}
     }
@@ -308,6 +351,7 @@ async fn build_view(
         &style,
         capabilities.create_or_replace_view,
     ));
+    statements.extend(request.post_hooks.iter().cloned());
     adapter
         .execute_all(&statements, capabilities.transactional_ddl)
         .await?;
@@ -326,14 +370,14 @@ async fn build_incremental(
     let relation = request.relation;
     let new_rows = staging_relation(relation, "new");
     adapter
-        .execute(&drop_sql(&new_rows, RelationKind::Table, &style))
+        .execute(&drop_stmt(adapter, &new_rows, RelationKind::Table))
         .await?;
     adapter
         .execute(&create_table_as_sql(&new_rows, request.sql, &style))
         .await?;
     let result = apply_increment(adapter, request, existing, &new_rows).await;
     let _ = adapter
-        .execute(&drop_sql(&new_rows, RelationKind::Table, &style))
+        .execute(&drop_stmt(adapter, &new_rows, RelationKind::Table))
         .await;
     result
 }
@@ -457,6 +501,7 @@ async fn apply_increment(
     }
     let insert_index = statements.len();
     statements.push(insert_sql(relation, new_rows, &column_refs, &style));
+    statements.extend(request.post_hooks.iter().cloned());
     let outcomes = adapter
         .execute_all(&statements, adapter.capabilities().transactional_ddl)
         .await?;
@@ -475,6 +520,9 @@ pub async fn materialize(
     adapter: &dyn Adapter,
     request: &Request<'_>,
 ) -> Result<Outcome, MaterializeError> {
+    for hook in request.pre_hooks {
+        adapter.execute(hook).await?;
+    }
     let existing = adapter.relation(request.relation).await?;
     let full_refresh = request.full_refresh && request.config.full_refresh != Some(false);
     match &request.config.materialized {
@@ -493,67 +541,233 @@ pub async fn materialize(
     }
 }
 
-/// Loads a seed CSV with the engine's own CSV reader, built aside and swapped in.
+/// Replaces `relation` with a table of `sql`'s rows, built aside and swapped in (audit tables of
+/// stored test failures use this).
+pub async fn replace_table(
+    adapter: &dyn Adapter,
+    relation: &RelationName,
+    sql: &str,
+) -> Result<Outcome, MaterializeError> {
+    let config = NodeConfig::resolve(&Default::default(), Materialization::Table)
+        .map_err(|e| MaterializeError::Config("table".into(), e.message))?;
+    let config_map = crate::project::ConfigMap::new();
+    let request = Request {
+        relation,
+        config: &config,
+        config_map: &config_map,
+        sql,
+        full_refresh: true,
+        pre_hooks: &[],
+        post_hooks: &[],
+    };
+    let existing = adapter.relation(relation).await?;
+    build_table(adapter, &request, existing.as_ref()).await
+}
+
+fn csv_options(config_map: &crate::project::ConfigMap) -> crate::adapter::CsvOptions {
+    let single = |key: &str, default: char| {
+        config_map
+            .get(key)
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.chars().next())
+            .unwrap_or(default)
+    };
+    crate::adapter::CsvOptions {
+        delimiter: single("delimiter", ','),
+        quote: single("quote", '"'),
+    }
+}
+
+fn column_types(config_map: &crate::project::ConfigMap) -> Vec<(String, String)> {
+    match config_map.get("column_types") {
+        Some(serde_json::Value::Object(types)) => types
+            .iter()
+            .filter_map(|(column, ty)| ty.as_str().map(|t| (column.clone(), t.to_string())))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Loads a seed CSV, built aside and swapped in: with the engine's own CSV reader where it
+/// reads local files (DuckDB), otherwise into a typed table by the adapter's bulk load (COPY).
 pub async fn load_seed(
     adapter: &dyn Adapter,
     relation: &RelationName,
     path: &Path,
     config_map: &crate::project::ConfigMap,
 ) -> Result<Outcome, MaterializeError> {
-    if !adapter.capabilities().reads_local_files {
-        return Err(MaterializeError::Config(
-            "seed".into(),
-            "a warehouse that reads local files; loading seeds over the wire comes with that adapter".into(),
-        ));
-    }
-    let mut options = vec![
-        "header = true".to_string(),
-        "auto_detect = true".to_string(),
-    ];
-    if let Some(delimiter) = config_map.get("delimiter").and_then(|v| v.as_str()) {
-        options.push(format!("delim = '{}'", delimiter.replace('\'', "''")));
-    }
-    if let Some(quote) = config_map.get("quote").and_then(|v| v.as_str()) {
-        options.push(format!("quote = '{}'", quote.replace('\'', "''")));
-    }
-    if let Some(serde_json::Value::Object(types)) = config_map.get("column_types") {
-        let entries: Vec<String> = types
-            .iter()
-            .filter_map(|(column, ty)| {
-                ty.as_str().map(|t| {
-                    format!(
-                        "'{}': '{}'",
-                        column.replace('\'', "''"),
-                        t.replace('\'', "''")
-                    )
-                })
-            })
-            .collect();
-        if !entries.is_empty() {
-            options.push(format!("types = {{{}}}", entries.join(", ")));
-        }
-    }
-    let sql = format!(
-        "select * from read_csv('{}', {})",
-        path.to_string_lossy().replace('\'', "''"),
-        options.join(", ")
-    );
-    let config = NodeConfig::resolve(&Default::default(), Materialization::Table)
-        .map_err(|e| MaterializeError::Config("seed".into(), e.message))?;
-    let request = Request {
-        relation,
-        config: &config,
-        config_map,
-        sql: &sql,
-        full_refresh: true,
+    let options = csv_options(config_map);
+    let types = column_types(config_map);
+    let outcome = if adapter.capabilities().reads_local_files {
+        load_seed_locally(adapter, relation, path, &options, &types).await
+    } else {
+        load_seed_by_copy(adapter, relation, path, &options, &types).await
     };
-    let existing = adapter.relation(relation).await?;
-    let mut outcome = build_table(adapter, &request, existing.as_ref()).await?;
+    let mut outcome = outcome.map_err(|err| match &err {
+        MaterializeError::Adapter(AdapterError::Database { message, .. }) => {
+            csv_value_error(message).unwrap_or(err)
+        }
+        _ => err,
+    })?;
     outcome.message = match outcome.rows_affected {
         Some(n) => format!("INSERT {n}"),
         None => "INSERT".into(),
     };
     Ok(outcome)
+}
+
+async fn load_seed_locally(
+    adapter: &dyn Adapter,
+    relation: &RelationName,
+    path: &Path,
+    options: &crate::adapter::CsvOptions,
+    types: &[(String, String)],
+) -> Result<Outcome, MaterializeError> {
+    let literal = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let mut read_options = vec![
+        "header = true".to_string(),
+        "auto_detect = true".to_string(),
+        format!("delim = {}", literal(&options.delimiter.to_string())),
+        format!("quote = {}", literal(&options.quote.to_string())),
+    ];
+    if !types.is_empty() {
+        let entries: Vec<String> = types
+            .iter()
+            .map(|(column, ty)| format!("{}: {}", literal(column), literal(ty)))
+            .collect();
+        read_options.push(format!("types = {{{}}}", entries.join(", ")));
+    }
+    let sql = format!(
+        "select * from read_csv({}, {})",
+        literal(&path.to_string_lossy()),
+        read_options.join(", ")
+    );
+    replace_table(adapter, relation, &sql).await
+}
+
+async fn load_seed_by_copy(
+    adapter: &dyn Adapter,
+    relation: &RelationName,
+    path: &Path,
+    options: &crate::adapter::CsvOptions,
+    types: &[(String, String)],
+) -> Result<Outcome, MaterializeError> {
+    let style = adapter.quote_style();
+    // The bundled DuckDB reads the file's shape; the warehouse parses the values, so a value
+    // that does not fit is the warehouse's error, naming line and column.
+    let owned_path = path.to_path_buf();
+    let owned_options = *options;
+    let inferred = tokio::task::spawn_blocking(move || {
+        crate::adapter::duckdb::infer_csv_columns(&owned_path, &owned_options)
+    })
+    .await
+    .map_err(|e| AdapterError::Internal(format!("CSV inference task failed: {e}")))??;
+    let columns: Vec<String> = inferred
+        .iter()
+        .map(|column| {
+            let ty = types
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(&column.name))
+                .map(|(_, ty)| ty.clone())
+                .unwrap_or_else(|| adapter.column_type_for(&column.data_type));
+            format!("{} {ty}", style.quote_identifier(&column.name))
+        })
+        .collect();
+    let staged = staging_relation(relation, "tmp");
+    adapter
+        .execute(&create_schema_sql(relation, &style))
+        .await?;
+    adapter
+        .execute(&drop_stmt(adapter, &staged, RelationKind::Table))
+        .await?;
+    adapter
+        .execute(&format!(
+            "create table {} ({})",
+            staged.render(&style),
+            columns.join(", ")
+        ))
+        .await?;
+    let loaded = match adapter.load_csv(&staged, path, options).await {
+        Ok(rows) => rows,
+        Err(err) => {
+            let _ = adapter
+                .execute(&drop_stmt(adapter, &staged, RelationKind::Table))
+                .await;
+            return Err(err.into());
+        }
+    };
+    let mut swap = Vec::new();
+    if let Some(existing) = adapter.relation(relation).await? {
+        swap.push(drop_stmt(adapter, relation, existing.kind));
+    }
+    swap.push(rename_sql(&staged, &relation.identifier, &style));
+    if let Err(err) = adapter
+        .execute_all(&swap, adapter.capabilities().transactional_ddl)
+        .await
+    {
+        let _ = adapter
+            .execute(&drop_stmt(adapter, &staged, RelationKind::Table))
+            .await;
+        return Err(err.into());
+    }
+    Ok(Outcome {
+        message: String::new(),
+        rows_affected: Some(loaded),
+    })
+}
+
+/// Reads a CSV value error of the warehouse into file line, column and value. DuckDB says
+/// `CSV Error on Line: 3` (the header is line 1), `column "amount"` and `string "abc"`;
+/// PostgreSQL's COPY says `COPY t, line 3, column amount: "abc"`.
+fn csv_value_error(message: &str) -> Option<MaterializeError> {
+    let after = |marker: &str| -> Option<&str> {
+        let start = message.find(marker)? + marker.len();
+        Some(&message[start..])
+    };
+    let number = |text: &str| -> Option<usize> {
+        text.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    let quoted = |marker: &str| -> Option<String> {
+        let rest = after(marker)?;
+        let rest = rest.strip_prefix('"')?;
+        Some(rest[..rest.find('"')?].to_string())
+    };
+    if let Some(rest) = after("CSV Error on Line: ") {
+        let line = number(rest)?;
+        let column = quoted("column ").unwrap_or_else(|| "?".into());
+        let value = quoted("string ").unwrap_or_default();
+        let detail = after("to '")
+            .and_then(|rest| rest.split('\'').next())
+            .map(|ty| format!(" ({ty})"))
+            .unwrap_or_default();
+        return Some(MaterializeError::SeedValue {
+            line,
+            column,
+            value,
+            detail,
+        });
+    }
+    // PostgreSQL: "<problem>\ncontext: COPY <table>, line 3, column amount: \"abc\""
+    let context = after("context: COPY ")?;
+    let line = number(context.split(", line ").nth(1)?)?;
+    let column_part = context.split(", column ").nth(1)?;
+    let (column, value) = match column_part.split_once(": ") {
+        Some((column, value)) => (
+            column.to_string(),
+            value.trim().trim_matches('"').to_string(),
+        ),
+        None => (column_part.trim().to_string(), String::new()),
+    };
+    let problem = message.lines().next().unwrap_or_default();
+    Some(MaterializeError::SeedValue {
+        line,
+        column,
+        value,
+        detail: format!(" ({problem})"),
+    })
 }
 
 #[cfg(test)]
@@ -584,6 +798,41 @@ mod tests {
             delete_matching_sql(&relation(), &staged, &["id", "line"], &style),
             "delete from \"dev\".\"main\".\"orders\" as target where exists (select 1 from \"dev\".\"main\".\"orders__strata_tmp\" as new_rows where target.\"id\" = new_rows.\"id\" and target.\"line\" = new_rows.\"line\")"
         );
+    }
+
+    #[test]
+    fn csv_value_errors_name_line_column_and_value() {
+        let duckdb = "Conversion Error: CSV Error on Line: 3\nOriginal Line: 2,abc\nError when converting column \"amount\". Could not convert string \"abc\" to 'INTEGER'";
+        match csv_value_error(duckdb) {
+            Some(MaterializeError::SeedValue {
+                line,
+                column,
+                value,
+                ..
+            }) => {
+                assert_eq!(
+                    (line, column.as_str(), value.as_str()),
+                    (3, "amount", "abc")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let postgres = "invalid input syntax for type integer: \"abc\"\ncontext: COPY prices__strata_tmp, line 3, column amount: \"abc\"";
+        match csv_value_error(postgres) {
+            Some(MaterializeError::SeedValue {
+                line,
+                column,
+                value,
+                ..
+            }) => {
+                assert_eq!(
+                    (line, column.as_str(), value.as_str()),
+                    (3, "amount", "abc")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(csv_value_error("some other failure").is_none());
     }
 
     #[test]

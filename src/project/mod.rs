@@ -753,7 +753,10 @@ fn resolve_target(
             (Some(profile), Some(path)) => {
                 let text = read(&path)?;
                 let renderer = yaml_renderer(vars);
-                let profiles: IndexMap<String, Json> = yaml::parse(&text, &path, &renderer)?;
+                // Read as written; only the profile's `target` and the chosen output are
+                // rendered below, as dbt does.
+                let verbatim = |s: &str| -> Result<String, String> { Ok(s.to_string()) };
+                let profiles: IndexMap<String, Json> = yaml::parse(&text, &path, &verbatim)?;
                 let Some(raw_profile) = profiles.get(profile) else {
                     return Err(ProjectError::ProfileNotFound {
                         profile: profile.clone(),
@@ -765,18 +768,25 @@ fn resolve_target(
                             .collect(),
                     });
                 };
-                let spec: target::ProfileSpec = serde_json::from_value(raw_profile.clone())
-                    .map_err(|e| ProjectError::InvalidTarget {
-                        target: profile.clone(),
-                        path: path.clone(),
-                        message: e.to_string(),
+                let mut raw_profile = raw_profile.clone();
+                if let Some(default_target) = raw_profile.get_mut("target") {
+                    yaml::render_value(default_target, &text, &path, &renderer)?;
+                }
+                let spec: target::ProfileSpec =
+                    serde_json::from_value(raw_profile).map_err(|e| {
+                        ProjectError::InvalidTarget {
+                            target: profile.clone(),
+                            path: path.clone(),
+                            message: e.to_string(),
+                        }
                     })?;
-                let (name, raw) = pick(
+                let (name, mut raw) = pick(
                     &spec.outputs,
                     spec.target.as_ref(),
                     format!("profile `{profile}`"),
                     &path,
                 )?;
+                yaml::render_value(&mut raw, &text, &path, &renderer)?;
                 build(
                     name,
                     Some(profile.clone()),

@@ -68,6 +68,22 @@ pub fn parse<T: DeserializeOwned>(
     })
 }
 
+/// Renders `{{ … }}` in the string values of `value`, a part of the YAML file `path` (whose
+/// `text` locates errors). Profiles use it to render only the target in use, as dbt does, so
+/// another target's unset `env_var()` is not an error.
+pub fn render_value(
+    value: &mut Json,
+    text: &str,
+    path: &Path,
+    render: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<(), ProjectError> {
+    render_strings(value, render, false).map_err(|(key, message)| ProjectError::YamlJinja {
+        path: path.to_path_buf(),
+        line: find_line(text, &key),
+        message,
+    })
+}
+
 fn render_strings(
     value: &mut Json,
     render: &dyn Fn(&str) -> Result<String, String>,

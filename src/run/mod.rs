@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::adapter::Adapter;
+use crate::data_test::{SettingsError, TestOutcome, TestSettings, Verdict};
 use crate::graph::Graph;
 use crate::manifest::{Manifest, NodeId, ResourceType};
 use crate::materialize::{self, MaterializeError, Outcome, Request};
@@ -23,9 +24,17 @@ use crate::relation::RelationName;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// A model or seed was built.
     Success,
+    /// A model, seed or test could not run (bad SQL, missing column, lost connection).
     Error,
     Skipped,
+    /// A data test found nothing wrong.
+    Pass,
+    /// A data test found failures below its error threshold, or has `severity: warn`.
+    Warn,
+    /// A data test found failures: what depends on its model is skipped.
+    Fail,
 }
 
 /// One node's result, as `run_results.json` records it.
@@ -36,8 +45,19 @@ pub struct NodeResult {
     pub message: String,
     pub execution_time: f64,
     pub rows_affected: Option<u64>,
+    /// A data test's failure count.
+    pub failures: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// A few failing rows of a test that did not pass, for the summary.
+    #[serde(skip)]
+    pub sample: Option<crate::adapter::Table>,
+    /// Where a test's failing rows were stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored_in: Option<String>,
+    /// The line of the node's file an error points at (a seed's bad value).
+    #[serde(skip)]
+    pub line: Option<usize>,
 }
 
 /// What one node runs.
@@ -53,6 +73,13 @@ pub struct Work {
     pub sql: String,
     /// The CSV file (seeds), absolute.
     pub seed_path: Option<std::path::PathBuf>,
+    /// Rendered hooks (models).
+    pub pre_hooks: Vec<String>,
+    pub post_hooks: Vec<String>,
+    /// A data test's thresholds and options; `Err` when its config is unusable.
+    pub test: Option<Result<TestSettings, SettingsError>>,
+    /// A column test's place in a batch sharing one scan of its relation.
+    pub batch: Option<crate::data_test::BatchSlot>,
 }
 
 /// Knobs of a run.
@@ -66,6 +93,7 @@ pub struct RunOptions {
 fn describe(work: &Work) -> String {
     match work.resource_type {
         ResourceType::Seed => format!("seed file {}", work.label),
+        ResourceType::Test => format!("test {}", work.label),
         _ => format!(
             "sql {} model {}",
             work.config.materialized.as_str(),
@@ -74,12 +102,27 @@ fn describe(work: &Work) -> String {
     }
 }
 
+/// What a node's work produced.
+enum Done {
+    Built(Outcome),
+    Tested(TestOutcome),
+}
+
 async fn run_one(
     adapter: Arc<dyn Adapter>,
     work: Work,
     full_refresh: bool,
-) -> Result<Outcome, MaterializeError> {
-    match work.resource_type {
+) -> Result<Done, MaterializeError> {
+    if let Some(settings) = &work.test {
+        let settings = settings
+            .as_ref()
+            .map_err(|e| MaterializeError::Settings(e.to_string()))?;
+        let outcome =
+            crate::data_test::run(adapter.as_ref(), &work.sql, settings, work.batch.as_ref())
+                .await?;
+        return Ok(Done::Tested(outcome));
+    }
+    let built = match work.resource_type {
         ResourceType::Seed => {
             let path = work.seed_path.as_ref().ok_or_else(|| {
                 crate::adapter::AdapterError::Internal("a seed without a file".into())
@@ -93,13 +136,19 @@ async fn run_one(
                 config_map: &work.config_map,
                 sql: &work.sql,
                 full_refresh,
+                pre_hooks: &work.pre_hooks,
+                post_hooks: &work.post_hooks,
             };
             materialize::materialize(adapter.as_ref(), &request).await
         }
-    }
+    };
+    built.map(Done::Built)
 }
 
 /// Runs `work` (already in any order) respecting the DAG. Returns one result per node.
+///
+/// Data tests run after the nodes they test; in a `build`, the models that read a tested model
+/// also wait for its tests, so a failing error-severity test skips them (dbt's behaviour).
 pub async fn execute(
     manifest: &Manifest,
     graph: &Graph,
@@ -118,16 +167,7 @@ pub async fn execute(
         .collect();
     let mut by_id: HashMap<NodeId, Work> =
         work.into_iter().map(|w| (w.unique_id.clone(), w)).collect();
-    // Parents within this run: a node waits for those, through ephemeral models too.
-    let mut waiting: HashMap<NodeId, usize> = HashMap::new();
-    let mut children: HashMap<NodeId, Vec<NodeId>> = HashMap::new();
-    for id in &ids {
-        let parents: HashSet<NodeId> = runnable_parents(manifest, id, &ids);
-        waiting.insert(id.clone(), parents.len());
-        for parent in parents {
-            children.entry(parent).or_default().push(id.clone());
-        }
-    }
+    let (mut waiting, children) = dependencies(manifest, graph, &ids);
     let mut ready: Vec<NodeId> = waiting
         .iter()
         .filter(|(_, n)| **n == 0)
@@ -138,7 +178,8 @@ pub async fn execute(
 
     let mut results: Vec<NodeResult> = Vec::with_capacity(total);
     let mut skipped: HashSet<NodeId> = HashSet::new();
-    let mut running: JoinSet<(NodeId, f64, Result<Outcome, MaterializeError>)> = JoinSet::new();
+    type Joined = (NodeId, f64, Result<Done, MaterializeError>);
+    let mut running: JoinSet<Joined> = JoinSet::new();
     let mut started = 0usize;
     let mut stop = false;
     let threads = options.threads.max(1);
@@ -152,21 +193,20 @@ pub async fn execute(
                 continue;
             };
             if skipped.contains(&id) {
-                finish_skipped(
-                    &id,
-                    &mut results,
-                    &children,
-                    &mut waiting,
-                    &mut ready,
-                    &order,
-                );
+                results.push(skip_result(&id));
+                release_children(&id, &children, &mut waiting, &mut ready, &order);
                 continue;
             }
             started += 1;
-            printer.info(&format!(
-                "{started} of {total} START {} [RUN]",
-                describe(&work)
-            ));
+            printer.event(
+                &format!("{started} of {total} START {} [RUN]", describe(&work)),
+                serde_json::json!({
+                    "event": "node_start",
+                    "unique_id": work.unique_id.0,
+                    "index": started,
+                    "total": total,
+                }),
+            );
             let adapter = adapter.clone();
             let full_refresh = options.full_refresh;
             running.spawn(async move {
@@ -206,48 +246,200 @@ pub async fn execute(
             .get(&id)
             .map(|n| n.name.clone())
             .unwrap_or_else(|| id.0.clone());
-        match result {
-            Ok(outcome) => {
-                printer.info(&format!("OK {name} [{} in {seconds:.2}s]", outcome.message));
+        let failed = match result {
+            Ok(Done::Built(outcome)) => {
+                printer.event(
+                    &format!("OK {name} [{} in {seconds:.2}s]", outcome.message),
+                    finished(&id, "success", seconds, &outcome.message),
+                );
                 results.push(NodeResult {
                     unique_id: id.clone(),
                     status: Status::Success,
                     message: outcome.message,
                     execution_time: seconds,
                     rows_affected: outcome.rows_affected,
+                    failures: None,
                     hint: None,
+                    sample: None,
+                    stored_in: None,
+                    line: None,
                 });
+                false
+            }
+            Ok(Done::Tested(outcome)) => {
+                let message = outcome.message();
+                let (status, label) = match outcome.verdict {
+                    Verdict::Pass => (Status::Pass, "PASS"),
+                    Verdict::Warn => (Status::Warn, "WARN"),
+                    Verdict::Fail => (Status::Fail, "FAIL"),
+                };
+                printer.event(
+                    &format!("{label} {name} [{message} in {seconds:.2}s]"),
+                    finished(&id, &label.to_lowercase(), seconds, &message),
+                );
+                results.push(NodeResult {
+                    unique_id: id.clone(),
+                    status,
+                    message,
+                    execution_time: seconds,
+                    rows_affected: None,
+                    failures: Some(outcome.failures),
+                    hint: None,
+                    sample: outcome.sample,
+                    stored_in: outcome.stored_in.map(|r| r.to_string()),
+                    line: None,
+                });
+                status == Status::Fail
             }
             Err(err) => {
-                printer.info(&format!("ERROR {name} [{seconds:.2}s]: {err}"));
+                printer.event(
+                    &format!("ERROR {name} [{seconds:.2}s]: {err}"),
+                    finished(&id, "error", seconds, &err.to_string()),
+                );
                 results.push(NodeResult {
                     unique_id: id.clone(),
                     status: Status::Error,
                     message: err.to_string(),
                     execution_time: seconds,
                     rows_affected: None,
+                    failures: None,
                     hint: err.hint(),
+                    sample: None,
+                    stored_in: None,
+                    line: err.line(),
                 });
-                for descendant in graph.descendants(&id, None) {
-                    if ids.contains(&descendant) {
-                        skipped.insert(descendant);
-                    }
-                }
-                if options.fail_fast {
-                    let _ = adapter.cancel().await;
-                    stop = true;
-                }
+                true
+            }
+        };
+        if failed {
+            skip_behind(&id, graph, &children, &ids, &mut skipped);
+            if options.fail_fast {
+                let _ = adapter.cancel().await;
+                stop = true;
             }
         }
         release_children(&id, &children, &mut waiting, &mut ready, &order);
+        printer.progress(results.len(), total);
     }
-    // Whatever never started (fail-fast, Ctrl-C, or behind a failure) is skipped.
+    printer.finish_progress();
+    // Whatever never started (fail-fast, Ctrl-C, or behind a failure) is skipped. A node that
+    // never became ready in a run that went to the end is a scheduling bug: say so loudly.
     let mut leftover: Vec<NodeId> = by_id.into_keys().collect();
     leftover.sort_by_key(|id| order.get(id).copied().unwrap_or(usize::MAX));
     for id in leftover {
-        results.push(skip_result(&id));
+        if stop || skipped.contains(&id) {
+            results.push(skip_result(&id));
+        } else {
+            printer.info(&format!(
+                "ERROR {id}: it never became ready to run; this is a bug, please report it"
+            ));
+            let mut result = skip_result(&id);
+            result.status = Status::Error;
+            result.message = "never became ready to run (a scheduling bug)".into();
+            results.push(result);
+        }
     }
     results
+}
+
+/// Marks everything that waits on a failed node, directly or through others, as skipped.
+fn skip_behind(
+    id: &NodeId,
+    graph: &Graph,
+    children: &HashMap<NodeId, Vec<NodeId>>,
+    ids: &HashSet<NodeId>,
+    skipped: &mut HashSet<NodeId>,
+) {
+    let mut stack = vec![id.clone()];
+    // Selected descendants are skipped even when unselected nodes sit between them.
+    for descendant in graph.descendants(id, None) {
+        if ids.contains(&descendant) && skipped.insert(descendant.clone()) {
+            stack.push(descendant);
+        }
+    }
+    while let Some(next) = stack.pop() {
+        for child in children.get(&next).into_iter().flatten() {
+            if skipped.insert(child.clone()) {
+                stack.push(child.clone());
+            }
+        }
+    }
+}
+
+/// For each node of the run, how many of its run-parents it waits for, and who waits on whom.
+///
+/// A node waits for its nearest ancestors in the run (looking through ephemeral models), and for
+/// the tests of those ancestors whose every input is upstream of it.
+fn dependencies(
+    manifest: &Manifest,
+    graph: &Graph,
+    ids: &HashSet<NodeId>,
+) -> (HashMap<NodeId, usize>, HashMap<NodeId, Vec<NodeId>>) {
+    let mut parents_of: HashMap<NodeId, HashSet<NodeId>> = HashMap::new();
+    let mut children: HashMap<NodeId, Vec<NodeId>> = HashMap::new();
+    for id in ids {
+        let parents = runnable_parents(manifest, id, ids);
+        for parent in &parents {
+            children.entry(parent.clone()).or_default().push(id.clone());
+        }
+        parents_of.insert(id.clone(), parents);
+    }
+    let is_test = |id: &NodeId| {
+        manifest
+            .get(id)
+            .is_some_and(|n| n.resource_type == ResourceType::Test)
+    };
+    // dbt's rule: a node waits for a test when everything the test reads is upstream of the
+    // node. A `relationships` test from a fact to a dim reads the fact, so the dim's other
+    // children do not wait for it, and no cycle can form.
+    let mut ancestors: HashMap<NodeId, HashSet<NodeId>> = HashMap::new();
+    let mut gates: Vec<(NodeId, NodeId)> = Vec::new();
+    for test in ids.iter().filter(|id| is_test(id)) {
+        let tested = &parents_of[test];
+        let reads: &[NodeId] = manifest
+            .get(test)
+            .map(|n| n.depends_on.as_slice())
+            .unwrap_or_default();
+        for parent in tested {
+            for child in children.get(parent).into_iter().flatten() {
+                if is_test(child) {
+                    continue;
+                }
+                let upstream_of_child = reads.len() <= 1 || {
+                    let upstream = ancestors
+                        .entry(child.clone())
+                        .or_insert_with(|| graph.ancestors(child, None).into_iter().collect());
+                    reads.iter().all(|r| upstream.contains(r))
+                };
+                if upstream_of_child {
+                    gates.push((test.clone(), child.clone()));
+                }
+            }
+        }
+    }
+    for (test, child) in gates {
+        if parents_of
+            .get_mut(&child)
+            .is_some_and(|p| p.insert(test.clone()))
+        {
+            children.entry(test).or_default().push(child);
+        }
+    }
+    let waiting = parents_of
+        .into_iter()
+        .map(|(id, parents)| (id, parents.len()))
+        .collect();
+    (waiting, children)
+}
+
+fn finished(id: &NodeId, status: &str, seconds: f64, message: &str) -> serde_json::Value {
+    serde_json::json!({
+        "event": "node_finished",
+        "unique_id": id.0,
+        "status": status,
+        "execution_time": seconds,
+        "result": message,
+    })
 }
 
 fn skip_result(id: &NodeId) -> NodeResult {
@@ -257,7 +449,11 @@ fn skip_result(id: &NodeId) -> NodeResult {
         message: "SKIP: an upstream node failed or the run stopped".into(),
         execution_time: 0.0,
         rows_affected: None,
+        failures: None,
         hint: None,
+        sample: None,
+        stored_in: None,
+        line: None,
     }
 }
 
@@ -279,18 +475,6 @@ fn release_children(
     }
     newly.sort_by_key(|id| order.get(id).copied().unwrap_or(usize::MAX));
     ready.extend(newly);
-}
-
-fn finish_skipped(
-    id: &NodeId,
-    results: &mut Vec<NodeResult>,
-    children: &HashMap<NodeId, Vec<NodeId>>,
-    waiting: &mut HashMap<NodeId, usize>,
-    ready: &mut VecDeque<NodeId>,
-    order: &HashMap<NodeId, usize>,
-) {
-    results.push(skip_result(id));
-    release_children(id, children, waiting, ready, order);
 }
 
 /// The nearest ancestors of `id` that run in this invocation, looking through ephemerals and
@@ -321,12 +505,28 @@ fn runnable_parents(
     found
 }
 
-/// Counts of results by status, for the summary line and the exit code.
-pub fn summary(results: &[NodeResult]) -> (usize, usize, usize) {
-    let count = |s: Status| results.iter().filter(|r| r.status == s).count();
-    (
-        count(Status::Success),
-        count(Status::Error),
-        count(Status::Skipped),
-    )
+/// Counts of results by outcome, for the summary line and the exit code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Built nodes and passing tests.
+    pub pass: usize,
+    pub warn: usize,
+    /// Errors and failing tests.
+    pub error: usize,
+    pub skip: usize,
+}
+
+pub fn summary(results: &[NodeResult]) -> Summary {
+    let count = |statuses: &[Status]| {
+        results
+            .iter()
+            .filter(|r| statuses.contains(&r.status))
+            .count()
+    };
+    Summary {
+        pass: count(&[Status::Success, Status::Pass]),
+        warn: count(&[Status::Warn]),
+        error: count(&[Status::Error, Status::Fail]),
+        skip: count(&[Status::Skipped]),
+    }
 }

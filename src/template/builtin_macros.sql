@@ -120,6 +120,59 @@ where not ({% if column_name %}{{ column_name }} {% endif %}{{ expression }})
 select 1 as empty_relation
 where not exists (select 1 from {{ model }})
 {% endtest %}
+{#- Reconciliation between layers: a measure (row count by default, `sum(column)` for a column
+    test, or any aggregate) must agree between this relation and one or more others (summed), per
+    group when `group_by` is given, within `tolerance` (absolute) and `tolerance_pct` (percent of
+    the other side). Returns one row per group that disagrees. -#}
+{% test reconcile(model, to, column_name=none, measure=none, to_measure=none, group_by=none, tolerance=0, tolerance_pct=none, where_to=none) %}
+{%- set this_measure = measure if measure else (('sum(' ~ column_name ~ ')') if column_name else 'count(*)') -%}
+{%- set other_measure = to_measure if to_measure else this_measure -%}
+{%- set others = to if (to is sequence and to is not string) else [to] -%}
+{%- set keys = group_by if group_by else [] -%}
+with this_side as (
+    select {% for k in keys %}{{ k }}, {% endfor %}{{ this_measure }} as measure
+    from {{ model }}
+    {%- if keys %}
+    group by {{ keys | join(', ') }}
+    {%- endif %}
+),
+other_side as (
+    select {% for k in keys %}{{ k }}, {% endfor %}sum(measure) as measure
+    from (
+    {%- for other in others %}
+        select {% for k in keys %}{{ k }}, {% endfor %}{{ other_measure }} as measure
+        from {{ other }}
+        {%- if where_to %}
+        where {{ where_to }}
+        {%- endif %}
+        {%- if keys %}
+        group by {{ keys | join(', ') }}
+        {%- endif %}
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+    {%- endfor %}
+    ) as unioned
+    {%- if keys %}
+    group by {{ keys | join(', ') }}
+    {%- endif %}
+),
+compared as (
+    select
+        {% for k in keys %}coalesce(this_side.{{ k }}, other_side.{{ k }}) as {{ k }},
+        {% endfor %}coalesce(this_side.measure, 0) as this_measure,
+        coalesce(other_side.measure, 0) as other_measure
+    from this_side
+    full outer join other_side
+        on {% if keys %}{% for k in keys %}(this_side.{{ k }} = other_side.{{ k }} or (this_side.{{ k }} is null and other_side.{{ k }} is null)){% if not loop.last %} and {% endif %}{% endfor %}{% else %}1 = 1{% endif %}
+)
+select compared.*, this_measure - other_measure as difference
+from compared
+where abs(this_measure - other_measure) > {{ tolerance }}
+{%- if tolerance_pct is not none %}
+  and abs(this_measure - other_measure) > {{ tolerance_pct }} / 100.0 * abs(other_measure)
+{%- endif %}
+{% endtest %}
 {% test row_count(model, min=none, max=none) %}
 select n_records
 from (select count(*) as n_records from {{ model }}) counted

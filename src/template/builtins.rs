@@ -67,6 +67,10 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
     env.add_function("return", super::macros::return_function);
     env.add_function("__strata_mutable", super::mutable::make_mutable);
     env.add_function("log", log);
+    // A generic test's `where` config narrows the relation it tests, as dbt does.
+    env.add_function("__strata_where", |model: Value, condition: String| {
+        format!("(select * from {model} where {condition}) dbt_subquery")
+    });
     env.add_function("print", log);
     env.add_function("zip", |lists: Rest<Value>| -> Result<Value, Error> {
         let columns: Vec<Vec<Value>> = lists

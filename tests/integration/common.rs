@@ -136,3 +136,27 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Runs `sql` on a DuckDB file and returns every value as text (`NULL` for nulls).
+pub fn query(db: &std::path::Path, sql: &str) -> Vec<Vec<String>> {
+    let connection = duckdb::Connection::open(db).expect("open the built database");
+    let mut statement = connection.prepare(sql).expect("prepare");
+    let mut rows = statement.query([]).expect("query");
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().expect("row") {
+        let count = row.as_ref().column_count();
+        let mut values = Vec::new();
+        for i in 0..count {
+            let value: duckdb::types::Value = row.get(i).expect("value");
+            values.push(match value {
+                duckdb::types::Value::Null => "NULL".to_string(),
+                duckdb::types::Value::Text(s) => s,
+                duckdb::types::Value::Int(i) => i.to_string(),
+                duckdb::types::Value::BigInt(i) => i.to_string(),
+                other => format!("{other:?}"),
+            });
+        }
+        out.push(values);
+    }
+    out
+}

@@ -1,8 +1,13 @@
 //! Integration tests: the real `strata` binary on fixture projects.
 
+mod commands;
 mod common;
 mod compile;
+mod data_tests;
 mod errors;
+mod example;
 mod ls;
+mod materializations;
 mod parse;
+mod postgres;
 mod run;

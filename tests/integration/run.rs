@@ -1,30 +1,7 @@
 //! `strata run` / `seed` / `build` on embedded DuckDB: what lands in the warehouse, and that a
 //! failure leaves the previous tables intact.
 
-use crate::common::{project, strata};
-
-fn query(db: &std::path::Path, sql: &str) -> Vec<Vec<String>> {
-    let connection = duckdb::Connection::open(db).expect("open the built database");
-    let mut statement = connection.prepare(sql).expect("prepare");
-    let mut rows = statement.query([]).expect("query");
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().expect("row") {
-        let count = row.as_ref().column_count();
-        let mut values = Vec::new();
-        for i in 0..count {
-            let value: duckdb::types::Value = row.get(i).expect("value");
-            values.push(match value {
-                duckdb::types::Value::Null => "NULL".to_string(),
-                duckdb::types::Value::Text(s) => s,
-                duckdb::types::Value::Int(i) => i.to_string(),
-                duckdb::types::Value::BigInt(i) => i.to_string(),
-                other => format!("{other:?}"),
-            });
-        }
-        out.push(values);
-    }
-    out
-}
+use crate::common::{project, query, strata};
 
 const PROJECT: &str = "name: shop\nmodels:\n  shop:\n    +materialized: table\n";
 
@@ -39,7 +16,7 @@ fn build_loads_seeds_and_models_in_order() {
     let run = strata(dir.path(), &["build"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stderr.contains("PASS=3 ERROR=0 SKIP=0"),
+        run.stderr.contains("PASS=3 WARN=0 ERROR=0 SKIP=0"),
         "{}",
         run.stderr
     );
@@ -91,7 +68,7 @@ fn a_failing_model_keeps_the_previous_table_and_skips_descendants() {
     let run = strata(dir.path(), &["run"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains("PASS=1 ERROR=1 SKIP=1"),
+        run.stderr.contains("PASS=1 WARN=0 ERROR=1 SKIP=1"),
         "{}",
         run.stderr
     );
@@ -191,5 +168,97 @@ fn a_database_held_by_another_process_is_reported_as_locked() {
         run.stderr.contains("hint: wait for the other strata"),
         "{}",
         run.stderr
+    );
+}
+
+#[test]
+fn a_seed_value_that_does_not_fit_its_type_names_file_line_column_and_value() {
+    let dir = project(&[
+        (
+            "project.yml",
+            "name: shop\nseeds:\n  shop:\n    prices:\n      +column_types:\n        amount: integer\n",
+        ),
+        ("seeds/prices.csv", "id,amount\n1,10\n2,20\n"),
+    ]);
+    assert_eq!(strata(dir.path(), &["seed"]).code, 0);
+    std::fs::write(
+        dir.path().join("seeds/prices.csv"),
+        "id,amount\n1,11\n2,abc\n3,30\n",
+    )
+    .unwrap();
+    let run = strata(dir.path(), &["seed"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("seeds/prices.csv:3"), "{}", run.stderr);
+    assert!(run.stderr.contains("column `amount`"), "{}", run.stderr);
+    assert!(run.stderr.contains("value `abc`"), "{}", run.stderr);
+    let db = dir.path().join("target/shop.duckdb");
+    assert_eq!(
+        query(&db, "select id, amount from main.prices order by id"),
+        vec![
+            vec!["1".to_string(), "10".to_string()],
+            vec!["2".to_string(), "20".to_string()]
+        ]
+    );
+}
+
+#[test]
+fn a_run_killed_mid_flight_leaves_consistent_tables_and_the_next_run_completes() {
+    use std::io::{BufRead, BufReader};
+    let dir = project(&[
+        ("project.yml", PROJECT),
+        ("models/quick.sql", "select 1 as id\n"),
+        ("models/slow.sql", "select 1 as id\n"),
+    ]);
+    assert_eq!(strata(dir.path(), &["build"]).code, 0);
+    // A query that runs for far longer than it takes to kill the process.
+    std::fs::write(
+        dir.path().join("models/slow.sql"),
+        "select count(*) as id from range(200000) a, range(200000) b\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .current_dir(dir.path())
+        .args(["build", "--select", "slow", "--threads", "1"])
+        .env("HOME", dir.path().join(".no-home"))
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn strata");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut seen = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.expect("line");
+        let started = line.contains("START sql table model main.slow");
+        seen.push(line);
+        if started {
+            break;
+        }
+    }
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("START sql table model main.slow")),
+        "{seen:?}"
+    );
+    child.kill().expect("kill strata");
+    let _ = child.wait();
+    let db = dir.path().join("target/shop.duckdb");
+    // The previous table is intact.
+    assert_eq!(
+        query(&db, "select id from main.slow"),
+        vec![vec!["1".to_string()]]
+    );
+    std::fs::write(dir.path().join("models/slow.sql"), "select 2 as id\n").unwrap();
+    let next = strata(dir.path(), &["build"]);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    assert_eq!(
+        query(&db, "select id from main.slow"),
+        vec![vec!["2".to_string()]]
+    );
+    assert_eq!(
+        query(
+            &db,
+            "select count(*) from information_schema.tables where table_name like '%__strata_%'"
+        ),
+        vec![vec!["0".to_string()]]
     );
 }

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Times strata's execution on embedded DuckDB and writes the figures into BENCHMARKS.md:
+#   - `strata build --threads 1` of generated projects (default 100 and 1,000 models), with
+#     strata's own overhead per node: wall time minus the time spent inside DuckDB calls
+#     (`adapter_seconds` in run_results.json), divided by the number of nodes run;
+#   - `strata seed` of a 1,000,000-row CSV;
+#   - `strata test` of 20 column tests on a 10,000,000-row table, batched (one scan per
+#     relation) and with --no-batch-tests (one query per test).
+# Every run starts from an empty target folder; figures are medians of RUNS runs.
+#
+# Usage: bench/run.sh [--write] [--no-build] [SIZE ...]
+set -euo pipefail
+
+readonly RUNS=3
+readonly START_MARKER='<!-- bench:run:start -->'
+readonly END_MARKER='<!-- bench:run:end -->'
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+target_dir=${CARGO_TARGET_DIR:-target}
+strata="$(realpath -m "$target_dir/release/strata")"
+gen_project="$target_dir/release/examples/gen_project"
+
+write=false
+build=true
+sizes=()
+for arg in "$@"; do
+    case "$arg" in
+        --write) write=true ;;
+        --no-build) build=false ;;
+        -h | --help)
+            sed -n '2,12p' "$0"
+            exit 0
+            ;;
+        *[!0-9]* | '')
+            echo "error: unexpected argument \`$arg\`" >&2
+            exit 2
+            ;;
+        *) sizes+=("$arg") ;;
+    esac
+done
+((${#sizes[@]} > 0)) || sizes=(100 1000)
+[[ -x /usr/bin/time ]] || {
+    echo 'error: GNU time is needed at /usr/bin/time' >&2
+    exit 1
+}
+if $build; then
+    cargo build --release --bin strata --example gen_project >&2
+fi
+
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+median() { sort -n | sed -n "$(((RUNS + 1) / 2))p"; }
+
+# time_strata DIR ARGS...: runs strata in DIR from an empty target folder; appends
+# "wall adapter_seconds nodes" to $scratch/samples.
+time_strata() {
+    local dir=$1
+    shift
+    rm -rf "$dir/target"
+    if ! (cd "$dir" && /usr/bin/time -f '%e' -o "$scratch/time" "$strata" "$@" >/dev/null 2>"$scratch/stderr"); then
+        # A failing data test is a result, not a benchmark failure; anything else stops us.
+        if ! grep -q 'finished' "$scratch/stderr"; then
+            cat "$scratch/stderr" >&2
+            exit 1
+        fi
+    fi
+    python3 - "$dir" "$(tail -n 1 "$scratch/time")" >>"$scratch/samples" <<'PY'
+import json, sys
+dir, wall = sys.argv[1], float(sys.argv[2])
+results = json.load(open(f"{dir}/target/run_results.json"))
+print(wall, results.get("adapter_seconds", 0.0), len(results["results"]))
+PY
+}
+
+rows=()
+for size in "${sizes[@]}"; do
+    dir="bench-out/run-$size"
+    "$gen_project" --models "$size" --out "$dir" --force >&2
+    : >"$scratch/samples"
+    time_strata "$dir" build --threads 1 # warm-up
+    : >"$scratch/samples"
+    for ((i = 0; i < RUNS; i++)); do time_strata "$dir" build --threads 1; done
+    wall=$(cut -d ' ' -f 1 "$scratch/samples" | median)
+    line=$(grep "^$wall " "$scratch/samples" | head -n 1)
+    read -r _ sql nodes <<<"$line"
+    overhead=$(python3 -c "print(f'{($wall - $sql) / $nodes * 1000:.2f}')")
+    rows+=("| \`strata build --threads 1\`, $size models ($nodes nodes incl. seeds and tests) | $wall s | $sql s | $overhead ms |")
+    echo "bench: build $size: wall $wall s, in DuckDB $sql s, overhead $overhead ms/node" >&2
+done
+
+# A 1,000,000-row seed.
+dir=bench-out/seed
+rm -rf "$dir" && mkdir -p "$dir/seeds"
+printf 'name: seed_bench\n' >"$dir/project.yml"
+python3 - "$dir/seeds/big_seed.csv" <<'PY'
+import random, sys
+random.seed(7)
+with open(sys.argv[1], "w") as f:
+    f.write("id,customer,amount,ordered_at,note\n")
+    for i in range(1_000_000):
+        f.write(f'{i},c{random.randrange(50000)},{random.randrange(100000) / 100},2024-{1 + i % 12:02d}-{1 + i % 28:02d},"note, {i % 97}"\n')
+PY
+: >"$scratch/samples"
+for ((i = 0; i < RUNS; i++)); do time_strata "$dir" seed; done
+seed_wall=$(cut -d ' ' -f 1 "$scratch/samples" | median)
+rows+=("| \`strata seed\`, 1,000,000 rows (5 columns, 38 MB CSV) | $seed_wall s | | |")
+echo "bench: seed 1M rows: $seed_wall s" >&2
+
+# 20 column tests on a 10,000,000-row table.
+dir=bench-out/tests
+rm -rf "$dir" && mkdir -p "$dir/models"
+printf 'name: test_bench\nmodels:\n  test_bench:\n    +materialized: table\n' >"$dir/project.yml"
+{
+    echo 'select i as c0'
+    for c in $(seq 1 9); do echo "  , case when i % 97 = $c then null else i % 5 end as c$c"; done
+    echo 'from range(10000000) t(i)'
+} >"$dir/models/wide.sql"
+{
+    echo 'version: 2'
+    echo 'models:'
+    echo '  - name: wide'
+    echo '    columns:'
+    for c in $(seq 0 9); do
+        echo "      - name: c$c"
+        echo '        data_tests:'
+        echo '          - not_null'
+        echo '          - accepted_values: {values: [0, 1, 2, 3, 4], quote: false}'
+    done
+} >"$dir/models/schema.yml"
+(cd "$dir" && "$strata" run >/dev/null 2>&1)
+for mode in batched unbatched; do
+    flags=()
+    [[ $mode == unbatched ]] && flags=(--no-batch-tests)
+    : >"$scratch/samples"
+    for ((i = 0; i < RUNS; i++)); do
+        # keep the table: only the test run is timed
+        (cd "$dir" && /usr/bin/time -f '%e' -o "$scratch/time" "$strata" test "${flags[@]}" >/dev/null 2>"$scratch/stderr") || true
+        grep -q 'finished 20 nodes' "$scratch/stderr" || {
+            cat "$scratch/stderr" >&2
+            exit 1
+        }
+        tail -n 1 "$scratch/time" >>"$scratch/samples"
+    done
+    value=$(median <"$scratch/samples")
+    rows+=("| \`strata test\`, 20 column tests on 10,000,000 rows, $mode | $value s | | |")
+    echo "bench: tests $mode: $value s" >&2
+done
+
+table="$scratch/table.md"
+{
+    echo '| work | wall | in DuckDB | strata overhead per node |'
+    echo '|---|---|---|---|'
+    printf '%s\n' "${rows[@]}"
+} >"$table"
+cat "$table"
+
+if $write; then
+    section="$scratch/section.md"
+    {
+        echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores at commit \`$(git describe --always --dirty)\` by \`bench/run.sh --write\`:"
+        echo "median of $RUNS runs, release build, each from an empty target folder (the test runs reuse the built table)."
+        echo
+        cat "$table"
+    } >"$section"
+    if ! grep -qxF "$START_MARKER" BENCHMARKS.md; then
+        printf '\n## Execution on DuckDB\n\n%s\n%s\n' "$START_MARKER" "$END_MARKER" >>BENCHMARKS.md
+    fi
+    awk -v start="$START_MARKER" -v end="$END_MARKER" -v section="$section" '
+        $0 == start { print; while ((getline line < section) > 0) print line; skip = 1; next }
+        $0 == end { skip = 0 }
+        !skip { print }
+    ' BENCHMARKS.md >"$scratch/b.md" && cp "$scratch/b.md" BENCHMARKS.md
+    echo "bench: updated BENCHMARKS.md" >&2
+fi
