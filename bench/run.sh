@@ -5,7 +5,9 @@
 #     (`adapter_seconds` in run_results.json), divided by the number of nodes run;
 #   - `strata seed` of a 1,000,000-row CSV;
 #   - `strata test` of 20 column tests on a 10,000,000-row table, batched (one scan per
-#     relation) and with --no-batch-tests (one query per test).
+#     relation) and with --no-batch-tests (one query per test);
+#   - with --postgres, the same seed by COPY and the 1,000-model build with --threads 1 and 4
+#     on the local PostgreSQL server (database `strata_bench`, recreated).
 # Every run starts from an empty target folder; figures are medians of RUNS runs.
 #
 # Usage: bench/run.sh [--write] [--no-build] [SIZE ...]
@@ -22,11 +24,13 @@ gen_project="$target_dir/release/examples/gen_project"
 
 write=false
 build=true
+postgres=false
 sizes=()
 for arg in "$@"; do
     case "$arg" in
         --write) write=true ;;
         --no-build) build=false ;;
+        --postgres) postgres=true ;;
         -h | --help)
             sed -n '2,12p' "$0"
             exit 0
@@ -146,6 +150,56 @@ for mode in batched unbatched; do
     rows+=("| \`strata test\`, 20 column tests on 10,000,000 rows, $mode | $value s | | |")
     echo "bench: tests $mode: $value s" >&2
 done
+
+if $postgres; then
+    psql_bench() { psql -h 127.0.0.1 -U postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
+    pg_profile() {
+        # $1: project directory, $2: profile name (the project's `name:`)
+        cat >"$1/profiles.yml" <<YAML
+$2:
+  target: pg
+  outputs:
+    pg:
+      type: postgres
+      host: 127.0.0.1
+      user: postgres
+      dbname: strata_bench
+      schema: bench
+      sslmode: disable
+YAML
+        grep -q '^profile:' "$1/project.yml" || printf 'profile: %s\n' "$2" >>"$1/project.yml"
+    }
+    reset_pg() {
+        psql_bench -d postgres -c 'drop database if exists strata_bench with (force)'
+        psql_bench -d postgres -c 'create database strata_bench'
+    }
+    pg_profile bench-out/seed seed_bench
+    : >"$scratch/samples"
+    for ((i = 0; i < RUNS; i++)); do
+        reset_pg
+        time_strata bench-out/seed seed
+    done
+    value=$(cut -d ' ' -f 1 "$scratch/samples" | median)
+    rows+=("| PostgreSQL: \`strata seed\`, 1,000,000 rows by COPY | $value s | | |")
+    echo "bench: postgres seed 1M rows: $value s" >&2
+    dir=bench-out/run-1000
+    [[ -d $dir ]] || "$gen_project" --models 1000 --out "$dir" --force >&2
+    pg_profile "$dir" gen
+    for threads in 1 4; do
+        : >"$scratch/samples"
+        for ((i = 0; i < RUNS; i++)); do
+            reset_pg
+            time_strata "$dir" build --threads "$threads"
+        done
+        wall=$(cut -d ' ' -f 1 "$scratch/samples" | median)
+        line=$(grep "^$wall " "$scratch/samples" | head -n 1)
+        read -r _ sql nodes <<<"$line"
+        rows+=("| PostgreSQL: \`strata build --threads $threads\`, 1,000 models ($nodes nodes) | $wall s | $sql s (summed over connections) | |")
+        echo "bench: postgres build 1000 threads $threads: $wall s" >&2
+    done
+    rm -f "$dir/profiles.yml"
+    sed -i '/^profile: gen$/d' "$dir/project.yml"
+fi
 
 table="$scratch/table.md"
 {

@@ -167,6 +167,11 @@ async fn run_selected(
                     .get(&node.unique_id)
                     .map(|c| c.post_hooks.clone())
                     .unwrap_or_default(),
+                comments: if adapter.capabilities().comments {
+                    persist_docs(session, node)
+                } else {
+                    Vec::new()
+                },
                 seed_path: (node.resource_type == ResourceType::Seed)
                     .then(|| project.root.join(&node.original_file_path)),
             })
@@ -414,6 +419,52 @@ fn render_project_hooks(session: &session::Session, key: &str) -> Result<Vec<Str
     Ok(rendered)
 }
 
+/// The descriptions to store as comments for a node whose `persist_docs` config asks for them
+/// (`relation: true`, `columns: true`), as dbt does; `doc()` blocks are rendered.
+fn persist_docs(session: &session::Session, node: &Node) -> Vec<crate::materialize::Comment> {
+    use crate::materialize::Comment;
+    let Some(serde_json::Value::Object(wanted)) = node.config_map.get("persist_docs") else {
+        return Vec::new();
+    };
+    let on = |key: &str| wanted.get(key).and_then(serde_json::Value::as_bool) == Some(true);
+    let render = |text: &str| -> Option<String> {
+        let text = if text.contains("{{") {
+            session
+                .engine
+                .render(
+                    "<description>",
+                    text,
+                    node.node_info(),
+                    crate::template::Phase::Compile,
+                    None,
+                )
+                .map(|(rendered, _)| rendered)
+                .unwrap_or_else(|_| text.to_string())
+        } else {
+            text.to_string()
+        };
+        let text = text.trim().to_string();
+        (!text.is_empty()).then_some(text)
+    };
+    let mut comments = Vec::new();
+    if on("relation") {
+        if let Some(text) = render(&node.description) {
+            comments.push(Comment { column: None, text });
+        }
+    }
+    if on("columns") {
+        for column in node.columns.values() {
+            if let Some(text) = render(&column.description) {
+                comments.push(Comment {
+                    column: Some(column.name.clone()),
+                    text,
+                });
+            }
+        }
+    }
+    comments
+}
+
 /// Where a test's failing rows are stored: `<target schema>_dbt_test__audit.<test name>` as in
 /// dbt, or `<target schema>_<schema>` when the test configures a `schema`.
 fn audit_relation(project: &crate::project::Project, node: &Node) -> RelationName {
@@ -499,10 +550,12 @@ fn report_problems(
                     details.push(format!("failing rows stored in {stored}"));
                 }
                 if let Some(sample) = &result.sample {
-                    details.push(format!(
-                        "first failing rows:\n{}",
-                        crate::data_test::format_sample(sample)
-                    ));
+                    let table = crate::data_test::format_sample(sample)
+                        .lines()
+                        .map(|line| format!("    {line}"))
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    details.push(format!("first failing rows:\n{table}"));
                 }
                 let mut diagnostic = at(what);
                 if !details.is_empty() {

@@ -564,6 +564,59 @@ pub async fn replace_table(
     build_table(adapter, &request, existing.as_ref()).await
 }
 
+/// A description to store as a comment on a relation (`column: None`) or one of its columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub column: Option<String>,
+    pub text: String,
+}
+
+/// Stores `comments` on the built relation in one transaction. Columns the relation does not
+/// have (documented in YAML but not produced by the SQL) are skipped, as dbt does.
+pub async fn apply_comments(
+    adapter: &dyn Adapter,
+    relation: &RelationName,
+    comments: &[Comment],
+) -> Result<(), MaterializeError> {
+    let Some(info) = adapter.relation(relation).await? else {
+        return Ok(());
+    };
+    let style = adapter.quote_style();
+    let what = match info.kind {
+        RelationKind::Table => "table",
+        RelationKind::View => "view",
+    };
+    let literal = |text: &str| format!("'{}'", text.replace('\'', "''"));
+    let statements: Vec<String> = comments
+        .iter()
+        .filter_map(|comment| match &comment.column {
+            None => Some(format!(
+                "comment on {what} {} is {}",
+                relation.render(&style),
+                literal(&comment.text)
+            )),
+            Some(column) => info
+                .columns
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(column))
+                .map(|c| {
+                    format!(
+                        "comment on column {}.{} is {}",
+                        relation.render(&style),
+                        style.quote_identifier(&c.name),
+                        literal(&comment.text)
+                    )
+                }),
+        })
+        .collect();
+    if !statements.is_empty() {
+        adapter
+            .execute_all(&statements, adapter.capabilities().transactional_ddl)
+            .await?;
+    }
+    Ok(())
+}
+
 fn csv_options(config_map: &crate::project::ConfigMap) -> crate::adapter::CsvOptions {
     let single = |key: &str, default: char| {
         config_map

@@ -76,6 +76,8 @@ pub struct Work {
     /// Rendered hooks (models).
     pub pre_hooks: Vec<String>,
     pub post_hooks: Vec<String>,
+    /// Descriptions stored as comments after the build (`persist_docs`).
+    pub comments: Vec<crate::materialize::Comment>,
     /// A data test's thresholds and options; `Err` when its config is unusable.
     pub test: Option<Result<TestSettings, SettingsError>>,
     /// A column test's place in a batch sharing one scan of its relation.
@@ -139,7 +141,12 @@ async fn run_one(
                 pre_hooks: &work.pre_hooks,
                 post_hooks: &work.post_hooks,
             };
-            materialize::materialize(adapter.as_ref(), &request).await
+            let built = materialize::materialize(adapter.as_ref(), &request).await;
+            if built.is_ok() && !work.comments.is_empty() {
+                materialize::apply_comments(adapter.as_ref(), &work.relation, &work.comments)
+                    .await?;
+            }
+            built
         }
     };
     built.map(Done::Built)
@@ -185,6 +192,9 @@ pub async fn execute(
     let threads = options.threads.max(1);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    // Polling once registers the handler now, before any query starts: a Ctrl-C from here on
+    // cancels cleanly instead of killing the process mid-statement.
+    let _ = futures::poll!(&mut ctrl_c);
 
     loop {
         while !stop && running.len() < threads {

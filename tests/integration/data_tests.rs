@@ -532,3 +532,98 @@ fn relationships_tests_from_two_facts_to_one_dim_do_not_deadlock_build() {
         built.stderr
     );
 }
+
+#[test]
+fn expression_row_count_not_empty_and_grouped_reconcile_tests() {
+    let dir = project(&[
+        (
+            "project.yml",
+            "name: shop\nmodels:\n  shop:\n    +materialized: table\n",
+        ),
+        (
+            "seeds/landing.csv",
+            "day,amount\n2024-01-01,10\n2024-01-01,5\n2024-01-02,7\n2024-01-03,1\n",
+        ),
+        (
+            "models/cleaned.sql",
+            "select * from {{ ref('landing') }} where amount > 1\n",
+        ),
+        (
+            "models/rejects.sql",
+            "select * from {{ ref('landing') }} where amount <= 1\n",
+        ),
+        ("models/empty.sql", "select 1 as x where false\n"),
+        (
+            "models/schema.yml",
+            r#"
+version: 2
+models:
+  - name: cleaned
+    data_tests:
+      - expression_is_true: {expression: "amount > 0"}
+      - expression_is_true:
+          name: amounts_are_big
+          expression: "amount > 6"
+      - row_count: {min: 1, max: 3}
+      - row_count:
+          name: at_least_ten_rows
+          min: 10
+      - not_empty
+  - name: empty
+    data_tests: [not_empty]
+seeds:
+  - name: landing
+    data_tests:
+      - reconcile:
+          name: landing_equals_cleaned_plus_rejects
+          to: [ref('cleaned'), ref('rejects')]
+      - reconcile:
+          name: landing_equals_cleaned_per_day
+          to: ref('cleaned')
+          measure: sum(amount)
+          group_by: [day]
+      - reconcile:
+          name: landing_near_cleaned_per_day
+          to: ref('cleaned')
+          measure: sum(amount)
+          group_by: [day]
+          tolerance: 1
+"#,
+        ),
+    ]);
+    let built = strata(dir.path(), &["build"]);
+    assert_eq!(built.code, 1, "{}", built.stderr);
+    let results = test_results(dir.path());
+    let pass = ("pass".to_string(), Some(0));
+    assert_eq!(
+        status(&results, "expression_is_true_cleaned_amount_0"),
+        pass
+    );
+    // 5 fails `amount > 6`
+    assert_eq!(
+        status(&results, "amounts_are_big"),
+        ("fail".to_string(), Some(1))
+    );
+    assert_eq!(status(&results, "row_count_cleaned_3__1"), pass);
+    assert_eq!(
+        status(&results, "at_least_ten_rows"),
+        ("fail".to_string(), Some(1))
+    );
+    assert_eq!(status(&results, "not_empty_cleaned_"), pass);
+    assert_eq!(
+        status(&results, "not_empty_empty_"),
+        ("fail".to_string(), Some(1))
+    );
+    // No row is lost: landing = cleaned + rejects.
+    assert_eq!(
+        status(&results, "landing_equals_cleaned_plus_rejects"),
+        pass
+    );
+    // 2024-01-03 lost 1 (it went to rejects) ...
+    assert_eq!(
+        status(&results, "landing_equals_cleaned_per_day"),
+        ("fail".to_string(), Some(1))
+    );
+    // ... which an absolute tolerance of 1 accepts.
+    assert_eq!(status(&results, "landing_near_cleaned_per_day"), pass);
+}

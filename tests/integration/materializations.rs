@@ -1,10 +1,99 @@
-//! Every materialization and incremental strategy on real DuckDB, asserting table contents
-//! after each run: composite-key merge, delete+insert, append, insert_overwrite by partition,
-//! each `on_schema_change` mode, ephemeral chains, custom schemas and aliases, and hooks.
+//! Every materialization and incremental strategy, on embedded DuckDB and on the real
+//! PostgreSQL server, asserting table contents after each run: composite-key merge,
+//! delete+insert, append, insert_overwrite by partition, each `on_schema_change` mode, full
+//! refresh, ephemeral chains, custom schemas and aliases, hooks, and a failing post-hook.
+//!
+//! Each scenario is written once against a [`Warehouse`]; `{s}` in SQL and project files stands
+//! for the target schema (`main` on DuckDB, `analytics` on PostgreSQL).
 
 use std::path::Path;
 
 use crate::common::{project, query, strata};
+use crate::postgres::Database;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Duckdb,
+    Postgres,
+}
+
+/// A project in a temp folder plus the warehouse it builds into.
+struct Warehouse {
+    dir: tempfile::TempDir,
+    database: Option<Database>,
+    schema: &'static str,
+}
+
+impl Warehouse {
+    /// `None` when PostgreSQL is not reachable outside CI (the reason is printed).
+    fn new(kind: Kind, key: &str, project_yml: &str, files: &[(&str, &str)]) -> Option<Warehouse> {
+        let (database, schema) = match kind {
+            Kind::Duckdb => (None, "main"),
+            Kind::Postgres => (Some(Database::create(key)?), "analytics"),
+        };
+        let fill = |text: &str| text.replace("{s}", schema);
+        let mut all: Vec<(String, String)> = files
+            .iter()
+            .map(|(path, contents)| (path.to_string(), fill(contents)))
+            .collect();
+        let mut project_file = fill(project_yml);
+        if let Some(db) = &database {
+            project_file = format!("profile: shop\n{project_file}");
+            all.push(("profiles.yml".into(), db.profile()));
+        }
+        all.push(("project.yml".into(), project_file));
+        let borrowed: Vec<(&str, &str)> =
+            all.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+        Some(Warehouse {
+            dir: project(&borrowed),
+            database,
+            schema,
+        })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        let sql = sql.replace("{s}", self.schema);
+        match &self.database {
+            Some(db) => {
+                let text = db.query(&sql);
+                if text.is_empty() {
+                    return Vec::new();
+                }
+                text.lines()
+                    .map(|l| l.split('|').map(str::to_string).collect())
+                    .collect()
+            }
+            None => query(&self.path().join("target/shop.duckdb"), &sql),
+        }
+    }
+
+    fn build_ok(&self, args: &[&str]) -> String {
+        let mut all = vec!["build"];
+        all.extend_from_slice(args);
+        let run = strata(self.path(), &all);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stderr
+    }
+
+    fn write(&self, path: &str, contents: &str) {
+        let full = self.path().join(path);
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("create dir");
+        std::fs::write(full, contents.replace("{s}", self.schema)).expect("write file");
+    }
+
+    fn columns(&self, table: &str) -> Vec<String> {
+        self.query(&format!(
+            "select column_name from information_schema.columns where table_schema = '{{s}}' and table_name = '{table}' order by ordinal_position"
+        ))
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+    }
+}
 
 const PROJECT: &str = "name: shop\nmodels:\n  shop:\n    +materialized: table\n";
 
@@ -14,41 +103,50 @@ fn rows(data: &[&[&str]]) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn build_ok(dir: &Path, args: &[&str]) -> String {
-    let mut all = vec!["build"];
-    all.extend_from_slice(args);
-    let run = strata(dir, &all);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    run.stderr
+macro_rules! on_every_warehouse {
+    ($($name:ident),* $(,)?) => {
+        mod duckdb {
+            $(#[test] fn $name() { super::$name(super::Kind::Duckdb) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() { super::$name(super::Kind::Postgres) })*
+        }
+    };
 }
 
-fn set_seed(dir: &Path, name: &str, csv: &str) {
-    std::fs::write(dir.join("seeds").join(name), csv).expect("write seed");
-}
+on_every_warehouse!(
+    merge_on_a_composite_key_updates_and_inserts,
+    delete_insert_and_append_strategies,
+    insert_overwrite_replaces_only_the_touched_partitions,
+    on_schema_change_modes,
+    full_refresh_rebuilds_an_incremental_model,
+    ephemeral_chains_inline_and_build_nothing_themselves,
+    custom_schemas_aliases_and_generate_schema_name_overrides,
+    hooks_run_around_models_and_the_whole_run,
+    a_failing_post_hook_leaves_the_previous_table,
+    persist_docs_stores_descriptions_as_comments,
+);
 
-#[test]
-fn merge_on_a_composite_key_updates_and_inserts() {
-    let dir = project(&[
-        ("project.yml", PROJECT),
-        ("seeds/lines.csv", "order_id,line,qty\n1,1,5\n1,2,6\n2,1,7\n"),
-        (
-            "models/order_lines.sql",
-            "{{ config(materialized='incremental', unique_key=['order_id', 'line']) }}\nselect * from {{ ref('lines') }}\n",
-        ),
-    ]);
-    build_ok(dir.path(), &[]);
-    set_seed(
-        dir.path(),
-        "lines.csv",
-        "order_id,line,qty\n1,2,60\n2,2,8\n",
-    );
-    build_ok(dir.path(), &[]);
-    let db = dir.path().join("target/shop.duckdb");
+fn merge_on_a_composite_key_updates_and_inserts(kind: Kind) {
+    let Some(w) = Warehouse::new(
+        kind,
+        "merge",
+        PROJECT,
+        &[
+            ("seeds/lines.csv", "order_id,line,qty\n1,1,5\n1,2,6\n2,1,7\n"),
+            (
+                "models/order_lines.sql",
+                "{{ config(materialized='incremental', unique_key=['order_id', 'line']) }}\nselect * from {{ ref('lines') }}\n",
+            ),
+        ],
+    ) else {
+        return;
+    };
+    w.build_ok(&[]);
+    w.write("seeds/lines.csv", "order_id,line,qty\n1,2,60\n2,2,8\n");
+    w.build_ok(&[]);
     assert_eq!(
-        query(
-            &db,
-            "select order_id, line, qty from main.order_lines order by 1, 2"
-        ),
+        w.query("select order_id, line, qty from {s}.order_lines order by 1, 2"),
         rows(&[
             &["1", "1", "5"],
             &["1", "2", "60"],
@@ -58,62 +156,66 @@ fn merge_on_a_composite_key_updates_and_inserts() {
     );
 }
 
-#[test]
-fn delete_insert_and_append_strategies() {
-    let dir = project(&[
-        ("project.yml", PROJECT),
-        ("seeds/events.csv", "id,v\n1,a\n2,b\n"),
-        (
-            "models/by_key.sql",
-            "{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='id') }}\nselect * from {{ ref('events') }}\n",
-        ),
-        (
-            "models/log.sql",
-            "{{ config(materialized='incremental', incremental_strategy='append') }}\nselect * from {{ ref('events') }}\n",
-        ),
-    ]);
-    build_ok(dir.path(), &[]);
-    set_seed(dir.path(), "events.csv", "id,v\n2,B\n3,c\n");
-    build_ok(dir.path(), &[]);
-    let db = dir.path().join("target/shop.duckdb");
+fn delete_insert_and_append_strategies(kind: Kind) {
+    let Some(w) = Warehouse::new(
+        kind,
+        "delins",
+        PROJECT,
+        &[
+            ("seeds/events.csv", "id,v\n1,a\n2,b\n"),
+            (
+                "models/by_key.sql",
+                "{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='id') }}\nselect * from {{ ref('events') }}\n",
+            ),
+            (
+                "models/log.sql",
+                "{{ config(materialized='incremental', incremental_strategy='append') }}\nselect * from {{ ref('events') }}\n",
+            ),
+        ],
+    ) else {
+        return;
+    };
+    w.build_ok(&[]);
+    w.write("seeds/events.csv", "id,v\n2,B\n3,c\n");
+    w.build_ok(&[]);
     assert_eq!(
-        query(&db, "select id, v from main.by_key order by id"),
+        w.query("select id, v from {s}.by_key order by id"),
         rows(&[&["1", "a"], &["2", "B"], &["3", "c"]])
     );
     assert_eq!(
-        query(&db, "select id, v from main.log order by id, v"),
+        w.query("select id, v from {s}.log order by id, v"),
         rows(&[&["1", "a"], &["2", "B"], &["2", "b"], &["3", "c"]])
     );
 }
 
-#[test]
-fn insert_overwrite_replaces_only_the_touched_partitions() {
-    let dir = project(&[
-        ("project.yml", PROJECT),
-        (
-            "seeds/sales.csv",
-            "day,store,amount\n2024-01-01,a,1\n2024-01-01,b,2\n2024-01-02,a,3\n",
-        ),
-        (
-            "models/daily.sql",
-            "{{ config(materialized='incremental', incremental_strategy='insert_overwrite', partition_by='day') }}\nselect * from {{ ref('sales') }}\n",
-        ),
-    ]);
-    build_ok(dir.path(), &[]);
-    // The new batch restates 2024-01-02 (one row instead of one other) and adds 2024-01-03;
-    // 2024-01-01 is untouched even though the batch does not carry it.
-    set_seed(
-        dir.path(),
-        "sales.csv",
+fn insert_overwrite_replaces_only_the_touched_partitions(kind: Kind) {
+    let Some(w) = Warehouse::new(
+        kind,
+        "overwrite",
+        PROJECT,
+        &[
+            (
+                "seeds/sales.csv",
+                "day,store,amount\n2024-01-01,a,1\n2024-01-01,b,2\n2024-01-02,a,3\n",
+            ),
+            (
+                "models/daily.sql",
+                "{{ config(materialized='incremental', incremental_strategy='insert_overwrite', partition_by='day') }}\nselect * from {{ ref('sales') }}\n",
+            ),
+        ],
+    ) else {
+        return;
+    };
+    w.build_ok(&[]);
+    // The new batch restates 2024-01-02 (one other row) and adds 2024-01-03; 2024-01-01 is
+    // untouched although the batch does not carry it.
+    w.write(
+        "seeds/sales.csv",
         "day,store,amount\n2024-01-02,c,30\n2024-01-03,a,4\n",
     );
-    build_ok(dir.path(), &[]);
-    let db = dir.path().join("target/shop.duckdb");
+    w.build_ok(&[]);
     assert_eq!(
-        query(
-            &db,
-            "select cast(day as varchar), store, amount from main.daily order by 1, 2"
-        ),
+        w.query("select cast(day as varchar), store, amount from {s}.daily order by 1, 2"),
         rows(&[
             &["2024-01-01", "a", "1"],
             &["2024-01-01", "b", "2"],
@@ -123,184 +225,237 @@ fn insert_overwrite_replaces_only_the_touched_partitions() {
     );
 }
 
-fn schema_change_project(mode: &str) -> tempfile::TempDir {
-    project(&[
-        ("project.yml", PROJECT),
-        ("seeds/src.csv", "id,a,b\n1,x,y\n"),
-        (
-            "models/inc.sql",
-            &format!(
-                "{{{{ config(materialized='incremental', unique_key='id', on_schema_change='{mode}') }}}}\nselect * from {{{{ ref('src') }}}}\n"
+fn schema_change_warehouse(kind: Kind, mode: &str) -> Option<Warehouse> {
+    let key = format!("osc_{}", &mode[..4]);
+    Warehouse::new(
+        kind,
+        &key,
+        PROJECT,
+        &[
+            ("seeds/src.csv", "id,a,b\n1,x,y\n"),
+            (
+                "models/inc.sql",
+                &format!(
+                    "{{{{ config(materialized='incremental', unique_key='id', on_schema_change='{mode}') }}}}\nselect * from {{{{ ref('src') }}}}\n"
+                ),
             ),
-        ),
-    ])
-}
-
-fn columns(db: &Path) -> Vec<String> {
-    query(
-        db,
-        "select column_name from information_schema.columns where table_name = 'inc' order by ordinal_position",
+        ],
     )
-    .into_iter()
-    .map(|r| r[0].clone())
-    .collect()
 }
 
-#[test]
-fn on_schema_change_modes() {
+fn on_schema_change_modes(kind: Kind) {
     // The second batch drops `b` and adds `c`.
     let next = "id,a,c\n2,x2,z2\n";
-    let db_of = |dir: &tempfile::TempDir| dir.path().join("target/shop.duckdb");
 
-    let ignore = schema_change_project("ignore");
-    build_ok(ignore.path(), &[]);
-    set_seed(ignore.path(), "src.csv", next);
+    let Some(ignore) = schema_change_warehouse(kind, "ignore") else {
+        return;
+    };
+    ignore.build_ok(&[]);
+    ignore.write("seeds/src.csv", next);
     // The seed itself is rebuilt with the new columns; the incremental keeps its own.
-    build_ok(ignore.path(), &[]);
-    assert_eq!(columns(&db_of(&ignore)), ["id", "a", "b"]);
+    ignore.build_ok(&[]);
+    assert_eq!(ignore.columns("inc"), ["id", "a", "b"]);
     assert_eq!(
-        query(&db_of(&ignore), "select id, a, b from main.inc order by id"),
+        ignore.query("select id, a, b from {s}.inc order by id"),
         rows(&[&["1", "x", "y"], &["2", "x2", "NULL"]])
     );
 
-    let fail = schema_change_project("fail");
-    build_ok(fail.path(), &[]);
-    set_seed(fail.path(), "src.csv", next);
+    let Some(fail) = schema_change_warehouse(kind, "fail") else {
+        return;
+    };
+    fail.build_ok(&[]);
+    fail.write("seeds/src.csv", next);
     let run = strata(fail.path(), &["build"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("+c, -b"), "{}", run.stderr);
-    assert_eq!(
-        query(&db_of(&fail), "select count(*) from main.inc"),
-        rows(&[&["1"]])
-    );
+    assert_eq!(fail.query("select count(*) from {s}.inc"), rows(&[&["1"]]));
 
-    let append = schema_change_project("append_new_columns");
-    build_ok(append.path(), &[]);
-    set_seed(append.path(), "src.csv", next);
-    build_ok(append.path(), &[]);
-    assert_eq!(columns(&db_of(&append)), ["id", "a", "b", "c"]);
+    let Some(append) = schema_change_warehouse(kind, "append_new_columns") else {
+        return;
+    };
+    append.build_ok(&[]);
+    append.write("seeds/src.csv", next);
+    append.build_ok(&[]);
+    assert_eq!(append.columns("inc"), ["id", "a", "b", "c"]);
     assert_eq!(
-        query(&db_of(&append), "select id, b, c from main.inc order by id"),
+        append.query("select id, b, c from {s}.inc order by id"),
         rows(&[&["1", "y", "NULL"], &["2", "NULL", "z2"]])
     );
 
-    let sync = schema_change_project("sync_all_columns");
-    build_ok(sync.path(), &[]);
-    set_seed(sync.path(), "src.csv", next);
-    build_ok(sync.path(), &[]);
-    assert_eq!(columns(&db_of(&sync)), ["id", "a", "c"]);
+    let Some(sync) = schema_change_warehouse(kind, "sync_all_columns") else {
+        return;
+    };
+    sync.build_ok(&[]);
+    sync.write("seeds/src.csv", next);
+    sync.build_ok(&[]);
+    assert_eq!(sync.columns("inc"), ["id", "a", "c"]);
     assert_eq!(
-        query(&db_of(&sync), "select id, a, c from main.inc order by id"),
+        sync.query("select id, a, c from {s}.inc order by id"),
         rows(&[&["1", "x", "NULL"], &["2", "x2", "z2"]])
     );
 }
 
-#[test]
-fn ephemeral_chains_inline_and_build_nothing_themselves() {
-    let dir = project(&[
-        ("project.yml", PROJECT),
-        ("seeds/src.csv", "id\n1\n2\n3\n"),
-        (
-            "models/eph_a.sql",
-            "{{ config(materialized='ephemeral') }}\nselect id from {{ ref('src') }} where id > 1\n",
-        ),
-        (
-            "models/eph_b.sql",
-            "{{ config(materialized='ephemeral') }}\nselect id * 10 as id from {{ ref('eph_a') }}\n",
-        ),
-        ("models/final.sql", "select id from {{ ref('eph_b') }}\n"),
-    ]);
-    build_ok(dir.path(), &[]);
-    let db = dir.path().join("target/shop.duckdb");
+fn full_refresh_rebuilds_an_incremental_model(kind: Kind) {
+    let Some(w) = Warehouse::new(
+        kind,
+        "refresh",
+        PROJECT,
+        &[
+            ("seeds/src.csv", "id\n1\n2\n"),
+            (
+                "models/log.sql",
+                "{{ config(materialized='incremental') }}\nselect id from {{ ref('src') }}\n",
+            ),
+        ],
+    ) else {
+        return;
+    };
+    w.build_ok(&[]);
+    w.build_ok(&[]);
+    assert_eq!(w.query("select count(*) from {s}.log"), rows(&[&["4"]]));
+    w.build_ok(&["--full-refresh"]);
+    assert_eq!(w.query("select count(*) from {s}.log"), rows(&[&["2"]]));
+}
+
+fn ephemeral_chains_inline_and_build_nothing_themselves(kind: Kind) {
+    let Some(w) = Warehouse::new(
+        kind,
+        "ephemeral",
+        PROJECT,
+        &[
+            ("seeds/src.csv", "id\n1\n2\n3\n"),
+            (
+                "models/eph_a.sql",
+                "{{ config(materialized='ephemeral') }}\nselect id from {{ ref('src') }} where id > 1\n",
+            ),
+            (
+                "models/eph_b.sql",
+                "{{ config(materialized='ephemeral') }}\nselect id * 10 as id from {{ ref('eph_a') }}\n",
+            ),
+            ("models/final.sql", "select id from {{ ref('eph_b') }}\n"),
+        ],
+    ) else {
+        return;
+    };
+    w.build_ok(&[]);
     assert_eq!(
-        query(&db, "select id from main.final order by id"),
+        w.query("select id from {s}.final order by id"),
         rows(&[&["20"], &["30"]])
     );
     assert_eq!(
-        query(
-            &db,
-            "select count(*) from information_schema.tables where table_name like 'eph_%'"
-        ),
+        w.query("select count(*) from information_schema.tables where table_name like 'eph_%'"),
         rows(&[&["0"]])
     );
 }
 
-#[test]
-fn custom_schemas_aliases_and_generate_schema_name_overrides() {
-    let dir = project(&[
-        (
-            "project.yml",
-            "name: shop\nmodels:\n  shop:\n    +materialized: table\n    gold:\n      +schema: gold\n",
-        ),
-        ("models/gold/dim_a.sql", "select 1 as id\n"),
-        (
-            "models/b.sql",
-            "{{ config(alias='renamed_b', schema='extra') }}\nselect 2 as id\n",
-        ),
-    ]);
-    build_ok(dir.path(), &[]);
-    let db = dir.path().join("target/shop.duckdb");
+fn custom_schemas_aliases_and_generate_schema_name_overrides(kind: Kind) {
+    let Some(w) = Warehouse::new(
+        kind,
+        "schemas",
+        "name: shop\nmodels:\n  shop:\n    +materialized: table\n    gold:\n      +schema: gold\n",
+        &[
+            ("models/gold/dim_a.sql", "select 1 as id\n"),
+            (
+                "models/b.sql",
+                "{{ config(alias='renamed_b', schema='extra') }}\nselect 2 as id\n",
+            ),
+        ],
+    ) else {
+        return;
+    };
+    w.build_ok(&[]);
     // dbt's default: <target schema>_<custom schema>
+    assert_eq!(w.query("select id from {s}_gold.dim_a"), rows(&[&["1"]]));
     assert_eq!(
-        query(&db, "select id from main_gold.dim_a"),
-        rows(&[&["1"]])
-    );
-    assert_eq!(
-        query(&db, "select id from main_extra.renamed_b"),
+        w.query("select id from {s}_extra.renamed_b"),
         rows(&[&["2"]])
     );
     // A project macro overriding generate_schema_name takes the custom schema as is.
-    std::fs::create_dir_all(dir.path().join("macros")).unwrap();
-    std::fs::write(
-        dir.path().join("macros/schemas.sql"),
+    w.write(
+        "macros/schemas.sql",
         "{% macro generate_schema_name(custom_schema_name, node) %}{{ custom_schema_name or target.schema }}{% endmacro %}\n",
-    )
-    .unwrap();
-    build_ok(dir.path(), &[]);
-    assert_eq!(query(&db, "select id from gold.dim_a"), rows(&[&["1"]]));
+    );
+    w.build_ok(&[]);
+    assert_eq!(w.query("select id from gold.dim_a"), rows(&[&["1"]]));
 }
 
-#[test]
-fn hooks_run_around_models_and_the_whole_run() {
-    let dir = project(&[
-        (
-            "project.yml",
-            "name: shop\nmodels:\n  shop:\n    +materialized: table\non-run-start:\n  - \"create table if not exists main.audit (what varchar)\"\n  - \"insert into main.audit values ('start')\"\non-run-end: \"insert into main.audit values ('end {{ target.name }}')\"\n",
-        ),
-        (
+fn hooks_run_around_models_and_the_whole_run(kind: Kind) {
+    let Some(w) = Warehouse::new(
+        kind,
+        "hooks",
+        "name: shop\nmodels:\n  shop:\n    +materialized: table\non-run-start:\n  - \"create schema if not exists {s}\"\n  - \"create table if not exists {s}.audit (what varchar(40))\"\n  - \"insert into {s}.audit values ('start')\"\non-run-end: \"insert into {s}.audit values ('end ' || '{{ target.name }}')\"\n",
+        &[(
             "models/a.sql",
-            "{{ config(pre_hook=\"insert into main.audit values ('before ' || '{{ this.identifier }}')\", post_hook=[\"insert into main.audit select 'after ' || count(*) from {{ this }}\"]) }}\nselect 1 as id union all select 2\n",
-        ),
-    ]);
-    build_ok(dir.path(), &[]);
-    let db = dir.path().join("target/shop.duckdb");
+            "{{ config(pre_hook=\"insert into {s}.audit values ('before ' || '{{ this.identifier }}')\", post_hook=[\"insert into {s}.audit select 'after ' || count(*) from {{ this }}\"]) }}\nselect 1 as id union all select 2\n",
+        )],
+    ) else {
+        return;
+    };
+    w.build_ok(&[]);
+    let target = if kind == Kind::Duckdb { "dev" } else { "pg" };
     assert_eq!(
-        query(&db, "select what from main.audit"),
-        rows(&[&["start"], &["before a"], &["after 2"], &["end dev"]])
+        w.query("select what from {s}.audit"),
+        rows(&[
+            &["start"],
+            &["before a"],
+            &["after 2"],
+            &[&format!("end {target}")]
+        ])
     );
 }
 
-#[test]
-fn a_failing_post_hook_leaves_the_previous_table() {
-    let dir = project(&[
-        ("project.yml", PROJECT),
-        ("models/a.sql", "select 1 as id\n"),
-    ]);
-    build_ok(dir.path(), &[]);
-    std::fs::write(
-        dir.path().join("models/a.sql"),
-        "{{ config(post_hook='insert into main.no_such_table values (1)') }}\nselect 2 as id\n",
-    )
-    .unwrap();
-    let run = strata(dir.path(), &["build"]);
+fn a_failing_post_hook_leaves_the_previous_table(kind: Kind) {
+    let Some(w) = Warehouse::new(
+        kind,
+        "posthook",
+        PROJECT,
+        &[("models/a.sql", "select 1 as id\n")],
+    ) else {
+        return;
+    };
+    w.build_ok(&[]);
+    w.write(
+        "models/a.sql",
+        "{{ config(post_hook='insert into {s}.no_such_table values (1)') }}\nselect 2 as id\n",
+    );
+    let run = strata(w.path(), &["build"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let db = dir.path().join("target/shop.duckdb");
-    assert_eq!(query(&db, "select id from main.a"), rows(&[&["1"]]));
+    assert_eq!(w.query("select id from {s}.a"), rows(&[&["1"]]));
     assert_eq!(
-        query(
-            &db,
-            "select count(*) from information_schema.tables where table_name like '%strata%'"
-        ),
+        w.query("select count(*) from information_schema.tables where table_name like '%strata%'"),
         rows(&[&["0"]])
     );
+}
+
+fn persist_docs_stores_descriptions_as_comments(kind: Kind) {
+    let Some(w) = Warehouse::new(
+        kind,
+        "docs",
+        "name: shop\nmodels:\n  shop:\n    +materialized: table\n    +persist_docs: {relation: true, columns: true}\n",
+        &[
+            ("models/a.sql", "select 1 as id, 'x' as name\n"),
+            (
+                "models/schema.yml",
+                "version: 2\nmodels:\n  - name: a\n    description: \"The A table, it's documented\"\n    columns:\n      - name: id\n        description: The key\n      - name: not_produced\n        description: Documented but not in the SQL\n",
+            ),
+        ],
+    ) else {
+        return;
+    };
+    w.build_ok(&[]);
+    let (table_comment, column_comment) = match kind {
+        Kind::Duckdb => (
+            "select comment from duckdb_tables() where table_name = 'a'",
+            "select comment from duckdb_columns() where table_name = 'a' and column_name = 'id'",
+        ),
+        Kind::Postgres => (
+            "select obj_description('{s}.a'::regclass)",
+            "select col_description('{s}.a'::regclass, 1)",
+        ),
+    };
+    assert_eq!(
+        w.query(table_comment),
+        rows(&[&["The A table, it's documented"]])
+    );
+    assert_eq!(w.query(column_comment), rows(&[&["The key"]]));
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::common::{project, strata, strata_env};
 
-fn psql(database: &str, sql: &str) -> Result<String, String> {
+pub fn psql(database: &str, sql: &str) -> Result<String, String> {
     let output = Command::new("psql")
         .args([
             "-h",
@@ -21,6 +21,8 @@ fn psql(database: &str, sql: &str) -> Result<String, String> {
             "-At",
             "-v",
             "ON_ERROR_STOP=1",
+            "-P",
+            "null=NULL",
             "-c",
             sql,
         ])
@@ -37,12 +39,12 @@ fn psql(database: &str, sql: &str) -> Result<String, String> {
 
 /// A fresh database, dropped at the end; `None` (with the reason printed) when no server
 /// answers outside CI.
-struct Database {
-    name: String,
+pub struct Database {
+    pub name: String,
 }
 
 impl Database {
-    fn create(test: &str) -> Option<Database> {
+    pub fn create(test: &str) -> Option<Database> {
         if let Err(reason) = psql("postgres", "select 1") {
             if std::env::var_os("CI").is_some() {
                 panic!("PostgreSQL at 127.0.0.1:5432 is required in CI: {reason}");
@@ -56,11 +58,11 @@ impl Database {
         Some(Database { name })
     }
 
-    fn query(&self, sql: &str) -> String {
+    pub fn query(&self, sql: &str) -> String {
         psql(&self.name, sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
-    fn profile(&self) -> String {
+    pub fn profile(&self) -> String {
         format!(
             "shop:\n  target: pg\n  outputs:\n    pg:\n      type: postgres\n      host: 127.0.0.1\n      port: 5432\n      user: postgres\n      password: \"{{{{ env_var('SHOP_PG_PASSWORD', '') }}}}\"\n      dbname: {}\n      schema: analytics\n      threads: 4\n      sslmode: disable\n",
             self.name
@@ -121,7 +123,7 @@ fn postgres_builds_seeds_views_tables_incrementals_and_tests() {
     );
     assert_eq!(
         db.query("select note from analytics.raw_orders order by order_id, line"),
-        "a, quoted \"note\"\n\nx"
+        "a, quoted \"note\"\nNULL\nx"
     );
     assert_eq!(
         db.query("select note is null from analytics.raw_orders where line = 2"),

@@ -262,3 +262,59 @@ fn a_run_killed_mid_flight_leaves_consistent_tables_and_the_next_run_completes()
         vec![vec!["0".to_string()]]
     );
 }
+
+#[test]
+fn ctrl_c_cancels_the_running_query_and_leaves_no_half_built_table() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = project(&[
+        ("project.yml", PROJECT),
+        ("models/slow.sql", "select 1 as id\n"),
+    ]);
+    assert_eq!(strata(dir.path(), &["build"]).code, 0);
+    std::fs::write(
+        dir.path().join("models/slow.sql"),
+        "select count(*) as id from range(200000) a, range(200000) b\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .current_dir(dir.path())
+        .args(["run", "--threads", "1"])
+        .env("HOME", dir.path().join(".no-home"))
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn strata");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).expect("read") == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if line.contains("START sql table model main.slow") {
+            break;
+        }
+    }
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(interrupted.success());
+    let _ = stderr.read_to_string(&mut seen);
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(1), "{seen}");
+    assert!(seen.contains("interrupted"), "{seen}");
+    let db = dir.path().join("target/shop.duckdb");
+    assert_eq!(
+        query(&db, "select id from main.slow"),
+        vec![vec!["1".to_string()]]
+    );
+    assert_eq!(
+        query(
+            &db,
+            "select count(*) from information_schema.tables where table_name like '%strata%'"
+        ),
+        vec![vec!["0".to_string()]]
+    );
+}
