@@ -4,10 +4,11 @@
 #     strata's own overhead per node: wall time minus the time spent inside DuckDB calls
 #     (`adapter_seconds` in run_results.json), divided by the number of nodes run;
 #   - `strata seed` of a 1,000,000-row CSV;
-#   - `strata test` of 20 column tests on a 10,000,000-row table, batched (one scan per
-#     relation) and with --no-batch-tests (one query per test);
-#   - with --postgres, the same seed by COPY and the 1,000-model build with --threads 1 and 4
-#     on the local PostgreSQL server (database `strata_bench`, recreated).
+#   - `strata test` of 20 column tests on a 10,000,000-row table, one query per test and
+#     sharing one scan (--batch-tests);
+#   - with --postgres, the same seed by COPY, the 1,000-model build with --threads 1 and 4,
+#     and the 20 tests both ways on the local PostgreSQL server (database `strata_bench`,
+#     recreated).
 # Every run starts from an empty target folder; figures are medians of RUNS runs.
 #
 # Usage: bench/run.sh [--write] [--no-build] [SIZE ...]
@@ -111,45 +112,52 @@ seed_wall=$(cut -d ' ' -f 1 "$scratch/samples" | median)
 rows+=("| \`strata seed\`, 1,000,000 rows (5 columns, 38 MB CSV) | $seed_wall s | | |")
 echo "bench: seed 1M rows: $seed_wall s" >&2
 
-# 20 column tests on a 10,000,000-row table.
-dir=bench-out/tests
-rm -rf "$dir" && mkdir -p "$dir/models"
-printf 'name: test_bench\nmodels:\n  test_bench:\n    +materialized: table\n' >"$dir/project.yml"
-{
-    echo 'select i as c0'
-    for c in $(seq 1 9); do echo "  , case when i % 97 = $c then null else i % 5 end as c$c"; done
-    echo 'from range(10000000) t(i)'
-} >"$dir/models/wide.sql"
-{
-    echo 'version: 2'
-    echo 'models:'
-    echo '  - name: wide'
-    echo '    columns:'
-    for c in $(seq 0 9); do
-        echo "      - name: c$c"
-        echo '        data_tests:'
-        echo '          - not_null'
-        echo '          - accepted_values: {values: [0, 1, 2, 3, 4], quote: false}'
-    done
-} >"$dir/models/schema.yml"
-(cd "$dir" && "$strata" run >/dev/null 2>&1)
-for mode in batched unbatched; do
-    flags=()
-    [[ $mode == unbatched ]] && flags=(--no-batch-tests)
+# 20 column tests (not_null and accepted_values on 10 columns, all passing) on a
+# 10,000,000-row table, one query per test and one shared scan.
+tests_project() {
+    # $1: project directory
+    rm -rf "$1" && mkdir -p "$1/models"
+    printf 'name: test_bench\nmodels:\n  test_bench:\n    +materialized: table\n' >"$1/project.yml"
+    {
+        echo 'select i % 5 as c0'
+        for c in $(seq 1 9); do echo "  , (i + $c) % 5 as c$c"; done
+        echo 'from generate_series(0, 9999999) as t(i)'
+    } >"$1/models/wide.sql"
+    {
+        echo 'version: 2'
+        echo 'models:'
+        echo '  - name: wide'
+        echo '    columns:'
+        for c in $(seq 0 9); do
+            echo "      - name: c$c"
+            echo '        data_tests:'
+            echo '          - not_null'
+            echo '          - accepted_values: {values: [0, 1, 2, 3, 4], quote: false}'
+        done
+    } >"$1/models/schema.yml"
+}
+# time_tests DIR LABEL FLAGS...: median wall time of `strata test FLAGS` (the table is kept).
+time_tests() {
+    local dir=$1 label=$2
+    shift 2
     : >"$scratch/samples"
     for ((i = 0; i < RUNS; i++)); do
-        # keep the table: only the test run is timed
-        (cd "$dir" && /usr/bin/time -f '%e' -o "$scratch/time" "$strata" test "${flags[@]}" >/dev/null 2>"$scratch/stderr") || true
-        grep -q 'finished 20 nodes' "$scratch/stderr" || {
+        (cd "$dir" && /usr/bin/time -f '%e' -o "$scratch/time" "$strata" test "$@" >/dev/null 2>"$scratch/stderr") || true
+        grep -q 'PASS=20 WARN=0 ERROR=0' "$scratch/stderr" || {
             cat "$scratch/stderr" >&2
             exit 1
         }
         tail -n 1 "$scratch/time" >>"$scratch/samples"
     done
     value=$(median <"$scratch/samples")
-    rows+=("| \`strata test\`, 20 column tests on 10,000,000 rows, $mode | $value s | | |")
-    echo "bench: tests $mode: $value s" >&2
-done
+    rows+=("| $label | $value s | | |")
+    echo "bench: $label: $value s" >&2
+}
+dir=bench-out/tests
+tests_project "$dir"
+(cd "$dir" && "$strata" run >/dev/null 2>&1)
+time_tests "$dir" '`strata test`, 20 column tests on 10,000,000 rows, one query each (DuckDB default)'
+time_tests "$dir" '`strata test --batch-tests`, the same 20 tests sharing one scan' --batch-tests
 
 if $postgres; then
     psql_bench() { psql -h 127.0.0.1 -U postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
@@ -180,6 +188,8 @@ YAML
         time_strata bench-out/seed seed
     done
     value=$(cut -d ' ' -f 1 "$scratch/samples" | median)
+    rm -f bench-out/seed/profiles.yml
+    sed -i '/^profile: seed_bench$/d' bench-out/seed/project.yml
     rows+=("| PostgreSQL: \`strata seed\`, 1,000,000 rows by COPY | $value s | | |")
     echo "bench: postgres seed 1M rows: $value s" >&2
     dir=bench-out/run-1000
@@ -199,6 +209,14 @@ YAML
     done
     rm -f "$dir/profiles.yml"
     sed -i '/^profile: gen$/d' "$dir/project.yml"
+
+    dir=bench-out/tests-pg
+    tests_project "$dir"
+    pg_profile "$dir" test_bench
+    reset_pg
+    (cd "$dir" && "$strata" run >/dev/null 2>&1)
+    time_tests "$dir" 'PostgreSQL: `strata test`, the same 20 tests sharing one scan (PostgreSQL default)'
+    time_tests "$dir" 'PostgreSQL: `strata test --no-batch-tests`, one query each' --no-batch-tests
 fi
 
 table="$scratch/table.md"

@@ -111,6 +111,7 @@ impl DuckdbAdapter {
                 comments: true,
                 reads_local_files: true,
                 drop_cascade: false,
+                batch_column_tests: false,
             },
         };
         Ok(adapter)

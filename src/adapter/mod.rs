@@ -38,6 +38,11 @@ pub struct Capabilities {
     /// Dropping a relation that views depend on needs `cascade` (PostgreSQL binds views to
     /// tables; those views are rebuilt when they are part of the run, as with dbt-postgres).
     pub drop_cascade: bool,
+    /// Column tests on one relation are cheaper as one shared scan than as one query each.
+    /// True for row stores and engines that bill per scan (PostgreSQL, Redshift, Athena);
+    /// false for DuckDB, whose per-column statistics answer most single-column checks without
+    /// reading the data, which a shared multi-column query would forfeit (measured).
+    pub batch_column_tests: bool,
 }
 
 /// How a CSV file is written (seeds' `delimiter` and `quote` config).

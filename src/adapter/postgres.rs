@@ -282,6 +282,7 @@ impl PostgresAdapter {
                 comments: true,
                 reads_local_files: false,
                 drop_cascade: true,
+                batch_column_tests: true,
             },
         };
         let first = adapter.open().await?;

@@ -111,9 +111,13 @@ pub struct RunArgs {
     /// Also write the results as JUnit XML to this file (one test case per node)
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
-    /// Run every column test as its own query instead of sharing one scan per relation
-    #[arg(long)]
+    /// Run every column test as its own query, never sharing one scan per relation
+    #[arg(long, conflicts_with = "batch_tests")]
     pub no_batch_tests: bool,
+    /// Share one scan per relation among its not_null / accepted_values tests even where the
+    /// warehouse does not gain from it by default (DuckDB)
+    #[arg(long)]
+    pub batch_tests: bool,
 }
 
 /// Which nodes a command works on.

@@ -202,7 +202,7 @@ async fn run_selected(
         }
     }
     let mut work = work;
-    if !args.no_batch_tests {
+    if !args.no_batch_tests && (args.batch_tests || adapter.capabilities().batch_column_tests) {
         plan_batches(manifest, &mut work, &adapter.quote_style());
     }
     let threads = project.target.threads;
@@ -371,10 +371,11 @@ fn plan_batches(
         }
         let checks: Vec<ColumnCheck> = members.iter().map(|(_, c)| c.clone()).collect();
         let batch = Batch::new(&relation, &checks);
-        for (index, (position, _)) in members.into_iter().enumerate() {
+        for (index, (position, check)) in members.into_iter().enumerate() {
             work[position].batch = Some(BatchSlot {
                 batch: batch.clone(),
                 index,
+                exact: check.count_is_exact(),
             });
         }
     }

@@ -183,8 +183,8 @@ fn each_planted_defect_fails_its_test_with_the_right_count() {
     );
 
     // Column tests sharing one scan per relation give the same answers as one query each.
-    let unbatched = strata(dir.path(), &["test", "--no-batch-tests"]);
-    assert_eq!(unbatched.code, 1, "{}", unbatched.stderr);
+    let batched = strata(dir.path(), &["test", "--batch-tests"]);
+    assert_eq!(batched.code, 1, "{}", batched.stderr);
     assert_eq!(test_results(dir.path()), results);
 }
 
@@ -198,7 +198,7 @@ fn a_broken_test_in_a_batch_does_not_spoil_the_others() {
             "version: 2\nmodels:\n  - name: orders\n    columns:\n      - name: id\n        data_tests: [not_null]\n      - name: note\n        data_tests: [not_null]\n      - name: missing\n        data_tests: [not_null]\n      - name: status\n        data_tests:\n          - accepted_values: {values: [x, y]}\n",
         ),
     ]);
-    let built = strata(dir.path(), &["build"]);
+    let built = strata(dir.path(), &["build", "--batch-tests"]);
     assert_eq!(built.code, 1, "{}", built.stderr);
     let results = test_results(dir.path());
     assert_eq!(
