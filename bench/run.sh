@@ -90,6 +90,7 @@ for size in "${sizes[@]}"; do
     line=$(grep "^$wall " "$scratch/samples" | head -n 1)
     read -r _ sql nodes <<<"$line"
     overhead=$(python3 -c "print(f'{($wall - $sql) / $nodes * 1000:.2f}')")
+    sql=$(printf '%.2f' "$sql")
     rows+=("| \`strata build --threads 1\`, $size models ($nodes nodes incl. seeds and tests) | $wall s | $sql s | $overhead ms |")
     echo "bench: build $size: wall $wall s, in DuckDB $sql s, overhead $overhead ms/node" >&2
 done
@@ -204,6 +205,7 @@ YAML
         wall=$(cut -d ' ' -f 1 "$scratch/samples" | median)
         line=$(grep "^$wall " "$scratch/samples" | head -n 1)
         read -r _ sql nodes <<<"$line"
+        sql=$(printf '%.2f' "$sql")
         rows+=("| PostgreSQL: \`strata build --threads $threads\`, 1,000 models ($nodes nodes) | $wall s | $sql s (summed over connections) | |")
         echo "bench: postgres build 1000 threads $threads: $wall s" >&2
     done
@@ -221,7 +223,7 @@ fi
 
 table="$scratch/table.md"
 {
-    echo '| work | wall | in DuckDB | strata overhead per node |'
+    echo '| work | wall | in the warehouse | strata overhead per node |'
     echo '|---|---|---|---|'
     printf '%s\n' "${rows[@]}"
 } >"$table"
@@ -236,7 +238,7 @@ if $write; then
         cat "$table"
     } >"$section"
     if ! grep -qxF "$START_MARKER" BENCHMARKS.md; then
-        printf '\n## Execution on DuckDB\n\n%s\n%s\n' "$START_MARKER" "$END_MARKER" >>BENCHMARKS.md
+        printf '\n## Execution on DuckDB and PostgreSQL\n\n%s\n%s\n' "$START_MARKER" "$END_MARKER" >>BENCHMARKS.md
     fi
     awk -v start="$START_MARKER" -v end="$END_MARKER" -v section="$section" '
         $0 == start { print; while ((getline line < section) > 0) print line; skip = 1; next }
