@@ -318,3 +318,37 @@ fn ctrl_c_cancels_the_running_query_and_leaves_no_half_built_table() {
         vec![vec!["0".to_string()]]
     );
 }
+
+#[test]
+fn log_format_json_writes_one_event_per_node_start_and_finish() {
+    let dir = project(&[
+        ("project.yml", PROJECT),
+        ("models/a.sql", "select 1 as id\n"),
+        ("models/b.sql", "select id from {{ ref('a') }}\n"),
+    ]);
+    let run = strata(dir.path(), &["--log-format", "json", "build"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let events: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
+        .collect();
+    let finished: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["event"] == "node_finished")
+        .map(|e| {
+            (
+                e["unique_id"].as_str().unwrap_or_default(),
+                e["status"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        finished,
+        vec![("model.shop.a", "success"), ("model.shop.b", "success")]
+    );
+    assert_eq!(
+        events.iter().filter(|e| e["event"] == "node_start").count(),
+        2
+    );
+}
