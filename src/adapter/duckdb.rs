@@ -86,15 +86,27 @@ fn open_connection(path: &str) -> Result<Connection, AdapterError> {
 
 impl DuckdbAdapter {
     /// Opens (creating if needed) the database at `path`, `:memory:` for an in-memory one.
+    /// `setup` statements (settings, attachments) run once on the shared database instance.
     pub async fn open(
         path: &str,
-        _catalog: &str,
+        setup: Vec<String>,
         threads: usize,
     ) -> Result<DuckdbAdapter, AdapterError> {
         let owned = path.to_string();
-        let base = tokio::task::spawn_blocking(move || open_connection(&owned))
-            .await
-            .map_err(join_error)??;
+        let base = tokio::task::spawn_blocking(move || {
+            let connection = open_connection(&owned)?;
+            for statement in &setup {
+                connection
+                    .execute_batch(statement)
+                    .map_err(|e| AdapterError::Connect {
+                        adapter: "duckdb",
+                        message: format!("`{statement}` failed: {e}"),
+                    })?;
+            }
+            Ok::<_, AdapterError>(connection)
+        })
+        .await
+        .map_err(join_error)??;
         let interrupts = vec![base.interrupt_handle()];
         let adapter = DuckdbAdapter {
             path: path.to_string(),
@@ -241,6 +253,29 @@ fn run_statement(connection: &Connection, sql: &str) -> Result<ExecOutcome, Adap
     }
 }
 
+/// The statements that apply a target's `settings:` and `attach:` when the database opens.
+pub fn setup_statements(config: &crate::project::target::DuckdbConfig) -> Vec<String> {
+    let mut statements = Vec::new();
+    for (key, value) in &config.settings {
+        let value = match value {
+            serde_json::Value::String(s) => sql_literal(s),
+            other => other.to_string(),
+        };
+        statements.push(format!("set {key} = {value}"));
+    }
+    for attached in &config.attach {
+        let mut sql = format!("attach if not exists {}", sql_literal(&attached.path));
+        if let Some(alias) = &attached.alias {
+            sql.push_str(&format!(" as \"{}\"", alias.replace('"', "\"\"")));
+        }
+        if attached.read_only {
+            sql.push_str(" (read_only)");
+        }
+        statements.push(sql);
+    }
+    statements
+}
+
 /// The columns DuckDB infers for a CSV file with a header, so warehouses that load files over
 /// the wire (PostgreSQL's COPY) can create a typed table first. Runs on an in-memory database.
 pub fn infer_csv_columns(
@@ -373,7 +408,7 @@ mod tests {
     #[test]
     fn executes_queries_and_reads_the_catalog() {
         runtime().block_on(async {
-            let adapter = DuckdbAdapter::open(":memory:", "memory", 2).await.unwrap();
+            let adapter = DuckdbAdapter::open(":memory:", Vec::new(), 2).await.unwrap();
             adapter.execute("create schema s").await.unwrap();
             let outcome = adapter
                 .execute("create table s.t as select 1 as id, 'a' as name, date '2024-01-02' as d, 1.50::decimal(5,2) as amount")
@@ -413,7 +448,9 @@ mod tests {
     #[test]
     fn a_failed_transaction_changes_nothing() {
         runtime().block_on(async {
-            let adapter = DuckdbAdapter::open(":memory:", "memory", 1).await.unwrap();
+            let adapter = DuckdbAdapter::open(":memory:", Vec::new(), 1)
+                .await
+                .unwrap();
             adapter
                 .execute("create table t as select 1 as id")
                 .await

@@ -263,8 +263,12 @@ pub async fn connect(target: &Target) -> Result<Arc<dyn Adapter>, AdapterError> 
                 .path
                 .clone()
                 .unwrap_or_else(|| ":memory:".to_string());
-            let adapter =
-                duckdb::DuckdbAdapter::open(&path, &target.database, target.threads).await?;
+            let adapter = duckdb::DuckdbAdapter::open(
+                &path,
+                duckdb::setup_statements(config),
+                target.threads,
+            )
+            .await?;
             Ok(Arc::new(adapter))
         }
         ConnectionConfig::Postgres(config) => {

@@ -89,10 +89,25 @@ pub struct DuckdbConfig {
     pub threads: Option<usize>,
     #[serde(default)]
     pub extensions: Vec<Json>,
+    /// `SET key = value` on open (dbt-duckdb's `settings`).
     #[serde(default)]
     pub settings: IndexMap<String, Json>,
+    /// Other database files to attach, so models can set `+database:` to their alias.
+    #[serde(default)]
+    pub attach: Vec<DuckdbAttach>,
     #[serde(flatten)]
     pub extra: IndexMap<String, Json>,
+}
+
+/// One `attach:` entry of a DuckDB target (dbt-duckdb's keys).
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+pub struct DuckdbAttach {
+    pub path: String,
+    /// The catalog name models use as `database`; DuckDB's default is the file's stem.
+    #[serde(default)]
+    pub alias: Option<String>,
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -311,6 +326,17 @@ impl Target {
                     }
                 });
                 c.path = Some(path);
+                for attached in &mut c.attach {
+                    let relative = attached.path != ":memory:"
+                        && !attached.path.contains("://")
+                        && !Path::new(&attached.path).is_absolute();
+                    if relative {
+                        attached.path = project_root
+                            .join(&attached.path)
+                            .to_string_lossy()
+                            .into_owned();
+                    }
+                }
                 (c.schema.clone().unwrap_or_else(|| "main".into()), database)
             }
             ConnectionConfig::Postgres(c) => (c.schema.clone(), c.dbname.clone()),

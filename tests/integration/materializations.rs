@@ -459,3 +459,36 @@ fn persist_docs_stores_descriptions_as_comments(kind: Kind) {
     );
     assert_eq!(w.query(column_comment), rows(&[&["The key"]]));
 }
+
+/// DuckDB-only: `+database` builds into another attached database file.
+#[test]
+fn duckdb_database_config_builds_into_an_attached_database() {
+    let dir = project(&[
+        (
+            "project.yml",
+            "name: shop\nprofile: shop\nmodels:\n  shop:\n    +materialized: table\n    archive:\n      +database: archive\n",
+        ),
+        (
+            "profiles.yml",
+            "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: target/shop.duckdb\n      settings:\n        threads: 2\n      attach:\n        - path: target/archive.duckdb\n          alias: archive\n",
+        ),
+        ("models/a.sql", "select 1 as id\n"),
+        ("models/archive/old_a.sql", "select id + 1 as id from {{ ref('a') }}\n"),
+    ]);
+    let run = strata(dir.path(), &["build"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        query(
+            &dir.path().join("target/archive.duckdb"),
+            "select id from main.old_a"
+        ),
+        rows(&[&["2"]])
+    );
+    assert_eq!(
+        query(
+            &dir.path().join("target/shop.duckdb"),
+            "select count(*) from information_schema.tables where table_name = 'old_a'"
+        ),
+        rows(&[&["0"]])
+    );
+}
