@@ -249,6 +249,17 @@ pub trait Adapter: Send + Sync + fmt::Debug {
         )))
     }
 
+    /// Statements that recreate the views reading `relation` (directly or through other
+    /// views) after it is dropped with `cascade` and replaced, for warehouses that bind views
+    /// to tables (PostgreSQL). They run in the swap's transaction. The default is none.
+    async fn recreate_dependent_views(
+        &self,
+        relation: &RelationName,
+    ) -> Result<Vec<String>, AdapterError> {
+        let _ = relation;
+        Ok(Vec::new())
+    }
+
     /// This warehouse's type for a column DuckDB inferred from a file (`BIGINT`, `DATE`, …).
     fn column_type_for(&self, duckdb_type: &str) -> String {
         duckdb_type.to_string()

@@ -616,6 +616,68 @@ impl Adapter for PostgresAdapter {
     fn column_type_for(&self, duckdb_type: &str) -> String {
         postgres_type(duckdb_type)
     }
+
+    async fn recreate_dependent_views(
+        &self,
+        relation: &RelationName,
+    ) -> Result<Vec<String>, AdapterError> {
+        let name = relation.render(&self.quote_style());
+        let sql = format!(
+            "with recursive dependents(oid, depth) as ( \
+               select distinct r.ev_class, 1 \
+               from pg_catalog.pg_depend d \
+               join pg_catalog.pg_rewrite r on r.oid = d.objid \
+               where d.refobjid = to_regclass({}) and r.ev_class <> d.refobjid \
+               union \
+               select distinct r.ev_class, dependents.depth + 1 \
+               from dependents \
+               join pg_catalog.pg_depend d on d.refobjid = dependents.oid \
+               join pg_catalog.pg_rewrite r on r.oid = d.objid \
+               where r.ev_class <> dependents.oid and dependents.depth < 100 \
+             ) \
+             select n.nspname::text, c.relname::text, pg_catalog.pg_get_viewdef(c.oid) \
+             from dependents \
+             join pg_catalog.pg_class c on c.oid = dependents.oid \
+             join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
+             where c.relkind = 'v' \
+             group by 1, 2, 3 \
+             order by max(dependents.depth), 1, 2",
+            literal(&name)
+        );
+        let table = self.query(&sql).await?;
+        let style = self.quote_style();
+        Ok(table
+            .rows
+            .into_iter()
+            .filter_map(|row| match (row.first(), row.get(1), row.get(2)) {
+                (
+                    Some(Cell::Text(schema)),
+                    Some(Cell::Text(view)),
+                    Some(Cell::Text(definition)),
+                ) => {
+                    let name = RelationName::new(None, schema.clone(), view.clone());
+                    Some(recreate_view_sql(
+                        &name.render(&style),
+                        definition.trim().trim_end_matches(';'),
+                    ))
+                }
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+/// Recreates a view dropped by `cascade`. In its own subtransaction (a `DO` block with an
+/// exception handler): a view the new table no longer satisfies stays dropped, as with
+/// dbt-postgres, with a server warning, instead of failing the swap; it is rebuilt when it is a
+/// model of the run.
+fn recreate_view_sql(view: &str, definition: &str) -> String {
+    let create = format!("create view {view} as {definition}");
+    format!(
+        "do $strata$ begin execute {}; exception when others then raise warning 'strata: view % could not be recreated: %', {}, sqlerrm; end $strata$",
+        literal(&create),
+        literal(view)
+    )
 }
 
 /// The PostgreSQL type for a column DuckDB inferred from a CSV file.

@@ -272,6 +272,18 @@ fn first_int(table: &crate::adapter::Table) -> i64 {
     }
 }
 
+/// Statements that recreate the views `drop … cascade` removes with `relation` (warehouses that
+/// bind views to tables): appended to the swap's transaction, so views outside the run survive.
+async fn recreate_dependents(
+    adapter: &dyn Adapter,
+    relation: &RelationName,
+) -> Result<Vec<String>, MaterializeError> {
+    if !adapter.capabilities().drop_cascade {
+        return Ok(Vec::new());
+    }
+    Ok(adapter.recreate_dependent_views(relation).await?)
+}
+
 /// Builds a table aside and swaps it in within one transaction.
 async fn build_table(
     adapter: &dyn Adapter,
@@ -304,6 +316,7 @@ async fn build_table(
         swap.push(drop_stmt(adapter, relation, existing.kind));
     }
     swap.push(rename_sql(&staged, &relation.identifier, &style));
+    swap.extend(recreate_dependents(adapter, relation).await?);
     swap.extend(request.post_hooks.iter().cloned());
     if let Err(err) = adapter
         .execute_all(&swap, adapter.capabilities().transactional_ddl)
@@ -351,6 +364,9 @@ async fn build_view(
         &style,
         capabilities.create_or_replace_view,
     ));
+    if existing.is_some() {
+        statements.extend(recreate_dependents(adapter, relation).await?);
+    }
     statements.extend(request.post_hooks.iter().cloned());
     adapter
         .execute_all(&statements, capabilities.transactional_ddl)
@@ -754,6 +770,7 @@ async fn load_seed_by_copy(
         swap.push(drop_stmt(adapter, relation, existing.kind));
     }
     swap.push(rename_sql(&staged, &relation.identifier, &style));
+    swap.extend(recreate_dependents(adapter, relation).await?);
     if let Err(err) = adapter
         .execute_all(&swap, adapter.capabilities().transactional_ddl)
         .await

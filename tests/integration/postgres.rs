@@ -395,3 +395,39 @@ fn the_example_builds_on_postgres_and_equals_the_duckdb_build() {
         assert_eq!(pg_rows, duck_rows, "table `{table}` differs");
     }
 }
+
+#[test]
+fn replacing_a_postgres_table_keeps_the_views_that_read_it() {
+    let Some(db) = Database::create("views") else {
+        return;
+    };
+    let dir = project(&[
+        ("project.yml", PROJECT),
+        ("profiles.yml", &db.profile()),
+        ("seeds/prices.csv", "id,amount\n1,10\n2,20\n"),
+    ]);
+    assert_eq!(strata(dir.path(), &["seed"]).code, 0);
+    // Views outside the project read the seed, one through the other.
+    db.query(
+        "create view analytics.expensive as select id from analytics.prices where amount > 15",
+    );
+    db.query(
+        "create view analytics.expensive_count as select count(*) as n from analytics.expensive",
+    );
+    write(
+        dir.path(),
+        "seeds/prices.csv",
+        "id,amount\n1,10\n2,20\n3,30\n",
+    );
+    let seeded = strata(dir.path(), &["seed"]);
+    assert_eq!(seeded.code, 0, "{}", seeded.stderr);
+    assert_eq!(db.query("select n from analytics.expensive_count"), "2");
+    // A change the views cannot survive drops them, as dbt-postgres does, instead of failing.
+    write(dir.path(), "seeds/prices.csv", "id,price\n1,10\n");
+    let seeded = strata(dir.path(), &["seed"]);
+    assert_eq!(seeded.code, 0, "{}", seeded.stderr);
+    assert_eq!(
+        db.query("select count(*) from pg_views where viewname like 'expensive%'"),
+        "0"
+    );
+}
