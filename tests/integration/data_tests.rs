@@ -627,3 +627,30 @@ seeds:
     // ... which an absolute tolerance of 1 accepts.
     assert_eq!(status(&results, "landing_near_cleaned_per_day"), pass);
 }
+
+#[test]
+fn a_test_on_a_missing_relation_points_at_its_yaml_entry_and_builds_nothing() {
+    let dir = project(&[
+        ("project.yml", "name: shop\n"),
+        ("models/orders.sql", "select 1 as id\n"),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: orders\n    columns:\n      - name: id\n        data_tests:\n          - relationships:\n              to: ref('customerz')\n              field: id\n",
+        ),
+    ]);
+    let built = strata(dir.path(), &["build"]);
+    assert_eq!(built.code, 1, "{}", built.stderr);
+    assert!(
+        built
+            .stderr
+            .contains("refers to `customerz`, which does not exist"),
+        "{}",
+        built.stderr
+    );
+    assert!(
+        built.stderr.contains("models/schema.yml:5"),
+        "{}",
+        built.stderr
+    );
+    assert!(!dir.path().join("target").exists());
+}
