@@ -27,6 +27,7 @@ pub struct DuckdbAdapter {
     interrupts: Mutex<Vec<Arc<InterruptHandle>>>,
     /// Nanoseconds spent inside DuckDB calls, summed over connections.
     busy: Arc<std::sync::atomic::AtomicU64>,
+    schemas: super::KnownSchemas,
     capabilities: Capabilities,
 }
 
@@ -115,6 +116,7 @@ impl DuckdbAdapter {
             idle: Mutex::new(Vec::with_capacity(threads)),
             interrupts: Mutex::new(interrupts),
             busy: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            schemas: super::KnownSchemas::default(),
             capabilities: Capabilities {
                 transactional_ddl: true,
                 rename_relation: true,
@@ -416,6 +418,10 @@ impl Adapter for DuckdbAdapter {
 
     fn busy_time(&self) -> std::time::Duration {
         std::time::Duration::from_nanos(self.busy.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn known_schemas(&self) -> Option<&super::KnownSchemas> {
+        Some(&self.schemas)
     }
 }
 

@@ -45,6 +45,24 @@ pub struct Capabilities {
     pub batch_column_tests: bool,
 }
 
+/// Schemas an adapter has created during this run (keyed by their `create schema` statement),
+/// so each is created once.
+#[derive(Debug, Default)]
+pub struct KnownSchemas(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl KnownSchemas {
+    pub fn contains(&self, key: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key)
+    }
+
+    pub fn insert(&self, key: String) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
+    }
+}
+
 /// How a CSV file is written (seeds' `delimiter` and `quote` config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CsvOptions {
@@ -226,6 +244,12 @@ pub trait Adapter: Send + Sync + fmt::Debug {
     /// to separate strata's own overhead from the SQL's).
     fn busy_time(&self) -> std::time::Duration {
         std::time::Duration::ZERO
+    }
+
+    /// The schemas this adapter created in this run, when it keeps track (all built-in
+    /// adapters do); `None` creates the schema before every node.
+    fn known_schemas(&self) -> Option<&KnownSchemas> {
+        None
     }
 
     /// Keeps other strata runs off this target until the adapter is dropped (PostgreSQL's

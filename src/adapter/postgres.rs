@@ -184,6 +184,7 @@ pub struct PostgresAdapter {
     lock_session: tokio::sync::Mutex<Option<Client>>,
     retry: RetryPolicy,
     busy: AtomicU64,
+    schemas: super::KnownSchemas,
     capabilities: Capabilities,
 }
 
@@ -271,6 +272,7 @@ impl PostgresAdapter {
             lock_session: tokio::sync::Mutex::new(None),
             retry: RetryPolicy::with_retries(settings.retries.unwrap_or(3)),
             busy: AtomicU64::new(0),
+            schemas: super::KnownSchemas::default(),
             capabilities: Capabilities {
                 transactional_ddl: true,
                 rename_relation: true,
@@ -577,6 +579,10 @@ impl Adapter for PostgresAdapter {
 
     fn busy_time(&self) -> Duration {
         Duration::from_nanos(self.busy.load(Ordering::Relaxed))
+    }
+
+    fn known_schemas(&self) -> Option<&super::KnownSchemas> {
+        Some(&self.schemas)
     }
 
     async fn lock_target(&self) -> Result<(), AdapterError> {

@@ -118,6 +118,21 @@ pub fn drop_sql(relation: &RelationName, kind: RelationKind, style: &QuoteStyle)
     format!("drop {what} if exists {}", relation.render(style))
 }
 
+/// Creates the relation's schema unless this run already did: one catalog write per schema
+/// instead of one per node (each is a committed transaction on a DuckDB file).
+async fn ensure_schema(adapter: &dyn Adapter, relation: &RelationName) -> Result<(), AdapterError> {
+    let sql = create_schema_sql(relation, &adapter.quote_style());
+    if let Some(known) = adapter.known_schemas() {
+        if known.contains(&sql) {
+            return Ok(());
+        }
+        adapter.execute(&sql).await?;
+        known.insert(sql);
+        return Ok(());
+    }
+    adapter.execute(&sql).await.map(|_| ())
+}
+
 /// `drop_sql` as this adapter needs it (with `cascade` where views bind to tables).
 fn drop_stmt(adapter: &dyn Adapter, relation: &RelationName, kind: RelationKind) -> String {
     let sql = drop_sql(relation, kind, &adapter.quote_style());
@@ -293,9 +308,7 @@ async fn build_table(
     let style = adapter.quote_style();
     let relation = request.relation;
     let staged = staging_relation(relation, "tmp");
-    adapter
-        .execute(&create_schema_sql(relation, &style))
-        .await?;
+    ensure_schema(adapter, relation).await?;
     adapter
         .execute(&drop_stmt(adapter, &staged, RelationKind::Table))
         .await?;
@@ -344,9 +357,7 @@ async fn build_view(
 ) -> Result<Outcome, MaterializeError> {
     let style = adapter.quote_style();
     let relation = request.relation;
-    adapter
-        .execute(&create_schema_sql(relation, &style))
-        .await?;
+    ensure_schema(adapter, relation).await?;
     let capabilities = adapter.capabilities();
     let mut statements = Vec::new();
     match existing.map(|e| e.kind) {
@@ -743,9 +754,7 @@ async fn load_seed_by_copy(
         })
         .collect();
     let staged = staging_relation(relation, "tmp");
-    adapter
-        .execute(&create_schema_sql(relation, &style))
-        .await?;
+    ensure_schema(adapter, relation).await?;
     adapter
         .execute(&drop_stmt(adapter, &staged, RelationKind::Table))
         .await?;
