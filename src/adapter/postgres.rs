@@ -293,9 +293,19 @@ impl PostgresAdapter {
     }
 
     async fn open(&self) -> Result<Client, AdapterError> {
-        let failed = |err: tokio_postgres::Error| AdapterError::Connect {
-            adapter: "postgres",
-            message: err.to_string(),
+        // The driver's message ("error performing TLS handshake") hides the cause (an
+        // untrusted certificate, a refused connection): show the whole chain.
+        let failed = |err: tokio_postgres::Error| {
+            let mut message = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            AdapterError::Connect {
+                adapter: "postgres",
+                message,
+            }
         };
         let client = match &self.tls {
             Tls::None => {

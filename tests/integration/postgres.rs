@@ -431,3 +431,45 @@ fn replacing_a_postgres_table_keeps_the_views_that_read_it() {
         "0"
     );
 }
+
+#[test]
+fn sslmode_require_encrypts_and_verify_full_rejects_an_untrusted_certificate() {
+    let Some(db) = Database::create("tls") else {
+        return;
+    };
+    if db.query("show ssl") != "on" {
+        eprintln!("skipping: the local server has TLS off");
+        return;
+    }
+    let dir = project(&[
+        ("project.yml", PROJECT),
+        (
+            "profiles.yml",
+            &db.profile().replace("sslmode: disable", "sslmode: require"),
+        ),
+        (
+            "models/tls.sql",
+            "select (select ssl from pg_stat_ssl where pid = pg_backend_pid()) as encrypted\n",
+        ),
+    ]);
+    let built = strata(dir.path(), &["build"]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    assert_eq!(db.query("select encrypted from analytics.tls"), "t");
+
+    // The local server's certificate is self-signed: verify-full must refuse it.
+    write(
+        dir.path(),
+        "profiles.yml",
+        &db.profile()
+            .replace("sslmode: disable", "sslmode: verify-full"),
+    );
+    let refused = strata(dir.path(), &["build"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("cannot connect to the postgres target"),
+        "{}",
+        refused.stderr
+    );
+}
