@@ -46,20 +46,25 @@ pub struct Capabilities {
 }
 
 /// Schemas an adapter has created during this run (keyed by their `create schema` statement),
-/// so each is created once.
+/// so each is created once. The lock is held while a schema is created: PostgreSQL's
+/// `create schema if not exists` is not safe against itself running concurrently.
 #[derive(Debug, Default)]
-pub struct KnownSchemas(std::sync::Mutex<std::collections::HashSet<String>>);
+pub struct KnownSchemas(tokio::sync::Mutex<std::collections::HashSet<String>>);
 
 impl KnownSchemas {
-    pub fn contains(&self, key: &str) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(key)
-    }
-
-    pub fn insert(&self, key: String) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
+    /// Runs `create` (once per key in this run) with the set locked.
+    pub async fn ensure<F, Fut>(&self, key: String, create: F) -> Result<(), AdapterError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(), AdapterError>>,
+    {
+        let mut known = self.0.lock().await;
+        if known.contains(&key) {
+            return Ok(());
+        }
+        create().await?;
+        known.insert(key);
+        Ok(())
     }
 }
 

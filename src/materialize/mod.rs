@@ -6,6 +6,8 @@
 //! decide which to run from the adapter's [`Capabilities`] and the relation's current state,
 //! never from the adapter's name.
 
+mod cdc;
+
 use std::path::Path;
 
 use crate::adapter::{Adapter, AdapterError, ColumnInfo, RelationInfo, RelationKind};
@@ -122,15 +124,16 @@ pub fn drop_sql(relation: &RelationName, kind: RelationKind, style: &QuoteStyle)
 /// instead of one per node (each is a committed transaction on a DuckDB file).
 async fn ensure_schema(adapter: &dyn Adapter, relation: &RelationName) -> Result<(), AdapterError> {
     let sql = create_schema_sql(relation, &adapter.quote_style());
-    if let Some(known) = adapter.known_schemas() {
-        if known.contains(&sql) {
-            return Ok(());
+    match adapter.known_schemas() {
+        Some(known) => {
+            known
+                .ensure(sql.clone(), || async {
+                    adapter.execute(&sql).await.map(|_| ())
+                })
+                .await
         }
-        adapter.execute(&sql).await?;
-        known.insert(sql);
-        return Ok(());
+        None => adapter.execute(&sql).await.map(|_| ()),
     }
-    adapter.execute(&sql).await.map(|_| ())
 }
 
 /// `drop_sql` as this adapter needs it (with `cascade` where views bind to tables).
@@ -519,7 +522,13 @@ async fn apply_increment(
                 &style,
             ));
         }
-        IncrementalStrategy::Cdc | IncrementalStrategy::Microbatch => {
+        IncrementalStrategy::Cdc => {
+            return Err(AdapterError::Internal(
+                "cdc batches are applied by materialize::cdc".into(),
+            )
+            .into())
+        }
+        IncrementalStrategy::Microbatch => {
             return Err(MaterializeError::Config(
                 format!("{strategy:?}").to_lowercase(),
                 "a later strata version (not implemented yet)".into(),
@@ -555,6 +564,16 @@ pub async fn materialize(
     match &request.config.materialized {
         Materialization::View => build_view(adapter, request, existing.as_ref()).await,
         Materialization::Table => build_table(adapter, request, existing.as_ref()).await,
+        Materialization::Incremental
+            if request.config.incremental_strategy == Some(IncrementalStrategy::Cdc) =>
+        {
+            match existing {
+                Some(info) if info.kind == RelationKind::Table && !full_refresh => {
+                    cdc::apply_batch(adapter, request, &info).await
+                }
+                _ => cdc::build_full(adapter, request).await,
+            }
+        }
         Materialization::Incremental => match existing {
             Some(info) if info.kind == RelationKind::Table && !full_refresh => {
                 build_incremental(adapter, request, &info).await

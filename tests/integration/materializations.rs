@@ -125,6 +125,7 @@ on_every_warehouse!(
     hooks_run_around_models_and_the_whole_run,
     a_failing_post_hook_leaves_the_previous_table,
     persist_docs_stores_descriptions_as_comments,
+    cdc_batches_apply_the_last_change_per_key_like_a_full_refresh,
 );
 
 fn merge_on_a_composite_key_updates_and_inserts(kind: Kind) {
@@ -490,5 +491,63 @@ fn duckdb_database_config_builds_into_an_attached_database() {
             "select count(*) from information_schema.tables where table_name = 'old_a'"
         ),
         rows(&[&["0"]])
+    );
+}
+
+fn cdc_batches_apply_the_last_change_per_key_like_a_full_refresh(kind: Kind) {
+    let model = |seed: &str| {
+        format!(
+            "{{{{ config(materialized='incremental', incremental_strategy='cdc', unique_key='id') }}}}\nselect id, name, _op, _commit_ts from {{{{ ref('{seed}') }}}}\n"
+        )
+    };
+    let Some(w) = Warehouse::new(
+        kind,
+        "cdc",
+        PROJECT,
+        &[
+            ("seeds/batch.csv", "id,name,_op,_commit_ts\n0,x,I,0\n"),
+            ("seeds/history.csv", "id,name,_op,_commit_ts\n0,x,I,0\n"),
+            ("models/customers.sql", &model("batch")),
+            ("models/customers_full.sql", &model("history")),
+        ],
+    ) else {
+        return;
+    };
+    let batches = [
+        // inserts, and an update of the same key in one batch
+        "1,a,I,1\n2,b,I,1\n2,b2,U,2\n3,c,I,1\n",
+        // a delete, a duplicated update, an update of a missing key, a late older change
+        "1,a,D,3\n3,c3,U,4\n3,c3,U,4\n4,d,U,5\n2,old,U,1\n",
+        // a re-insert of a deleted key, a late delete older than the key's last update
+        "1,a-again,I,6\n4,d,D,2\n",
+    ];
+    // The first build is a full one over the first batch; later builds apply batches.
+    w.build_ok(&[]);
+    let mut history = String::from("id,name,_op,_commit_ts\n0,x,I,0\n");
+    for batch in batches {
+        history.push_str(batch);
+        w.write(
+            "seeds/batch.csv",
+            &format!("id,name,_op,_commit_ts\n{batch}"),
+        );
+        w.write("seeds/history.csv", &history);
+        let log = w.build_ok(&["--select", "batch", "history", "customers"]);
+        assert!(log.contains("OK customers [CDC"), "{log}");
+    }
+    w.build_ok(&["--select", "customers_full", "--full-refresh"]);
+    let expected = rows(&[
+        &["0", "x"],
+        &["1", "a-again"],
+        &["2", "b2"],
+        &["3", "c3"],
+        &["4", "d"],
+    ]);
+    assert_eq!(
+        w.query("select id, name from {s}.customers order by id"),
+        expected
+    );
+    assert_eq!(
+        w.query("select id, name from {s}.customers_full order by id"),
+        expected
     );
 }
