@@ -407,7 +407,7 @@ fn render_project_hooks(session: &session::Session, key: &str) -> Result<Vec<Str
                 hook,
                 crate::template::NodeInfo::default(),
                 crate::template::Phase::Compile,
-                Some(crate::compile::resolver(&session.manifest)),
+                Some(crate::compile::resolver(project, &session.manifest)),
             )
             .map_err(|err| {
                 err.to_diagnostic(&project.root, Some(&format!("the `{key}` hook")))

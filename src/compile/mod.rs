@@ -57,13 +57,18 @@ pub struct Compiled {
 struct ManifestResolver {
     refs: HashMap<(String, String), Resolved>,
     sources: HashMap<(String, String), RelationName>,
+    /// File readers for external sources, when the warehouse reads local files itself.
+    externals: HashMap<(String, String), String>,
     project: String,
 }
 
 impl ManifestResolver {
-    fn new(manifest: &Manifest) -> Self {
+    /// `files_root` is the project folder when the target reads local files (DuckDB): external
+    /// sources then render as readers of their files.
+    fn new(manifest: &Manifest, files_root: Option<&Path>) -> Self {
         let mut refs = HashMap::new();
         let mut sources = HashMap::new();
+        let mut externals = HashMap::new();
         for node in manifest.nodes.values() {
             match node.resource_type {
                 ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot => {
@@ -81,10 +86,13 @@ impl ManifestResolver {
                 }
                 ResourceType::Source => {
                     if let (Some(source), Some(relation)) = (&node.source, &node.relation) {
-                        sources.insert(
-                            (source.source_name.clone(), source.table_name.clone()),
-                            relation.clone(),
-                        );
+                        let key = (source.source_name.clone(), source.table_name.clone());
+                        if let (Some(root), Some(external)) = (files_root, &source.external) {
+                            if let Some(reader) = external_reader(root, external) {
+                                externals.insert(key.clone(), reader);
+                            }
+                        }
+                        sources.insert(key, relation.clone());
                     }
                 }
                 _ => {}
@@ -93,8 +101,66 @@ impl ManifestResolver {
         ManifestResolver {
             refs,
             sources,
+            externals,
             project: manifest.project_name.clone(),
         }
+    }
+}
+
+fn sql_string(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// DuckDB SQL reading an external source's files, each row tagged with `_source_file`:
+/// `external: {location: 'landing/orders/*.parquet', format: parquet}` (csv takes `delimiter`,
+/// `quote` and `header` too). Relative locations are under the project folder.
+fn external_reader(root: &Path, external: &serde_json::Value) -> Option<String> {
+    let location = external.get("location")?.as_str()?;
+    let full = if location.contains("://") || Path::new(location).is_absolute() {
+        location.to_string()
+    } else {
+        root.join(location).to_string_lossy().into_owned()
+    };
+    let format = external
+        .get("format")
+        .and_then(|f| f.as_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| {
+            if location.ends_with(".csv") || location.ends_with(".csv.gz") {
+                "csv".into()
+            } else {
+                "parquet".into()
+            }
+        });
+    let file_column = "filename = '_source_file'";
+    match format.as_str() {
+        "parquet" => Some(format!(
+            "read_parquet({}, {file_column}, union_by_name = true)",
+            sql_string(&full)
+        )),
+        "csv" => {
+            let mut options = vec![file_column.to_string(), "union_by_name = true".into()];
+            let header = external
+                .get("header")
+                .and_then(|h| h.as_bool())
+                .unwrap_or(true);
+            options.push(format!("header = {header}"));
+            for (key, option) in [("delimiter", "delim"), ("quote", "quote")] {
+                if let Some(value) = external.get(key).and_then(|v| v.as_str()) {
+                    options.push(format!("{option} = {}", sql_string(value)));
+                }
+            }
+            Some(format!(
+                "read_csv({}, {})",
+                sql_string(&full),
+                options.join(", ")
+            ))
+        }
+        "json" => Some(format!(
+            "read_json_auto({}, {file_column})",
+            sql_string(&full)
+        )),
+        _ => None,
     }
 }
 
@@ -107,6 +173,12 @@ impl Resolver for ManifestResolver {
             .ok_or_else(|| format!("ref `{}` does not exist", call.name))
     }
 
+    fn source_expression(&self, source: &str, table: &str) -> Option<String> {
+        self.externals
+            .get(&(source.to_string(), table.to_string()))
+            .cloned()
+    }
+
     fn resolve_source(&self, source: &str, table: &str) -> Result<RelationName, String> {
         self.sources
             .get(&(source.to_string(), table.to_string()))
@@ -116,8 +188,14 @@ impl Resolver for ManifestResolver {
 }
 
 /// A resolver for templates that belong to no node (inline SQL, project hooks).
-pub fn resolver(manifest: &Manifest) -> Arc<dyn Resolver> {
-    Arc::new(ManifestResolver::new(manifest))
+pub fn resolver(project: &Project, manifest: &Manifest) -> Arc<dyn Resolver> {
+    Arc::new(ManifestResolver::new(manifest, files_root(project)))
+}
+
+/// The folder external sources' relative locations start from, for targets that read files
+/// themselves (DuckDB); other warehouses will stage the files as tables.
+fn files_root(project: &Project) -> Option<&Path> {
+    (project.target.kind() == crate::project::AdapterKind::Duckdb).then_some(project.root.as_path())
 }
 
 /// Renders SQL that belongs to no node (`show --inline`), with refs, sources and macros; the
@@ -128,7 +206,7 @@ pub fn compile_inline(
     engine: &Engine,
     sql: &str,
 ) -> Result<String, Diagnostics> {
-    let resolver = resolver(manifest);
+    let resolver = resolver(project, manifest);
     let (rendered, capture) = engine
         .render(
             "<inline>",
@@ -202,7 +280,8 @@ pub fn compile(
     selected: &[NodeId],
     options: &CompileOptions,
 ) -> Result<Compiled, Diagnostics> {
-    let resolver: Arc<dyn Resolver> = Arc::new(ManifestResolver::new(manifest));
+    let resolver: Arc<dyn Resolver> =
+        Arc::new(ManifestResolver::new(manifest, files_root(project)));
     let dialect = crate::sql::dialect_for(project.target.kind());
     let mut diagnostics = Diagnostics::new();
 

@@ -541,6 +541,7 @@ impl Object for RelationFactory {
             style: self.0.style,
             include_schema: true,
             cte_name: None,
+            expression: None,
         }))
     }
 }

@@ -48,6 +48,13 @@ pub enum Resolved {
 pub trait Resolver: Send + Sync + std::fmt::Debug {
     fn resolve_ref(&self, call: &RefCall) -> Result<Resolved, String>;
     fn resolve_source(&self, source: &str, table: &str) -> Result<RelationName, String>;
+
+    /// SQL that reads an external source's files directly (DuckDB's `read_parquet(…)`), used
+    /// in place of its relation name; `None` for sources that are tables.
+    fn source_expression(&self, source: &str, table: &str) -> Option<String> {
+        let _ = (source, table);
+        None
+    }
 }
 
 /// What a render captured.
@@ -111,6 +118,7 @@ impl RenderContext {
             include_database: true,
             include_schema: true,
             cte_name: None,
+            expression: None,
         })
     }
 
@@ -257,6 +265,7 @@ impl Object for RefFunction {
                         include_database: false,
                         include_schema: false,
                         cte_name: Some(cte_name),
+                        expression: None,
                     }))
                 }
                 Err(message) => Err(Error::new(ErrorKind::InvalidOperation, message)),
@@ -296,10 +305,22 @@ impl Object for SourceFunction {
         let ctx = &self.0;
         ctx.capture().sources.push((source.clone(), table.clone()));
         match (ctx.phase, &ctx.resolver) {
-            (Phase::Compile, Some(resolver)) => resolver
-                .resolve_source(&source, &table)
-                .map(|relation| ctx.relation_value(&relation))
-                .map_err(|message| Error::new(ErrorKind::InvalidOperation, message)),
+            (Phase::Compile, Some(resolver)) => {
+                let relation = resolver
+                    .resolve_source(&source, &table)
+                    .map_err(|message| Error::new(ErrorKind::InvalidOperation, message))?;
+                match resolver.source_expression(&source, &table) {
+                    Some(expression) => Ok(Value::from_object(RelationValue {
+                        relation,
+                        style: ctx.shared.style,
+                        include_database: true,
+                        include_schema: true,
+                        cte_name: None,
+                        expression: Some(expression),
+                    })),
+                    None => Ok(ctx.relation_value(&relation)),
+                }
+            }
             _ => Ok(ctx.relation_value(&RelationName::new(
                 Some(ctx.shared.target_database.clone()),
                 source,
@@ -398,12 +419,17 @@ pub struct RelationValue {
     pub include_database: bool,
     pub include_schema: bool,
     pub cte_name: Option<String>,
+    /// SQL rendered instead of the name (an external source's file reader).
+    pub expression: Option<String>,
 }
 
 impl RelationValue {
     fn rendered(&self) -> String {
         if let Some(cte) = &self.cte_name {
             return cte.clone();
+        }
+        if let Some(expression) = &self.expression {
+            return expression.clone();
         }
         let mut style = self.style;
         style.include_database &= self.include_database;

@@ -352,3 +352,64 @@ fn log_format_json_writes_one_event_per_node_start_and_finish() {
         2
     );
 }
+
+#[test]
+fn external_sources_read_landing_files_directly_on_duckdb() {
+    let dir = project(&[
+        ("project.yml", "name: shop\nmodels:\n  shop:\n    +materialized: table\n"),
+        (
+            "models/sources.yml",
+            "version: 2\nsources:\n  - name: landing\n    tables:\n      - name: orders\n        external: {location: 'landing/orders/*.parquet', format: parquet}\n      - name: customers\n        external: {location: 'landing/customers/*.csv', format: csv}\n",
+        ),
+        (
+            "models/stg_orders.sql",
+            "select order_id, amount, _source_file from {{ source('landing', 'orders') }}\n",
+        ),
+        (
+            "models/stg_customers.sql",
+            "select id, name from {{ source('landing', 'customers') }}\n",
+        ),
+        (
+            "landing/customers/LOAD00000001.csv",
+            "id,name\n1,\"Smith, Ann\"\n2,\"O\"\"Brien\"\n",
+        ),
+    ]);
+    let folder = dir.path().join("landing/orders");
+    std::fs::create_dir_all(&folder).unwrap();
+    let writer = duckdb::Connection::open_in_memory().unwrap();
+    for (file, rows) in [
+        (
+            "LOAD00000001.parquet",
+            "select 1 as order_id, 10.5 as amount union all select 2, 3.0",
+        ),
+        (
+            "20240102-120000000.parquet",
+            "select 3 as order_id, 7.25 as amount",
+        ),
+    ] {
+        writer
+            .execute_batch(&format!(
+                "copy ({rows}) to '{}' (format parquet)",
+                folder.join(file).display()
+            ))
+            .unwrap();
+    }
+    let built = strata(dir.path(), &["build"]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let db = dir.path().join("target/shop.duckdb");
+    assert_eq!(
+        query(
+            &db,
+            "select order_id, regexp_extract(_source_file, '[^/]+$') from main.stg_orders order by order_id"
+        ),
+        vec![
+            vec!["1".to_string(), "LOAD00000001.parquet".to_string()],
+            vec!["2".to_string(), "LOAD00000001.parquet".to_string()],
+            vec!["3".to_string(), "20240102-120000000.parquet".to_string()]
+        ]
+    );
+    assert_eq!(
+        query(&db, "select name from main.stg_customers order by id"),
+        vec![vec!["Smith, Ann".to_string()], vec!["O\"Brien".to_string()]]
+    );
+}
