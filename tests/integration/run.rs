@@ -413,3 +413,26 @@ fn external_sources_read_landing_files_directly_on_duckdb() {
         vec![vec!["Smith, Ann".to_string()], vec!["O\"Brien".to_string()]]
     );
 }
+
+#[test]
+fn seeds_honour_delimiter_and_quote_config() {
+    let dir = project(&[
+        (
+            "project.yml",
+            "name: shop\nseeds:\n  shop:\n    prices:\n      +delimiter: \";\"\n      +quote: \"'\"\n",
+        ),
+        ("seeds/prices.csv", "id;label\n1;'a;b'\n2;\n"),
+    ]);
+    let run = strata(dir.path(), &["seed"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        query(
+            &dir.path().join("target/shop.duckdb"),
+            "select id, coalesce(label, 'NULL') from main.prices order by id"
+        ),
+        vec![
+            vec!["1".to_string(), "a;b".to_string()],
+            vec!["2".to_string(), "NULL".to_string()]
+        ]
+    );
+}
