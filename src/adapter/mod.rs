@@ -177,6 +177,19 @@ pub struct Table {
     pub rows: Vec<Vec<Cell>>,
 }
 
+impl Table {
+    /// The rows as an aligned text table, cells cut at `max_width` characters.
+    pub fn to_text(&self, max_width: usize) -> String {
+        let headers: Vec<String> = self.columns.iter().map(|c| c.name.clone()).collect();
+        let rows: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|row| row.iter().map(ToString::to_string).collect())
+            .collect();
+        crate::output::format_table(&headers, &rows, max_width)
+    }
+}
+
 /// Why a warehouse call failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AdapterError {

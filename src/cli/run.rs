@@ -139,6 +139,7 @@ async fn run_selected(
                 Some(Err(_)) => audit_relation(project, node),
                 None => node.relation.clone()?,
             };
+            let built = compiled.nodes.get(&node.unique_id);
             Some(Work {
                 unique_id: node.unique_id.clone(),
                 resource_type: node.resource_type,
@@ -152,21 +153,9 @@ async fn run_selected(
                 relation,
                 config: node.config.clone(),
                 config_map: node.config_map.clone(),
-                sql: compiled
-                    .nodes
-                    .get(&node.unique_id)
-                    .map(|c| c.sql.clone())
-                    .unwrap_or_default(),
-                pre_hooks: compiled
-                    .nodes
-                    .get(&node.unique_id)
-                    .map(|c| c.pre_hooks.clone())
-                    .unwrap_or_default(),
-                post_hooks: compiled
-                    .nodes
-                    .get(&node.unique_id)
-                    .map(|c| c.post_hooks.clone())
-                    .unwrap_or_default(),
+                sql: built.map(|c| c.sql.clone()).unwrap_or_default(),
+                pre_hooks: built.map(|c| c.pre_hooks.clone()).unwrap_or_default(),
+                post_hooks: built.map(|c| c.post_hooks.clone()).unwrap_or_default(),
                 comments: if adapter.capabilities().comments {
                     persist_docs(session, node)
                 } else {
@@ -551,7 +540,8 @@ fn report_problems(
                     details.push(format!("failing rows stored in {stored}"));
                 }
                 if let Some(sample) = &result.sample {
-                    let table = crate::data_test::format_sample(sample)
+                    let table = sample
+                        .to_text(40)
                         .lines()
                         .map(|line| format!("    {line}"))
                         .collect::<Vec<_>>()

@@ -103,13 +103,7 @@ pub fn run(settings: &Settings, args: &ShowArgs) -> anyhow::Result<u8> {
         );
         match adapter.query(&limited).await {
             Ok(table) => {
-                let headers: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-                let rows: Vec<Vec<String>> = table
-                    .rows
-                    .iter()
-                    .map(|row| row.iter().map(ToString::to_string).collect())
-                    .collect();
-                printer.data(&crate::output::format_table(&headers, &rows, 60));
+                printer.data(&table.to_text(60));
                 Ok(EXIT_OK)
             }
             Err(err) => {

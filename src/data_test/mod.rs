@@ -413,17 +413,6 @@ pub async fn run(
     })
 }
 
-/// The sample rows as a small aligned text table, for the run summary.
-pub fn format_sample(table: &Table) -> String {
-    let headers: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-    let rows: Vec<Vec<String>> = table
-        .rows
-        .iter()
-        .map(|row| row.iter().map(ToString::to_string).collect())
-        .collect();
-    crate::output::format_table(&headers, &rows, 40)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,6 +117,15 @@ fn not_deleted(columns: &CdcColumns, style: &QuoteStyle) -> String {
     )
 }
 
+async fn drop_tables(adapter: &dyn Adapter, tables: &[&RelationName]) -> Result<(), AdapterError> {
+    for table in tables {
+        adapter
+            .execute(&drop_stmt(adapter, table, RelationKind::Table))
+            .await?;
+    }
+    Ok(())
+}
+
 /// First build or full refresh: the latest change per key, deletes removed, built aside with
 /// its state table and swapped in together.
 pub async fn build_full(
@@ -130,11 +139,7 @@ pub async fn build_full(
     let staged = staging_relation(relation, "tmp");
     let staged_state = staging_relation(&state, "tmp");
     ensure_schema(adapter, relation).await?;
-    for leftover in [&staged, &staged_state] {
-        adapter
-            .execute(&drop_stmt(adapter, leftover, RelationKind::Table))
-            .await?;
-    }
+    drop_tables(adapter, &[&staged, &staged_state]).await?;
     let prepare = vec![
         format!(
             "create table {} as (\n{}\n)",
@@ -160,11 +165,7 @@ pub async fn build_full(
     ];
     let prepared = adapter.execute_all(&prepare, false).await;
     if let Err(err) = prepared {
-        for leftover in [&staged, &staged_state] {
-            let _ = adapter
-                .execute(&drop_stmt(adapter, leftover, RelationKind::Table))
-                .await;
-        }
+        let _ = drop_tables(adapter, &[&staged, &staged_state]).await;
         return Err(err.into());
     }
     let mut swap = Vec::new();
@@ -181,11 +182,7 @@ pub async fn build_full(
         .execute_all(&swap, adapter.capabilities().transactional_ddl)
         .await
     {
-        for leftover in [&staged, &staged_state] {
-            let _ = adapter
-                .execute(&drop_stmt(adapter, leftover, RelationKind::Table))
-                .await;
-        }
+        let _ = drop_tables(adapter, &[&staged, &staged_state]).await;
         return Err(err.into());
     }
     let rows = adapter

@@ -160,3 +160,63 @@ pub fn query(db: &std::path::Path, sql: &str) -> Vec<Vec<String>> {
     }
     out
 }
+
+/// A `strata` process started in the background, its stderr read up to a given line.
+pub struct Running {
+    pub child: std::process::Child,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+    /// stderr so far.
+    pub seen: String,
+}
+
+impl Running {
+    /// Starts `strata ARGS` in `dir` and reads stderr until a line contains `needle` (or the
+    /// process ends).
+    pub fn until(dir: &Path, args: &[&str], needle: &str) -> Running {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .current_dir(dir)
+            .args(args)
+            .env("HOME", dir.join(".no-home"))
+            .env("NO_COLOR", "1")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn strata");
+        let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+        let mut seen = String::new();
+        loop {
+            let mut line = String::new();
+            if stderr.read_line(&mut line).expect("read stderr") == 0 {
+                break;
+            }
+            seen.push_str(&line);
+            if line.contains(needle) {
+                break;
+            }
+        }
+        Running {
+            child,
+            stderr,
+            seen,
+        }
+    }
+
+    /// Sends SIGINT (Ctrl-C) and waits; returns the exit code and the whole stderr.
+    pub fn interrupt(mut self) -> (Option<i32>, String) {
+        use std::io::Read;
+        let sent = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill -INT");
+        assert!(sent.success());
+        let _ = self.stderr.read_to_string(&mut self.seen);
+        let status = self.child.wait().expect("wait");
+        (status.code(), self.seen)
+    }
+
+    /// Kills the process (SIGKILL) and waits.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill strata");
+        let _ = self.child.wait();
+    }
+}

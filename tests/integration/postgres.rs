@@ -476,7 +476,6 @@ fn sslmode_require_encrypts_and_verify_full_rejects_an_untrusted_certificate() {
 
 #[test]
 fn ctrl_c_cancels_the_running_statement_on_the_postgres_server() {
-    use std::io::{BufRead, BufReader, Read};
     let Some(db) = Database::create("cancel") else {
         return;
     };
@@ -492,26 +491,8 @@ fn ctrl_c_cancels_the_running_statement_on_the_postgres_server() {
         "select 2 as id from (select pg_sleep(120)) as waiting\n",
     );
     let started = std::time::Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .current_dir(dir.path())
-        .args(["run"])
-        .env("HOME", dir.path().join(".no-home"))
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn strata");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        if stderr.read_line(&mut line).expect("read") == 0 {
-            break;
-        }
-        seen.push_str(&line);
-        if line.contains("START sql table model analytics.slow") {
-            break;
-        }
-    }
+    let running =
+        crate::common::Running::until(dir.path(), &["run"], "START sql table model analytics.slow");
     // Wait until the statement runs on the server, then interrupt strata.
     for _ in 0..200 {
         if db.query("select count(*) from pg_stat_activity where query like '%pg_sleep(120)%' and state = 'active' and pid <> pg_backend_pid()") == "1" {
@@ -519,14 +500,8 @@ fn ctrl_c_cancels_the_running_statement_on_the_postgres_server() {
         }
         let _ = psql(&db.name, "select pg_sleep(0.05)");
     }
-    let interrupted = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    assert!(interrupted.success());
-    let _ = stderr.read_to_string(&mut seen);
-    let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(1), "{seen}");
+    let (code, seen) = running.interrupt();
+    assert_eq!(code, Some(1), "{seen}");
     assert!(
         started.elapsed().as_secs() < 60,
         "the statement was not cancelled: {seen}"

@@ -203,7 +203,6 @@ fn a_seed_value_that_does_not_fit_its_type_names_file_line_column_and_value() {
 
 #[test]
 fn a_run_killed_mid_flight_leaves_consistent_tables_and_the_next_run_completes() {
-    use std::io::{BufRead, BufReader};
     let dir = project(&[
         ("project.yml", PROJECT),
         ("models/quick.sql", "select 1 as id\n"),
@@ -216,31 +215,17 @@ fn a_run_killed_mid_flight_leaves_consistent_tables_and_the_next_run_completes()
         "select count(*) as id from range(200000) a, range(200000) b\n",
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
-        .current_dir(dir.path())
-        .args(["build", "--select", "slow", "--threads", "1"])
-        .env("HOME", dir.path().join(".no-home"))
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn strata");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut seen = Vec::new();
-    for line in BufReader::new(stderr).lines() {
-        let line = line.expect("line");
-        let started = line.contains("START sql table model main.slow");
-        seen.push(line);
-        if started {
-            break;
-        }
-    }
-    assert!(
-        seen.iter()
-            .any(|l| l.contains("START sql table model main.slow")),
-        "{seen:?}"
+    let running = crate::common::Running::until(
+        dir.path(),
+        &["build", "--select", "slow", "--threads", "1"],
+        "START sql table model main.slow",
     );
-    child.kill().expect("kill strata");
-    let _ = child.wait();
+    assert!(
+        running.seen.contains("START sql table model main.slow"),
+        "{}",
+        running.seen
+    );
+    running.kill();
     let db = dir.path().join("target/shop.duckdb");
     // The previous table is intact.
     assert_eq!(
@@ -265,7 +250,6 @@ fn a_run_killed_mid_flight_leaves_consistent_tables_and_the_next_run_completes()
 
 #[test]
 fn ctrl_c_cancels_the_running_query_and_leaves_no_half_built_table() {
-    use std::io::{BufRead, BufReader, Read};
     let dir = project(&[
         ("project.yml", PROJECT),
         ("models/slow.sql", "select 1 as id\n"),
@@ -276,34 +260,13 @@ fn ctrl_c_cancels_the_running_query_and_leaves_no_half_built_table() {
         "select count(*) as id from range(200000) a, range(200000) b\n",
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
-        .current_dir(dir.path())
-        .args(["run", "--threads", "1"])
-        .env("HOME", dir.path().join(".no-home"))
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn strata");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        if stderr.read_line(&mut line).expect("read") == 0 {
-            break;
-        }
-        seen.push_str(&line);
-        if line.contains("START sql table model main.slow") {
-            break;
-        }
-    }
-    let interrupted = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    assert!(interrupted.success());
-    let _ = stderr.read_to_string(&mut seen);
-    let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(1), "{seen}");
+    let running = crate::common::Running::until(
+        dir.path(),
+        &["run", "--threads", "1"],
+        "START sql table model main.slow",
+    );
+    let (code, seen) = running.interrupt();
+    assert_eq!(code, Some(1), "{seen}");
     assert!(seen.contains("interrupted"), "{seen}");
     let db = dir.path().join("target/shop.duckdb");
     assert_eq!(
