@@ -2,7 +2,7 @@
 //! and hand the nodes to the scheduler; then write `run_results.json` (and JUnit XML when asked)
 //! and a summary with the failing tests' sample rows.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use super::args::RunArgs;
@@ -111,9 +111,24 @@ async fn run_selected(
         .filter(|n| matches!(n.resource_type, ResourceType::Model | ResourceType::Test))
         .map(|n| n.unique_id.clone())
         .collect();
+    let mut planned = match plan_files(session, adapter.as_ref(), &runnable, &incremental).await {
+        Ok((planned, warnings)) => {
+            printer.diagnostics(&warnings);
+            planned
+        }
+        Err(diagnostics) => {
+            printer.diagnostics(&diagnostics);
+            printer.info("strata stopped before running anything: fix the errors above");
+            return Ok(EXIT_FAILURE);
+        }
+    };
     let options = CompileOptions {
         write: true,
         incremental,
+        files: planned
+            .iter()
+            .map(|(id, plan)| (id.clone(), plan.files.clone()))
+            .collect(),
     };
     let compiled =
         match crate::compile::compile(project, manifest, &session.engine, &models, &options) {
@@ -150,6 +165,7 @@ async fn run_selected(
                 },
                 test,
                 batch: None,
+                files: planned.remove(&node.unique_id),
                 relation,
                 config: node.config.clone(),
                 config_map: node.config_map.clone(),
@@ -269,6 +285,90 @@ async fn run_selected(
     } else {
         EXIT_OK
     })
+}
+
+/// Bookmarked models' files, and warnings about them.
+type PlannedFiles = (
+    HashMap<crate::manifest::NodeId, crate::landing::ModelFiles>,
+    Vec<Diagnostic>,
+);
+
+/// Lists the landing files of every selected model with `bookmark: files` and, for those that
+/// build incrementally, leaves out the files their state table records. Errors name the model
+/// or the source's YAML file.
+async fn plan_files(
+    session: &session::Session,
+    adapter: &dyn crate::adapter::Adapter,
+    runnable: &[&Node],
+    incremental: &HashSet<crate::manifest::NodeId>,
+) -> Result<PlannedFiles, Vec<Diagnostic>> {
+    use crate::landing;
+    let project = &session.project;
+    let manifest = &session.manifest;
+    let mut listings = landing::Listings::default();
+    let mut planned = HashMap::new();
+    let mut errors = Vec::new();
+    for node in runnable
+        .iter()
+        .filter(|n| n.config.bookmark == Some(crate::project::config::Bookmark::Files))
+    {
+        let Some(relation) = &node.relation else {
+            continue;
+        };
+        let reach = landing::reach(manifest, node);
+        if reach.sources.is_empty() {
+            errors.push(
+                Diagnostic::error(format!(
+                    "model `{}` has `bookmark: files` but reads no external source",
+                    node.name
+                ))
+                .at_file(node.original_file_path.clone())
+                .with_hint("declare the landing files as a source with `external: {location, format}` and read it with source(), directly or through views"),
+            );
+            continue;
+        }
+        let planned_model = match landing::external_sources(manifest, &reach.sources) {
+            Ok(sources) => {
+                landing::plan_model(
+                    adapter,
+                    &project.root,
+                    &mut listings,
+                    relation,
+                    &sources,
+                    incremental.contains(&node.unique_id),
+                )
+                .await
+            }
+            Err(err) => Err(err),
+        };
+        match planned_model {
+            Ok(plan) => {
+                for path in &plan.changed {
+                    errors.push(
+                        Diagnostic::warning(format!(
+                            "`{path}` changed since model `{}` read it; reading it again",
+                            node.name
+                        ))
+                        .with_hint("landing files are expected never to change once written; check what rewrote it"),
+                    );
+                }
+                planned.insert(node.unique_id.clone(), plan);
+            }
+            Err(err) => {
+                let mut diagnostic = Diagnostic::error(format!("model `{}`: {err}", node.name))
+                    .with_hint_opt(err.hint());
+                diagnostic = match err.path() {
+                    Some(path) => diagnostic.at_file(path.to_path_buf()),
+                    None => diagnostic.at_file(node.original_file_path.clone()),
+                };
+                errors.push(diagnostic);
+            }
+        }
+    }
+    if errors.iter().any(Diagnostic::is_error) {
+        return Err(errors);
+    }
+    Ok((planned, errors))
 }
 
 /// Groups `not_null` and `accepted_values` tests on the same relation into batches that share

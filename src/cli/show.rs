@@ -62,10 +62,7 @@ pub fn run(settings: &Settings, args: &ShowArgs) -> anyhow::Result<u8> {
                 None => return Ok(EXIT_FAILURE),
             }
         } else {
-            let options = CompileOptions {
-                write: false,
-                incremental: Default::default(),
-            };
+            let options = CompileOptions::default();
             match crate::compile::compile(
                 project,
                 manifest,

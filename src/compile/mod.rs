@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 use rayon::prelude::*;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::landing::{External, FileSet, NodeFiles};
 use crate::manifest::{Manifest, Node, NodeId, ResourceType};
 use crate::project::Project;
 use crate::relation::RelationName;
@@ -43,6 +44,8 @@ pub struct CompileOptions {
     pub write: bool,
     /// Nodes whose `is_incremental()` is true (their relation exists and no full refresh).
     pub incremental: HashSet<NodeId>,
+    /// Bookmarked models: the landing files each reads in this run.
+    pub files: HashMap<NodeId, NodeFiles>,
 }
 
 /// The result of compiling a selection.
@@ -57,8 +60,10 @@ pub struct Compiled {
 struct ManifestResolver {
     refs: HashMap<(String, String), Resolved>,
     sources: HashMap<(String, String), RelationName>,
-    /// File readers for external sources, when the warehouse reads local files itself.
-    externals: HashMap<(String, String), String>,
+    /// External sources' files, when the warehouse reads local files itself.
+    externals: HashMap<(String, String), External>,
+    /// The folder relative external locations start from.
+    files_root: Option<PathBuf>,
     project: String,
 }
 
@@ -87,9 +92,9 @@ impl ManifestResolver {
                 ResourceType::Source => {
                     if let (Some(source), Some(relation)) = (&node.source, &node.relation) {
                         let key = (source.source_name.clone(), source.table_name.clone());
-                        if let (Some(root), Some(external)) = (files_root, &source.external) {
-                            if let Some(reader) = external_reader(root, external) {
-                                externals.insert(key.clone(), reader);
+                        if let (Some(_), Some(spec)) = (files_root, &source.external) {
+                            if let Ok(external) = External::from_json(spec) {
+                                externals.insert(key.clone(), external);
                             }
                         }
                         sources.insert(key, relation.clone());
@@ -102,65 +107,20 @@ impl ManifestResolver {
             refs,
             sources,
             externals,
+            files_root: files_root.map(Path::to_path_buf),
             project: manifest.project_name.clone(),
         }
     }
-}
 
-fn sql_string(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-/// DuckDB SQL reading an external source's files, each row tagged with `_source_file`:
-/// `external: {location: 'landing/orders/*.parquet', format: parquet}` (csv takes `delimiter`,
-/// `quote` and `header` too). Relative locations are under the project folder.
-fn external_reader(root: &Path, external: &serde_json::Value) -> Option<String> {
-    let location = external.get("location")?.as_str()?;
-    let full = if location.contains("://") || Path::new(location).is_absolute() {
-        location.to_string()
-    } else {
-        root.join(location).to_string_lossy().into_owned()
-    };
-    let format = external
-        .get("format")
-        .and_then(|f| f.as_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_else(|| {
-            if location.ends_with(".csv") || location.ends_with(".csv.gz") {
-                "csv".into()
-            } else {
-                "parquet".into()
-            }
-        });
-    let file_column = "filename = '_source_file'";
-    match format.as_str() {
-        "parquet" => Some(format!(
-            "read_parquet({}, {file_column}, union_by_name = true)",
-            sql_string(&full)
-        )),
-        "csv" => {
-            let mut options = vec![file_column.to_string(), "union_by_name = true".into()];
-            let header = external
-                .get("header")
-                .and_then(|h| h.as_bool())
-                .unwrap_or(true);
-            options.push(format!("header = {header}"));
-            for (key, option) in [("delimiter", "delim"), ("quote", "quote")] {
-                if let Some(value) = external.get(key).and_then(|v| v.as_str()) {
-                    options.push(format!("{option} = {}", sql_string(value)));
-                }
-            }
-            Some(format!(
-                "read_csv({}, {})",
-                sql_string(&full),
-                options.join(", ")
-            ))
-        }
-        "json" => Some(format!(
-            "read_json_auto({}, {file_column})",
-            sql_string(&full)
-        )),
-        _ => None,
+    fn reader(&self, source: &str, table: &str, files: FileSet<'_>) -> Option<String> {
+        let external = self
+            .externals
+            .get(&(source.to_string(), table.to_string()))?;
+        Some(crate::landing::duckdb_reader(
+            self.files_root.as_deref()?,
+            external,
+            files,
+        ))
     }
 }
 
@@ -174,9 +134,7 @@ impl Resolver for ManifestResolver {
     }
 
     fn source_expression(&self, source: &str, table: &str) -> Option<String> {
-        self.externals
-            .get(&(source.to_string(), table.to_string()))
-            .cloned()
+        self.reader(source, table, FileSet::Glob)
     }
 
     fn resolve_source(&self, source: &str, table: &str) -> Result<RelationName, String> {
@@ -184,6 +142,43 @@ impl Resolver for ManifestResolver {
             .get(&(source.to_string(), table.to_string()))
             .cloned()
             .ok_or_else(|| format!("source `{source}.{table}` is not declared"))
+    }
+}
+
+/// The resolver of one bookmarked model: its external sources read exactly this run's files,
+/// and the views and ephemerals between it and them are inlined as CTEs that read the same.
+#[derive(Debug)]
+struct FilesResolver {
+    base: Arc<ManifestResolver>,
+    files: NodeFiles,
+    /// `(package, name)` of inlined models to their unique id and CTE name.
+    inline: HashMap<(String, String), (String, String)>,
+}
+
+impl Resolver for FilesResolver {
+    fn resolve_ref(&self, call: &RefCall) -> Result<Resolved, String> {
+        let package = call
+            .package
+            .clone()
+            .unwrap_or_else(|| self.base.project.clone());
+        match self.inline.get(&(package, call.name.clone())) {
+            Some((unique_id, cte_name)) => Ok(Resolved::Ephemeral {
+                unique_id: unique_id.clone(),
+                cte_name: cte_name.clone(),
+            }),
+            None => self.base.resolve_ref(call),
+        }
+    }
+
+    fn source_expression(&self, source: &str, table: &str) -> Option<String> {
+        match self.files.get(&(source.to_string(), table.to_string())) {
+            Some(files) => self.base.reader(source, table, files.file_set()),
+            None => self.base.source_expression(source, table),
+        }
+    }
+
+    fn resolve_source(&self, source: &str, table: &str) -> Result<RelationName, String> {
+        self.base.resolve_source(source, table)
     }
 }
 
@@ -228,10 +223,7 @@ pub fn compile_inline(
         .iter()
         .map(|id| NodeId(id.clone()))
         .collect();
-    let options = CompileOptions {
-        write: false,
-        incremental: HashSet::new(),
-    };
+    let options = CompileOptions::default();
     let compiled = compile(project, manifest, engine, &ids, &options)?;
     let ctes: Vec<(String, &String)> = compiled
         .nodes
@@ -280,14 +272,21 @@ pub fn compile(
     selected: &[NodeId],
     options: &CompileOptions,
 ) -> Result<Compiled, Diagnostics> {
-    let resolver: Arc<dyn Resolver> =
-        Arc::new(ManifestResolver::new(manifest, files_root(project)));
+    let base = Arc::new(ManifestResolver::new(manifest, files_root(project)));
+    let resolver: Arc<dyn Resolver> = base.clone();
     let dialect = crate::sql::dialect_for(project.target.kind());
     let mut diagnostics = Diagnostics::new();
 
     // Ephemeral models the selection reaches, parents first.
     let mut needed: HashSet<NodeId> = HashSet::new();
     let mut stack: Vec<&NodeId> = selected.iter().collect();
+    let reaches: HashMap<&NodeId, crate::landing::Reach> = options
+        .files
+        .keys()
+        .filter_map(|id| Some((id, crate::landing::reach(manifest, manifest.get(id)?))))
+        .collect();
+    // What a bookmarked model inlines may use ephemerals of its own.
+    stack.extend(reaches.values().flat_map(|r| r.inline.iter()));
     while let Some(id) = stack.pop() {
         if let Some(node) = manifest.get(id) {
             for dep in &node.depends_on {
@@ -298,7 +297,7 @@ pub fn compile(
         }
     }
     let ephemeral_order = ephemeral_order(manifest, &needed);
-    let mut ephemerals: HashMap<String, (String, Vec<RelationName>)> = HashMap::new();
+    let mut ephemerals: Inlined = HashMap::new();
     for id in &ephemeral_order {
         let node = &manifest.nodes[id];
         match render_node(project, engine, node, &resolver, &ephemerals, options) {
@@ -320,7 +319,15 @@ pub fn compile(
             let (sql, known, logs, hooks) = if let Some((sql, known)) = ephemerals.get(&node.unique_id.0) {
                 (sql.clone(), known.clone(), Vec::new(), (Vec::new(), Vec::new()))
             } else {
-                let rendered = render_node(project, engine, node, &resolver, &ephemerals, options)?;
+                let bookmarked = match (options.files.get(&node.unique_id), reaches.get(&node.unique_id)) {
+                    (Some(files), Some(reach)) => Some(with_files(project, engine, manifest, &base, &ephemerals, options, files, reach)?),
+                    _ => None,
+                };
+                let (resolver, ephemerals) = match &bookmarked {
+                    Some((resolver, inlined)) => (resolver, inlined),
+                    None => (&resolver, &ephemerals),
+                };
+                let rendered = render_node(project, engine, node, resolver, ephemerals, options)?;
                 let hooks = if node.resource_type == ResourceType::Model {
                     (
                         render_hooks(project, engine, node, &resolver, options, "pre_hook", &node.config.pre_hook)?,
@@ -470,6 +477,49 @@ pub fn compile(
     Ok(compiled)
 }
 
+/// The resolver and inlined models of a bookmarked model: the views and ephemerals between it
+/// and its external sources are rendered again over this run's files, parents first.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the compile phase's inputs, passed through"
+)]
+fn with_files(
+    project: &Project,
+    engine: &Engine,
+    manifest: &Manifest,
+    base: &Arc<ManifestResolver>,
+    ephemerals: &Inlined,
+    options: &CompileOptions,
+    files: &NodeFiles,
+    reach: &crate::landing::Reach,
+) -> Result<(Arc<dyn Resolver>, Inlined), Diagnostic> {
+    let mut inline = HashMap::new();
+    for id in &reach.inline {
+        if let Some(node) = manifest.get(id) {
+            inline.insert(
+                (node.package_name.clone(), node.name.clone()),
+                (id.0.clone(), format!("__dbt__cte__{}", node.name)),
+            );
+        }
+    }
+    let resolver: Arc<dyn Resolver> = Arc::new(FilesResolver {
+        base: base.clone(),
+        files: files.clone(),
+        inline,
+    });
+    let mut inlined = ephemerals.clone();
+    for id in &reach.inline {
+        if let Some(node) = manifest.get(id) {
+            let rendered = render_node(project, engine, node, &resolver, &inlined, options)?;
+            inlined.insert(id.0.clone(), (rendered.sql, rendered.known));
+        }
+    }
+    Ok((resolver, inlined))
+}
+
+/// Rendered ephemeral (or inlined) models by unique id: their SQL and the relations it reads.
+type Inlined = HashMap<String, (String, Vec<RelationName>)>;
+
 /// Renders one node in the compile phase and inlines the ephemeral CTEs it uses. Returns the SQL
 /// and the relations it legitimately reads (its refs, sources and itself).
 fn render_node(
@@ -477,7 +527,7 @@ fn render_node(
     engine: &Engine,
     node: &Node,
     resolver: &Arc<dyn Resolver>,
-    ephemerals: &HashMap<String, (String, Vec<RelationName>)>,
+    ephemerals: &Inlined,
     options: &CompileOptions,
 ) -> Result<Rendered, Diagnostic> {
     let mut info = node.node_info();

@@ -1,5 +1,5 @@
 //! The `cdc` incremental strategy: applies batches of change rows (`I`/`U`/`D` with a commit
-//! time, optionally a sequence) keyed by `unique_key`. The last change per key wins, a final
+//! time, then optional sequence columns) keyed by `unique_key`. The last change per key wins, a final
 //! delete removes the row, an update of a missing key inserts it, repeated rows are
 //! idempotent, and a change older than what was already applied for its key is ignored, so
 //! files arriving out of order give the same table as a full refresh over all of them.
@@ -21,7 +21,8 @@ pub struct CdcColumns {
     pub key: Vec<String>,
     pub operation: String,
     pub commit_time: String,
-    pub sequence: Option<String>,
+    /// Tiebreakers after the commit time, in order (`sequence_column`: one name or a list).
+    pub sequence: Vec<String>,
     pub delete_value: String,
 }
 
@@ -45,17 +46,18 @@ impl CdcColumns {
             key: request.config.unique_key.clone(),
             operation: text("operation_column", Some("_op")).unwrap_or_default(),
             commit_time: text("commit_time_column", Some("_commit_ts")).unwrap_or_default(),
-            sequence: text("sequence_column", None),
+            sequence: crate::project::config::as_string_list(
+                request.config_map.get("sequence_column"),
+            ),
             delete_value: text("delete_value", Some("D")).unwrap_or_default(),
         })
     }
 
     fn order(&self, style: &QuoteStyle) -> Vec<String> {
-        let mut order = vec![style.quote_identifier(&self.commit_time)];
-        if let Some(sequence) = &self.sequence {
-            order.push(style.quote_identifier(sequence));
-        }
-        order
+        std::iter::once(&self.commit_time)
+            .chain(&self.sequence)
+            .map(|c| style.quote_identifier(c))
+            .collect()
     }
 
     fn state_columns(&self, style: &QuoteStyle) -> String {
@@ -98,6 +100,19 @@ pub fn latest_sql(sql: &str, columns: &CdcColumns, style: &QuoteStyle) -> String
         sql.trim().trim_end_matches(';'),
         rank = style.quote_identifier(RANK),
     )
+}
+
+/// `left`'s ordering columns are at least `right`'s, compared left to right (a tuple `>=`
+/// spelled out, since not every warehouse compares row values).
+fn at_least_as_new(left: &str, right: &str, order: &[String]) -> String {
+    match order {
+        [] => "1 = 1".into(),
+        [last] => format!("{left}.{last} >= {right}.{last}"),
+        [first, rest @ ..] => format!(
+            "{left}.{first} > {right}.{first} or ({left}.{first} = {right}.{first} and ({}))",
+            at_least_as_new(left, right, rest)
+        ),
+    }
 }
 
 /// Where the newest applied change per key is kept.
@@ -177,7 +192,7 @@ pub async fn build_full(
     }
     swap.push(rename_sql(&staged, &relation.identifier, &style));
     swap.push(rename_sql(&staged_state, &state.identifier, &style));
-    swap.extend(request.post_hooks.iter().cloned());
+    swap.extend(request.after_write());
     if let Err(err) = adapter
         .execute_all(&swap, adapter.capabilities().transactional_ddl)
         .await
@@ -235,19 +250,10 @@ pub async fn apply_batch(
                 .await?;
         }
         // Changes not newer than what was applied for their key are history: drop them.
-        let commit = style.quote_identifier(&columns.commit_time);
-        let mut newer = format!("applied.{commit} > batch.{commit}");
-        let mut same = format!("applied.{commit} = batch.{commit}");
-        if let Some(sequence) = &columns.sequence {
-            let q = style.quote_identifier(sequence);
-            same.push_str(&format!(" and applied.{q} >= batch.{q}"));
-        } else {
-            newer = format!("applied.{commit} >= batch.{commit}");
-            same = "1 = 0".into();
-        }
+        let not_newer = at_least_as_new("applied", "batch", &columns.order(&style));
         adapter
             .execute(&format!(
-                "delete from {} as batch where exists (select 1 from {} as applied where {} and ({newer} or ({same})))",
+                "delete from {} as batch where exists (select 1 from {} as applied where {} and ({not_newer}))",
                 new_rows.render(&style),
                 state.render(&style),
                 columns.key_match("applied", "batch", &style)
@@ -296,7 +302,7 @@ pub async fn apply_batch(
                 cols = columns.state_columns(&style)
             ),
         ];
-        statements.extend(request.post_hooks.iter().cloned());
+        statements.extend(request.after_write());
         let outcomes = adapter
             .execute_all(&statements, adapter.capabilities().transactional_ddl)
             .await?;
@@ -326,13 +332,17 @@ mod tests {
             key: vec!["id".into()],
             operation: "_op".into(),
             commit_time: "_commit_ts".into(),
-            sequence: Some("_seq".into()),
+            sequence: vec!["_seq".into(), "_file".into()],
             delete_value: "D".into(),
         };
         let sql = latest_sql("select * from changes;", &columns, &QuoteStyle::default());
         assert!(sql.contains(
-            "row_number() over (partition by \"id\" order by \"_commit_ts\" desc, \"_seq\" desc) as \"__strata_rank\""
+            "row_number() over (partition by \"id\" order by \"_commit_ts\" desc, \"_seq\" desc, \"_file\" desc) as \"__strata_rank\""
         ));
+        assert_eq!(
+            at_least_as_new("a", "b", &columns.order(&QuoteStyle::default())),
+            "a.\"_commit_ts\" > b.\"_commit_ts\" or (a.\"_commit_ts\" = b.\"_commit_ts\" and (a.\"_seq\" > b.\"_seq\" or (a.\"_seq\" = b.\"_seq\" and (a.\"_file\" >= b.\"_file\"))))"
+        );
         assert!(sql.ends_with("where \"__strata_rank\" = 1"));
     }
 }

@@ -92,6 +92,16 @@ pub struct Request<'a> {
     /// Rendered `post_hook` statements: run in the same transaction as the swap (or the
     /// insert) where the engine has transactional DDL, so a failing hook leaves the old relation.
     pub post_hooks: &'a [String],
+    /// Statements recording what this build consumed (file bookmarks): they run in the write's
+    /// transaction, before the post hooks, so rows and bookmarks commit together or not at all.
+    pub record: &'a [String],
+}
+
+impl Request<'_> {
+    /// What runs after the write in its transaction: the records, then the post hooks.
+    fn after_write(&self) -> impl Iterator<Item = String> + '_ {
+        self.record.iter().chain(self.post_hooks).cloned()
+    }
 }
 
 /// The relation a table is built as before the swap. Deterministic, so a run killed mid-build
@@ -122,7 +132,10 @@ pub fn drop_sql(relation: &RelationName, kind: RelationKind, style: &QuoteStyle)
 
 /// Creates the relation's schema unless this run already did: one catalog write per schema
 /// instead of one per node (each is a committed transaction on a DuckDB file).
-async fn ensure_schema(adapter: &dyn Adapter, relation: &RelationName) -> Result<(), AdapterError> {
+pub(crate) async fn ensure_schema(
+    adapter: &dyn Adapter,
+    relation: &RelationName,
+) -> Result<(), AdapterError> {
     let sql = create_schema_sql(relation, &adapter.quote_style());
     match adapter.known_schemas() {
         Some(known) => {
@@ -333,7 +346,7 @@ async fn build_table(
     }
     swap.push(rename_sql(&staged, &relation.identifier, &style));
     swap.extend(recreate_dependents(adapter, relation).await?);
-    swap.extend(request.post_hooks.iter().cloned());
+    swap.extend(request.after_write());
     if let Err(err) = adapter
         .execute_all(&swap, adapter.capabilities().transactional_ddl)
         .await
@@ -381,7 +394,7 @@ async fn build_view(
     if existing.is_some() {
         statements.extend(recreate_dependents(adapter, relation).await?);
     }
-    statements.extend(request.post_hooks.iter().cloned());
+    statements.extend(request.after_write());
     adapter
         .execute_all(&statements, capabilities.transactional_ddl)
         .await?;
@@ -537,7 +550,7 @@ async fn apply_increment(
     }
     let insert_index = statements.len();
     statements.push(insert_sql(relation, new_rows, &column_refs, &style));
-    statements.extend(request.post_hooks.iter().cloned());
+    statements.extend(request.after_write());
     let outcomes = adapter
         .execute_all(&statements, adapter.capabilities().transactional_ddl)
         .await?;
@@ -605,6 +618,7 @@ pub async fn replace_table(
         full_refresh: true,
         pre_hooks: &[],
         post_hooks: &[],
+        record: &[],
     };
     let existing = adapter.relation(relation).await?;
     build_table(adapter, &request, existing.as_ref()).await

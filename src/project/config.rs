@@ -196,7 +196,6 @@ const MAP_VALUED_KEYS: &[&str] = &[
     "table_properties",
     "lf_tags_config",
     "options",
-    "bookmark",
 ];
 
 /// One level of a project config tree (`models:` in project.yml): configs for every node below
@@ -370,6 +369,14 @@ impl OnSchemaChange {
     }
 }
 
+/// What an incremental model remembers between runs so that it reads only new data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bookmark {
+    /// The landing files of the external sources it reads (like Glue job bookmarks).
+    Files,
+}
+
 /// Severity of a data test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -395,6 +402,7 @@ pub struct NodeConfig {
     pub pre_hook: Vec<String>,
     pub post_hook: Vec<String>,
     pub severity: TestSeverity,
+    pub bookmark: Option<Bookmark>,
 }
 
 /// A config value that does not fit its key.
@@ -484,6 +492,31 @@ impl NodeConfig {
                 })
             }
         };
+        let bookmark = match string("bookmark")? {
+            None => None,
+            Some(kind) if kind == "files" => Some(Bookmark::Files),
+            Some(kind) => return Err(ConfigValueError {
+                key: "bookmark".into(),
+                message: format!("unknown bookmark `{kind}`"),
+                hint: Some(
+                    "use `bookmark: files` to read only the landing files a model has not read yet"
+                        .into(),
+                ),
+            }),
+        };
+        if bookmark.is_some() && materialized != Materialization::Incremental {
+            return Err(ConfigValueError {
+                key: "bookmark".into(),
+                message: format!(
+                    "`bookmark: files` needs `materialized: incremental`, found `{}`",
+                    materialized.as_str()
+                ),
+                hint: Some(
+                    "only an incremental model keeps what it read before; make the model incremental or drop the bookmark"
+                        .into(),
+                ),
+            });
+        }
         let full_refresh = match map.get("full_refresh") {
             Some(Json::Bool(b)) => Some(*b),
             _ => None,
@@ -512,6 +545,7 @@ impl NodeConfig {
             pre_hook: hooks("pre_hook"),
             post_hook: hooks("post_hook"),
             severity,
+            bookmark,
         })
     }
 }

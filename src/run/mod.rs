@@ -82,6 +82,8 @@ pub struct Work {
     pub test: Option<Result<TestSettings, SettingsError>>,
     /// A column test's place in a batch sharing one scan of its relation.
     pub batch: Option<crate::data_test::BatchSlot>,
+    /// A bookmarked model's landing files for this run and the statements recording them.
+    pub files: Option<crate::landing::ModelFiles>,
 }
 
 /// Knobs of a run.
@@ -103,6 +105,9 @@ fn describe(work: &Work) -> String {
         ),
     }
 }
+
+/// The message of a bookmarked model that found no new files: it ran no query.
+pub const NO_NEW_DATA: &str = "NO NEW DATA";
 
 /// What a node's work produced.
 enum Done {
@@ -132,6 +137,16 @@ async fn run_one(
             materialize::load_seed(adapter.as_ref(), &work.relation, path, &work.config_map).await
         }
         _ => {
+            if let Some(files) = &work.files {
+                if files.is_empty() {
+                    return Ok(Done::Built(Outcome {
+                        message: NO_NEW_DATA.into(),
+                        rows_affected: Some(0),
+                    }));
+                }
+                materialize::ensure_schema(adapter.as_ref(), &work.relation).await?;
+                adapter.execute_all(&files.setup, false).await?;
+            }
             let request = Request {
                 relation: &work.relation,
                 config: &work.config,
@@ -140,6 +155,7 @@ async fn run_one(
                 full_refresh,
                 pre_hooks: &work.pre_hooks,
                 post_hooks: &work.post_hooks,
+                record: work.files.as_ref().map_or(&[], |f| f.record.as_slice()),
             };
             let built = materialize::materialize(adapter.as_ref(), &request).await;
             if built.is_ok() && !work.comments.is_empty() {

@@ -10,7 +10,14 @@ pub fn example() -> tempfile::TempDir {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::copy(root.join("project.yml"), dir.path().join("project.yml")).expect("project.yml");
-    for folder in ["models", "seeds", "macros", "snapshots", "tests/strata"] {
+    for folder in [
+        "models",
+        "seeds",
+        "macros",
+        "snapshots",
+        "tests/strata",
+        "landing",
+    ] {
         copy_tree(&root.join(folder), &dir.path().join(folder));
     }
     dir
