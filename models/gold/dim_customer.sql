@@ -4,6 +4,7 @@ select
     c.first_name,
     c.last_name,
     c.email,
+    c.city,
     c.country_code,
     cc.country_name,
     c.signup_date

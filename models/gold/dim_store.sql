@@ -2,8 +2,8 @@ select
     {{ surrogate_key(['store_id']) }} as store_key,
     store_id,
     store_name,
-    {{ clean_text('city') }} as city,
+    city,
     country_code,
     opened_on,
     store_name = 'Online' as is_online
-from {{ ref('stg_stores') }}
+from {{ ref('stores') }}

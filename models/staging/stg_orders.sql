@@ -1,8 +1,11 @@
 select
-    cast(order_id as integer) as order_id,
+    {{ change_columns() }},
+    cast(order_id as bigint) as order_id,
     cast(customer_id as integer) as customer_id,
     cast(store_id as integer) as store_id,
     cast(order_date as date) as order_date,
     status,
-    cast(updated_at as timestamp) as updated_at
-from {{ ref('raw_orders') }}
+    currency,
+    cast(updated_at as timestamp) as updated_at,
+    _source_file
+from {{ source('shop', 'orders') }}
