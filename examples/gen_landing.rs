@@ -492,7 +492,7 @@ impl Shop {
             val(&first),
             val(last),
             val(&email),
-            val(&street.replace("{n}", &(1 + (h >> 32) % 120).to_string())),
+            val(street.replace("{n}", &(1 + (h >> 32) % 120).to_string())),
             val(city),
             val(country),
             val(&signup_text),
@@ -510,7 +510,7 @@ impl Shop {
         });
         vec![
             val(id),
-            val(&format!("SKU-{id:06}")),
+            val(format!("SKU-{id:06}")),
             val(&name),
             val(CATEGORIES[((h >> 8) % CATEGORIES.len() as u64) as usize]),
             val(product_price(self.params.seed, id)),
@@ -746,7 +746,7 @@ impl Shop {
         }
         // Status changes of recent orders.
         let recent = (self.orders.len() as u64).min(scale / 10 + 20);
-        for _ in 0..(scale / 250).max(4) {
+        for _ in 0..(scale / 200).max(4) {
             let id = self.orders.len() as u64 - rng.below(recent);
             let order = &self.orders[id as usize - 1];
             if !order.live {

@@ -306,6 +306,36 @@ pub fn infer_csv_columns(
         .collect())
 }
 
+/// The columns a query over local files gives, read with the bundled DuckDB (warehouses that
+/// stage landing files type their tables from it).
+pub fn describe_local(select: &str) -> Result<Vec<ColumnInfo>, AdapterError> {
+    let connection = Connection::open_in_memory().map_err(database_error)?;
+    let table = run_query(&connection, &format!("describe {select}"))?;
+    Ok(table
+        .rows
+        .into_iter()
+        .filter_map(|row| match (row.first(), row.get(1)) {
+            (Some(Cell::Text(name)), Some(Cell::Text(data_type))) => Some(ColumnInfo {
+                name: name.clone(),
+                data_type: data_type.clone(),
+            }),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Writes a query's rows over local files to a CSV file with a header, with the bundled
+/// DuckDB; empty strings are quoted and NULLs left empty, as PostgreSQL's COPY reads them.
+pub fn export_csv(select: &str, out: &std::path::Path) -> Result<(), AdapterError> {
+    let connection = Connection::open_in_memory().map_err(database_error)?;
+    connection
+        .execute_batch(&format!(
+            "copy ({select}) to {} (format csv, header true)",
+            sql_literal(&out.to_string_lossy())
+        ))
+        .map_err(database_error)
+}
+
 fn sql_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }

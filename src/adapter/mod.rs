@@ -84,6 +84,20 @@ impl Default for CsvOptions {
     }
 }
 
+/// A bulk load of a local CSV file into a table.
+#[derive(Debug, Clone, Copy)]
+pub struct CsvLoad<'a> {
+    pub relation: &'a RelationName,
+    pub path: &'a std::path::Path,
+    pub options: &'a CsvOptions,
+    /// The table columns the file's columns fill, in file order; every column when empty.
+    pub columns: &'a [String],
+    /// Statements run first, on the same connection and in the same transaction.
+    pub before: &'a [String],
+    /// Statements run after the load in its transaction: it commits only if they succeed.
+    pub after: &'a [String],
+}
+
 /// Whether a relation is a table or a view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -276,15 +290,11 @@ pub trait Adapter: Send + Sync + fmt::Debug {
         Ok(())
     }
 
-    /// Bulk-loads a CSV file (with a header) into an existing table, for warehouses that do
-    /// not read local files themselves. Returns the rows loaded.
-    async fn load_csv(
-        &self,
-        relation: &RelationName,
-        path: &std::path::Path,
-        options: &CsvOptions,
-    ) -> Result<u64, AdapterError> {
-        let _ = (relation, path, options);
+    /// Bulk-loads a CSV file (with a header) into a table, for warehouses that do not read
+    /// local files themselves, with the load's statements around it in one transaction.
+    /// Returns the rows loaded.
+    async fn load_csv(&self, load: &CsvLoad<'_>) -> Result<u64, AdapterError> {
+        let _ = load;
         Err(AdapterError::Internal(format!(
             "the {} adapter cannot load local files",
             self.kind().as_str()

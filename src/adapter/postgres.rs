@@ -6,7 +6,6 @@
 //!
 //! Passwords go to the driver only; nothing here formats a `Secret`.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -21,7 +20,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::retry::RetryPolicy;
 use super::{
-    Adapter, AdapterError, Capabilities, Cell, ColumnInfo, CsvOptions, ExecOutcome, RelationInfo,
+    Adapter, AdapterError, Capabilities, Cell, ColumnInfo, CsvLoad, ExecOutcome, RelationInfo,
     Table,
 };
 use crate::project::target::PostgresConfig;
@@ -447,13 +446,10 @@ impl PostgresAdapter {
         result
     }
 
-    /// `COPY … FROM STDIN` of a CSV file into an existing table.
-    async fn copy_once(
-        &self,
-        relation: &RelationName,
-        path: &Path,
-        options: &CsvOptions,
-    ) -> Result<u64, AdapterError> {
+    /// `COPY … FROM STDIN` of a CSV file into an existing table, inside one transaction with
+    /// the load's other statements.
+    async fn copy_once(&self, load: &CsvLoad<'_>) -> Result<u64, AdapterError> {
+        let path = load.path;
         let bytes = tokio::fs::read(path)
             .await
             .map_err(|e| AdapterError::Database {
@@ -463,14 +459,36 @@ impl PostgresAdapter {
         let pooled = self.checkout().await?;
         let client = pooled.client();
         let started = Instant::now();
+        let style = self.quote_style();
         let quote_char = |c: char| format!("'{}'", c.to_string().replace('\'', "''"));
+        let columns = if load.columns.is_empty() {
+            String::new()
+        } else {
+            let quoted: Vec<String> = load
+                .columns
+                .iter()
+                .map(|c| style.quote_identifier(c))
+                .collect();
+            format!(" ({})", quoted.join(", "))
+        };
         let statement = format!(
-            "copy {} from stdin with (format csv, header true, delimiter {}, quote {})",
-            relation.render(&self.quote_style()),
-            quote_char(options.delimiter),
-            quote_char(options.quote),
+            "copy {}{columns} from stdin with (format csv, header true, delimiter {}, quote {})",
+            load.relation.render(&style),
+            quote_char(load.options.delimiter),
+            quote_char(load.options.quote),
         );
         let result = async {
+            // Nothing commits before `commit`: a connection dropped earlier is safe to retry.
+            client
+                .batch_execute("begin")
+                .await
+                .map_err(|e| database_error(&e, true))?;
+            for sql in load.before {
+                client
+                    .batch_execute(sql)
+                    .await
+                    .map_err(|e| database_error(&e, true))?;
+            }
             let sink = client
                 .copy_in::<_, std::io::Cursor<Vec<u8>>>(statement.as_str())
                 .await
@@ -479,11 +497,25 @@ impl PostgresAdapter {
             for chunk in bytes.chunks(1 << 20) {
                 sink.send(std::io::Cursor::new(chunk.to_vec()))
                     .await
-                    .map_err(|e| database_error(&e, false))?;
+                    .map_err(|e| database_error(&e, true))?;
             }
-            sink.finish().await.map_err(|e| database_error(&e, false))
+            let rows = sink.finish().await.map_err(|e| database_error(&e, true))?;
+            for sql in load.after {
+                client
+                    .batch_execute(sql)
+                    .await
+                    .map_err(|e| database_error(&e, true))?;
+            }
+            client
+                .batch_execute("commit")
+                .await
+                .map_err(|e| database_error(&e, false))?;
+            Ok(rows)
         }
         .await;
+        if result.is_err() && !client.is_closed() {
+            let _ = client.batch_execute("rollback").await;
+        }
         self.record(started);
         result
     }
@@ -617,16 +649,9 @@ impl Adapter for PostgresAdapter {
         Ok(())
     }
 
-    async fn load_csv(
-        &self,
-        relation: &RelationName,
-        path: &Path,
-        options: &CsvOptions,
-    ) -> Result<u64, AdapterError> {
-        // A COPY either loads every row or none; a retry reloads from the start.
-        self.retry
-            .run(|| self.copy_once(relation, path, options))
-            .await
+    async fn load_csv(&self, load: &CsvLoad<'_>) -> Result<u64, AdapterError> {
+        // The load either commits whole or not at all; a retry reloads from the start.
+        self.retry.run(|| self.copy_once(load)).await
     }
 
     fn column_type_for(&self, duckdb_type: &str) -> String {

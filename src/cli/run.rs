@@ -111,7 +111,32 @@ async fn run_selected(
         .filter(|n| matches!(n.resource_type, ResourceType::Model | ResourceType::Test))
         .map(|n| n.unique_id.clone())
         .collect();
-    let mut planned = match plan_files(session, adapter.as_ref(), &runnable, &incremental).await {
+    let mut listings = crate::landing::Listings::default();
+    if !adapter.capabilities().reads_local_files {
+        if let Err(diagnostic) = stage_landing(
+            session,
+            adapter.as_ref(),
+            &runnable,
+            &mut listings,
+            args.full_refresh,
+            printer,
+        )
+        .await
+        {
+            printer.diagnostic(&diagnostic);
+            printer.info("strata stopped before running any model: fix the error above");
+            return Ok(EXIT_FAILURE);
+        }
+    }
+    let mut planned = match plan_files(
+        session,
+        adapter.as_ref(),
+        &runnable,
+        &incremental,
+        &mut listings,
+    )
+    .await
+    {
         Ok((planned, warnings)) => {
             printer.diagnostics(&warnings);
             planned
@@ -287,6 +312,75 @@ async fn run_selected(
     })
 }
 
+/// Loads the new landing files of every external source the selected models read into the
+/// source's raw table, for warehouses that do not read local files (PostgreSQL stages them
+/// with COPY). Each source loads in one transaction with the record of its files.
+async fn stage_landing(
+    session: &session::Session,
+    adapter: &dyn crate::adapter::Adapter,
+    runnable: &[&Node],
+    listings: &mut crate::landing::Listings,
+    full_refresh: bool,
+    printer: &crate::output::Printer,
+) -> Result<(), Diagnostic> {
+    use crate::landing;
+    let manifest = &session.manifest;
+    let mut sources = std::collections::BTreeSet::new();
+    for node in runnable
+        .iter()
+        .filter(|n| n.resource_type == ResourceType::Model)
+    {
+        sources.extend(landing::reach(manifest, node).sources);
+    }
+    for id in &sources {
+        let (Some(node), Ok(external)) = (
+            manifest.get(id),
+            landing::external_sources(manifest, std::slice::from_ref(id)),
+        ) else {
+            continue;
+        };
+        let (Some(relation), Some(source)) = (&node.relation, external.first()) else {
+            continue;
+        };
+        let at = |message: String, hint: Option<String>| {
+            Diagnostic::error(message)
+                .at_file(node.original_file_path.clone())
+                .with_hint_opt(hint)
+        };
+        let plan = landing::plan_stage(
+            adapter,
+            &session.project.root,
+            listings,
+            source,
+            relation,
+            full_refresh,
+        )
+        .await
+        .map_err(|err| at(err.to_string(), err.hint()))?;
+        let outcome = crate::materialize::stage_files(adapter, &plan)
+            .await
+            .map_err(|err| {
+                at(
+                    format!(
+                        "cannot load the files of `{}.{}` into `{}`: {err}",
+                        source.source_name,
+                        source.table,
+                        relation.dotted()
+                    ),
+                    err.hint(),
+                )
+            })?;
+        printer.info(&format!(
+            "staged {}.{} into {}: {}",
+            source.source_name,
+            source.table,
+            relation.dotted(),
+            outcome.message
+        ));
+    }
+    Ok(())
+}
+
 /// Bookmarked models' files, and warnings about them.
 type PlannedFiles = (
     HashMap<crate::manifest::NodeId, crate::landing::ModelFiles>,
@@ -301,11 +395,11 @@ async fn plan_files(
     adapter: &dyn crate::adapter::Adapter,
     runnable: &[&Node],
     incremental: &HashSet<crate::manifest::NodeId>,
+    listings: &mut crate::landing::Listings,
 ) -> Result<PlannedFiles, Vec<Diagnostic>> {
     use crate::landing;
     let project = &session.project;
     let manifest = &session.manifest;
-    let mut listings = landing::Listings::default();
     let mut planned = HashMap::new();
     let mut errors = Vec::new();
     for node in runnable
@@ -332,7 +426,7 @@ async fn plan_files(
                 landing::plan_model(
                     adapter,
                     &project.root,
-                    &mut listings,
+                    listings,
                     relation,
                     &sources,
                     incremental.contains(&node.unique_id),

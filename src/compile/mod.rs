@@ -15,8 +15,8 @@ use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::landing::{External, FileSet, NodeFiles};
 use crate::manifest::{Manifest, Node, NodeId, ResourceType};
 use crate::project::Project;
-use crate::relation::RelationName;
-use crate::template::{Engine, Phase, RefCall, Resolved, Resolver};
+use crate::relation::{QuoteStyle, RelationName};
+use crate::template::{Engine, Phase, RefCall, Resolved, Resolver, SourceRead};
 
 /// A compiled node.
 #[derive(Debug, Clone)]
@@ -60,9 +60,10 @@ pub struct Compiled {
 struct ManifestResolver {
     refs: HashMap<(String, String), Resolved>,
     sources: HashMap<(String, String), RelationName>,
-    /// External sources' files, when the warehouse reads local files itself.
-    externals: HashMap<(String, String), External>,
-    /// The folder relative external locations start from.
+    /// External sources: their files, and the raw table warehouses that stage them load.
+    externals: HashMap<(String, String), (External, RelationName)>,
+    /// The folder relative external locations start from, when the warehouse reads local
+    /// files itself (DuckDB); other warehouses read the staged raw tables.
     files_root: Option<PathBuf>,
     project: String,
 }
@@ -92,9 +93,9 @@ impl ManifestResolver {
                 ResourceType::Source => {
                     if let (Some(source), Some(relation)) = (&node.source, &node.relation) {
                         let key = (source.source_name.clone(), source.table_name.clone());
-                        if let (Some(_), Some(spec)) = (files_root, &source.external) {
+                        if let Some(spec) = &source.external {
                             if let Ok(external) = External::from_json(spec) {
-                                externals.insert(key.clone(), external);
+                                externals.insert(key.clone(), (external, relation.clone()));
                             }
                         }
                         sources.insert(key, relation.clone());
@@ -112,15 +113,24 @@ impl ManifestResolver {
         }
     }
 
-    fn reader(&self, source: &str, table: &str, files: FileSet<'_>) -> Option<String> {
-        let external = self
+    fn reader(&self, source: &str, table: &str, files: FileSet<'_>) -> Option<SourceRead> {
+        let (external, relation) = self
             .externals
             .get(&(source.to_string(), table.to_string()))?;
-        Some(crate::landing::duckdb_reader(
-            self.files_root.as_deref()?,
-            external,
-            files,
-        ))
+        match &self.files_root {
+            Some(root) => Some(SourceRead::Inline(crate::landing::duckdb_reader(
+                root, external, files,
+            ))),
+            // Names render as the template engine renders them.
+            None => {
+                crate::landing::staged_reader(relation, files, &QuoteStyle::default()).map(|sql| {
+                    SourceRead::Cte {
+                        name: format!("__strata_files__{source}__{table}"),
+                        sql,
+                    }
+                })
+            }
+        }
     }
 }
 
@@ -133,7 +143,7 @@ impl Resolver for ManifestResolver {
             .ok_or_else(|| format!("ref `{}` does not exist", call.name))
     }
 
-    fn source_expression(&self, source: &str, table: &str) -> Option<String> {
+    fn source_expression(&self, source: &str, table: &str) -> Option<SourceRead> {
         self.reader(source, table, FileSet::Glob)
     }
 
@@ -170,7 +180,7 @@ impl Resolver for FilesResolver {
         }
     }
 
-    fn source_expression(&self, source: &str, table: &str) -> Option<String> {
+    fn source_expression(&self, source: &str, table: &str) -> Option<SourceRead> {
         match self.files.get(&(source.to_string(), table.to_string())) {
             Some(files) => self.base.reader(source, table, files.file_set()),
             None => self.base.source_expression(source, table),
@@ -330,8 +340,8 @@ pub fn compile(
                 let rendered = render_node(project, engine, node, resolver, ephemerals, options)?;
                 let hooks = if node.resource_type == ResourceType::Model {
                     (
-                        render_hooks(project, engine, node, &resolver, options, "pre_hook", &node.config.pre_hook)?,
-                        render_hooks(project, engine, node, &resolver, options, "post_hook", &node.config.post_hook)?,
+                        render_hooks(project, engine, node, resolver, options, "pre_hook", &node.config.pre_hook)?,
+                        render_hooks(project, engine, node, resolver, options, "post_hook", &node.config.post_hook)?,
                     )
                 } else {
                     (Vec::new(), Vec::new())
@@ -573,16 +583,17 @@ fn render_node(
         known.push(this.clone());
     }
     let ctes: Vec<(String, &String)> = capture
-        .ephemerals
+        .source_ctes
         .iter()
-        .filter_map(|id| {
+        .map(|(name, sql)| (name.clone(), sql))
+        .chain(capture.ephemerals.iter().filter_map(|id| {
             let name = id.rsplit('.').next().unwrap_or(id);
             ephemerals.get(id).map(|(sql, inner)| {
                 // What the inlined CTE reads, this node reads too.
                 known.extend(inner.iter().cloned());
                 (format!("__dbt__cte__{name}"), sql)
             })
-        })
+        }))
         .collect();
     Ok(Rendered {
         sql: inject_ctes(&sql, &ctes),

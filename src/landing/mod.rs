@@ -590,6 +590,142 @@ pub async fn plan_model(
     Ok(plan)
 }
 
+/// What a warehouse that does not read local files must load into an external source's raw
+/// table (the source's relation) before the models that read it run.
+#[derive(Debug, Clone)]
+pub struct StagePlan {
+    pub source_name: String,
+    pub table: String,
+    /// The raw table: the source's relation.
+    pub relation: RelationName,
+    /// `<raw>__strata_files`: the files the raw table holds.
+    pub state: RelationName,
+    /// Files to load: new, changed, or every file when `rebuild`.
+    pub files: Vec<LandingFile>,
+    /// Files loaded before whose size changed: their rows are replaced.
+    pub changed: Vec<String>,
+    /// The raw table is (re)created from every file (first load or `--full-refresh`).
+    pub rebuild: bool,
+    /// DuckDB SQL reading `files`, each row tagged with `_source_file`.
+    pub reader: String,
+}
+
+/// Plans the load of one external source into its raw table: the listed files its state
+/// table does not record, or all of them when the table is new or `full_refresh` is set.
+pub async fn plan_stage(
+    adapter: &dyn Adapter,
+    root: &Path,
+    listings: &mut Listings,
+    source: &ExternalSource,
+    relation: &RelationName,
+    full_refresh: bool,
+) -> Result<StagePlan, LandingError> {
+    let style = adapter.quote_style();
+    let state = state_relation(relation);
+    let state_error = |error: AdapterError| LandingError::State {
+        model: relation.dotted(),
+        error,
+    };
+    let exists = adapter
+        .relation(relation)
+        .await
+        .map_err(state_error)?
+        .is_some();
+    let state_exists = adapter
+        .relation(&state)
+        .await
+        .map_err(state_error)?
+        .is_some();
+    let rebuild = full_refresh || !exists || !state_exists;
+    let mut recorded: HashMap<String, u64> = HashMap::new();
+    if !rebuild {
+        let table = adapter
+            .query(&recorded_sql(&state, &style))
+            .await
+            .map_err(state_error)?;
+        for row in &table.rows {
+            if let (Some(Cell::Text(path)), Some(size)) = (row.get(2), row.get(3)) {
+                let size = match size {
+                    Cell::Int(n) => u64::try_from(*n).unwrap_or(0),
+                    Cell::Text(s) => s.parse().unwrap_or(0),
+                    _ => 0,
+                };
+                recorded.insert(path.clone(), size);
+            }
+        }
+    }
+    let listed = listings.files(root, &source.external.location)?;
+    if listed.is_empty() {
+        return Err(LandingError::NoFiles {
+            source_name: source.source_name.clone(),
+            table: source.table.clone(),
+            location: source.external.location.clone(),
+        });
+    }
+    let mut files = Vec::new();
+    let mut changed = Vec::new();
+    for file in listed {
+        match recorded.get(&file.path) {
+            Some(size) if *size == file.size => continue,
+            Some(_) => changed.push(file.path.clone()),
+            None => {}
+        }
+        files.push(file.clone());
+    }
+    let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    Ok(StagePlan {
+        source_name: source.source_name.clone(),
+        table: source.table.clone(),
+        relation: relation.clone(),
+        state,
+        reader: format!(
+            "select * from {}",
+            duckdb_reader(root, &source.external, FileSet::List(&paths))
+        ),
+        files,
+        changed,
+        rebuild,
+    })
+}
+
+/// Statements recording a stage plan's files in its state table (run in the load's
+/// transaction).
+pub fn stage_record_sql(plan: &StagePlan, style: &QuoteStyle) -> Vec<String> {
+    let files: Vec<(String, String, LandingFile)> = plan
+        .files
+        .iter()
+        .map(|f| (plan.source_name.clone(), plan.table.clone(), f.clone()))
+        .collect();
+    let mut statements = vec![create_state_sql(&plan.state, style)];
+    statements.extend(record_sql(&plan.state, &files, plan.rebuild, style));
+    statements
+}
+
+/// A query of a staged raw table's rows of exactly `files` (warehouses that stage landing
+/// files; `_source_file` is indexed there); `None` for every file: the table itself.
+pub fn staged_reader(
+    relation: &RelationName,
+    files: FileSet<'_>,
+    style: &QuoteStyle,
+) -> Option<String> {
+    let table = relation.render(style);
+    let column = style.quote_identifier(SOURCE_FILE_COLUMN);
+    match files {
+        FileSet::Glob => None,
+        FileSet::Empty { .. } | FileSet::List([]) => {
+            Some(format!("select * from {table} where 1 = 0"))
+        }
+        FileSet::List(paths) => Some(format!(
+            "select * from {table} where {column} in ({})",
+            paths
+                .iter()
+                .map(|p| sql_string(p))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -664,6 +800,22 @@ mod tests {
             }
         )
         .ends_with("header = true, delim = ';') limit 0)"));
+    }
+
+    #[test]
+    fn staged_readers_filter_the_raw_table_by_file() {
+        let raw = RelationName::new(None, "shop", "orders");
+        let style = QuoteStyle::default();
+        let files = vec!["landing/o/a.csv".to_string()];
+        assert_eq!(
+            staged_reader(&raw, FileSet::List(&files), &style).unwrap(),
+            "select * from \"shop\".\"orders\" where \"_source_file\" in ('landing/o/a.csv')"
+        );
+        assert_eq!(
+            staged_reader(&raw, FileSet::Empty { schema_file: "x" }, &style).unwrap(),
+            "select * from \"shop\".\"orders\" where 1 = 0"
+        );
+        assert!(staged_reader(&raw, FileSet::Glob, &style).is_none());
     }
 
     #[test]

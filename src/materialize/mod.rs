@@ -7,6 +7,9 @@
 //! never from the adapter's name.
 
 mod cdc;
+mod landing;
+
+pub use landing::stage_files;
 
 use std::path::Path;
 
@@ -798,7 +801,15 @@ async fn load_seed_by_copy(
             columns.join(", ")
         ))
         .await?;
-    let loaded = match adapter.load_csv(&staged, path, options).await {
+    let load = crate::adapter::CsvLoad {
+        relation: &staged,
+        path,
+        options,
+        columns: &[],
+        before: &[],
+        after: &[],
+    };
+    let loaded = match adapter.load_csv(&load).await {
         Ok(rows) => rows,
         Err(err) => {
             let _ = adapter

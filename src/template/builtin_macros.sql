@@ -158,13 +158,19 @@ other_side as (
     {%- endif %}
 ),
 compared as (
-    select
-        {% for k in keys %}coalesce(this_side.{{ k }}, other_side.{{ k }}) as {{ k }},
-        {% endfor %}coalesce(this_side.measure, 0) as this_measure,
-        coalesce(other_side.measure, 0) as other_measure
-    from this_side
-    full outer join other_side
-        on {% if keys %}{% for k in keys %}(this_side.{{ k }} = other_side.{{ k }} or (this_side.{{ k }} is null and other_side.{{ k }} is null)){% if not loop.last %} and {% endif %}{% endfor %}{% else %}1 = 1{% endif %}
+    {#- One side per row, summed per group: GROUP BY matches NULL keys, and no engine needs a
+        full outer join on an OR condition (PostgreSQL cannot run one). #}
+    select {% for k in keys %}{{ k }}, {% endfor %}sum(this_measure) as this_measure, sum(other_measure) as other_measure
+    from (
+        select {% for k in keys %}{{ k }}, {% endfor %}coalesce(measure, 0) as this_measure, 0 as other_measure
+        from this_side
+        union all
+        select {% for k in keys %}{{ k }}, {% endfor %}0 as this_measure, coalesce(measure, 0) as other_measure
+        from other_side
+    ) as sides
+    {%- if keys %}
+    group by {{ keys | join(', ') }}
+    {%- endif %}
 )
 select compared.*, this_measure - other_measure as difference
 from compared

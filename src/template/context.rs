@@ -49,12 +49,23 @@ pub trait Resolver: Send + Sync + std::fmt::Debug {
     fn resolve_ref(&self, call: &RefCall) -> Result<Resolved, String>;
     fn resolve_source(&self, source: &str, table: &str) -> Result<RelationName, String>;
 
-    /// SQL that reads an external source's files directly (DuckDB's `read_parquet(…)`), used
-    /// in place of its relation name; `None` for sources that are tables.
-    fn source_expression(&self, source: &str, table: &str) -> Option<String> {
+    /// How an external source is read when not by its relation name (DuckDB's
+    /// `read_parquet(…)` over its files, or a CTE over some files' rows); `None` for sources
+    /// that are tables.
+    fn source_expression(&self, source: &str, table: &str) -> Option<SourceRead> {
         let _ = (source, table);
         None
     }
+}
+
+/// SQL that reads an external source in place of its relation name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceRead {
+    /// Rendered where `source()` stands (a table function DuckDB takes in `from`).
+    Inline(String),
+    /// A CTE in front of the query, named where `source()` stands: works wherever a table
+    /// name does, with or without an alias (PostgreSQL wants one for a subquery).
+    Cte { name: String, sql: String },
 }
 
 /// What a render captured.
@@ -66,6 +77,8 @@ pub struct Capture {
     pub config: ConfigMap,
     /// Unique ids of ephemeral models referenced, in first-use order.
     pub ephemerals: Vec<String>,
+    /// CTEs `source()` calls need in front of the query, `(name, SQL)`, in first-use order.
+    pub source_ctes: Vec<(String, String)>,
     /// `{{ log() }}` / `print()` messages with `info=True`.
     pub logs: Vec<String>,
 }
@@ -309,17 +322,25 @@ impl Object for SourceFunction {
                 let relation = resolver
                     .resolve_source(&source, &table)
                     .map_err(|message| Error::new(ErrorKind::InvalidOperation, message))?;
-                match resolver.source_expression(&source, &table) {
-                    Some(expression) => Ok(Value::from_object(RelationValue {
-                        relation,
-                        style: ctx.shared.style,
-                        include_database: true,
-                        include_schema: true,
-                        cte_name: None,
-                        expression: Some(expression),
-                    })),
-                    None => Ok(ctx.relation_value(&relation)),
-                }
+                let (cte_name, expression) = match resolver.source_expression(&source, &table) {
+                    None => return Ok(ctx.relation_value(&relation)),
+                    Some(SourceRead::Inline(expression)) => (None, Some(expression)),
+                    Some(SourceRead::Cte { name, sql }) => {
+                        let mut capture = ctx.capture();
+                        if !capture.source_ctes.iter().any(|(n, _)| *n == name) {
+                            capture.source_ctes.push((name.clone(), sql));
+                        }
+                        (Some(name), None)
+                    }
+                };
+                Ok(Value::from_object(RelationValue {
+                    relation,
+                    style: ctx.shared.style,
+                    include_database: true,
+                    include_schema: true,
+                    cte_name,
+                    expression,
+                }))
             }
             _ => Ok(ctx.relation_value(&RelationName::new(
                 Some(ctx.shared.target_database.clone()),

@@ -18,7 +18,9 @@ use minijinja::value::Value;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde_json::Value as Json;
 
-pub use context::{Capture, NodeInfo, Phase, RefCall, RenderContext, Resolved, Resolver};
+pub use context::{
+    Capture, NodeInfo, Phase, RefCall, RenderContext, Resolved, Resolver, SourceRead,
+};
 use macros::{MacroDef, MacroProxy};
 
 use crate::diagnostic::{did_you_mean, Diagnostic, Location};

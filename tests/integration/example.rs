@@ -99,3 +99,127 @@ fn the_example_builds_with_every_test_passing() {
         ]
     );
 }
+
+/// The generator binary cargo builds beside the tests (`examples/gen_landing.rs`).
+pub fn gen_landing() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let debug = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    debug.join("examples").join("gen_landing")
+}
+
+fn stored_rows(db: &Path, table: &str) -> Vec<Vec<String>> {
+    crate::common::query(db, &format!("select * from main.{table} order by all"))
+}
+
+/// The README's walk-through: a scheduled run with no new file changes nothing and runs no
+/// query for the bookmarked models; after the next day lands, they read only its files; and
+/// the warehouse then equals a full build over the same landing zone, table by table.
+#[test]
+fn the_next_day_reads_only_its_files_and_equals_a_full_build() {
+    let dir = example();
+    let db = dir.path().join("target/strata/retail_finance.duckdb");
+    let built = strata(dir.path(), &["build"]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+
+    let cleaned = [
+        "customers",
+        "orders",
+        "order_items",
+        "payments",
+        "fact_sales",
+    ];
+    let before: Vec<_> = cleaned.iter().map(|t| stored_rows(&db, t)).collect();
+    let quiet = strata(dir.path(), &["run"]);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    let bookmarked = statuses_with_messages(dir.path())
+        .into_iter()
+        .filter(|(id, _)| {
+            id.contains(".customers")
+                || id.contains(".orders")
+                || id.contains(".fact_sales")
+                || id.contains(".rejects")
+        })
+        .collect::<Vec<_>>();
+    assert!(bookmarked.len() >= 4, "{bookmarked:?}");
+    assert!(
+        bookmarked
+            .iter()
+            .all(|(_, message)| message == "NO NEW DATA"),
+        "{bookmarked:?}"
+    );
+    let after: Vec<_> = cleaned.iter().map(|t| stored_rows(&db, t)).collect();
+    assert_eq!(before, after, "a run with no new file changed a table");
+
+    let landed = std::process::Command::new(gen_landing())
+        .args(["--out", "landing", "--next-day"])
+        .current_dir(dir.path())
+        .output()
+        .expect("gen_landing runs");
+    assert!(landed.status.success(), "{landed:?}");
+    let day = strata(dir.path(), &["build"]);
+    assert_eq!(day.code, 0, "{}", day.stderr);
+    assert!(day.stderr.contains("ERROR=0 SKIP=0"), "{}", day.stderr);
+    let compiled = std::fs::read_to_string(
+        dir.path()
+            .join("target/strata/compiled/retail_finance/models/cleaned/orders.sql"),
+    )
+    .expect("compiled orders");
+    assert!(
+        compiled.contains("20240705-061500000.parquet"),
+        "{compiled}"
+    );
+    assert!(!compiled.contains("LOAD00000001"), "{compiled}");
+
+    // The same landing zone, built from nothing.
+    let full = example();
+    std::fs::remove_dir_all(full.path().join("landing")).expect("remove landing");
+    copy_tree(&dir.path().join("landing"), &full.path().join("landing"));
+    let rebuilt = strata(full.path(), &["build"]);
+    assert_eq!(rebuilt.code, 0, "{}", rebuilt.stderr);
+    let full_db = full.path().join("target/strata/retail_finance.duckdb");
+    for table in [
+        "customers",
+        "products",
+        "stores",
+        "orders",
+        "order_items",
+        "payments",
+        "rejects",
+        "dim_customer",
+        "agg_daily_sales",
+        "agg_monthly_sales",
+    ] {
+        assert_eq!(
+            stored_rows(&db, table),
+            stored_rows(&full_db, table),
+            "`{table}` after the daily runs differs from a full build"
+        );
+    }
+    // Facts stamp their change rows with the run's start: compare the facts themselves.
+    let facts = "select * exclude (_op, _commit_ts, _change_seq) from main.fact_sales order by all";
+    assert_eq!(
+        crate::common::query(&db, facts),
+        crate::common::query(&full_db, facts)
+    );
+}
+
+fn statuses_with_messages(dir: &Path) -> Vec<(String, String)> {
+    let results: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("target/strata/run_results.json")).expect("run_results.json"),
+    )
+    .expect("json");
+    results["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            (
+                r["unique_id"].as_str().unwrap_or_default().to_string(),
+                r["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}

@@ -121,6 +121,65 @@ fn bookmarks_commit_with_the_rows_they_describe(kind: Kind) {
     );
 }
 
+/// PostgreSQL does not read local files: strata stages them into the source's table by COPY,
+/// loading each file once, widening the table when a file brings a column, and replacing the
+/// rows of a file that changed.
+#[test]
+fn postgres_stages_landing_files_into_the_source_table() {
+    let Some(w) = warehouse(Kind::Postgres, "bookmark_stage", "") else {
+        return;
+    };
+    let first = w.build_ok(&[]);
+    assert!(first.contains("staged landing.orders into"), "{first}");
+    let raw = "select id, amount, _source_file from landing.orders order by id, _source_file";
+    assert_eq!(
+        w.query(raw),
+        rows(&[
+            &["1", "10", "landing/orders/LOAD00000001.csv"],
+            &["2", "20", "landing/orders/LOAD00000001.csv"]
+        ])
+    );
+
+    // A later file with a column the first lacked.
+    w.write(
+        "landing/orders/20240702-061500000.csv",
+        "id,amount,note\n3,30,late\n",
+    );
+    w.build_ok(&[]);
+    assert_eq!(
+        w.query("select id, coalesce(note, '-') from landing.orders order by id"),
+        rows(&[&["1", "-"], &["2", "-"], &["3", "late"]])
+    );
+    assert_eq!(
+        w.query("select id from {s}.loaded order by id"),
+        rows(&[&["1"], &["2"], &["3"]])
+    );
+
+    // Nothing new: nothing is loaded again.
+    let quiet = w.build_ok(&[]);
+    assert!(quiet.contains("NO NEW FILES"), "{quiet}");
+    assert_eq!(
+        w.query("select count(*) from landing.orders"),
+        rows(&[&["3"]])
+    );
+
+    // A rewritten file (a file is known by its path and size) replaces its rows, and the
+    // bookmarked model reads it again, with a warning.
+    w.write(
+        "landing/orders/LOAD00000001.csv",
+        "id,amount\n1,110\n2,220\n",
+    );
+    let again = w.build_ok(&[]);
+    assert!(
+        again.contains("changed since model `loaded` read it"),
+        "{again}"
+    );
+    assert_eq!(
+        w.query("select id, amount from landing.orders order by id"),
+        rows(&[&["1", "110"], &["2", "220"], &["3", "30"]])
+    );
+}
+
 #[test]
 fn bookmark_mistakes_name_the_file_and_stop_before_running() {
     let cases: [(&str, &str, &str, &str); 4] = [
