@@ -4,8 +4,11 @@
 //! idempotent, and a change older than what was already applied for its key is ignored, so
 //! files arriving out of order give the same table as a full refresh over all of them.
 //!
-//! The newest applied change per key (deletes included) is kept in a state table beside the
-//! model (`<name>__strata_cdc`), written in the same transaction as the model's table.
+//! A change is compared with the newest one applied for its key: a live key's row in the model's
+//! table carries its commit time and sequence columns, and a deleted key's newest delete is
+//! kept in a state table of tombstones beside the model (`<name>__strata_cdc`), written in the
+//! same transaction as the model's table. Tombstones are few, so the state costs what the
+//! deletes cost, not a second copy of every key.
 
 use super::{
     drop_stmt, ensure_schema, rename_sql, staging_relation, MaterializeError, Outcome, Request,
@@ -115,7 +118,7 @@ fn at_least_as_new(left: &str, right: &str, order: &[String]) -> String {
     }
 }
 
-/// Where the newest applied change per key is kept.
+/// Where the newest applied delete per deleted key is kept.
 pub fn state_relation(relation: &RelationName) -> RelationName {
     RelationName::new(
         relation.database.clone(),
@@ -162,10 +165,11 @@ pub async fn build_full(
             latest_sql(request.sql, &columns, &style)
         ),
         format!(
-            "create table {} as select {} from {}",
+            "create table {} as select {} from {} where not ({})",
             staged_state.render(&style),
             columns.state_columns(&style),
-            staged.render(&style)
+            staged.render(&style),
+            not_deleted(&columns, &style)
         ),
         format!(
             "delete from {} where not ({})",
@@ -249,16 +253,19 @@ pub async fn apply_batch(
                 ))
                 .await?;
         }
-        // Changes not newer than what was applied for their key are history: drop them.
+        // Changes not newer than what was applied for their key are history: drop them. The
+        // newest applied change is the live row in the table, or the key's tombstone.
         let not_newer = at_least_as_new("applied", "batch", &columns.order(&style));
-        adapter
-            .execute(&format!(
-                "delete from {} as batch where exists (select 1 from {} as applied where {} and ({not_newer}))",
-                new_rows.render(&style),
-                state.render(&style),
-                columns.key_match("applied", "batch", &style)
-            ))
-            .await?;
+        for applied in [&state, relation] {
+            adapter
+                .execute(&format!(
+                    "delete from {} as batch where exists (select 1 from {} as applied where {} and ({not_newer}))",
+                    new_rows.render(&style),
+                    applied.render(&style),
+                    columns.key_match("applied", "batch", &style)
+                ))
+                .await?;
+        }
         let new_info = adapter
             .relation(&new_rows)
             .await?
@@ -296,9 +303,10 @@ pub async fn apply_batch(
                 columns.key_match("applied", "batch", &style)
             ),
             format!(
-                "insert into {} ({cols}) select {cols} from {}",
+                "insert into {} ({cols}) select {cols} from {} where not ({})",
                 state.render(&style),
                 new_rows.render(&style),
+                not_deleted(&columns, &style),
                 cols = columns.state_columns(&style)
             ),
         ];
