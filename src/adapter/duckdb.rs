@@ -285,25 +285,12 @@ pub fn infer_csv_columns(
     path: &std::path::Path,
     options: &super::CsvOptions,
 ) -> Result<Vec<ColumnInfo>, AdapterError> {
-    let connection = Connection::open_in_memory().map_err(database_error)?;
-    let sql = format!(
-        "describe select * from read_csv({}, header = true, auto_detect = true, delim = {}, quote = {})",
+    describe_local(&format!(
+        "select * from read_csv({}, header = true, auto_detect = true, delim = {}, quote = {})",
         sql_literal(&path.to_string_lossy()),
         sql_literal(&options.delimiter.to_string()),
         sql_literal(&options.quote.to_string()),
-    );
-    let table = run_query(&connection, &sql)?;
-    Ok(table
-        .rows
-        .into_iter()
-        .filter_map(|row| match (row.first(), row.get(1)) {
-            (Some(Cell::Text(name)), Some(Cell::Text(data_type))) => Some(ColumnInfo {
-                name: name.clone(),
-                data_type: data_type.clone(),
-            }),
-            _ => None,
-        })
-        .collect())
+    ))
 }
 
 /// The columns a query over local files gives, read with the bundled DuckDB (warehouses that

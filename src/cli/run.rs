@@ -333,19 +333,24 @@ async fn stage_landing(
         sources.extend(landing::reach(manifest, node).sources);
     }
     for id in &sources {
-        let (Some(node), Ok(external)) = (
-            manifest.get(id),
-            landing::external_sources(manifest, std::slice::from_ref(id)),
-        ) else {
-            continue;
-        };
-        let (Some(relation), Some(source)) = (&node.relation, external.first()) else {
+        let Some(node) = manifest.get(id) else {
             continue;
         };
         let at = |message: String, hint: Option<String>| {
             Diagnostic::error(message)
                 .at_file(node.original_file_path.clone())
                 .with_hint_opt(hint)
+        };
+        let external =
+            landing::external_sources(manifest, std::slice::from_ref(id)).map_err(|err| {
+                let diagnostic = at(err.to_string(), err.hint());
+                match spec_location(&session.project, &err) {
+                    Some(location) => diagnostic.at(location),
+                    None => diagnostic,
+                }
+            })?;
+        let (Some(relation), Some(source)) = (&node.relation, external.first()) else {
+            continue;
         };
         let plan = landing::plan_stage(
             adapter,
@@ -379,6 +384,23 @@ async fn stage_landing(
         ));
     }
     Ok(())
+}
+
+/// Where an unusable `external:` block is: the line of its table's entry in the YAML file.
+fn spec_location(
+    project: &crate::project::Project,
+    err: &crate::landing::LandingError,
+) -> Option<crate::diagnostic::Location> {
+    let crate::landing::LandingError::Spec { table, path, .. } = err else {
+        return None;
+    };
+    let line = std::fs::read_to_string(project.root.join(path))
+        .ok()
+        .and_then(|text| crate::project::yaml::entry_line(&text, table));
+    Some(match line {
+        Some(line) => crate::diagnostic::Location::at(path.clone(), line, None),
+        None => crate::diagnostic::Location::file(path.clone()),
+    })
 }
 
 /// Bookmarked models' files, and warnings about them.
@@ -451,8 +473,8 @@ async fn plan_files(
             Err(err) => {
                 let mut diagnostic = Diagnostic::error(format!("model `{}`: {err}", node.name))
                     .with_hint_opt(err.hint());
-                diagnostic = match err.path() {
-                    Some(path) => diagnostic.at_file(path.to_path_buf()),
+                diagnostic = match spec_location(project, &err) {
+                    Some(location) => diagnostic.at(location),
                     None => diagnostic.at_file(node.original_file_path.clone()),
                 };
                 errors.push(diagnostic);

@@ -8,7 +8,7 @@
 //! reaches — directly or through the view and ephemeral models between it and the files — over
 //! exactly the files listed for this run, so what it records is what it read.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
@@ -55,14 +55,6 @@ impl LandingError {
             ),
             LandingError::List { .. } => Some("check that the folder exists and is readable".into()),
             LandingError::State { error, .. } => error.hint(),
-        }
-    }
-
-    /// The YAML file an error points at, when it is the source's declaration.
-    pub fn path(&self) -> Option<&Path> {
-        match self {
-            LandingError::Spec { path, .. } => Some(path),
-            _ => None,
         }
     }
 }
@@ -385,11 +377,51 @@ pub fn create_state_sql(state: &RelationName, style: &QuoteStyle) -> String {
     )
 }
 
-fn recorded_sql(state: &RelationName, style: &QuoteStyle) -> String {
-    format!(
-        "select source_name, table_name, file_path, file_size from {}",
-        state.render(style)
-    )
+/// The files a state table records: path to size.
+async fn recorded_files(
+    adapter: &dyn Adapter,
+    state: &RelationName,
+) -> Result<HashMap<String, u64>, AdapterError> {
+    let table = adapter
+        .query(&format!(
+            "select file_path, file_size from {}",
+            state.render(&adapter.quote_style())
+        ))
+        .await?;
+    Ok(table
+        .rows
+        .iter()
+        .filter_map(|row| match (row.first(), row.get(1)) {
+            (Some(Cell::Text(path)), Some(size)) => {
+                let size = match size {
+                    Cell::Int(n) => u64::try_from(*n).unwrap_or(0),
+                    Cell::Text(s) => s.parse().unwrap_or(0),
+                    _ => 0,
+                };
+                Some((path.clone(), size))
+            }
+            _ => None,
+        })
+        .collect())
+}
+
+/// The listed files not recorded with their current size, and the paths of those recorded
+/// with another size (changed since they were read).
+fn unread(
+    listed: &[LandingFile],
+    recorded: &HashMap<String, u64>,
+) -> (Vec<LandingFile>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut changed = Vec::new();
+    for file in listed {
+        match recorded.get(&file.path) {
+            Some(size) if *size == file.size => continue,
+            Some(_) => changed.push(file.path.clone()),
+            None => {}
+        }
+        files.push(file.clone());
+    }
+    (files, changed)
 }
 
 /// Statements recording `files` as consumed: on a full build they replace what was recorded;
@@ -461,12 +493,25 @@ pub struct Listings {
 }
 
 impl Listings {
-    fn files(&mut self, root: &Path, location: &str) -> Result<&[LandingFile], LandingError> {
+    /// A source's files; none at all is an error (a reader needs at least one).
+    fn source_files(
+        &mut self,
+        root: &Path,
+        source: &ExternalSource,
+    ) -> Result<&[LandingFile], LandingError> {
+        let location = &source.external.location;
         if !self.listed.contains_key(location) {
             let files = list_files(root, location)?;
-            self.listed.insert(location.to_string(), files);
+            self.listed.insert(location.clone(), files);
         }
-        Ok(self.listed.get(location).map(Vec::as_slice).unwrap_or(&[]))
+        match self.listed.get(location) {
+            Some(files) if !files.is_empty() => Ok(files),
+            _ => Err(LandingError::NoFiles {
+                source_name: source.source_name.clone(),
+                table: source.table.clone(),
+                location: location.clone(),
+            }),
+        }
     }
 }
 
@@ -518,72 +563,42 @@ pub async fn plan_model(
 ) -> Result<ModelFiles, LandingError> {
     let style = adapter.quote_style();
     let state = state_relation(model);
-    let mut recorded: HashSet<(String, u64)> = HashSet::new();
-    let mut recorded_paths: HashSet<String> = HashSet::new();
-    if incremental {
-        let state_error = |error: AdapterError| LandingError::State {
-            model: model.dotted(),
-            error,
-        };
-        if adapter
+    let state_error = |error: AdapterError| LandingError::State {
+        model: model.dotted(),
+        error,
+    };
+    let recorded = if incremental
+        && adapter
             .relation(&state)
             .await
             .map_err(state_error)?
             .is_some()
-        {
-            let table = adapter
-                .query(&recorded_sql(&state, &style))
-                .await
-                .map_err(state_error)?;
-            for row in &table.rows {
-                if let (Some(Cell::Text(path)), Some(size)) = (row.get(2), row.get(3)) {
-                    let size = match size {
-                        Cell::Int(n) => u64::try_from(*n).unwrap_or(0),
-                        Cell::Text(s) => s.parse().unwrap_or(0),
-                        _ => 0,
-                    };
-                    recorded.insert((path.clone(), size));
-                    recorded_paths.insert(path.clone());
-                }
-            }
-        }
-    }
+    {
+        recorded_files(adapter, &state).await.map_err(state_error)?
+    } else {
+        HashMap::new()
+    };
     let mut plan = ModelFiles {
         setup: vec![create_state_sql(&state, &style)],
         ..ModelFiles::default()
     };
     let mut consumed = Vec::new();
     for source in sources {
-        let listed = listings.files(root, &source.external.location)?;
-        if listed.is_empty() {
-            return Err(LandingError::NoFiles {
-                source_name: source.source_name.clone(),
-                table: source.table.clone(),
-                location: source.external.location.clone(),
-            });
-        }
-        let mut read = Vec::new();
-        for file in listed {
-            if recorded.contains(&(file.path.clone(), file.size)) {
-                continue;
-            }
-            if recorded_paths.contains(&file.path) {
-                plan.changed.push(file.path.clone());
-            }
-            read.push(file.path.clone());
-            consumed.push((
-                source.source_name.clone(),
-                source.table.clone(),
-                file.clone(),
-            ));
-        }
-        plan.new_files += read.len();
+        let listed = listings.source_files(root, source)?;
+        let (unread, changed) = unread(listed, &recorded);
+        plan.changed.extend(changed);
+        plan.new_files += unread.len();
         plan.files.insert(
             (source.source_name.clone(), source.table.clone()),
             SourceFiles {
-                read,
+                read: unread.iter().map(|f| f.path.clone()).collect(),
                 schema_file: listed.first().map(|f| f.path.clone()),
             },
+        );
+        consumed.extend(
+            unread
+                .into_iter()
+                .map(|f| (source.source_name.clone(), source.table.clone(), f)),
         );
     }
     plan.record = record_sql(&state, &consumed, !incremental, &style);
@@ -620,7 +635,6 @@ pub async fn plan_stage(
     relation: &RelationName,
     full_refresh: bool,
 ) -> Result<StagePlan, LandingError> {
-    let style = adapter.quote_style();
     let state = state_relation(relation);
     let state_error = |error: AdapterError| LandingError::State {
         model: relation.dotted(),
@@ -637,41 +651,13 @@ pub async fn plan_stage(
         .map_err(state_error)?
         .is_some();
     let rebuild = full_refresh || !exists || !state_exists;
-    let mut recorded: HashMap<String, u64> = HashMap::new();
-    if !rebuild {
-        let table = adapter
-            .query(&recorded_sql(&state, &style))
-            .await
-            .map_err(state_error)?;
-        for row in &table.rows {
-            if let (Some(Cell::Text(path)), Some(size)) = (row.get(2), row.get(3)) {
-                let size = match size {
-                    Cell::Int(n) => u64::try_from(*n).unwrap_or(0),
-                    Cell::Text(s) => s.parse().unwrap_or(0),
-                    _ => 0,
-                };
-                recorded.insert(path.clone(), size);
-            }
-        }
-    }
-    let listed = listings.files(root, &source.external.location)?;
-    if listed.is_empty() {
-        return Err(LandingError::NoFiles {
-            source_name: source.source_name.clone(),
-            table: source.table.clone(),
-            location: source.external.location.clone(),
-        });
-    }
-    let mut files = Vec::new();
-    let mut changed = Vec::new();
-    for file in listed {
-        match recorded.get(&file.path) {
-            Some(size) if *size == file.size => continue,
-            Some(_) => changed.push(file.path.clone()),
-            None => {}
-        }
-        files.push(file.clone());
-    }
+    let recorded = if rebuild {
+        HashMap::new()
+    } else {
+        recorded_files(adapter, &state).await.map_err(state_error)?
+    };
+    let listed = listings.source_files(root, source)?;
+    let (files, changed) = unread(listed, &recorded);
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     Ok(StagePlan {
         source_name: source.source_name.clone(),
