@@ -3,7 +3,7 @@
 //! running statements on Ctrl-C. Each node's work is a materialization; this room only decides
 //! when, and records what happened.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -188,16 +188,26 @@ pub async fn execute(
         .enumerate()
         .map(|(i, id)| (id, i))
         .collect();
+    // A bookmarked model reads the views between it and its landing files inlined, over its
+    // own files: it waits for what those views read, not for the views.
+    let inlined: HashMap<NodeId, HashSet<NodeId>> = work
+        .iter()
+        .filter(|w| w.files.is_some())
+        .filter_map(|w| {
+            let node = manifest.get(&w.unique_id)?;
+            let inline = crate::landing::reach(manifest, node).inline;
+            Some((w.unique_id.clone(), inline.into_iter().collect()))
+        })
+        .collect();
     let mut by_id: HashMap<NodeId, Work> =
         work.into_iter().map(|w| (w.unique_id.clone(), w)).collect();
-    let (mut waiting, children) = dependencies(manifest, graph, &ids);
-    let mut ready: Vec<NodeId> = waiting
+    let (mut waiting, children) = dependencies(manifest, graph, &ids, &inlined);
+    let priority = Priority::new(&children, &order);
+    let mut ready: BinaryHeap<Ranked> = waiting
         .iter()
         .filter(|(_, n)| **n == 0)
-        .map(|(id, _)| id.clone())
+        .map(|(id, _)| priority.rank(id))
         .collect();
-    ready.sort_by_key(|id| order.get(id).copied().unwrap_or(usize::MAX));
-    let mut ready: VecDeque<NodeId> = ready.into();
 
     let mut results: Vec<NodeResult> = Vec::with_capacity(total);
     let mut skipped: HashSet<NodeId> = HashSet::new();
@@ -214,13 +224,15 @@ pub async fn execute(
 
     loop {
         while !stop && running.len() < threads {
-            let Some(id) = ready.pop_front() else { break };
+            let Some(Ranked(_, _, id)) = ready.pop() else {
+                break;
+            };
             let Some(work) = by_id.remove(&id) else {
                 continue;
             };
             if skipped.contains(&id) {
                 results.push(skip_result(&id));
-                release_children(&id, &children, &mut waiting, &mut ready, &order);
+                release_children(&id, &children, &mut waiting, &mut ready, &priority);
                 continue;
             }
             started += 1;
@@ -344,7 +356,7 @@ pub async fn execute(
                 stop = true;
             }
         }
-        release_children(&id, &children, &mut waiting, &mut ready, &order);
+        release_children(&id, &children, &mut waiting, &mut ready, &priority);
         printer.progress(results.len(), total);
     }
     printer.finish_progress();
@@ -400,13 +412,16 @@ fn dependencies(
     manifest: &Manifest,
     graph: &Graph,
     ids: &HashSet<NodeId>,
+    inlined: &HashMap<NodeId, HashSet<NodeId>>,
 ) -> (HashMap<NodeId, usize>, HashMap<NodeId, Vec<NodeId>>) {
     let mut parents_of: HashMap<NodeId, HashSet<NodeId>> = HashMap::new();
-    let mut children: HashMap<NodeId, Vec<NodeId>> = HashMap::new();
+    // Who reads whom as the DAG has it: the test gates are found on these edges.
+    let mut direct: HashMap<NodeId, Vec<NodeId>> = HashMap::new();
+    let none = HashSet::new();
     for id in ids {
-        let parents = runnable_parents(manifest, id, ids);
+        let parents = runnable_parents(manifest, id, ids, &none);
         for parent in &parents {
-            children.entry(parent.clone()).or_default().push(id.clone());
+            direct.entry(parent.clone()).or_default().push(id.clone());
         }
         parents_of.insert(id.clone(), parents);
     }
@@ -427,7 +442,7 @@ fn dependencies(
             .map(|n| n.depends_on.as_slice())
             .unwrap_or_default();
         for parent in tested {
-            for child in children.get(parent).into_iter().flatten() {
+            for child in direct.get(parent).into_iter().flatten() {
                 if is_test(child) {
                     continue;
                 }
@@ -443,12 +458,22 @@ fn dependencies(
             }
         }
     }
+    // Tests gate what reads their model as the DAG has it; but a model that inlines views waits
+    // for what those views read, not for the views.
+    for (id, inline) in inlined {
+        if let Some(parents) = parents_of.get_mut(id) {
+            *parents = runnable_parents(manifest, id, ids, inline);
+        }
+    }
     for (test, child) in gates {
-        if parents_of
-            .get_mut(&child)
-            .is_some_and(|p| p.insert(test.clone()))
-        {
-            children.entry(test).or_default().push(child);
+        if let Some(parents) = parents_of.get_mut(&child) {
+            parents.insert(test);
+        }
+    }
+    let mut children: HashMap<NodeId, Vec<NodeId>> = HashMap::new();
+    for (id, parents) in &parents_of {
+        for parent in parents {
+            children.entry(parent.clone()).or_default().push(id.clone());
         }
     }
     let waiting = parents_of
@@ -487,28 +512,74 @@ fn release_children(
     id: &NodeId,
     children: &HashMap<NodeId, Vec<NodeId>>,
     waiting: &mut HashMap<NodeId, usize>,
-    ready: &mut VecDeque<NodeId>,
-    order: &HashMap<NodeId, usize>,
+    ready: &mut BinaryHeap<Ranked>,
+    priority: &Priority,
 ) {
-    let mut newly: Vec<NodeId> = Vec::new();
     for child in children.get(id).into_iter().flatten() {
         if let Some(n) = waiting.get_mut(child) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                newly.push(child.clone());
+                ready.push(priority.rank(child));
             }
         }
     }
-    newly.sort_by_key(|id| order.get(id).copied().unwrap_or(usize::MAX));
-    ready.extend(newly);
 }
 
-/// The nearest ancestors of `id` that run in this invocation, looking through ephemerals and
-/// nodes outside the selection.
+/// A ready node's place in the queue: the longest chain of nodes still to run behind it first
+/// (starting the critical path early shortens the run; a view nothing waits for goes last),
+/// then DAG order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Ranked(usize, std::cmp::Reverse<usize>, NodeId);
+
+/// How long a chain of this run's nodes waits on each node, and the DAG order.
+struct Priority<'a> {
+    chain: HashMap<NodeId, usize>,
+    order: &'a HashMap<NodeId, usize>,
+}
+
+impl<'a> Priority<'a> {
+    fn new(children: &HashMap<NodeId, Vec<NodeId>>, order: &'a HashMap<NodeId, usize>) -> Self {
+        // Post-order over the run's DAG (its edges include test gates), without recursion.
+        let mut chain: HashMap<NodeId, usize> = HashMap::new();
+        for root in children.keys() {
+            let mut stack: Vec<(&NodeId, bool)> = vec![(root, false)];
+            while let Some((id, expanded)) = stack.pop() {
+                if chain.contains_key(id) {
+                    continue;
+                }
+                let kids = children.get(id).map(Vec::as_slice).unwrap_or_default();
+                if expanded {
+                    let longest = kids.iter().filter_map(|c| chain.get(c)).max();
+                    chain.insert(id.clone(), longest.copied().unwrap_or(0) + 1);
+                } else {
+                    stack.push((id, true));
+                    stack.extend(
+                        kids.iter()
+                            .filter(|c| !chain.contains_key(*c))
+                            .map(|c| (c, false)),
+                    );
+                }
+            }
+        }
+        Priority { chain, order }
+    }
+
+    fn rank(&self, id: &NodeId) -> Ranked {
+        Ranked(
+            self.chain.get(id).copied().unwrap_or(1),
+            std::cmp::Reverse(self.order.get(id).copied().unwrap_or(usize::MAX)),
+            id.clone(),
+        )
+    }
+}
+
+/// The runnable nodes `id` waits for: its nearest ancestors that run in this invocation, seen
+/// through ephemerals, nodes outside the selection and the models it inlines (`inlined`).
 fn runnable_parents(
     manifest: &Manifest,
     id: &NodeId,
     runnable: &HashSet<NodeId>,
+    inlined: &HashSet<NodeId>,
 ) -> HashSet<NodeId> {
     let mut found = HashSet::new();
     let mut seen = HashSet::new();
@@ -520,10 +591,10 @@ fn runnable_parents(
         if !seen.insert(parent.clone()) {
             continue;
         }
-        if runnable.contains(parent) {
+        if runnable.contains(parent) && !inlined.contains(parent) {
             found.insert(parent.clone());
         } else if let Some(node) = manifest.get(parent) {
-            if node.config.materialized == Materialization::Ephemeral {
+            if node.config.materialized == Materialization::Ephemeral || inlined.contains(parent) {
                 stack.extend(node.depends_on.iter());
             }
         }
@@ -554,5 +625,45 @@ pub fn summary(results: &[NodeResult]) -> Summary {
         warn: count(&[Status::Warn]),
         error: count(&[Status::Error, Status::Fail]),
         skip: count(&[Status::Skipped]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(name: &str) -> NodeId {
+        NodeId(name.to_string())
+    }
+
+    /// `a` comes first in DAG order but nothing waits for it; `b` heads a chain of three.
+    #[test]
+    fn the_longest_chain_starts_first_then_dag_order() {
+        let children: HashMap<NodeId, Vec<NodeId>> = [
+            (id("b"), vec![id("c"), id("d")]),
+            (id("c"), vec![id("e")]),
+            (id("x"), vec![id("y")]),
+        ]
+        .into_iter()
+        .collect();
+        let order: HashMap<NodeId, usize> = ["a", "x", "b", "c", "d", "e", "y"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (id(n), i))
+            .collect();
+        let priority = Priority::new(&children, &order);
+        let mut ready: BinaryHeap<Ranked> = ["a", "x", "b", "z"]
+            .iter()
+            .map(|n| priority.rank(&id(n)))
+            .collect();
+        let mut popped = Vec::new();
+        while let Some(Ranked(chain, _, node)) = ready.pop() {
+            popped.push((node.0, chain));
+        }
+        let expected: Vec<(String, usize)> = [("b", 3), ("x", 2), ("a", 1), ("z", 1)]
+            .iter()
+            .map(|(n, c)| (n.to_string(), *c))
+            .collect();
+        assert_eq!(popped, expected);
     }
 }

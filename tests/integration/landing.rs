@@ -180,6 +180,36 @@ fn postgres_stages_landing_files_into_the_source_table() {
     );
 }
 
+/// A bookmarked model reads the views on its way to the files inlined, so it does not wait for
+/// them: when building a view fails, the model still runs (and is not skipped).
+#[test]
+fn a_bookmarked_model_does_not_wait_for_the_views_it_inlines() {
+    let mut all = files("");
+    all.retain(|(p, _)| *p != "models/stg_orders.sql");
+    all.push((
+        "models/stg_orders.sql",
+        "{{ config(pre_hook='select * from no_such_table') }}\nselect cast(id as integer) as id, cast(amount as integer) as amount, _source_file from {{ source('landing', 'orders') }}\n".to_string(),
+    ));
+    all.push(("project.yml", PROJECT.to_string()));
+    let borrowed: Vec<(&str, &str)> = all.iter().map(|(p, c)| (*p, c.as_str())).collect();
+    let dir = project(&borrowed);
+    let run = strata(dir.path(), &["run"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("ERROR stg_orders"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("PASS=1 WARN=0 ERROR=1 SKIP=0"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        query(
+            &dir.path().join("target/shop.duckdb"),
+            "select count(*) from main.loaded"
+        ),
+        rows(&[&["2"]])
+    );
+}
+
 #[test]
 fn bookmark_mistakes_name_the_file_and_stop_before_running() {
     let cases: [(&str, &str, &str, &str); 4] = [
