@@ -69,13 +69,13 @@ for round in $(seq 1 "$RUNS"); do
     "$gen" --out landing --next-day >/dev/null
     if [ -z "$share" ]; then
         share=$("$strata" show -q --limit 1 --inline "
-            select round(100.0 * sum(case when _source_file like '%20240705-%' then 1 else 0 end) / count(*), 2)
+            select round(100.0 * sum(case when _source_file like '%20240705-%' then 1 else 0 end) / count(*), 2) as share
             from (
                 select _source_file from {{ source('shop', 'orders') }} union all
                 select _source_file from {{ source('shop', 'order_items') }} union all
                 select _source_file from {{ source('shop', 'payments') }} union all
                 select _source_file from {{ source('shop', 'customers') }}
-            ) as files" | grep -Eo '[0-9]+\.[0-9]+' | head -1)
+            ) as files" | tail -1 | tr -d ' ')
     fi
     incremental+=("$(seconds "$strata" run)")
     nothing+=("$(seconds "$strata" run)")

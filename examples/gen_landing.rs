@@ -133,7 +133,11 @@ fn run() -> Result<(), String> {
             .ok_or(format!("`{}` is not the generator's", state_file.display()))?;
         previous.days += 1;
         let mut shop = Shop::new(previous);
+        // The full load's rows are never needed again (DMS re-delivers from a previous day's
+        // file only), so replaying it only updates the shop and the random draws.
+        shop.recording = false;
         shop.full_load();
+        shop.recording = true;
         for day in 1..previous.days {
             shop.day(day);
         }
@@ -371,6 +375,8 @@ struct Shop {
     customer_emails: HashMap<u64, String>,
     deleted: Vec<u64>,
     seq: u64,
+    /// Whether the full load's changes are kept as rows; off while `--next-day` replays it.
+    recording: bool,
     /// The current day's changes per table, in commit order.
     pending: HashMap<&'static str, Vec<Change>>,
     /// Yesterday's rows, some of which DMS delivers again.
@@ -433,6 +439,7 @@ impl Shop {
             customer_emails: HashMap::new(),
             deleted: Vec::new(),
             seq: 0,
+            recording: true,
             pending: HashMap::new(),
             yesterday: HashMap::new(),
             batches: Vec::new(),
@@ -456,7 +463,8 @@ impl Shop {
         self.pending.entry(table).or_default().push(change);
     }
 
-    fn customer_row(&self, id: u64, updated_at: &str, rng: &mut Rng) -> Vec<Option<String>> {
+    /// `quirks`: a padded e-mail, a padded first name (drawn by [`customer_quirks`]).
+    fn customer_row(&self, id: u64, updated_at: &str, quirks: [bool; 2]) -> Vec<Option<String>> {
         let h = mix(&[self.params.seed, 1, id]);
         let first = FIRST_NAMES[(h % FIRST_NAMES.len() as u64) as usize];
         let last = LAST_NAMES[((h >> 8) % LAST_NAMES.len() as u64) as usize];
@@ -469,12 +477,12 @@ impl Shop {
             format!("{}{id}@Example.com", local.to_lowercase())
         });
         // Padded and mixed-case text, as the shop's forms let it in.
-        let email = if rng.chance(300) {
+        let email = if quirks[0] {
             format!("  {email} ")
         } else {
             email
         };
-        let first = if rng.chance(100) {
+        let first = if quirks[1] {
             format!(" {first} ")
         } else {
             first.to_string()
@@ -594,16 +602,25 @@ impl Shop {
             .sum()
     }
 
-    /// The order's payments: one, or two splitting the total.
+    /// How many payments pay an order: one, or two splitting the total.
+    fn payment_parts(&self, order: u64) -> u64 {
+        if mix(&[self.params.seed, 5, order]) % 10 == 0 {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// The order's payments; `missing[k]` leaves payment `k` without a method.
     fn payment_rows(
         &self,
         order: u64,
         paid_at: &str,
-        rng: &mut Rng,
-    ) -> Vec<(u64, Vec<Option<String>>)> {
+        missing: &[bool],
+    ) -> Vec<Vec<Option<String>>> {
         let total = self.order_total(order);
         let h = mix(&[self.params.seed, 5, order]);
-        let parts = if h % 10 == 0 { 2 } else { 1 };
+        let parts = self.payment_parts(order);
         (0..parts)
             .map(|k| {
                 let amount = if parts == 1 {
@@ -615,19 +632,20 @@ impl Shop {
                 };
                 let method = METHODS[((h >> (8 + k * 4)) % METHODS.len() as u64) as usize];
                 // Now and then the till sends no method: the cleaned layer rejects the row.
-                let method = if rng.chance(5) { None } else { val(method) };
+                let method = if missing.get(k as usize) == Some(&true) {
+                    None
+                } else {
+                    val(method)
+                };
                 let id = order * 2 + k;
-                (
-                    id,
-                    vec![
-                        val(id),
-                        val(order),
-                        method,
-                        val(amount),
-                        val(paid_at),
-                        val(paid_at),
-                    ],
-                )
+                vec![
+                    val(id),
+                    val(order),
+                    method,
+                    val(amount),
+                    val(paid_at),
+                    val(paid_at),
+                ]
             })
             .collect()
     }
@@ -637,8 +655,10 @@ impl Shop {
         let load_ts = format!("{} 23:59:59", date_text(load_day));
         let mut rng = Rng(self.rng.next());
         for id in 1..=self.customers {
-            let row = self.customer_row(id, &load_ts, &mut rng);
-            self.push("customers", 'I', &load_ts, row);
+            let quirks = customer_quirks(&mut rng);
+            self.emit("customers", 'I', &load_ts, |shop| {
+                shop.customer_row(id, &load_ts, quirks)
+            });
         }
         for id in 1..=self.products {
             let row = self.product_row(id, &load_ts);
@@ -676,14 +696,38 @@ impl Shop {
     /// The order, its lines and its payments, in one commit.
     fn insert_order(&mut self, id: u64, commit_ts: &str, status: Status, rng: &mut Rng) {
         let text = status_text(status, rng);
-        let row = self.order_row(id, commit_ts, &text);
-        self.push("orders", 'I', commit_ts, row);
+        let missing: Vec<bool> = (0..self.payment_parts(id)).map(|_| rng.chance(5)).collect();
+        self.emit("orders", 'I', commit_ts, |shop| {
+            shop.order_row(id, commit_ts, &text)
+        });
         for line in 1..=self.orders[id as usize - 1].lines {
-            let row = self.line_row(id, line, self.quantity(id, line), commit_ts);
-            self.push("order_items", 'I', commit_ts, row);
+            self.emit("order_items", 'I', commit_ts, |shop| {
+                shop.line_row(id, line, shop.quantity(id, line), commit_ts)
+            });
         }
-        for (_, row) in self.payment_rows(id, commit_ts, rng) {
-            self.push("payments", 'I', commit_ts, row);
+        if self.recording {
+            for row in self.payment_rows(id, commit_ts, &missing) {
+                self.push("payments", 'I', commit_ts, row);
+            }
+        } else {
+            self.seq += missing.len() as u64;
+        }
+    }
+
+    /// Records a change whose row is built only when it is kept (replaying the full load for
+    /// `--next-day` only needs its effect on the shop and on the random draws).
+    fn emit(
+        &mut self,
+        table: &'static str,
+        op: char,
+        commit_ts: &str,
+        row: impl FnOnce(&Shop) -> Vec<Option<String>>,
+    ) {
+        if self.recording {
+            let values = row(self);
+            self.push(table, op, commit_ts, values);
+        } else {
+            self.seq += 1;
         }
     }
 
@@ -691,18 +735,26 @@ impl Shop {
     fn day(&mut self, day: u32) {
         let mut rng = Rng(mix(&[self.params.seed, 100, u64::from(day)]));
         let today = day_number(day);
-        let mut clock = 8 * 3600u64;
-        let mut tick = |rng: &mut Rng| {
-            clock += 1 + rng.below(20);
-            let (h, m, s) = (clock / 3600 % 24, clock / 60 % 60, clock % 60);
-            format!("{} {h:02}:{m:02}:{s:02}", date_text(today))
-        };
         let scale = self.params.orders;
+        // Commits from 08:00, in milliseconds, spaced so the day's transactions (about
+        // scale / 40) end well before midnight; the clock never wraps past 23:59:59.999.
+        let mut clock = 8 * 3_600_000u64;
+        let step = (50_000_000 / (scale / 40 + 50)).max(2);
+        let mut tick = |rng: &mut Rng| {
+            clock = (clock + 1 + rng.below(step)).min(24 * 3_600_000 - 1);
+            let (h, m, s, ms) = (
+                clock / 3_600_000,
+                clock / 60_000 % 60,
+                clock / 1000 % 60,
+                clock % 1000,
+            );
+            format!("{} {h:02}:{m:02}:{s:02}.{ms:03}", date_text(today))
+        };
         // Customers: sign-ups and e-mail changes (one in twenty with an impossible signup date).
         for _ in 0..(scale / 400).max(2) {
             self.customers += 1;
             let ts = tick(&mut rng);
-            let row = self.customer_row(self.customers, &ts, &mut rng);
+            let row = self.customer_row(self.customers, &ts, customer_quirks(&mut rng));
             self.push("customers", 'I', &ts, row);
         }
         for _ in 0..(scale / 800).max(2) {
@@ -710,14 +762,14 @@ impl Shop {
             let ts = tick(&mut rng);
             let email = format!("customer{id}.{day}@example.org");
             self.customer_emails.insert(id, email);
-            let row = self.customer_row(id, &ts, &mut rng);
+            let row = self.customer_row(id, &ts, customer_quirks(&mut rng));
             self.push("customers", 'U', &ts, row);
         }
         let invalid = (scale / 20_000).max(1);
         for _ in 0..invalid {
             let id = 1 + rng.below(self.customers);
             let ts = tick(&mut rng);
-            let mut row = self.customer_row(id, &ts, &mut rng);
+            let mut row = self.customer_row(id, &ts, customer_quirks(&mut rng));
             row[7] = val("31.02.2023");
             self.push("customers", 'U', &ts, row);
         }
@@ -731,7 +783,7 @@ impl Shop {
             self.push("products", 'U', &ts, row);
         }
         // New orders, with their lines and payments.
-        for _ in 0..(scale / 200).max(5) {
+        for _ in 0..(scale / 125).max(5) {
             let id = self.orders.len() as u64 + 1;
             self.orders.push(Order {
                 customer: 1 + rng.below(self.customers),
@@ -807,7 +859,7 @@ impl Shop {
             }
             let ts = tick(&mut rng);
             let status = self.orders[id as usize - 1].status;
-            for (_, row) in self.payment_rows(id, &ts, &mut Rng(0)) {
+            for row in self.payment_rows(id, &ts, &[]) {
                 self.push("payments", 'D', &ts, row);
             }
             for line in 1..=self.orders[id as usize - 1].lines {
@@ -867,6 +919,11 @@ impl Shop {
     }
 }
 
+/// A customer row's quirks: a padded e-mail, a padded first name.
+fn customer_quirks(rng: &mut Rng) -> [bool; 2] {
+    [rng.chance(300), rng.chance(100)]
+}
+
 fn product_price(seed: u64, product: u64) -> u64 {
     199 + mix(&[seed, 6, product]) % 25_000
 }
@@ -923,7 +980,7 @@ fn write_batches(con: &duckdb::Connection, out: &Path, batches: &[Batch]) -> Res
         let target = literal(&path.to_string_lossy());
         let copy = if batch.table == "customers" {
             format!(
-                "copy (select \"Op\", strftime(commit_ts, '%Y-%m-%d %H:%M:%S') as commit_ts, change_seq, {CUSTOMER_COLUMNS} from batch) to {target} (format csv, header true)"
+                "copy (select \"Op\", strftime(commit_ts, '%Y-%m-%d %H:%M:%S.%g') as commit_ts, change_seq, {CUSTOMER_COLUMNS} from batch) to {target} (format csv, header true)"
             )
         } else {
             format!(

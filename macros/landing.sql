@@ -41,3 +41,19 @@
 {% macro run_commit_ts() -%}
     cast('{{ run_started_at }}' as timestamp)
 {%- endmacro %}
+
+{#- The end of a model that recomputes only the keys that changed (a `cdc` model with file
+    bookmarks): its `current_rows` CTE is restated (sequence 1) and, on incremental runs, the
+    rows the table holds for the changed keys are retracted (sequence 0). The restatement wins
+    where a key still has a row; a key that no longer has one — deleted, cancelled — goes.
+    `changed` selects the changed values of `key`. -#}
+{% macro restate(columns, key, changed) -%}
+select {{ columns | join(', ') }}, 'U' as _op, {{ run_commit_ts() }} as _commit_ts, 1 as _change_seq
+from current_rows
+{%- if is_incremental() %}
+union all
+select {{ columns | join(', ') }}, 'D' as _op, {{ run_commit_ts() }} as _commit_ts, 0 as _change_seq
+from {{ this }}
+where {{ key }} in ({{ changed }})
+{%- endif %}
+{%- endmacro %}

@@ -1,9 +1,8 @@
 {#- One row per order line of orders that were not cancelled.
 
-    Incremental: only orders that changed in the new landing files are recomputed. Their lines
-    as the table holds them are retracted (a delete, sequence 0) and their lines as they are now
-    restated (sequence 1); the restatement wins where a line still exists, so lines of deleted
-    or cancelled orders, and deleted lines, disappear. -#}
+    Incremental: only the orders that changed in the new landing files are recomputed, and
+    their previous lines retracted (see the `restate` macro), so lines of deleted or cancelled
+    orders, and deleted lines, disappear. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='cdc',
@@ -12,6 +11,7 @@
     bookmark='files',
 ) }}
 -- depends_on: {{ ref('stg_orders') }}, {{ ref('stg_order_items') }}
+{%- set changed = 'select order_id from changed_orders' %}
 with
 {%- if is_incremental() %}
 changed_orders as (
@@ -20,7 +20,20 @@ changed_orders as (
     select order_id from {{ ref('stg_order_items') }}
 ),
 {%- endif %}
-current_lines as (
+lines as (
+    select * from {{ ref('order_items') }}
+    {%- if is_incremental() %}
+    where order_id in ({{ changed }})
+    {%- endif %}
+),
+live_orders as (
+    select * from {{ ref('orders') }}
+    where status <> 'cancelled'
+    {%- if is_incremental() %}
+        and order_id in ({{ changed }})
+    {%- endif %}
+),
+current_rows as (
     select
         {{ surrogate_key(['i.order_id', 'i.line_number']) }} as sales_key,
         i.order_id,
@@ -35,25 +48,16 @@ current_lines as (
         i.unit_price,
         i.discount,
         i.net_amount
-    from {{ ref('order_items') }} i
-    join {{ ref('orders') }} o on i.order_id = o.order_id
+    from lines i
+    join live_orders o on i.order_id = o.order_id
     join {{ ref('dim_customer') }} c on o.customer_id = c.customer_id
     join {{ ref('dim_product') }} p on i.product_id = p.product_id
     join {{ ref('dim_store') }} s on o.store_id = s.store_id
-    where o.status <> 'cancelled'
-    {%- if is_incremental() %}
-        and i.order_id in (select order_id from changed_orders)
-    {%- endif %}
 )
 
-select *, 'U' as _op, {{ run_commit_ts() }} as _commit_ts, 1 as _change_seq
-from current_lines
-{%- if is_incremental() %}
-union all
-select
-    sales_key, order_id, line_number, customer_key, product_key, store_key, date_key,
-    order_date, status, quantity, unit_price, discount, net_amount,
-    'D', {{ run_commit_ts() }}, 0
-from {{ this }}
-where order_id in (select order_id from changed_orders)
-{%- endif %}
+{{ restate(
+    ['sales_key', 'order_id', 'line_number', 'customer_key', 'product_key', 'store_key',
+     'date_key', 'order_date', 'status', 'quantity', 'unit_price', 'discount', 'net_amount'],
+    key='order_id',
+    changed=changed,
+) }}

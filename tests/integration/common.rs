@@ -137,6 +137,15 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The `results` of a `run_results.json` (`path` relative to the project, e.g.
+/// `target/run_results.json`).
+pub fn run_results(dir: &Path, path: &str) -> Vec<serde_json::Value> {
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(path)).expect("run_results.json"))
+            .expect("run_results.json is JSON");
+    results["results"].as_array().cloned().expect("results")
+}
+
 /// Runs `sql` on a DuckDB file and returns every value as text (`NULL` for nulls).
 pub fn query(db: &std::path::Path, sql: &str) -> Vec<Vec<String>> {
     let connection = duckdb::Connection::open(db).expect("open the built database");

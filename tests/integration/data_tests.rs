@@ -9,13 +9,7 @@ use crate::common::{project, query, strata};
 
 /// `test name → (status, failures)` from run_results.json.
 fn test_results(dir: &Path) -> BTreeMap<String, (String, Option<i64>)> {
-    let results: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.join("target/run_results.json")).expect("run_results.json"),
-    )
-    .expect("json");
-    results["results"]
-        .as_array()
-        .expect("results")
+    crate::common::run_results(dir, "target/run_results.json")
         .iter()
         .map(|r| {
             let id = r["unique_id"].as_str().unwrap_or_default();
