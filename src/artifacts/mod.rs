@@ -335,9 +335,12 @@ pub fn write_manifest(
         parent_map,
         child_map,
     };
-    let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
+    // Streamed: on 10,000 models the manifest is tens of MB, and building it in memory first
+    // raised the peak of `parse` and `compile`.
     let path = project.target_path.join("manifest.json");
-    crate::util::write_atomic(&path, &bytes)?;
+    crate::util::write_atomic_with(&path, |out| {
+        serde_json::to_writer(out, &file).map_err(std::io::Error::other)
+    })?;
     Ok(path)
 }
 
