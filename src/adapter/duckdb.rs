@@ -127,6 +127,7 @@ impl DuckdbAdapter {
                 reads_local_files: true,
                 drop_cascade: false,
                 batch_column_tests: false,
+                late_binding_views: true,
             },
         };
         Ok(adapter)
@@ -380,10 +381,10 @@ impl Adapter for DuckdbAdapter {
         self.with_connection(move |c| run_query(c, &sql)).await
     }
 
-    async fn relation(&self, name: &RelationName) -> Result<Option<RelationInfo>, AdapterError> {
-        // Two cheap questions instead of one join: `information_schema.columns` enumerates every
-        // column of every table (perf showed it dominating builds of 1,000 models), while the
-        // kind needs only the table list and `describe` binds the one relation by name.
+    async fn relation_kind(
+        &self,
+        name: &RelationName,
+    ) -> Result<Option<RelationKind>, AdapterError> {
         let catalog_filter = match &name.database {
             Some(db) => format!(" and table_catalog = {}", sql_literal(db)),
             None => String::new(),
@@ -395,12 +396,18 @@ impl Adapter for DuckdbAdapter {
             sql_literal(&name.identifier),
         );
         let kinds = self.query(&kind_sql).await?;
-        let Some(first) = kinds.rows.first() else {
-            return Ok(None);
-        };
-        let kind = match first.first() {
+        Ok(kinds.rows.first().map(|first| match first.first() {
             Some(Cell::Text(k)) if k.eq_ignore_ascii_case("VIEW") => RelationKind::View,
             _ => RelationKind::Table,
+        }))
+    }
+
+    async fn relation(&self, name: &RelationName) -> Result<Option<RelationInfo>, AdapterError> {
+        // Two cheap questions instead of one join: `information_schema.columns` enumerates every
+        // column of every table (perf showed it dominating builds of 1,000 models), while the
+        // kind needs only the table list and `describe` binds the one relation by name.
+        let Some(kind) = self.relation_kind(name).await? else {
+            return Ok(None);
         };
         let described = self
             .query(&format!(

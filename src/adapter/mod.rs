@@ -43,6 +43,11 @@ pub struct Capabilities {
     /// false for DuckDB, whose per-column statistics answer most single-column checks without
     /// reading the data, which a shared multi-column query would forfeit (measured).
     pub batch_column_tests: bool,
+    /// A view binds its query anew on every read, so a view whose SQL is unchanged stays right
+    /// when the relations and files it reads change (DuckDB). Where views freeze their input
+    /// columns at creation (PostgreSQL expands `select *`), an unchanged view is only left
+    /// alone while its inputs' columns are unchanged too.
+    pub late_binding_views: bool,
 }
 
 /// Schemas an adapter has created during this run (keyed by their `create schema` statement),
@@ -268,6 +273,15 @@ pub trait Adapter: Send + Sync + fmt::Debug {
 
     /// Looks a relation up in the catalog, with its columns.
     async fn relation(&self, name: &RelationName) -> Result<Option<RelationInfo>, AdapterError>;
+
+    /// Whether a relation exists and is a table or a view, without its columns: cheaper where
+    /// listing a view's columns binds its query (DuckDB binds a view over files by reading them).
+    async fn relation_kind(
+        &self,
+        name: &RelationName,
+    ) -> Result<Option<RelationKind>, AdapterError> {
+        Ok(self.relation(name).await?.map(|info| info.kind))
+    }
 
     /// Cancels every running statement of this adapter, on the warehouse side too.
     async fn cancel(&self) -> Result<(), AdapterError>;

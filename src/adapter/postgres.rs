@@ -284,6 +284,7 @@ impl PostgresAdapter {
                 reads_local_files: false,
                 drop_cascade: true,
                 batch_column_tests: true,
+                late_binding_views: false,
             },
         };
         let first = adapter.open().await?;

@@ -191,6 +191,7 @@ async fn run_selected(
                 test,
                 batch: None,
                 files: planned.remove(&node.unique_id),
+                view: None,
                 relation,
                 config: node.config.clone(),
                 config_map: node.config_map.clone(),
@@ -232,6 +233,14 @@ async fn run_selected(
         }
     }
     let mut work = work;
+    plan_views(
+        adapter.as_ref(),
+        &project.target.schema,
+        &compiled,
+        &mut work,
+        printer,
+    )
+    .await;
     if !args.no_batch_tests && (args.batch_tests || adapter.capabilities().batch_column_tests) {
         plan_batches(manifest, &mut work, &adapter.quote_style());
     }
@@ -310,6 +319,72 @@ async fn run_selected(
     } else {
         EXIT_OK
     })
+}
+
+/// Gives each view of the run its fingerprint check, so a view that stands as this run would
+/// create it is left alone. Views with hooks are always re-created (their hooks run every
+/// time). A schema whose state table cannot be read or created has its views re-created, with
+/// a warning.
+async fn plan_views(
+    adapter: &dyn crate::adapter::Adapter,
+    target_schema: &str,
+    compiled: &crate::compile::Compiled,
+    work: &mut [Work],
+    printer: &crate::output::Printer,
+) {
+    use crate::materialize::view_state::{self, Recorded, ViewPlan};
+    let mut recorded: HashMap<RelationName, Option<Recorded>> = HashMap::new();
+    for work in work.iter_mut() {
+        if work.resource_type != ResourceType::Model
+            || work.config.materialized != Materialization::View
+            || !work.pre_hooks.is_empty()
+            || !work.post_hooks.is_empty()
+        {
+            continue;
+        }
+        let Some(node) = compiled.nodes.get(&work.unique_id) else {
+            continue;
+        };
+        let state = view_state::state_relation(&work.relation);
+        if !recorded.contains_key(&state) {
+            let loaded = match view_state::load(adapter, &state).await {
+                Ok(loaded) => Some(loaded),
+                Err(err) => {
+                    printer.diagnostic(
+                        &Diagnostic::warning(format!(
+                            "cannot read the view state table `{}`: {err}",
+                            state.dotted()
+                        ))
+                        .with_hint(format!(
+                            "the views of schema `{}` are re-created on every run until it can be created",
+                            state.schema
+                        )),
+                    );
+                    None
+                }
+            };
+            recorded.insert(state.clone(), loaded);
+        }
+        let Some(Some(known)) = recorded.get(&state) else {
+            continue;
+        };
+        let inputs = if adapter.capabilities().late_binding_views {
+            Vec::new()
+        } else {
+            let mut inputs = view_state::read_relations(&node.relations_read, target_schema);
+            inputs.retain(|r| {
+                r.schema != work.relation.schema || r.identifier != work.relation.identifier
+            });
+            inputs
+        };
+        work.view = Some(ViewPlan::new(
+            &work.relation,
+            &work.sql,
+            &work.comments,
+            inputs,
+            known,
+        ));
+    }
 }
 
 /// Loads the new landing files of every external source the selected models read into the

@@ -8,6 +8,7 @@
 
 mod cdc;
 mod landing;
+pub mod view_state;
 
 pub use landing::stage_files;
 
@@ -372,14 +373,14 @@ async fn build_table(
 async fn build_view(
     adapter: &dyn Adapter,
     request: &Request<'_>,
-    existing: Option<&RelationInfo>,
+    existing: Option<RelationKind>,
 ) -> Result<Outcome, MaterializeError> {
     let style = adapter.quote_style();
     let relation = request.relation;
     ensure_schema(adapter, relation).await?;
     let capabilities = adapter.capabilities();
     let mut statements = Vec::new();
-    match existing.map(|e| e.kind) {
+    match existing {
         Some(RelationKind::Table) => {
             statements.push(drop_stmt(adapter, relation, RelationKind::Table))
         }
@@ -575,10 +576,14 @@ pub async fn materialize(
     for hook in request.pre_hooks {
         adapter.execute(hook).await?;
     }
+    if request.config.materialized == Materialization::View {
+        // A view needs only to know what is there: its columns would bind its query.
+        let existing = adapter.relation_kind(request.relation).await?;
+        return build_view(adapter, request, existing).await;
+    }
     let existing = adapter.relation(request.relation).await?;
     let full_refresh = request.full_refresh && request.config.full_refresh != Some(false);
     match &request.config.materialized {
-        Materialization::View => build_view(adapter, request, existing.as_ref()).await,
         Materialization::Table => build_table(adapter, request, existing.as_ref()).await,
         Materialization::Incremental
             if request.config.incremental_strategy == Some(IncrementalStrategy::Cdc) =>

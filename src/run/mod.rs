@@ -84,6 +84,8 @@ pub struct Work {
     pub batch: Option<crate::data_test::BatchSlot>,
     /// A bookmarked model's landing files for this run and the statements recording them.
     pub files: Option<crate::landing::ModelFiles>,
+    /// A view's fingerprint check: set for views that are left alone when unchanged.
+    pub view: Option<materialize::view_state::ViewPlan>,
 }
 
 /// Knobs of a run.
@@ -108,6 +110,9 @@ fn describe(work: &Work) -> String {
 
 /// The message of a bookmarked model that found no new files: it ran no query.
 pub const NO_NEW_DATA: &str = "NO NEW DATA";
+
+/// The message of a view left alone: it exists as this run would create it.
+pub const VIEW_UNCHANGED: &str = "VIEW UNCHANGED";
 
 /// What a node's work produced.
 enum Done {
@@ -147,6 +152,26 @@ async fn run_one(
                 materialize::ensure_schema(adapter.as_ref(), &work.relation).await?;
                 adapter.execute_all(&files.setup, false).await?;
             }
+            let mut record: Vec<String> =
+                work.files.as_ref().map_or(Vec::new(), |f| f.record.clone());
+            if let Some(plan) = &work.view {
+                let fingerprint = plan.fingerprint(adapter.as_ref()).await?;
+                if !full_refresh
+                    && plan.recorded.as_deref() == Some(fingerprint.as_str())
+                    && adapter.relation_kind(&work.relation).await?
+                        == Some(crate::adapter::RelationKind::View)
+                {
+                    return Ok(Done::Built(Outcome {
+                        message: VIEW_UNCHANGED.into(),
+                        rows_affected: None,
+                    }));
+                }
+                record.extend(plan.record_sql(
+                    &work.relation,
+                    &fingerprint,
+                    &adapter.quote_style(),
+                ));
+            }
             let request = Request {
                 relation: &work.relation,
                 config: &work.config,
@@ -155,7 +180,7 @@ async fn run_one(
                 full_refresh,
                 pre_hooks: &work.pre_hooks,
                 post_hooks: &work.post_hooks,
-                record: work.files.as_ref().map_or(&[], |f| f.record.as_slice()),
+                record: &record,
             };
             let built = materialize::materialize(adapter.as_ref(), &request).await;
             if built.is_ok() && !work.comments.is_empty() {

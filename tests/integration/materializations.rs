@@ -24,7 +24,94 @@ on_every_warehouse!(
     a_failing_post_hook_leaves_the_previous_table,
     persist_docs_stores_descriptions_as_comments,
     cdc_batches_apply_the_last_change_per_key_like_a_full_refresh,
+    an_unchanged_view_is_left_alone_and_a_changed_one_recreated,
 );
+
+/// The message `strata` printed for a model: `OK <name> [<message> in …`.
+fn outcome(stderr: &str, model: &str) -> String {
+    let prefix = format!("OK {model} [");
+    stderr
+        .lines()
+        .find_map(|line| {
+            let at = line.find(&prefix)?;
+            let rest = &line[at + prefix.len()..];
+            Some(rest[..rest.find(" in ")?].to_string())
+        })
+        .unwrap_or_else(|| panic!("no OK line for {model}:\n{stderr}"))
+}
+
+fn an_unchanged_view_is_left_alone_and_a_changed_one_recreated(kind: Kind) {
+    let Some(w) = Warehouse::new(
+        kind,
+        "viewstate",
+        "name: shop\n",
+        &[
+            (
+                "models/base.sql",
+                "{{ config(materialized='table') }}\nselect 1 as id",
+            ),
+            ("models/v.sql", "select * from {{ ref('base') }}"),
+            (
+                "models/hooked.sql",
+                "{{ config(post_hook='select 1') }}\nselect id from {{ ref('base') }}",
+            ),
+        ],
+    ) else {
+        return;
+    };
+    let first = w.run(&["run"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(outcome(&first.stderr, "v"), "CREATE VIEW");
+    let again = w.run(&["run"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(outcome(&again.stderr, "v"), "VIEW UNCHANGED");
+    assert_eq!(
+        outcome(&again.stderr, "hooked"),
+        "CREATE VIEW",
+        "a view with hooks runs them every time"
+    );
+
+    // The table the view reads gains a column. PostgreSQL froze `select *` at creation, so
+    // the view is re-created; DuckDB's views bind anew on each read and need nothing.
+    w.write(
+        "models/base.sql",
+        "{{ config(materialized='table') }}\nselect 1 as id, 2 as extra",
+    );
+    let widened = w.run(&["run"]);
+    assert_eq!(widened.code, 0, "{}", widened.stderr);
+    let expected = match kind {
+        Kind::Postgres => "CREATE VIEW",
+        Kind::Duckdb => "VIEW UNCHANGED",
+    };
+    assert_eq!(outcome(&widened.stderr, "v"), expected);
+    assert_eq!(w.query("select id, extra from {s}.v"), rows(&[&["1", "2"]]));
+
+    w.write(
+        "models/v.sql",
+        "select id from {{ ref('base') }} where id > 0",
+    );
+    let edited = w.run(&["run", "--select", "v"]);
+    assert_eq!(
+        outcome(&edited.stderr, "v"),
+        "CREATE VIEW",
+        "the SQL changed"
+    );
+    assert_eq!(w.columns("v"), vec!["id"]);
+
+    w.execute("drop view {s}.v");
+    let dropped = w.run(&["run", "--select", "v"]);
+    assert_eq!(
+        outcome(&dropped.stderr, "v"),
+        "CREATE VIEW",
+        "the view was gone"
+    );
+    assert_eq!(w.query("select id from {s}.v"), rows(&[&["1"]]));
+
+    let refreshed = w.run(&["run", "--select", "v", "--full-refresh"]);
+    assert_eq!(outcome(&refreshed.stderr, "v"), "CREATE VIEW");
+    let last = w.run(&["run", "--select", "v"]);
+    assert_eq!(outcome(&last.stderr, "v"), "VIEW UNCHANGED");
+}
 
 fn merge_on_a_composite_key_updates_and_inserts(kind: Kind) {
     let Some(w) = Warehouse::new(

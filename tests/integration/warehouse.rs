@@ -73,6 +73,19 @@ impl Warehouse {
         }
     }
 
+    /// Runs a statement that returns no rows (DDL, DML).
+    pub fn execute(&self, sql: &str) {
+        let sql = sql.replace("{s}", self.schema);
+        match &self.database {
+            Some(db) => {
+                db.query(&sql);
+            }
+            None => duckdb::Connection::open(self.path().join("target/shop.duckdb"))
+                .and_then(|c| c.execute_batch(&sql))
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+        }
+    }
+
     /// Runs `strata ARGS` in the project.
     pub fn run(&self, args: &[&str]) -> crate::common::Run {
         strata(self.path(), args)
