@@ -25,6 +25,7 @@ pub struct DuckdbAdapter {
     base: Mutex<Connection>,
     idle: Mutex<Vec<Connection>>,
     interrupts: Mutex<Vec<Arc<InterruptHandle>>>,
+    cancelled: Arc<super::Cancellation>,
     /// Nanoseconds spent inside DuckDB calls, summed over connections.
     busy: Arc<std::sync::atomic::AtomicU64>,
     schemas: super::KnownSchemas,
@@ -115,6 +116,7 @@ impl DuckdbAdapter {
             base: Mutex::new(base),
             idle: Mutex::new(Vec::with_capacity(threads)),
             interrupts: Mutex::new(interrupts),
+            cancelled: Arc::default(),
             busy: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             schemas: super::KnownSchemas::default(),
             capabilities: Capabilities {
@@ -340,7 +342,12 @@ impl Adapter for DuckdbAdapter {
 
     async fn execute(&self, sql: &str) -> Result<ExecOutcome, AdapterError> {
         let sql = sql.to_string();
-        self.with_connection(move |c| run_statement(c, &sql)).await
+        let cancelled = self.cancelled.clone();
+        self.with_connection(move |c| {
+            cancelled.admit(&sql)?;
+            run_statement(c, &sql)
+        })
+        .await
     }
 
     async fn execute_all(
@@ -349,14 +356,17 @@ impl Adapter for DuckdbAdapter {
         transaction: bool,
     ) -> Result<Vec<ExecOutcome>, AdapterError> {
         let statements = statements.to_vec();
+        let cancelled = self.cancelled.clone();
         self.with_connection(move |c| {
+            cancelled.check()?;
             if transaction {
                 c.execute_batch("begin transaction")
                     .map_err(database_error)?;
             }
             let mut outcomes = Vec::with_capacity(statements.len());
             for statement in &statements {
-                match run_statement(c, statement) {
+                let run = cancelled.check().and_then(|()| run_statement(c, statement));
+                match run {
                     Ok(outcome) => outcomes.push(outcome),
                     Err(err) => {
                         if transaction {
@@ -378,7 +388,12 @@ impl Adapter for DuckdbAdapter {
 
     async fn query(&self, sql: &str) -> Result<Table, AdapterError> {
         let sql = sql.to_string();
-        self.with_connection(move |c| run_query(c, &sql)).await
+        let cancelled = self.cancelled.clone();
+        self.with_connection(move |c| {
+            cancelled.check()?;
+            run_query(c, &sql)
+        })
+        .await
     }
 
     async fn relation_kind(
@@ -434,6 +449,7 @@ impl Adapter for DuckdbAdapter {
     }
 
     async fn cancel(&self) -> Result<(), AdapterError> {
+        self.cancelled.cancel();
         for handle in lock(&self.interrupts).iter() {
             handle.interrupt();
         }

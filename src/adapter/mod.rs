@@ -73,6 +73,38 @@ impl KnownSchemas {
     }
 }
 
+/// Whether the run was cancelled. A cancel that arrives between two statements is lost by the
+/// warehouse (DuckDB clears it when the next statement starts; PostgreSQL cancels only what is
+/// running), so once cancelled, statements not yet started are refused, but for a lone `drop`:
+/// that is how a cancelled build removes what it staged.
+#[derive(Debug, Default)]
+pub struct Cancellation(std::sync::atomic::AtomicBool);
+
+impl Cancellation {
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// `Err(Cancelled)` for any work about to start after a cancel (queries, batches).
+    pub fn check(&self) -> Result<(), AdapterError> {
+        if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(AdapterError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Like [`Cancellation::check`] for one statement run on its own, which may still be a
+    /// `drop` cleaning up after the cancelled work.
+    pub fn admit(&self, sql: &str) -> Result<(), AdapterError> {
+        let head = sql.trim_start().get(..5).unwrap_or("");
+        if head.eq_ignore_ascii_case("drop ") {
+            return Ok(());
+        }
+        self.check()
+    }
+}
+
 /// How a CSV file is written (seeds' `delimiter` and `quote` config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CsvOptions {
@@ -356,5 +388,27 @@ pub async fn connect(target: &Target) -> Result<Arc<dyn Adapter>, AdapterError> 
             adapter: other.kind().as_str(),
             message: "this adapter is not available yet".into(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_a_cancel_only_a_lone_drop_starts() {
+        let cancellation = Cancellation::default();
+        assert!(cancellation.check().is_ok());
+        assert!(cancellation.admit("create table t as select 1").is_ok());
+        cancellation.cancel();
+        assert!(matches!(cancellation.check(), Err(AdapterError::Cancelled)));
+        assert!(matches!(
+            cancellation.admit("create table t as select 1"),
+            Err(AdapterError::Cancelled)
+        ));
+        assert!(cancellation
+            .admit("  DROP table if exists t__strata_tmp")
+            .is_ok());
+        assert!(cancellation.admit("dropx").is_err());
     }
 }

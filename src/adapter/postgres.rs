@@ -179,6 +179,7 @@ pub struct PostgresAdapter {
     idle: Mutex<Vec<Client>>,
     permits: Arc<Semaphore>,
     cancels: Mutex<Vec<CancelToken>>,
+    cancelled: super::Cancellation,
     /// The session holding the run's advisory lock.
     lock_session: tokio::sync::Mutex<Option<Client>>,
     retry: RetryPolicy,
@@ -268,6 +269,7 @@ impl PostgresAdapter {
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(threads.max(1) + 1)),
             cancels: Mutex::new(Vec::new()),
+            cancelled: super::Cancellation::default(),
             lock_session: tokio::sync::Mutex::new(None),
             retry: RetryPolicy::with_retries(settings.retries.unwrap_or(3)),
             busy: AtomicU64::new(0),
@@ -350,6 +352,7 @@ impl PostgresAdapter {
 
     async fn execute_once(&self, sql: &str) -> Result<ExecOutcome, AdapterError> {
         let pooled = self.checkout().await?;
+        self.cancelled.admit(sql)?;
         let started = Instant::now();
         let result = pooled.client().simple_query(sql).await;
         self.record(started);
@@ -365,6 +368,7 @@ impl PostgresAdapter {
         transaction: bool,
     ) -> Result<Vec<ExecOutcome>, AdapterError> {
         let pooled = self.checkout().await?;
+        self.cancelled.check()?;
         let client = pooled.client();
         let started = Instant::now();
         let result = async {
@@ -376,7 +380,14 @@ impl PostgresAdapter {
             }
             let mut outcomes = Vec::with_capacity(statements.len());
             for statement in statements {
-                match client.simple_query(statement).await {
+                let run = match self.cancelled.check() {
+                    Ok(()) => client
+                        .simple_query(statement)
+                        .await
+                        .map_err(|err| database_error(&err, transaction)),
+                    Err(cancelled) => Err(cancelled),
+                };
+                match run {
                     Ok(messages) => outcomes.push(ExecOutcome {
                         rows_affected: last_count(&messages),
                     }),
@@ -385,8 +396,8 @@ impl PostgresAdapter {
                             let _ = client.batch_execute("rollback").await;
                         }
                         // Inside a transaction nothing committed: a dropped connection is safe
-                        // to retry.
-                        return Err(database_error(&err, transaction));
+                        // to retry (`database_error` was told so above).
+                        return Err(err);
                     }
                 }
             }
@@ -405,6 +416,7 @@ impl PostgresAdapter {
 
     async fn query_once(&self, sql: &str) -> Result<Table, AdapterError> {
         let pooled = self.checkout().await?;
+        self.cancelled.check()?;
         let client = pooled.client();
         let started = Instant::now();
         let result = async {
@@ -610,6 +622,7 @@ impl Adapter for PostgresAdapter {
     }
 
     async fn cancel(&self) -> Result<(), AdapterError> {
+        self.cancelled.cancel();
         let tokens: Vec<CancelToken> = lock(&self.cancels).clone();
         for token in tokens {
             let _ = match &self.tls {
