@@ -304,13 +304,13 @@ pub(crate) fn synthesize(
     nodes
 }
 
+/// The refs and the `(source, table)` pairs a node reads.
+type Dependencies = (Vec<RefCall>, Vec<(String, String)>);
+
 /// What a built-in test reads, in the order rendering its call would capture it: the model
 /// expression, then each `ref(…)`/`source(…)` among its arguments. `None` when any of those is
 /// more than a call with plain quoted names (the call is then rendered to find out).
-fn known_dependencies(
-    model_expr: &str,
-    args: &IndexMap<String, Json>,
-) -> Option<(Vec<RefCall>, Vec<(String, String)>)> {
+fn known_dependencies(model_expr: &str, args: &IndexMap<String, Json>) -> Option<Dependencies> {
     let mut refs = Vec::new();
     let mut sources = Vec::new();
     let mut add = |text: &str| -> Option<()> {
