@@ -31,6 +31,12 @@ impl Default for QuoteStyle {
     }
 }
 
+/// A SQL string literal: `'text'`, embedded quotes doubled (the same in every warehouse strata
+/// speaks to).
+pub fn string_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 impl QuoteStyle {
     /// Quotes one identifier, doubling embedded quote characters.
     pub fn quote_identifier(&self, identifier: &str) -> String {

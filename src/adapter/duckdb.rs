@@ -16,7 +16,7 @@ use super::{
     Table,
 };
 use crate::project::AdapterKind;
-use crate::relation::RelationName;
+use crate::relation::{string_literal, RelationName};
 
 /// An open DuckDB database.
 pub struct DuckdbAdapter {
@@ -264,13 +264,13 @@ pub fn setup_statements(config: &crate::project::target::DuckdbConfig) -> Vec<St
     let mut statements = Vec::new();
     for (key, value) in &config.settings {
         let value = match value {
-            serde_json::Value::String(s) => sql_literal(s),
+            serde_json::Value::String(s) => string_literal(s),
             other => other.to_string(),
         };
         statements.push(format!("set {key} = {value}"));
     }
     for attached in &config.attach {
-        let mut sql = format!("attach if not exists {}", sql_literal(&attached.path));
+        let mut sql = format!("attach if not exists {}", string_literal(&attached.path));
         if let Some(alias) = &attached.alias {
             sql.push_str(&format!(" as \"{}\"", alias.replace('"', "\"\"")));
         }
@@ -290,9 +290,9 @@ pub fn infer_csv_columns(
 ) -> Result<Vec<ColumnInfo>, AdapterError> {
     describe_local(&format!(
         "select * from read_csv({}, header = true, auto_detect = true, delim = {}, quote = {})",
-        sql_literal(&path.to_string_lossy()),
-        sql_literal(&options.delimiter.to_string()),
-        sql_literal(&options.quote.to_string()),
+        string_literal(&path.to_string_lossy()),
+        string_literal(&options.delimiter.to_string()),
+        string_literal(&options.quote.to_string()),
     ))
 }
 
@@ -321,13 +321,9 @@ pub fn export_csv(select: &str, out: &std::path::Path) -> Result<(), AdapterErro
     connection
         .execute_batch(&format!(
             "copy ({select}) to {} (format csv, header true)",
-            sql_literal(&out.to_string_lossy())
+            string_literal(&out.to_string_lossy())
         ))
         .map_err(database_error)
-}
-
-fn sql_literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
 }
 
 #[async_trait]
@@ -401,14 +397,14 @@ impl Adapter for DuckdbAdapter {
         name: &RelationName,
     ) -> Result<Option<RelationKind>, AdapterError> {
         let catalog_filter = match &name.database {
-            Some(db) => format!(" and table_catalog = {}", sql_literal(db)),
+            Some(db) => format!(" and table_catalog = {}", string_literal(db)),
             None => String::new(),
         };
         let kind_sql = format!(
             "select table_type from information_schema.tables \
              where table_schema = {} and table_name = {}{catalog_filter}",
-            sql_literal(&name.schema),
-            sql_literal(&name.identifier),
+            string_literal(&name.schema),
+            string_literal(&name.identifier),
         );
         let kinds = self.query(&kind_sql).await?;
         Ok(kinds.rows.first().map(|first| match first.first() {

@@ -25,7 +25,7 @@ use super::{
 };
 use crate::project::target::PostgresConfig;
 use crate::project::AdapterKind;
-use crate::relation::RelationName;
+use crate::relation::{string_literal, RelationName};
 
 /// How the connection is encrypted (libpq's `sslmode` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -560,10 +560,6 @@ fn typed_cell(text: Option<&str>, ty: Option<&Type>) -> Cell {
     }
 }
 
-fn literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
-
 #[async_trait]
 impl Adapter for PostgresAdapter {
     fn kind(&self) -> AdapterKind {
@@ -612,8 +608,8 @@ impl Adapter for PostgresAdapter {
                on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped \
              where n.nspname = {} and c.relname = {} and c.relkind in ('r', 'v', 'm', 'p', 'f') \
              order by a.attnum",
-            literal(&name.schema),
-            literal(&name.identifier),
+            string_literal(&name.schema),
+            string_literal(&name.identifier),
         );
         let table = self.query(&sql).await?;
         Ok(RelationInfo::from_catalog_rows(name, &table, |k| {
@@ -697,7 +693,7 @@ impl Adapter for PostgresAdapter {
              where c.relkind = 'v' \
              group by 1, 2, 3 \
              order by max(dependents.depth), 1, 2",
-            literal(&name)
+            string_literal(&name)
         );
         let table = self.query(&sql).await?;
         let style = self.quote_style();
@@ -730,8 +726,8 @@ fn recreate_view_sql(view: &str, definition: &str) -> String {
     let create = format!("create view {view} as {definition}");
     format!(
         "do $strata$ begin execute {}; exception when others then raise warning 'strata: view % could not be recreated: %', {}, sqlerrm; end $strata$",
-        literal(&create),
-        literal(view)
+        string_literal(&create),
+        string_literal(view)
     )
 }
 

@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 use crate::adapter::{Adapter, AdapterError, Cell};
 use crate::manifest::{Manifest, Node, NodeId, ResourceType};
 use crate::project::config::Materialization;
-use crate::relation::{QuoteStyle, RelationName};
+use crate::relation::{string_literal, QuoteStyle, RelationName};
 
 /// The column every landing row carries: the file it came from, relative to the project.
 pub const SOURCE_FILE_COLUMN: &str = "_source_file";
@@ -210,10 +210,6 @@ pub enum FileSet<'a> {
     Empty { schema_file: &'a str },
 }
 
-fn sql_string(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 /// DuckDB SQL reading an external source's files, each row tagged with `_source_file` (the
 /// file's path relative to the project, so it is the same wherever the project lives).
 pub fn duckdb_reader(root: &Path, external: &External, files: FileSet<'_>) -> String {
@@ -225,21 +221,21 @@ pub fn duckdb_reader(root: &Path, external: &External, files: FileSet<'_>) -> St
         }
     };
     let (argument, limit) = match files {
-        FileSet::Glob => (sql_string(&full(&external.location)), ""),
+        FileSet::Glob => (string_literal(&full(&external.location)), ""),
         FileSet::List(paths) => (
             format!(
                 "[{}]",
                 paths
                     .iter()
-                    .map(|p| sql_string(&full(p)))
+                    .map(|p| string_literal(&full(p)))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
             "",
         ),
-        FileSet::Empty { schema_file } => (sql_string(&full(schema_file)), " limit 0"),
+        FileSet::Empty { schema_file } => (string_literal(&full(schema_file)), " limit 0"),
     };
-    let file_column = format!("filename = {}", sql_string(SOURCE_FILE_COLUMN));
+    let file_column = format!("filename = {}", string_literal(SOURCE_FILE_COLUMN));
     let reader = match external.format {
         FileFormat::Parquet => {
             format!("read_parquet({argument}, {file_column}, union_by_name = true)")
@@ -251,10 +247,10 @@ pub fn duckdb_reader(root: &Path, external: &External, files: FileSet<'_>) -> St
                 format!("header = {}", external.header),
             ];
             if let Some(delimiter) = &external.delimiter {
-                options.push(format!("delim = {}", sql_string(delimiter)));
+                options.push(format!("delim = {}", string_literal(delimiter)));
             }
             if let Some(quote) = &external.quote {
-                options.push(format!("quote = {}", sql_string(quote)));
+                options.push(format!("quote = {}", string_literal(quote)));
             }
             format!("read_csv({argument}, {})", options.join(", "))
         }
@@ -437,7 +433,10 @@ pub fn record_sql(
     if replace_all {
         statements.push(format!("delete from {table}"));
     } else if !files.is_empty() {
-        let paths: Vec<String> = files.iter().map(|(_, _, f)| sql_string(&f.path)).collect();
+        let paths: Vec<String> = files
+            .iter()
+            .map(|(_, _, f)| string_literal(&f.path))
+            .collect();
         statements.push(format!(
             "delete from {table} where file_path in ({})",
             paths.join(", ")
@@ -450,9 +449,9 @@ pub fn record_sql(
             .map(|(source, table_name, file)| {
                 format!(
                     "({}, {}, {}, {}, current_timestamp)",
-                    sql_string(source),
-                    sql_string(table_name),
-                    sql_string(&file.path),
+                    string_literal(source),
+                    string_literal(table_name),
+                    string_literal(&file.path),
                     file.size
                 )
             })
@@ -705,7 +704,7 @@ pub fn staged_reader(
             "select * from {table} where {column} in ({})",
             paths
                 .iter()
-                .map(|p| sql_string(p))
+                .map(|p| string_literal(p))
                 .collect::<Vec<_>>()
                 .join(", ")
         )),

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use crate::adapter::{Adapter, AdapterError, ColumnInfo, RelationInfo, RelationKind};
 use crate::project::config::{IncrementalStrategy, Materialization, NodeConfig, OnSchemaChange};
-use crate::relation::{QuoteStyle, RelationName};
+use crate::relation::{string_literal, QuoteStyle, RelationName};
 
 /// Why a node could not be materialized. The previous relation is untouched in every case.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -654,14 +654,13 @@ pub async fn apply_comments(
         RelationKind::Table => "table",
         RelationKind::View => "view",
     };
-    let literal = |text: &str| format!("'{}'", text.replace('\'', "''"));
     let statements: Vec<String> = comments
         .iter()
         .filter_map(|comment| match &comment.column {
             None => Some(format!(
                 "comment on {what} {} is {}",
                 relation.render(&style),
-                literal(&comment.text)
+                string_literal(&comment.text)
             )),
             Some(column) => info
                 .columns
@@ -672,7 +671,7 @@ pub async fn apply_comments(
                         "comment on column {}.{} is {}",
                         relation.render(&style),
                         style.quote_identifier(&c.name),
-                        literal(&comment.text)
+                        string_literal(&comment.text)
                     )
                 }),
         })
@@ -744,23 +743,22 @@ async fn load_seed_locally(
     options: &crate::adapter::CsvOptions,
     types: &[(String, String)],
 ) -> Result<Outcome, MaterializeError> {
-    let literal = |s: &str| format!("'{}'", s.replace('\'', "''"));
     let mut read_options = vec![
         "header = true".to_string(),
         "auto_detect = true".to_string(),
-        format!("delim = {}", literal(&options.delimiter.to_string())),
-        format!("quote = {}", literal(&options.quote.to_string())),
+        format!("delim = {}", string_literal(&options.delimiter.to_string())),
+        format!("quote = {}", string_literal(&options.quote.to_string())),
     ];
     if !types.is_empty() {
         let entries: Vec<String> = types
             .iter()
-            .map(|(column, ty)| format!("{}: {}", literal(column), literal(ty)))
+            .map(|(column, ty)| format!("{}: {}", string_literal(column), string_literal(ty)))
             .collect();
         read_options.push(format!("types = {{{}}}", entries.join(", ")));
     }
     let sql = format!(
         "select * from read_csv({}, {})",
-        literal(&path.to_string_lossy()),
+        string_literal(&path.to_string_lossy()),
         read_options.join(", ")
     );
     replace_table(adapter, relation, &sql).await

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 
 use crate::adapter::{Adapter, AdapterError, Cell};
-use crate::relation::{QuoteStyle, RelationName};
+use crate::relation::{string_literal, QuoteStyle, RelationName};
 
 use super::Comment;
 
@@ -97,7 +97,7 @@ impl ViewPlan {
         }
         ViewPlan {
             state: state_relation(view),
-            base: hex(&digest.finalize()),
+            base: crate::util::hex(&digest.finalize()),
             inputs,
             recorded: recorded.get(&view.identifier).cloned(),
         }
@@ -126,7 +126,7 @@ impl ViewPlan {
                 None => digest.update(b"\0(absent)"),
             }
         }
-        Ok(hex(&digest.finalize()))
+        Ok(crate::util::hex(&digest.finalize()))
     }
 
     /// Statements recording `fingerprint` for the view, run in its creation's transaction.
@@ -137,12 +137,12 @@ impl ViewPlan {
         style: &QuoteStyle,
     ) -> Vec<String> {
         let table = self.state.render(style);
-        let name = literal(&view.identifier);
+        let name = string_literal(&view.identifier);
         vec![
             format!("delete from {table} where view_name = {name}"),
             format!(
                 "insert into {table} (view_name, fingerprint, recorded_at) values ({name}, {}, current_timestamp)",
-                literal(fingerprint)
+                string_literal(fingerprint)
             ),
         ]
     }
@@ -168,14 +168,6 @@ pub fn read_relations(read: &[String], schema: &str) -> Vec<RelationName> {
     out.sort();
     out.dedup();
     out
-}
-
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
