@@ -18,6 +18,8 @@ use crate::project::Project;
 use crate::relation::{QuoteStyle, RelationName};
 use crate::template::{Engine, Phase, RefCall, Resolved, Resolver, SourceRead};
 
+mod builtin_tests;
+
 /// A compiled node.
 #[derive(Debug, Clone)]
 pub struct CompiledNode {
@@ -326,8 +328,13 @@ pub fn compile(
         .filter_map(|id| manifest.get(id))
         .filter(|node| has_sql(node))
         .map(|node| {
+            // What the SQL reads when it is valid by construction and need not be parsed.
+            let mut read_by_construction: Option<Vec<String>> = None;
             let (sql, known, logs, hooks) = if let Some((sql, known)) = ephemerals.get(&node.unique_id.0) {
                 (sql.clone(), known.clone(), Vec::new(), (Vec::new(), Vec::new()))
+            } else if let Some(native) = native_test(project, engine, manifest, node, &base, &resolver, options)? {
+                read_by_construction = native.relations_read;
+                (native.sql, native.known, Vec::new(), (Vec::new(), Vec::new()))
             } else {
                 let bookmarked = match (options.files.get(&node.unique_id), reaches.get(&node.unique_id)) {
                     (Some(files), Some(reach)) => Some(with_files(project, engine, manifest, &base, &ephemerals, options, files, reach)?),
@@ -352,7 +359,13 @@ pub fn compile(
             let mut warnings = Vec::new();
             let mut relations_read = Vec::new();
             let check = node.config_map.get("sql_check").and_then(|v| v.as_bool()).unwrap_or(true);
-            if check {
+            if let Some(read) = read_by_construction.filter(|_| check) {
+                if cfg!(debug_assertions) {
+                    let facts = crate::sql::analyze(&sql, dialect.as_ref());
+                    assert_eq!(facts.map(|f| f.relations).ok().as_ref(), Some(&read), "test `{}`: {sql}", node.unique_id.0);
+                }
+                relations_read = read;
+            } else if check {
                 match crate::sql::analyze(&sql, dialect.as_ref()) {
                     Ok(facts) => {
                         if facts.statements == 0 && node.resource_type == ResourceType::Model {
@@ -439,9 +452,10 @@ pub fn compile(
     }
     compiled.nodes.sort_keys();
     if options.write {
-        // Compiled SQL is a by-product users read, not state a run depends on: plain writes,
-        // with each folder created once (per-file create_dir_all and rename cost more in the
-        // kernel than the rendering itself on large projects).
+        // Compiled SQL is a by-product users read, not state a run depends on: plain writes in
+        // parallel, with each folder created once (per-file create_dir_all and rename cost more
+        // in the kernel than the rendering itself on large projects), and files that already
+        // hold the same SQL left alone.
         let folders: std::collections::BTreeSet<PathBuf> = compiled
             .nodes
             .values()
@@ -461,18 +475,17 @@ pub fn compile(
                 )));
             }
         }
-        let written: Vec<Result<(), Diagnostic>> = compiled
-            .nodes
-            .values()
+        let nodes: Vec<&CompiledNode> = compiled.nodes.values().collect();
+        let written: Vec<Result<(), Diagnostic>> = nodes
+            .par_iter()
             .map(|node| {
-                std::fs::write(project.root.join(&node.compiled_path), node.sql.as_bytes()).map_err(
-                    |e| {
+                write_if_changed(&project.root.join(&node.compiled_path), node.sql.as_bytes())
+                    .map_err(|e| {
                         Diagnostic::error(format!(
                             "cannot write `{}`: {e}",
                             node.compiled_path.display()
                         ))
-                    },
-                )
+                    })
             })
             .collect();
         for result in written {
@@ -485,6 +498,50 @@ pub fn compile(
         }
     }
     Ok(compiled)
+}
+
+/// Writes a compiled file unless it already holds `contents`: a recompile of a large project
+/// then creates no files, and rewrites only what changed.
+fn write_if_changed(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    match std::fs::read(path) {
+        Ok(existing) if existing == contents => Ok(()),
+        _ => std::fs::write(path, contents),
+    }
+}
+
+/// A built-in generic test's SQL written without the template engine, when it is one of the
+/// common cases. Debug builds also render it and fail loudly if the two differ.
+fn native_test(
+    project: &Project,
+    engine: &Engine,
+    manifest: &Manifest,
+    node: &Node,
+    base: &Arc<ManifestResolver>,
+    resolver: &Arc<dyn Resolver>,
+    options: &CompileOptions,
+) -> Result<Option<builtin_tests::NativeTest>, Diagnostic> {
+    if node.resource_type != ResourceType::Test || options.files.contains_key(&node.unique_id) {
+        return Ok(None);
+    }
+    let Some(native) = builtin_tests::render(engine, manifest, node, base.as_ref()) else {
+        return Ok(None);
+    };
+    if cfg!(debug_assertions) {
+        let rendered = render_node(project, engine, node, resolver, &HashMap::new(), options)?;
+        // Rendering lists refs before sources; only the set matters.
+        let sorted = |known: &[RelationName]| {
+            let mut known = known.to_vec();
+            known.sort();
+            known
+        };
+        assert_eq!(
+            (&native.sql, sorted(&native.known)),
+            (&rendered.sql, sorted(&rendered.known)),
+            "the native SQL of test `{}` differs from its macro's",
+            node.unique_id.0
+        );
+    }
+    Ok(Some(native))
 }
 
 /// The resolver and inlined models of a bookmarked model: the views and ephemerals between it

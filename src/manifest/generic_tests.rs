@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use md5::{Digest, Md5};
+use rayon::prelude::*;
 use serde_json::Value as Json;
 
 use super::{
@@ -176,132 +177,168 @@ pub(crate) fn synthesize(
         }
     }
 
-    let mut nodes = Vec::with_capacity(declared.len());
-    let mut seen: IndexMap<String, PathBuf> = IndexMap::new();
-    for item in declared {
-        let location = Location {
-            path: item.path.clone(),
-            line: item.line,
-            column: None,
-        };
-        let parsed = match parse_definition(item.definition) {
-            Ok(parsed) => parsed,
-            Err(message) => {
-                diagnostics.push(Diagnostic::error(message).at(location).with_hint(
-                    "write a test as `- unique` or `- relationships: {to: ref('x'), field: id}`",
-                ));
-                continue;
+    let built: Vec<Result<(Synthesized, Diagnostics), Diagnostic>> = declared
+        .par_iter()
+        .map(|item| synthesize_one(project, engine, &known, item))
+        .collect();
+    // Sequentially, in declaration order: the first of two identical tests is kept.
+    let mut nodes = Vec::with_capacity(built.len());
+    let mut seen: IndexMap<String, PathBuf> = IndexMap::with_capacity(built.len());
+    for (item, result) in declared.iter().zip(built) {
+        match result {
+            Err(diagnostic) => diagnostics.push(diagnostic),
+            Ok((synthesized, item_diagnostics)) => {
+                let node = &synthesized.node;
+                if seen
+                    .insert(node.unique_id.0.clone(), item.path.clone())
+                    .is_some()
+                {
+                    let full_name = node.fqn.last().map(String::as_str).unwrap_or_default();
+                    diagnostics.push(
+                        Diagnostic::warning(format!(
+                            "test `{full_name}` is declared twice; keeping one"
+                        ))
+                        .at(Location {
+                            path: item.path.clone(),
+                            line: item.line,
+                            column: None,
+                        }),
+                    );
+                    continue;
+                }
+                diagnostics.extend(item_diagnostics);
+                nodes.push(synthesized);
             }
-        };
-        if !known.contains(&parsed.test_name) {
-            diagnostics.push(
-                Diagnostic::error(format!("unknown generic test `{}`", parsed.full_test_name()))
-                    .at(location)
-                    .with_hint_opt(did_you_mean(&parsed.test_name, known.iter().map(String::as_str)).or(Some(format!(
-                        "define it with {{% test {}(model, column_name) %}} in a macro file or `tests/generic/`",
-                        parsed.test_name
-                    )))),
-            );
-            continue;
         }
-        let mut args = parsed.args.clone();
-        if let Some(column) = item.column {
-            args.insert("column_name".into(), Json::from(column));
-        }
-        let (short_name, full_name) = test_names(&parsed.test_name, &item.target_name, &args);
-        let full_name = parsed.custom_name.clone().unwrap_or(full_name);
-        let short_name = parsed.custom_name.clone().unwrap_or(short_name);
-        let hash = hex_md5(&format!("{full_name}{}", item.attached))[..10].to_string();
-        let unique_id = NodeId(format!("test.{project_name}.{full_name}.{hash}"));
-        if seen
-            .insert(unique_id.0.clone(), item.path.clone())
-            .is_some()
-        {
-            diagnostics.push(
-                Diagnostic::warning(format!("test `{full_name}` is declared twice; keeping one"))
-                    .at(location.clone()),
-            );
-            continue;
-        }
-        let mut fqn = vec![project_name.clone()];
-        fqn.extend(item.folders.iter().cloned());
-        fqn.push(full_name.clone());
-        let mut config_map = ConfigMap::new();
-        project.configs.tests.apply(&fqn, &mut config_map);
-        merge_into(&mut config_map, &parsed.config);
-        let config: NodeConfig = resolve_config(
-            &config_map,
-            default_materialization(ResourceType::Test),
-            item.path,
-            diagnostics,
-        );
-        // `where` narrows the tested relation to a subquery, as in dbt.
-        let model_arg = match config_map.get("where").and_then(Json::as_str) {
-            Some(condition) if !condition.trim().is_empty() => format!(
-                "__strata_where({}, {})",
-                item.model_expr,
-                literal(&Json::from(condition))
-            ),
-            _ => item.model_expr.clone(),
-        };
-        let mut call_args: Vec<String> = vec![format!("model={model_arg}")];
-        for (key, value) in &args {
-            call_args.push(format!("{key}={}", literal(value)));
-        }
-        let raw_sql = format!(
-            "{{{{ test_{}({}) }}}}",
-            parsed.test_name,
-            call_args.join(", ")
-        );
-        let builtin = parsed.namespace.is_none()
-            && BUILTIN_TESTS.contains(&parsed.test_name.as_str())
-            && !engine
-                .macros()
-                .contains_key(&format!("test_{}", parsed.test_name));
-        let known = if builtin {
-            known_dependencies(&item.model_expr, &args)
-        } else {
-            None
-        };
-        let dependencies_known = known.is_some();
-        let (refs, sources) = known.unwrap_or_default();
-
-        let node = Node {
-            unique_id,
-            resource_type: ResourceType::Test,
-            name: short_name,
-            package_name: project_name.clone(),
-            original_file_path: item.path.clone(),
-            patch_path: None,
-            fqn,
-            checksum: crate::util::sha256_hex(raw_sql.as_bytes()),
-            raw_sql: Arc::from(raw_sql.as_str()),
-            raw_line_offset: 0,
-            config_map,
-            config,
-            relation: None,
-            depends_on: Vec::new(),
-            refs,
-            sources,
-            description: String::new(),
-            columns: IndexMap::new(),
-            test: Some(TestInfo {
-                test_name: parsed.test_name.clone(),
-                generic: true,
-                namespace: parsed.namespace.clone(),
-                kwargs: args,
-                column_name: item.column.map(String::from),
-                attached_node: Some(item.attached.clone()),
-                declared_at: Some(location),
-            }),
-            source: None,
-        };
-        nodes.push(Synthesized {
-            node,
-            dependencies_known,
-        });
     }
     nodes
+}
+
+/// One declared test as a node, with the warnings its config raised.
+fn synthesize_one(
+    project: &Project,
+    engine: &Engine,
+    known: &[String],
+    item: &Declared<'_>,
+) -> Result<(Synthesized, Diagnostics), Diagnostic> {
+    let project_name = &project.name;
+    let mut diagnostics = Diagnostics::new();
+    let location = Location {
+        path: item.path.clone(),
+        line: item.line,
+        column: None,
+    };
+    let parsed = match parse_definition(item.definition) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            return Err(Diagnostic::error(message).at(location).with_hint(
+                "write a test as `- unique` or `- relationships: {to: ref('x'), field: id}`",
+            ));
+        }
+    };
+    if !known.contains(&parsed.test_name) {
+        return Err(
+            Diagnostic::error(format!("unknown generic test `{}`", parsed.full_test_name()))
+                .at(location)
+                .with_hint_opt(did_you_mean(&parsed.test_name, known.iter().map(String::as_str)).or(Some(format!(
+                    "define it with {{% test {}(model, column_name) %}} in a macro file or `tests/generic/`",
+                    parsed.test_name
+                )))),
+        );
+    }
+    let mut args = parsed.args.clone();
+    if let Some(column) = item.column {
+        args.insert("column_name".into(), Json::from(column));
+    }
+    let (short_name, full_name) = test_names(&parsed.test_name, &item.target_name, &args);
+    let full_name = parsed.custom_name.clone().unwrap_or(full_name);
+    let short_name = parsed.custom_name.clone().unwrap_or(short_name);
+    let hash = hex_md5(&format!("{full_name}{}", item.attached))[..10].to_string();
+    let unique_id = NodeId(format!("test.{project_name}.{full_name}.{hash}"));
+    let mut fqn = vec![project_name.clone()];
+    fqn.extend(item.folders.iter().cloned());
+    fqn.push(full_name.clone());
+    let mut config_map = ConfigMap::new();
+    project.configs.tests.apply(&fqn, &mut config_map);
+    merge_into(&mut config_map, &parsed.config);
+    let config: NodeConfig = resolve_config(
+        &config_map,
+        default_materialization(ResourceType::Test),
+        item.path,
+        &mut diagnostics,
+    );
+    // `where` narrows the tested relation to a subquery, as in dbt.
+    let model_arg = match config_map.get("where").and_then(Json::as_str) {
+        Some(condition) if !condition.trim().is_empty() => format!(
+            "__strata_where({}, {})",
+            item.model_expr,
+            literal(&Json::from(condition))
+        ),
+        _ => item.model_expr.clone(),
+    };
+    let mut call_args: Vec<String> = vec![format!("model={model_arg}")];
+    for (key, value) in &args {
+        call_args.push(format!("{key}={}", literal(value)));
+    }
+    let raw_sql = format!(
+        "{{{{ test_{}({}) }}}}",
+        parsed.test_name,
+        call_args.join(", ")
+    );
+    let builtin = is_builtin(engine, parsed.namespace.as_deref(), &parsed.test_name);
+    let known = if builtin {
+        known_dependencies(&item.model_expr, &args)
+    } else {
+        None
+    };
+    let dependencies_known = known.is_some();
+    let (refs, sources) = known.unwrap_or_default();
+
+    let node = Node {
+        unique_id,
+        resource_type: ResourceType::Test,
+        name: short_name,
+        package_name: project_name.clone(),
+        original_file_path: item.path.clone(),
+        patch_path: None,
+        fqn,
+        checksum: crate::util::sha256_hex(raw_sql.as_bytes()),
+        raw_sql: Arc::from(raw_sql.as_str()),
+        raw_line_offset: 0,
+        config_map,
+        config,
+        relation: None,
+        depends_on: Vec::new(),
+        refs,
+        sources,
+        description: String::new(),
+        columns: IndexMap::new(),
+        test: Some(TestInfo {
+            test_name: parsed.test_name.clone(),
+            generic: true,
+            namespace: parsed.namespace.clone(),
+            kwargs: args,
+            column_name: item.column.map(String::from),
+            attached_node: Some(item.attached.clone()),
+            declared_at: Some(location),
+        }),
+        source: None,
+    };
+    Ok((
+        Synthesized {
+            node,
+            dependencies_known,
+        },
+        diagnostics,
+    ))
+}
+
+/// Whether a generic test is strata's own built-in one: not namespaced, and not overridden by a
+/// project macro.
+pub(crate) fn is_builtin(engine: &Engine, namespace: Option<&str>, test_name: &str) -> bool {
+    namespace.is_none()
+        && BUILTIN_TESTS.contains(&test_name)
+        && !engine.macros().contains_key(&format!("test_{test_name}"))
 }
 
 /// The refs and the `(source, table)` pairs a node reads.
@@ -333,13 +370,13 @@ fn known_dependencies(model_expr: &str, args: &IndexMap<String, Json>) -> Option
     Some((refs, sources))
 }
 
-enum Call {
+pub(crate) enum Call {
     Ref(RefCall),
     Source(String, String),
 }
 
 /// `ref('x')`, `ref('package', 'x')` or `source('s', 't')` with plain quoted names.
-fn simple_call(text: &str) -> Option<Call> {
+pub(crate) fn simple_call(text: &str) -> Option<Call> {
     let text = text.trim();
     let (is_ref, rest) = match text.strip_prefix("ref(") {
         Some(rest) => (true, rest),
@@ -373,7 +410,7 @@ fn simple_call(text: &str) -> Option<Call> {
 }
 
 /// Whether a YAML string is a `ref(…)`/`source(…)` expression (kept as Jinja, not quoted).
-fn is_call(text: &str) -> bool {
+pub(crate) fn is_call(text: &str) -> bool {
     let trimmed = text.trim();
     (trimmed.starts_with("ref(") || trimmed.starts_with("source(")) && trimmed.ends_with(')')
 }
@@ -499,10 +536,7 @@ fn parse_definition(definition: &Json) -> Result<Definition, String> {
 }
 
 fn hex_md5(text: &str) -> String {
-    Md5::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::util::hex(&Md5::digest(text.as_bytes()))
 }
 
 /// dbt's test names: `<test>_<target>_<args…>`, hashed when 64 characters or longer.

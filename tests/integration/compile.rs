@@ -140,3 +140,169 @@ fn project_can_override_schema_naming() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout.trim(), "select * from \"p\".\"marts\".\"m\"");
 }
+
+/// Built-in tests compile without the template engine in their common forms and through it in
+/// the rest; debug builds (these tests) render both ways and fail if the SQL differs. Each
+/// form here is then run against DuckDB, so the SQL is not only equal but valid.
+#[test]
+fn built_in_tests_compile_the_same_in_every_form() {
+    let schema = r#"
+version: 2
+sources:
+  - name: shop
+    schema: main
+    tables:
+      - name: raw_customers
+        columns:
+          - name: id
+            data_tests:
+              - not_null
+              - relationships: {to: ref('customers'), field: id}
+models:
+  - name: customers
+    columns:
+      - name: id
+        data_tests: [unique, not_null]
+  - name: orders
+    columns:
+      - name: id
+        data_tests:
+          - unique:
+              config: {where: "id > 0"}
+      - name: status
+        data_tests:
+          - accepted_values: {values: ['placed', "it's"]}
+      - name: qty
+        data_tests:
+          - accepted_values: {values: [1, 2], quote: false}
+          - accepted_values: {values: [1.5], quote: false}
+      - name: customer_id
+        data_tests:
+          - relationships: {to: ref('customers'), field: id}
+          - relationships: {to: "source('shop', 'raw_customers')", field: id}
+  - name: eph
+    columns:
+      - name: id
+        data_tests: [not_null]
+"#;
+    let dir = crate::common::project(&[
+        ("project.yml", "name: p\n"),
+        ("seeds/raw_customers.csv", "id\n1\n2\n"),
+        ("models/customers.sql", "select 1 as id union all select 2\n"),
+        (
+            "models/orders.sql",
+            "select * from (values (1, 'placed', 1, 1), (0, 'it''s', 2, 2), (0, 'placed', 1, 2)) as t(id, status, qty, customer_id)\n",
+        ),
+        (
+            "models/eph.sql",
+            "{{ config(materialized='ephemeral') }}\nselect 1 as id\n",
+        ),
+        ("models/uses_eph.sql", "select * from {{ ref('eph') }}\n"),
+        ("models/schema.yml", schema),
+    ]);
+    let run = strata(dir.path(), &["compile"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let folder = dir.path().join("target/compiled/p/models/schema.yml");
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let compiled: Vec<String> = files
+        .iter()
+        .map(|f| {
+            format!(
+                "-- {}\n{}",
+                f.file_name().unwrap().to_string_lossy(),
+                std::fs::read_to_string(f).unwrap()
+            )
+        })
+        .collect();
+    insta::assert_snapshot!("built_in_tests", compiled.join("\n"));
+
+    // The source's table is the seed's. Every test passes but the one whose value list is
+    // wrong; without its `where`, `unique` on `orders.id` would fail too.
+    for command in ["seed", "run"] {
+        let run = strata(dir.path(), &[command]);
+        assert_eq!(run.code, 0, "{command}: {}\n{}", run.stdout, run.stderr);
+    }
+    let run = strata(dir.path(), &["test"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let results = crate::common::run_results(dir.path(), "target/run_results.json");
+    let failed: Vec<(String, Option<i64>)> = results
+        .iter()
+        .filter(|r| r["status"] != "pass")
+        .map(|r| {
+            (
+                r["unique_id"].as_str().unwrap_or_default().to_string(),
+                r["failures"].as_i64(),
+            )
+        })
+        .collect();
+    assert_eq!(results.len(), 11, "{results:#?}");
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert!(
+        failed[0]
+            .0
+            .starts_with("test.p.accepted_values_orders_qty__False__1_5."),
+        "{failed:#?}"
+    );
+    assert_eq!(failed[0].1, Some(2), "{failed:#?}");
+}
+
+#[test]
+fn a_project_test_overrides_the_built_in_one() {
+    let dir = crate::common::project(&[
+        ("project.yml", "name: p\n"),
+        ("models/a.sql", "select 1 as id\n"),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: id\n        data_tests: [unique]\n",
+        ),
+        (
+            "macros/unique.sql",
+            "{% test unique(model, column_name) %}\nselect {{ column_name }} from {{ model }} where 'overridden' = 'overridden' and false\n{% endtest %}\n",
+        ),
+    ]);
+    let run = strata(dir.path(), &["compile"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let sql = std::fs::read_to_string(
+        dir.path()
+            .join("target/compiled/p/models/schema.yml/unique_a_id.sql"),
+    )
+    .unwrap();
+    assert!(sql.contains("'overridden'"), "{sql}");
+}
+
+/// A recompile rewrites only the compiled files whose SQL changed.
+#[test]
+fn recompiling_rewrites_only_changed_files() {
+    let dir = crate::common::project(&[
+        ("project.yml", "name: p\n"),
+        ("models/a.sql", "select 1 as id\n"),
+        ("models/b.sql", "select * from {{ ref('a') }}\n"),
+    ]);
+    let compiled = dir.path().join("target/compiled/p/models");
+    let modified = |name: &str| {
+        std::fs::metadata(compiled.join(name))
+            .and_then(|m| m.modified())
+            .unwrap()
+    };
+    let run = strata(dir.path(), &["compile"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (a, b) = (modified("a.sql"), modified("b.sql"));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(
+        dir.path().join("models/b.sql"),
+        "select id from {{ ref('a') }}\n",
+    )
+    .unwrap();
+    let run = strata(dir.path(), &["compile"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(modified("a.sql"), a, "unchanged SQL is not rewritten");
+    assert_ne!(modified("b.sql"), b, "changed SQL is rewritten");
+    assert_eq!(
+        std::fs::read_to_string(compiled.join("b.sql")).unwrap(),
+        "select id from \"p\".\"main\".\"a\"\n"
+    );
+}

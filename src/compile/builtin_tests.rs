@@ -1,0 +1,229 @@
+//! The compiled SQL of strata's most common built-in generic tests (`unique`, `not_null`,
+//! `accepted_values`, `relationships`), written directly instead of through the template engine.
+//!
+//! Tests are most of a project's nodes, and rendering each one's macro call costs more than the
+//! SQL it yields. The text here is exactly what the test macros in `builtin_macros.sql` render;
+//! debug builds render the macro as well and assert that both agree, so the whole test suite
+//! checks it. Anything out of the ordinary — a project override, a namespaced test, an
+//! ephemeral or file-backed model, an argument that is not a plain string — returns `None` and
+//! goes through the template engine as before.
+
+use serde_json::Value as Json;
+
+use crate::manifest::generic_tests::{is_builtin, is_call, simple_call, Call};
+use crate::manifest::{Manifest, Node, ResourceType};
+use crate::relation::RelationName;
+use crate::template::{Engine, RefCall, Resolved, Resolver};
+
+/// A test's SQL and the relations it legitimately reads.
+pub(super) struct NativeTest {
+    pub sql: String,
+    pub known: Vec<RelationName>,
+    /// The relations the SQL reads, as the SQL check would report them, when the SQL is valid
+    /// by construction: every part a user wrote is a plain identifier or a quoted literal, so
+    /// parsing it could only confirm what is already known. `None` when it must be checked.
+    pub relations_read: Option<Vec<String>>,
+}
+
+/// The compiled SQL of a built-in test node, or `None` when it must be rendered by the engine.
+pub(super) fn render(
+    engine: &Engine,
+    manifest: &Manifest,
+    node: &Node,
+    resolver: &dyn Resolver,
+) -> Option<NativeTest> {
+    let test = node.test.as_ref().filter(|t| t.generic)?;
+    if !is_builtin(engine, test.namespace.as_deref(), &test.test_name) {
+        return None;
+    }
+    let style = engine.shared().style;
+    let args = &test.kwargs;
+    let has_only = |keys: &[&str]| args.keys().all(|k| keys.contains(&k.as_str()));
+    let column = plain_string(args.get("column_name")?)?;
+
+    let mut known = Vec::with_capacity(2);
+    let attached = manifest.get(test.attached_node.as_ref()?)?;
+    let relation = attached_relation(attached, resolver)?;
+    let mut model = relation.render(&style);
+    known.push(relation);
+    // Whether the SQL is valid by construction (see `NativeTest::relations_read`).
+    let mut safe = is_plain_identifier(column);
+    if let Some(condition) = node
+        .config_map
+        .get("where")
+        .and_then(Json::as_str)
+        .filter(|c| !c.trim().is_empty())
+    {
+        model = format!("(select * from {model} where {condition}) dbt_subquery");
+        safe = false;
+    }
+
+    let sql = match test.test_name.as_str() {
+        "not_null" if has_only(&["column_name"]) => {
+            format!("\nselect {column}\nfrom {model}\nwhere {column} is null\n")
+        }
+        "unique" if has_only(&["column_name"]) => format!(
+            "\nselect\n    {column} as unique_field,\n    count(*) as n_records\nfrom {model}\nwhere {column} is not null\ngroup by {column}\nhaving count(*) > 1\n"
+        ),
+        "accepted_values" if has_only(&["column_name", "values", "quote"]) => {
+            let quote = match args.get("quote") {
+                None => true,
+                Some(Json::Bool(quote)) => *quote,
+                Some(_) => return None,
+            };
+            let Json::Array(values) = args.get("values")? else {
+                return None;
+            };
+            let listed = values
+                .iter()
+                .map(|value| listed_value(value, quote))
+                .collect::<Option<Vec<_>>>()?
+                .join(", ");
+            safe &= quote || values.iter().all(Json::is_number);
+            format!(
+                "\nwith all_values as (\n    select {column} as value_field, count(*) as n_records\n    from {model}\n    group by {column}\n)\nselect *\nfrom all_values\nwhere value_field not in ({listed})\n"
+            )
+        }
+        "relationships" if has_only(&["column_name", "to", "field"]) => {
+            let field = plain_string(args.get("field")?)?;
+            safe &= is_plain_identifier(field);
+            let Json::String(to) = args.get("to")? else {
+                return None;
+            };
+            let parent = call_relation(simple_call(to)?, resolver)?;
+            let to = parent.render(&style);
+            known.push(parent);
+            format!(
+                "\nwith child as (\n    select {column} as from_field\n    from {model}\n    where {column} is not null\n),\nparent as (\n    select {field} as to_field\n    from {to}\n)\nselect from_field\nfrom child\nleft join parent on child.from_field = parent.to_field\nwhere parent.to_field is null\n"
+            )
+        }
+        _ => return None,
+    };
+    let relations_read = safe.then(|| {
+        let mut read: Vec<String> = Vec::with_capacity(known.len());
+        for relation in &known {
+            let name = as_read(relation, &style);
+            if !read.contains(&name) {
+                read.push(name);
+            }
+        }
+        read
+    });
+    Some(NativeTest {
+        sql,
+        known,
+        relations_read,
+    })
+}
+
+/// A relation as the SQL check reports reading it: its rendered parts, unquoted and dotted.
+fn as_read(relation: &RelationName, style: &crate::relation::QuoteStyle) -> String {
+    match (&relation.database, style.include_database) {
+        (Some(database), true) => format!("{database}.{}.{}", relation.schema, relation.identifier),
+        _ => format!("{}.{}", relation.schema, relation.identifier),
+    }
+}
+
+/// A column name that cannot change the shape of the SQL it is pasted into: letters, digits
+/// and underscores, not starting with a digit, and not one of the words sqlparser knows as
+/// keywords (a column called `order` needs quoting and is left to the SQL check).
+fn is_plain_identifier(text: &str) -> bool {
+    let mut chars = text.chars();
+    let starts_well = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    starts_well
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && sqlparser::keywords::ALL_KEYWORDS
+            .binary_search(&text.to_ascii_uppercase().as_str())
+            .is_err()
+}
+
+/// The relation a test's model argument renders as: the attached node's, when it is a plain
+/// relation (not ephemeral, not read from files).
+fn attached_relation(attached: &Node, resolver: &dyn Resolver) -> Option<RelationName> {
+    let call = match (&attached.resource_type, &attached.source) {
+        (ResourceType::Source, Some(source)) => {
+            Call::Source(source.source_name.clone(), source.table_name.clone())
+        }
+        (ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot, _) => {
+            Call::Ref(RefCall {
+                package: None,
+                name: attached.name.clone(),
+                version: None,
+            })
+        }
+        _ => return None,
+    };
+    call_relation(call, resolver)
+}
+
+/// What a `ref`/`source` call resolves to, when that is a plain relation name.
+fn call_relation(call: Call, resolver: &dyn Resolver) -> Option<RelationName> {
+    match call {
+        Call::Ref(call) => match resolver.resolve_ref(&call).ok()? {
+            Resolved::Relation(relation) => Some(relation),
+            Resolved::Ephemeral { .. } => None,
+        },
+        Call::Source(source, table) => {
+            if resolver.source_expression(&source, &table).is_some() {
+                return None;
+            }
+            resolver.resolve_source(&source, &table).ok()
+        }
+    }
+}
+
+/// A string argument printed as is (`{{ column_name }}`); not one YAML turned into a call.
+fn plain_string(value: &Json) -> Option<&str> {
+    match value {
+        Json::String(text) if !is_call(text) => Some(text),
+        _ => None,
+    }
+}
+
+/// One of `accepted_values`' values as the macro prints it.
+fn listed_value(value: &Json, quote: bool) -> Option<String> {
+    match (value, quote) {
+        (Json::String(text), true) if !is_call(text) => Some(crate::relation::string_literal(text)),
+        (Json::String(text), false) if !is_call(text) => Some(text.clone()),
+        (Json::Number(n), false) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_listed_as_the_macro_lists_them() {
+        assert_eq!(
+            listed_value(&Json::from("it's"), true).as_deref(),
+            Some("'it''s'")
+        );
+        assert_eq!(listed_value(&Json::from(3), false).as_deref(), Some("3"));
+        // Anything the macro would print differently is left to the macro.
+        assert_eq!(listed_value(&Json::from(3), true), None);
+        assert_eq!(listed_value(&Json::from(1.5), false), None);
+        assert_eq!(listed_value(&Json::from("ref('x')"), true), None);
+    }
+
+    #[test]
+    fn only_plain_non_keyword_names_are_safe_to_paste() {
+        assert!(is_plain_identifier("customer_id"));
+        assert!(is_plain_identifier("_x9"));
+        for unsafe_name in [
+            "order",
+            "Select",
+            "1st",
+            "a b",
+            "a-b",
+            "\"q\"",
+            "coalesce(a, b)",
+            "",
+        ] {
+            assert!(!is_plain_identifier(unsafe_name), "{unsafe_name}");
+        }
+    }
+}
