@@ -551,6 +551,9 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
         project_name: project_name.clone(),
         ..Manifest::default()
     };
+    // Nodes are large (about 1 KB inline): sized once here and once more for the tests, not
+    // grown by doubling.
+    manifest.nodes.reserve(nodes.len());
     for mut node in nodes {
         if node.resource_type != ResourceType::Source {
             let default = default_materialization(node.resource_type);
@@ -664,6 +667,7 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
             }
         })
         .collect();
+    manifest.nodes.reserve(rendered_tests.len());
     for result in rendered_tests {
         match result {
             Ok(node) => {
