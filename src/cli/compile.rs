@@ -19,6 +19,7 @@ pub fn run(settings: &Settings, args: &CompileArgs) -> anyhow::Result<u8> {
     };
     let options = CompileOptions {
         write: true,
+        caller_writes_files: true,
         ..CompileOptions::default()
     };
     let compiled = match crate::compile::compile(
@@ -46,15 +47,31 @@ pub fn run(settings: &Settings, args: &CompileArgs) -> anyhow::Result<u8> {
         }
     }
     settings.printer.diagnostics(&compiled.warnings);
-    if let Err(e) = crate::artifacts::write_manifest(
-        &session.project,
-        &session.manifest,
-        &session.engine,
-        Some(&compiled),
-    ) {
+    // The compiled files and the manifest are written side by side: one is mostly file
+    // creation in the kernel, the other one thread serializing tens of MB on large projects.
+    let (files, manifest) = rayon::join(
+        || crate::compile::write_files(&session.project, &compiled),
+        || {
+            crate::artifacts::write_manifest(
+                &session.project,
+                &session.manifest,
+                &session.engine,
+                Some(&compiled),
+            )
+        },
+    );
+    let mut failed = false;
+    if let Err(diagnostics) = files {
+        settings.printer.diagnostics(&diagnostics.sorted());
+        failed = true;
+    }
+    if let Err(e) = manifest {
         settings.printer.diagnostic(&Diagnostic::error(format!(
             "cannot write `manifest.json`: {e}"
         )));
+        failed = true;
+    }
+    if failed {
         return Ok(EXIT_FAILURE);
     }
     // A single selected model prints its SQL, as `dbt compile -s x` does.

@@ -149,6 +149,7 @@ async fn run_selected(
     };
     let options = CompileOptions {
         write: true,
+        caller_writes_files: false,
         incremental,
         files: planned
             .iter()

@@ -44,6 +44,9 @@ pub struct CompiledNode {
 pub struct CompileOptions {
     /// Write compiled files under `<target-path>/compiled/`.
     pub write: bool,
+    /// With `write`, write only a failing node's file here and leave the rest to the caller's
+    /// [`write_files`] (`strata compile` writes them while it writes the manifest).
+    pub caller_writes_files: bool,
     /// Nodes whose `is_incremental()` is true (their relation exists and no full refresh).
     pub incremental: HashSet<NodeId>,
     /// Bookmarked models: the landing files each reads in this run.
@@ -451,53 +454,61 @@ pub fn compile(
         return Err(diagnostics);
     }
     compiled.nodes.sort_keys();
-    if options.write {
-        // Compiled SQL is a by-product users read, not state a run depends on: plain writes in
-        // parallel, with each folder created once (per-file create_dir_all and rename cost more
-        // in the kernel than the rendering itself on large projects), and files that already
-        // hold the same SQL left alone.
-        let folders: std::collections::BTreeSet<PathBuf> = compiled
-            .nodes
-            .values()
-            .filter_map(|n| {
-                project
-                    .root
-                    .join(&n.compiled_path)
-                    .parent()
-                    .map(Path::to_path_buf)
-            })
-            .collect();
-        for folder in &folders {
-            if let Err(e) = std::fs::create_dir_all(folder) {
-                diagnostics.push(Diagnostic::error(format!(
-                    "cannot create `{}`: {e}",
-                    folder.display()
-                )));
-            }
-        }
-        let nodes: Vec<&CompiledNode> = compiled.nodes.values().collect();
-        let written: Vec<Result<(), Diagnostic>> = nodes
-            .par_iter()
-            .map(|node| {
-                write_if_changed(&project.root.join(&node.compiled_path), node.sql.as_bytes())
-                    .map_err(|e| {
-                        Diagnostic::error(format!(
-                            "cannot write `{}`: {e}",
-                            node.compiled_path.display()
-                        ))
-                    })
-            })
-            .collect();
-        for result in written {
-            if let Err(d) = result {
-                diagnostics.push(d);
-            }
-        }
-        if diagnostics.has_errors() {
-            return Err(diagnostics);
-        }
+    if options.write && !options.caller_writes_files {
+        write_files(project, &compiled)?;
     }
     Ok(compiled)
+}
+
+/// Writes every compiled node's SQL under `<target-path>/compiled/`.
+pub fn write_files(project: &Project, compiled: &Compiled) -> Result<(), Diagnostics> {
+    let mut diagnostics = Diagnostics::new();
+    // Compiled SQL is a by-product users read, not state a run depends on: plain writes in
+    // parallel, with each folder created once (per-file create_dir_all and rename cost more
+    // in the kernel than the rendering itself on large projects), and files that already
+    // hold the same SQL left alone.
+    let folders: std::collections::BTreeSet<PathBuf> = compiled
+        .nodes
+        .values()
+        .filter_map(|n| {
+            project
+                .root
+                .join(&n.compiled_path)
+                .parent()
+                .map(Path::to_path_buf)
+        })
+        .collect();
+    for folder in &folders {
+        if let Err(e) = std::fs::create_dir_all(folder) {
+            diagnostics.push(Diagnostic::error(format!(
+                "cannot create `{}`: {e}",
+                folder.display()
+            )));
+        }
+    }
+    let nodes: Vec<&CompiledNode> = compiled.nodes.values().collect();
+    let written: Vec<Result<(), Diagnostic>> = nodes
+        .par_iter()
+        .map(|node| {
+            write_if_changed(&project.root.join(&node.compiled_path), node.sql.as_bytes()).map_err(
+                |e| {
+                    Diagnostic::error(format!(
+                        "cannot write `{}`: {e}",
+                        node.compiled_path.display()
+                    ))
+                },
+            )
+        })
+        .collect();
+    for result in written {
+        if let Err(d) = result {
+            diagnostics.push(d);
+        }
+    }
+    if diagnostics.has_errors() {
+        return Err(diagnostics);
+    }
+    Ok(())
 }
 
 /// Writes a compiled file unless it already holds `contents`: a recompile of a large project
