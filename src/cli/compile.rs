@@ -19,7 +19,6 @@ pub fn run(settings: &Settings, args: &CompileArgs) -> anyhow::Result<u8> {
     };
     let options = CompileOptions {
         write: true,
-        caller_writes_files: true,
         ..CompileOptions::default()
     };
     let compiled = match crate::compile::compile(

@@ -149,7 +149,6 @@ async fn run_selected(
     };
     let options = CompileOptions {
         write: true,
-        caller_writes_files: false,
         incremental,
         files: planned
             .iter()
@@ -166,6 +165,11 @@ async fn run_selected(
                 return Ok(EXIT_FAILURE);
             }
         };
+    if let Err(diagnostics) = crate::compile::write_files(project, &compiled) {
+        printer.diagnostics(&diagnostics.sorted());
+        printer.info("strata stopped before running anything: fix the errors above");
+        return Ok(EXIT_FAILURE);
+    }
     printer.diagnostics(&compiled.warnings);
     let work: Vec<Work> = runnable
         .iter()

@@ -118,9 +118,10 @@ pub(super) fn render(
 
 /// A relation as the SQL check reports reading it: its rendered parts, unquoted and dotted.
 fn as_read(relation: &RelationName, style: &crate::relation::QuoteStyle) -> String {
-    match (&relation.database, style.include_database) {
-        (Some(database), true) => format!("{database}.{}.{}", relation.schema, relation.identifier),
-        _ => format!("{}.{}", relation.schema, relation.identifier),
+    if style.include_database {
+        relation.dotted()
+    } else {
+        format!("{}.{}", relation.schema, relation.identifier)
     }
 }
 

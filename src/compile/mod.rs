@@ -42,11 +42,9 @@ pub struct CompiledNode {
 /// Options of a compile.
 #[derive(Debug, Clone, Default)]
 pub struct CompileOptions {
-    /// Write compiled files under `<target-path>/compiled/`.
+    /// Write the compiled SQL of a node that fails the SQL check, so the error's line can be
+    /// looked up; the compiled files of a successful compile are written by [`write_files`].
     pub write: bool,
-    /// With `write`, write only a failing node's file here and leave the rest to the caller's
-    /// [`write_files`] (`strata compile` writes them while it writes the manifest).
-    pub caller_writes_files: bool,
     /// Nodes whose `is_incremental()` is true (their relation exists and no full refresh).
     pub incremental: HashSet<NodeId>,
     /// Bookmarked models: the landing files each reads in this run.
@@ -454,9 +452,6 @@ pub fn compile(
         return Err(diagnostics);
     }
     compiled.nodes.sort_keys();
-    if options.write && !options.caller_writes_files {
-        write_files(project, &compiled)?;
-    }
     Ok(compiled)
 }
 

@@ -183,16 +183,14 @@ pub(crate) fn synthesize(
         .collect();
     // Sequentially, in declaration order: the first of two identical tests is kept.
     let mut nodes = Vec::with_capacity(built.len());
-    let mut seen: IndexMap<String, PathBuf> = IndexMap::with_capacity(built.len());
+    let mut seen: std::collections::HashSet<String> =
+        std::collections::HashSet::with_capacity(built.len());
     for (item, result) in declared.iter().zip(built) {
         match result {
             Err(diagnostic) => diagnostics.push(diagnostic),
             Ok((synthesized, item_diagnostics)) => {
                 let node = &synthesized.node;
-                if seen
-                    .insert(node.unique_id.0.clone(), item.path.clone())
-                    .is_some()
-                {
+                if !seen.insert(node.unique_id.0.clone()) {
                     let full_name = node.fqn.last().map(String::as_str).unwrap_or_default();
                     diagnostics.push(
                         Diagnostic::warning(format!(
