@@ -92,5 +92,6 @@ pub fn run(settings: &Settings, args: &CompileArgs) -> anyhow::Result<u8> {
         compiled.nodes.len(),
         session.started.elapsed().as_secs_f64()
     ));
+    session.finish(compiled);
     Ok(EXIT_OK)
 }

@@ -44,6 +44,7 @@ pub fn run(settings: &Settings, args: &LsArgs) -> anyhow::Result<u8> {
     settings
         .printer
         .data_lines(lines.iter().map(String::as_str));
+    session.finish((selected, lines));
     Ok(EXIT_OK)
 }
 

@@ -37,5 +37,6 @@ pub fn run(settings: &Settings) -> anyhow::Result<u8> {
         session.engine.macros().len(),
         session.started.elapsed().as_secs_f64()
     ));
+    session.finish(());
     Ok(EXIT_OK)
 }

@@ -23,6 +23,15 @@ pub struct Session {
     pub started: Instant,
 }
 
+impl Session {
+    /// Ends a command without freeing the project, the engine and the manifest one allocation
+    /// at a time: the process is about to exit, and on 10,000 models the drop alone took
+    /// about 50 ms.
+    pub fn finish<T>(self, also: T) {
+        std::mem::forget((self, also));
+    }
+}
+
 /// Loads and parses; on failure the diagnostics are already printed and the exit code returned.
 pub fn open(settings: &Settings) -> Result<Session, u8> {
     let started = Instant::now();

@@ -1,6 +1,10 @@
 //! The compile phase: selected nodes rendered with real relation names, ephemeral models inlined
 //! as CTEs, the SQL checked with sqlparser, and compiled files written under the target path.
 //!
+//! A node's parse-phase render is its compiled SQL when everything it read (refs, sources,
+//! `this`, config values, `is_incremental()`) resolves the same now; otherwise it is rendered
+//! again. Debug builds render every reused node anyway and assert the two agree.
+//!
 //! Nothing is written unless every selected node compiles: a failed compile leaves the previous
 //! compiled files as they were.
 
@@ -56,6 +60,8 @@ pub struct CompileOptions {
 pub struct Compiled {
     pub nodes: IndexMap<NodeId, CompiledNode>,
     pub warnings: Vec<Diagnostic>,
+    /// Nodes whose parse-phase render stood as their compiled SQL.
+    pub reused: HashSet<NodeId>,
 }
 
 /// Resolves refs and sources against the manifest.
@@ -324,13 +330,14 @@ pub fn compile(
         return Err(diagnostics);
     }
 
-    let results: Vec<Result<(CompiledNode, Vec<Diagnostic>), Diagnostic>> = selected
+    let results: Vec<Result<Outcome, Diagnostic>> = selected
         .par_iter()
         .filter_map(|id| manifest.get(id))
         .filter(|node| has_sql(node))
         .map(|node| {
             // What the SQL reads when it is valid by construction and need not be parsed.
             let mut read_by_construction: Option<Vec<String>> = None;
+            let mut reused = false;
             let (sql, known, logs, hooks) = if let Some((sql, known)) = ephemerals.get(&node.unique_id.0) {
                 (sql.clone(), known.clone(), Vec::new(), (Vec::new(), Vec::new()))
             } else if let Some(native) = native_test(project, engine, manifest, node, &base, &resolver, options)? {
@@ -345,7 +352,16 @@ pub fn compile(
                     Some((resolver, inlined)) => (resolver, inlined),
                     None => (&resolver, &ephemerals),
                 };
-                let rendered = render_node(project, engine, node, resolver, ephemerals, options)?;
+                let rendered = match reuse_parse_render(node, resolver.as_ref(), options) {
+                    Some(parsed) => {
+                        if cfg!(debug_assertions) {
+                            assert_same_render(project, engine, node, resolver, ephemerals, options, &parsed)?;
+                        }
+                        reused = true;
+                        parsed
+                    }
+                    None => render_node(project, engine, node, resolver, ephemerals, options)?,
+                };
                 let hooks = if node.resource_type == ResourceType::Model {
                     (
                         render_hooks(project, engine, node, resolver, options, "pre_hook", &node.config.pre_hook)?,
@@ -434,6 +450,7 @@ pub fn compile(
                     post_hooks: hooks.1,
                 },
                 warnings,
+                reused,
             ))
         })
         .collect();
@@ -441,8 +458,11 @@ pub fn compile(
     let mut compiled = Compiled::default();
     for result in results {
         match result {
-            Ok((node, warnings)) => {
+            Ok((node, warnings, reused)) => {
                 compiled.warnings.extend(warnings);
+                if reused {
+                    compiled.reused.insert(node.unique_id.clone());
+                }
                 compiled.nodes.insert(node.unique_id.clone(), node);
             }
             Err(d) => diagnostics.push(d),
@@ -454,6 +474,9 @@ pub fn compile(
     compiled.nodes.sort_keys();
     Ok(compiled)
 }
+
+/// One node's compile: the node, its warnings, and whether its parse render was reused.
+type Outcome = (CompiledNode, Vec<Diagnostic>, bool);
 
 /// Writes every compiled node's SQL under `<target-path>/compiled/`.
 pub fn write_files(project: &Project, compiled: &Compiled) -> Result<(), Diagnostics> {
@@ -481,7 +504,10 @@ pub fn write_files(project: &Project, compiled: &Compiled) -> Result<(), Diagnos
             )));
         }
     }
-    let nodes: Vec<&CompiledNode> = compiled.nodes.values().collect();
+    // In byte order of their paths, so each thread fills one folder after another rather than
+    // hopping between all of them (a folder's entries are one ext4 directory to update).
+    let mut nodes: Vec<&CompiledNode> = compiled.nodes.values().collect();
+    nodes.sort_unstable_by(|a, b| a.compiled_path.as_os_str().cmp(b.compiled_path.as_os_str()));
     let written: Vec<Result<(), Diagnostic>> = nodes
         .par_iter()
         .map(|node| {
@@ -509,10 +535,27 @@ pub fn write_files(project: &Project, compiled: &Compiled) -> Result<(), Diagnos
 /// Writes a compiled file unless it already holds `contents`: a recompile of a large project
 /// then creates no files, and rewrites only what changed.
 fn write_if_changed(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    match std::fs::read(path) {
-        Ok(existing) if existing == contents => Ok(()),
-        _ => std::fs::write(path, contents),
+    use std::io::{Read, Seek, Write};
+    // One open either way: a new file is created by it, an old one compared through it.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    let length = file.metadata()?.len();
+    if length == contents.len() as u64 && length > 0 {
+        let mut existing = Vec::with_capacity(contents.len());
+        file.read_to_end(&mut existing)?;
+        if existing == contents {
+            return Ok(());
+        }
+        file.rewind()?;
     }
+    if length > 0 {
+        file.set_len(0)?;
+    }
+    file.write_all(contents)
 }
 
 /// A built-in generic test's SQL written without the template engine, when it is one of the
@@ -588,6 +631,95 @@ fn with_files(
         }
     }
     Ok((resolver, inlined))
+}
+
+/// The parse phase's render of `node` as its compiled SQL, when everything that render read
+/// reads the same in the compile phase: every `ref()` and `source()` resolved to the relation
+/// it rendered as (no ephemeral CTE, no file reader), `this` is the final relation,
+/// `is_incremental()` is false, and every config value it read is the value the compile phase
+/// reads. Anything else is rendered again.
+fn reuse_parse_render(
+    node: &Node,
+    resolver: &dyn Resolver,
+    options: &CompileOptions,
+) -> Option<Rendered> {
+    let parsed = node.parse_render.as_deref()?;
+    let reads = &parsed.reads;
+    if reads.opaque
+        || options.files.contains_key(&node.unique_id)
+        || (reads.is_incremental && options.incremental.contains(&node.unique_id))
+        || reads
+            .this
+            .as_ref()
+            .is_some_and(|this| *this != node.relation)
+    {
+        return None;
+    }
+    let mut known: Vec<RelationName> =
+        Vec::with_capacity(reads.refs.len() + reads.sources.len() + 1);
+    for (call, rendered) in &reads.refs {
+        match resolver.resolve_ref(call) {
+            Ok(Resolved::Relation(relation)) if relation == *rendered => known.push(relation),
+            _ => return None,
+        }
+    }
+    for ((source, table), rendered) in &reads.sources {
+        if resolver.source_expression(source, table).is_some() {
+            return None;
+        }
+        match resolver.resolve_source(source, table) {
+            Ok(relation) if relation == *rendered => known.push(relation),
+            _ => return None,
+        }
+    }
+    // `config.get` returns the node's config overlaid with the template's own `config()` calls
+    // so far: the config before the render in the parse phase, the final one in the compile
+    // phase. A key the template had already set reads the same in both unless values of that
+    // key merge; any other key must have kept the value the parse phase found.
+    for read in &reads.config {
+        let same = if read.set_by_template {
+            !crate::project::config::merges(&read.key)
+        } else {
+            node.config_map.get(&read.key) == read.found.as_ref()
+        };
+        if !same {
+            return None;
+        }
+    }
+    if let Some(this) = &node.relation {
+        known.push(this.clone());
+    }
+    Some(Rendered {
+        sql: parsed.sql.clone(),
+        known,
+        logs: parsed.logs.clone(),
+    })
+}
+
+/// Debug builds check every reused parse render against a compile-phase render.
+fn assert_same_render(
+    project: &Project,
+    engine: &Engine,
+    node: &Node,
+    resolver: &Arc<dyn Resolver>,
+    ephemerals: &Inlined,
+    options: &CompileOptions,
+    reused: &Rendered,
+) -> Result<(), Diagnostic> {
+    let rendered = render_node(project, engine, node, resolver, ephemerals, options)?;
+    let sorted = |known: &[RelationName]| {
+        let mut known = known.to_vec();
+        known.sort();
+        known.dedup();
+        known
+    };
+    assert_eq!(
+        (&reused.sql, sorted(&reused.known), &reused.logs),
+        (&rendered.sql, sorted(&rendered.known), &rendered.logs),
+        "the parse render of `{}` was reused but differs from its compile render",
+        node.unique_id.0
+    );
+    Ok(())
 }
 
 /// Rendered ephemeral (or inlined) models by unique id: their SQL and the relations it reads.
@@ -814,6 +946,133 @@ fn skip_trivia(sql: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_renders_stand_in_only_where_nothing_read_differs() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            (
+                "project.yml",
+                "name: p\nmodels:\n  p:\n    marts:\n      +schema: marts\n      +materialized: table\n",
+            ),
+            (
+                "models/sources.yml",
+                "sources:\n  - name: raw\n    schema: landing\n    tables:\n      - name: orders\n        identifier: orders_v1\n",
+            ),
+            ("models/a.sql", "select 1 as id\n"),
+            ("models/marts/b.sql", "select * from {{ ref('a') }}\n"),
+            ("models/c.sql", "{{ config(alias='c_final') }}select 2 as id\n"),
+            ("models/d.sql", "select * from {{ ref('c') }}\n"),
+            ("models/e.sql", "select {{ 1 if execute else 0 }} as x\n"),
+            (
+                "models/f.sql",
+                "{{ config(materialized='table') }}select '{{ config.get(\"materialized\") }}' as m\n",
+            ),
+            ("models/marts/g.sql", "select * from {{ ref('b') }}\n"),
+            (
+                "models/h.sql",
+                "select '{{ config.get(\"alias\", \"none\") }}' as a\n{{ config(alias='h_final') }}",
+            ),
+            ("models/i.sql", "select * from {{ source('raw', 'orders') }}\n"),
+            ("models/j.sql", "{{ config(materialized='ephemeral') }}select 1 as id\n"),
+            ("models/k.sql", "select * from {{ ref('j') }}\n"),
+            ("models/l.sql", "select 1 as id -- {{ this }}\n"),
+            (
+                "models/marts/m.sql",
+                "{{ config(schema='other') }}select 1 as id -- {{ this }}\n",
+            ),
+            (
+                "models/marts/n.sql",
+                "select '{{ config.get(\"materialized\") }}' as m\n",
+            ),
+            (
+                "models/o.sql",
+                "{{ config(materialized='incremental') }}select 1 as id\n{% if is_incremental() %}where id > 0{% endif %}\n",
+            ),
+        ];
+        for (path, text) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let project = crate::project::load(&crate::project::LoadOptions {
+            project_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        })
+        .unwrap();
+        let engine = Engine::new(&project, crate::template::EngineOptions::default()).unwrap();
+        let manifest = crate::manifest::build(&project, &engine).unwrap();
+        let models: Vec<NodeId> = manifest
+            .nodes
+            .values()
+            .filter(|n| n.resource_type == ResourceType::Model)
+            .map(|n| n.unique_id.clone())
+            .collect();
+        let id = |name: &str| NodeId(format!("model.p.{name}"));
+        let reused = |compiled: &Compiled| {
+            let mut names: Vec<String> = compiled
+                .reused
+                .iter()
+                .map(|id| id.0.trim_start_matches("model.p.").to_string())
+                .collect();
+            names.sort();
+            names
+        };
+
+        let compiled = compile(
+            &project,
+            &manifest,
+            &engine,
+            &models,
+            &CompileOptions::default(),
+        )
+        .unwrap();
+        // d reads c under its final alias, k inlines an ephemeral, m's `this` moved to another
+        // schema, e reads `execute`, h reads a config key before setting it: all rendered
+        // again.
+        assert_eq!(
+            reused(&compiled),
+            ["a", "b", "c", "f", "g", "i", "l", "n", "o"]
+        );
+        let sql = |id: &NodeId| compiled.nodes[id].sql.clone();
+        assert!(sql(&id("d")).contains("\"c_final\""), "{}", sql(&id("d")));
+        assert!(
+            sql(&id("k")).contains("__dbt__cte__j as ("),
+            "{}",
+            sql(&id("k"))
+        );
+        assert!(
+            sql(&id("m")).contains("\"main_other\".\"m\""),
+            "{}",
+            sql(&id("m"))
+        );
+        assert!(
+            sql(&id("e")).starts_with("select 1 as x"),
+            "{}",
+            sql(&id("e"))
+        );
+        assert!(sql(&id("f")).contains("'table' as m"), "{}", sql(&id("f")));
+        assert!(sql(&id("n")).contains("'table' as m"), "{}", sql(&id("n")));
+        assert!(
+            sql(&id("h")).starts_with("select 'h_final' as a"),
+            "{}",
+            sql(&id("h"))
+        );
+        assert!(
+            sql(&id("i")).contains("\"landing\".\"orders_v1\""),
+            "{}",
+            sql(&id("i"))
+        );
+
+        // An incremental run's `is_incremental()` is true: o is rendered again.
+        let options = CompileOptions {
+            incremental: [id("o")].into_iter().collect(),
+            ..CompileOptions::default()
+        };
+        let compiled = compile(&project, &manifest, &engine, &[id("o")], &options).unwrap();
+        assert!(compiled.reused.is_empty());
+        assert!(compiled.nodes[&id("o")].sql.contains("where id > 0"));
+    }
 
     #[test]
     fn ctes_join_an_existing_with_or_start_a_new_one() {

@@ -321,6 +321,7 @@ fn synthesize_one(
             declared_at: Some(location),
         }),
         source: None,
+        parse_render: None,
     };
     Ok((
         Synthesized {

@@ -4,7 +4,9 @@
 //! work from.
 //!
 //! Rendering fans out over all cores; errors from every node are collected and reported
-//! together, in a stable order.
+//! together, in a stable order. `ref()` and `source()` render as the relations the project and
+//! YAML config promise, and each render is kept with what it read, so the compile phase can
+//! take it as the compiled SQL when those reads come out the same.
 
 pub mod generic_tests;
 
@@ -20,7 +22,7 @@ use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Location};
 use crate::project::config::{merge_into, ConfigMap, ConfigTree, Materialization, NodeConfig};
 use crate::project::{yaml, ColumnSpec, NodeSpec, Project};
 use crate::relation::RelationName;
-use crate::template::{Engine, NodeInfo, Phase, RefCall};
+use crate::template::{Engine, NodeInfo, Phase, PhaseReads, RefCall, Resolved, Resolver};
 
 /// The kinds of nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -135,6 +137,33 @@ pub struct Node {
     pub checksum: String,
     pub test: Option<TestInfo>,
     pub source: Option<SourceInfo>,
+    /// The parse phase's render, when nothing it read marks it as phase-specific: the compile
+    /// phase uses it as the compiled SQL if every relation and config it read is unchanged.
+    #[serde(skip)]
+    pub parse_render: Option<Arc<ParseRender>>,
+}
+
+/// A parse-phase render kept for the compile phase.
+#[derive(Debug, PartialEq)]
+pub struct ParseRender {
+    pub sql: String,
+    /// What the render read that the compile phase may see differently.
+    pub reads: PhaseReads,
+    /// Messages it logged with `info=True`.
+    pub logs: Vec<String>,
+}
+
+impl ParseRender {
+    /// Keeps a render unless it read something that differs between phases by definition.
+    fn keep(sql: String, capture: &crate::template::Capture) -> Option<Arc<ParseRender>> {
+        (!capture.reads.opaque).then(|| {
+            Arc::new(ParseRender {
+                sql,
+                reads: capture.reads.clone(),
+                logs: capture.logs.clone(),
+            })
+        })
+    }
 }
 
 impl Node {
@@ -394,7 +423,31 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
         });
     }
 
+    // Seeds (before the render: models ref them).
+    let mut seeds: Vec<Node> = Vec::with_capacity(project.seeds.len());
+    for seed in &project.seeds {
+        let fqn = fqn_of(&project_name, &seed.folders, &seed.name);
+        let patch = patches.get(&(ResourceType::Seed, seed.name.clone()));
+        let mut node = base_node(
+            ResourceType::Seed,
+            &project_name,
+            &seed.name,
+            &seed.path,
+            fqn,
+            Arc::from(""),
+            &project.configs.seeds,
+            patch.map(|(spec, path, _)| (*spec, path.clone())),
+            &mut diagnostics,
+        );
+        node.checksum = seed.checksum.clone();
+        seeds.push(node);
+    }
+
     // Render every SQL node in parallel to capture refs, sources and config().
+    let provisional: Arc<dyn Resolver> = Arc::new(Provisional::new(
+        project,
+        pending.iter().map(|p| &p.node).chain(&seeds),
+    ));
     let rendered: Vec<Result<Node, (String, Diagnostic)>> = pending
         .into_par_iter()
         .map(
@@ -404,8 +457,10 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
              }| {
                 let mut info = node.node_info();
                 info.this = Some(provisional_relation(&node, project));
-                match engine.render(&template_path, &node.raw_sql, info, Phase::Parse, None) {
-                    Ok((_, capture)) => {
+                let resolver = Some(provisional.clone());
+                match engine.render(&template_path, &node.raw_sql, info, Phase::Parse, resolver) {
+                    Ok((sql, capture)) => {
+                        node.parse_render = ParseRender::keep(sql, &capture);
                         node.refs = capture.refs;
                         node.sources = capture.sources;
                         merge_into(&mut node.config_map, &capture.config);
@@ -429,7 +484,7 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
         )
         .collect();
 
-    let mut nodes: Vec<Node> = Vec::new();
+    let mut nodes: Vec<Node> = Vec::with_capacity(rendered.len() + seeds.len());
     let mut failed: Vec<String> = Vec::new();
     for result in rendered {
         match result {
@@ -440,25 +495,7 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
             }
         }
     }
-
-    // Seeds.
-    for seed in &project.seeds {
-        let fqn = fqn_of(&project_name, &seed.folders, &seed.name);
-        let patch = patches.get(&(ResourceType::Seed, seed.name.clone()));
-        let mut node = base_node(
-            ResourceType::Seed,
-            &project_name,
-            &seed.name,
-            &seed.path,
-            fqn,
-            Arc::from(""),
-            &project.configs.seeds,
-            patch.map(|(spec, path, _)| (*spec, path.clone())),
-            &mut diagnostics,
-        );
-        node.checksum = seed.checksum.clone();
-        nodes.push(node);
-    }
+    nodes.extend(seeds);
 
     // Sources.
     for spec_file in &project.specs {
@@ -507,19 +544,7 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
                     raw_line_offset: 0,
                     config_map,
                     config,
-                    relation: Some(RelationName::new(
-                        Some(
-                            source
-                                .database
-                                .clone()
-                                .unwrap_or_else(|| project.target.database.clone()),
-                        ),
-                        source.schema.clone().unwrap_or_else(|| source.name.clone()),
-                        table
-                            .identifier
-                            .clone()
-                            .unwrap_or_else(|| table.name.clone()),
-                    )),
+                    relation: Some(source_relation(project, source, table)),
                     depends_on: Vec::new(),
                     refs: Vec::new(),
                     sources: Vec::new(),
@@ -540,6 +565,7 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
                             .or_else(|| source.loaded_at_field.clone()),
                         external: table.external.clone(),
                     }),
+                    parse_render: None,
                 };
                 nodes.push(node);
             }
@@ -648,8 +674,10 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
             }
             let info = node.node_info();
             let path = node.original_file_path.to_string_lossy().into_owned();
-            match engine.render(&path, &node.raw_sql, info, Phase::Parse, None) {
-                Ok((_, capture)) => {
+            let resolver = Some(provisional.clone());
+            match engine.render(&path, &node.raw_sql, info, Phase::Parse, resolver) {
+                Ok((sql, capture)) => {
+                    node.parse_render = ParseRender::keep(sql, &capture);
                     node.refs = capture.refs;
                     node.sources = capture.sources;
                     Ok(node)
@@ -934,6 +962,7 @@ fn base_node(
         columns,
         test: None,
         source: None,
+        parse_render: None,
     }
 }
 
@@ -1013,6 +1042,93 @@ fn relation_for(
 
 /// The relation `this` names during the parse phase: dbt's default naming over the config known
 /// before the node renders (the project's own naming macros run after the render).
+/// Where a source table lives: its source's database and schema (the source's name by default)
+/// and its identifier (its name by default).
+fn source_relation(
+    project: &Project,
+    source: &crate::project::files::SourceSpec,
+    table: &crate::project::files::SourceTableSpec,
+) -> RelationName {
+    RelationName::new(
+        Some(
+            source
+                .database
+                .clone()
+                .unwrap_or_else(|| project.target.database.clone()),
+        ),
+        source.schema.clone().unwrap_or_else(|| source.name.clone()),
+        table
+            .identifier
+            .clone()
+            .unwrap_or_else(|| table.name.clone()),
+    )
+}
+
+/// What `ref()` and `source()` render as in the parse phase: each model's relation as its
+/// project and YAML config name it (before in-file `config()` calls and project overrides of
+/// `generate_schema_name`), and each source's relation. The compile phase reuses a parse render
+/// only where these turn out to be the final names.
+#[derive(Debug, Default)]
+struct Provisional {
+    project: String,
+    refs: std::collections::HashMap<(String, String), RelationName>,
+    sources: std::collections::HashMap<(String, String), RelationName>,
+}
+
+impl Provisional {
+    fn new<'a>(project: &Project, nodes: impl Iterator<Item = &'a Node>) -> Self {
+        let refs = nodes
+            .filter(|n| {
+                matches!(
+                    n.resource_type,
+                    ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+                )
+            })
+            .map(|n| {
+                (
+                    (n.package_name.clone(), n.name.clone()),
+                    provisional_relation(n, project),
+                )
+            })
+            .collect();
+        let sources = project
+            .specs
+            .iter()
+            .flat_map(|file| &file.spec.sources)
+            .flat_map(|source| {
+                source.tables.iter().map(move |table| {
+                    (
+                        (source.name.clone(), table.name.clone()),
+                        source_relation(project, source, table),
+                    )
+                })
+            })
+            .collect();
+        Provisional {
+            project: project.name.clone(),
+            refs,
+            sources,
+        }
+    }
+}
+
+impl Resolver for Provisional {
+    fn resolve_ref(&self, call: &RefCall) -> Result<Resolved, String> {
+        let package = call.package.as_ref().unwrap_or(&self.project);
+        self.refs
+            .get(&(package.clone(), call.name.clone()))
+            .map(|r| Resolved::Relation(r.clone()))
+            .ok_or_else(|| format!("ref `{}` is not known yet", call.name))
+    }
+
+    fn resolve_source(&self, source: &str, table: &str) -> Result<RelationName, String> {
+        self.sources
+            .get(&(source.to_string(), table.to_string()))
+            .cloned()
+            .ok_or_else(|| format!("source `{source}.{table}` is not declared"))
+    }
+}
+
 fn provisional_relation(node: &Node, project: &Project) -> RelationName {
     let get = |key: &str| {
         node.config_map

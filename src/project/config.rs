@@ -23,6 +23,22 @@ pub fn normalize_key(key: &str) -> String {
     }
 }
 
+/// Whether a later value of `key` (normalized) merges into the earlier one (tags, dicts, hooks)
+/// rather than replacing it, as [`merge_into`] does it.
+pub fn merges(key: &str) -> bool {
+    matches!(
+        key,
+        "tags"
+            | "meta"
+            | "grants"
+            | "docs"
+            | "persist_docs"
+            | "column_types"
+            | "pre_hook"
+            | "post_hook"
+    )
+}
+
 /// Merges `overlay` into `base` with dbt's rules.
 pub fn merge_into(base: &mut ConfigMap, overlay: &ConfigMap) {
     for (key, value) in overlay {
@@ -562,6 +578,38 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
+    }
+
+    #[test]
+    fn merges_names_the_keys_merge_into_does_not_replace() {
+        let keys = [
+            "tags",
+            "meta",
+            "grants",
+            "docs",
+            "persist_docs",
+            "column_types",
+            "pre_hook",
+            "post_hook",
+            "materialized",
+            "schema",
+            "alias",
+            "unique_key",
+            "enabled",
+        ];
+        for key in keys {
+            let (first, second) = if key == "tags" || key.ends_with("hook") {
+                (serde_json::json!(["a"]), serde_json::json!(["b"]))
+            } else {
+                (serde_json::json!({"a": 1}), serde_json::json!({"b": 2}))
+            };
+            let mut base = ConfigMap::new();
+            base.insert(key.to_string(), first);
+            let mut overlay = ConfigMap::new();
+            overlay.insert(key.to_string(), second.clone());
+            merge_into(&mut base, &overlay);
+            assert_eq!(merges(key), base[key] != second, "`{key}`");
+        }
     }
 
     #[test]

@@ -81,6 +81,39 @@ pub struct Capture {
     pub source_ctes: Vec<(String, String)>,
     /// `{{ log() }}` / `print()` messages with `info=True`.
     pub logs: Vec<String>,
+    /// What the render read that the other phase may see differently.
+    pub reads: PhaseReads,
+}
+
+/// One `config.get`/`config.require` in a render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigRead {
+    /// The key, normalized.
+    pub key: String,
+    pub found: Option<Json>,
+    /// Whether the template's own `config()` calls had set the key by then.
+    pub set_by_template: bool,
+}
+
+/// What a parse-phase render read that the compile phase may see differently. When every one
+/// of them reads the same at compile time, the two renders take the same path through the
+/// template and the parse render's text already is the compiled SQL.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PhaseReads {
+    /// Something was read that is different in the other phase by definition (`execute`,
+    /// `model`): the render cannot stand in for the other phase's.
+    pub opaque: bool,
+    /// `this` was read, and was this relation (`None`: it was undefined).
+    pub this: Option<Option<RelationName>>,
+    /// `is_incremental` was read (it is false in the parse phase).
+    pub is_incremental: bool,
+    /// Each `ref()` and the relation it rendered as.
+    pub refs: Vec<(RefCall, RelationName)>,
+    /// Each `source()` and the relation it rendered as.
+    pub sources: Vec<((String, String), RelationName)>,
+    /// Each `config.get`/`config.require`: the key (normalized), the value found, and whether
+    /// the template's own `config()` calls had set the key by then.
+    pub config: Vec<ConfigRead>,
 }
 
 /// What a render needs to know about its node.
@@ -171,13 +204,23 @@ impl Object for RenderContext {
             "ref" => Value::from_object(RefFunction(self.clone())),
             "source" => Value::from_object(SourceFunction(self.clone())),
             "config" => Value::from_object(ConfigObject(self.clone())),
-            "this" => match &self.node.this {
-                Some(relation) => self.relation_value(relation),
-                None => Value::from(()),
-            },
-            "model" => self.model_value(),
-            "execute" => Value::from(self.phase == Phase::Compile),
+            "this" => {
+                self.capture().reads.this = Some(self.node.this.clone());
+                match &self.node.this {
+                    Some(relation) => self.relation_value(relation),
+                    None => Value::from(()),
+                }
+            }
+            "model" => {
+                self.capture().reads.opaque = true;
+                self.model_value()
+            }
+            "execute" => {
+                self.capture().reads.opaque = true;
+                Value::from(self.phase == Phase::Compile)
+            }
             "is_incremental" => {
+                self.capture().reads.is_incremental = true;
                 let flag = self.phase == Phase::Compile && self.node.is_incremental;
                 Value::from_function(move || flag)
             }
@@ -283,14 +326,21 @@ impl Object for RefFunction {
                 }
                 Err(message) => Err(Error::new(ErrorKind::InvalidOperation, message)),
             },
-            _ => {
-                // Parse phase: a stand-in relation so templates can use `.identifier` etc.
-                let schema = ctx.shared.target_schema.clone();
-                Ok(ctx.relation_value(&RelationName::new(
-                    Some(ctx.shared.target_database.clone()),
-                    schema,
-                    call.name,
-                )))
+            (_, resolver) => {
+                // Parse phase: the relation the model is expected to get (the resolver knows
+                // every model's config before in-file `config()` calls), else a stand-in, so
+                // templates can use `.identifier` etc.
+                let relation = match resolver.as_ref().map(|r| r.resolve_ref(&call)) {
+                    Some(Ok(Resolved::Relation(relation))) => relation,
+                    _ => RelationName::new(
+                        Some(ctx.shared.target_database.clone()),
+                        ctx.shared.target_schema.clone(),
+                        call.name.clone(),
+                    ),
+                };
+                let value = ctx.relation_value(&relation);
+                ctx.capture().reads.refs.push((call, relation));
+                Ok(value)
             }
         }
     }
@@ -342,11 +392,22 @@ impl Object for SourceFunction {
                     expression,
                 }))
             }
-            _ => Ok(ctx.relation_value(&RelationName::new(
-                Some(ctx.shared.target_database.clone()),
-                source,
-                table,
-            ))),
+            (_, resolver) => {
+                let relation = match resolver.as_ref().map(|r| r.resolve_source(&source, &table)) {
+                    Some(Ok(relation)) => relation,
+                    _ => RelationName::new(
+                        Some(ctx.shared.target_database.clone()),
+                        source.clone(),
+                        table.clone(),
+                    ),
+                };
+                let value = ctx.relation_value(&relation);
+                ctx.capture()
+                    .reads
+                    .sources
+                    .push(((source, table), relation));
+                Ok(value)
+            }
         }
     }
 }
@@ -415,9 +476,18 @@ impl Object for ConfigObject {
                 .and_then(|k| k.peek::<Value>("default").ok())
         });
         let config = self.0.current_config();
-        let found = config
-            .get(&crate::project::config::normalize_key(&key))
-            .map(|v| Value::from(minijinja::value::Serde(v.clone())));
+        let normalized = crate::project::config::normalize_key(&key);
+        let found = config.get(&normalized);
+        if matches!(method, "get" | "require") {
+            let mut capture = self.0.capture();
+            let read = ConfigRead {
+                set_by_template: capture.config.contains_key(&normalized),
+                key: normalized.clone(),
+                found: found.cloned(),
+            };
+            capture.reads.config.push(read);
+        }
+        let found = found.map(|v| Value::from(minijinja::value::Serde(v.clone())));
         match method {
             "get" => Ok(found.or(default).unwrap_or(Value::from(()))),
             "require" => found.ok_or_else(|| {

@@ -19,7 +19,8 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde_json::Value as Json;
 
 pub use context::{
-    Capture, NodeInfo, Phase, RefCall, RenderContext, Resolved, Resolver, SourceRead,
+    Capture, ConfigRead, NodeInfo, Phase, PhaseReads, RefCall, RenderContext, Resolved, Resolver,
+    SourceRead,
 };
 use macros::{MacroDef, MacroProxy};
 
