@@ -9,7 +9,7 @@ use crate::diagnostic::Diagnostic;
 use crate::manifest::ResourceType;
 
 pub fn run(settings: &Settings, args: &CompileArgs) -> anyhow::Result<u8> {
-    let session = match session::open(settings) {
+    let session = match session::open(settings, session::Next::Compile) {
         Ok(session) => session,
         Err(code) => return Ok(code),
     };

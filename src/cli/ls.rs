@@ -26,7 +26,7 @@ pub fn run(settings: &Settings, args: &LsArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    let session = match session::open(settings) {
+    let session = match session::open(settings, session::Next::Inspect) {
         Ok(session) => session,
         Err(code) => return Ok(code),
     };

@@ -7,7 +7,7 @@ use crate::diagnostic::Diagnostic;
 use crate::manifest::ResourceType;
 
 pub fn run(settings: &Settings) -> anyhow::Result<u8> {
-    let session = match session::open(settings) {
+    let session = match session::open(settings, session::Next::Inspect) {
         Ok(session) => session,
         Err(code) => return Ok(code),
     };

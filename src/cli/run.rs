@@ -31,7 +31,12 @@ pub enum Scope {
 }
 
 pub fn run(settings: &Settings, args: &RunArgs, scope: Scope) -> anyhow::Result<u8> {
-    let session = match session::open(settings) {
+    // `seed` compiles nothing; the others compile every selected model and test.
+    let next = match scope {
+        Scope::Seeds => session::Next::Inspect,
+        _ => session::Next::Compile,
+    };
+    let session = match session::open(settings, next) {
         Ok(session) => session,
         Err(code) => return Ok(code),
     };

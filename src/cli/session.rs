@@ -32,8 +32,18 @@ impl Session {
     }
 }
 
+/// What a command does with the parsed project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Reads the manifest and graph, or compiles a node or two (`parse`, `ls`, `show`, `seed`).
+    Inspect,
+    /// Compiles a selection (`compile`, `run`, `test`, `build`): the SQL check of the parse
+    /// renders starts ahead (see `SqlPrecheck`).
+    Compile,
+}
+
 /// Loads and parses; on failure the diagnostics are already printed and the exit code returned.
-pub fn open(settings: &Settings) -> Result<Session, u8> {
+pub fn open(settings: &Settings, next: Next) -> Result<Session, u8> {
     let started = Instant::now();
     let printer = &settings.printer;
     let project = load_project(settings)?;
@@ -54,7 +64,13 @@ pub fn open(settings: &Settings) -> Result<Session, u8> {
             return Err(EXIT_FAILURE);
         }
     };
-    let manifest = match crate::manifest::build(&project, &engine) {
+    let manifest = match crate::manifest::build(
+        &project,
+        &engine,
+        crate::manifest::ParseOptions {
+            check_sql_ahead: next == Next::Compile,
+        },
+    ) {
         Ok(manifest) => manifest,
         Err(diagnostics) => {
             let sorted = diagnostics.sorted();

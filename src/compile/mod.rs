@@ -3,11 +3,16 @@
 //!
 //! A node's parse-phase render is its compiled SQL when everything it read (refs, sources,
 //! `this`, config values, `is_incremental()`) resolves the same now; otherwise it is rendered
-//! again. Debug builds render every reused node anyway and assert the two agree.
+//! again. Debug builds render every reused node anyway and assert the two agree. A reused
+//! render's SQL check may already have run during the parse phase ([`SqlPrecheck`]); debug
+//! builds check again and assert the same answer.
 //!
 //! Nothing is written unless every selected node compiles: a failed compile leaves the previous
 //! compiled files as they were.
+//!
+//! [`SqlPrecheck`]: crate::manifest::SqlPrecheck
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -291,9 +296,14 @@ pub fn compile(
     selected: &[NodeId],
     options: &CompileOptions,
 ) -> Result<Compiled, Diagnostics> {
+    // From here on both cores compile; what the precheck has not checked, this phase checks.
+    if let Some(precheck) = &manifest.precheck {
+        precheck.stop();
+    }
     let base = Arc::new(ManifestResolver::new(manifest, files_root(project)));
     let resolver: Arc<dyn Resolver> = base.clone();
-    let dialect = crate::sql::dialect_for(project.target.kind());
+    let kind = project.target.kind();
+    let dialect = crate::sql::dialect_for(kind);
     let mut diagnostics = Diagnostics::new();
 
     // Ephemeral models the selection reaches, parents first.
@@ -337,7 +347,8 @@ pub fn compile(
         .map(|node| {
             // What the SQL reads when it is valid by construction and need not be parsed.
             let mut read_by_construction: Option<Vec<String>> = None;
-            let mut reused = false;
+            // The parse render standing as the SQL: it may have been checked already.
+            let mut reused: Option<&crate::manifest::ParseRender> = None;
             let (sql, known, logs, hooks) = if let Some((sql, known)) = ephemerals.get(&node.unique_id.0) {
                 (sql.clone(), known.clone(), Vec::new(), (Vec::new(), Vec::new()))
             } else if let Some(native) = native_test(project, engine, manifest, node, &base, &resolver, options)? {
@@ -357,7 +368,7 @@ pub fn compile(
                         if cfg!(debug_assertions) {
                             assert_same_render(project, engine, node, resolver, ephemerals, options, &parsed)?;
                         }
-                        reused = true;
+                        reused = node.parse_render.as_deref();
                         parsed
                     }
                     None => render_node(project, engine, node, resolver, ephemerals, options)?,
@@ -383,7 +394,17 @@ pub fn compile(
                 }
                 relations_read = read;
             } else if check {
-                match crate::sql::analyze(&sql, dialect.as_ref()) {
+                let checked = match reused {
+                    Some(render) => {
+                        let checked = render.check(kind);
+                        if cfg!(debug_assertions) {
+                            assert_eq!(*checked, crate::sql::analyze(&sql, dialect.as_ref()), "the kept SQL check of `{}`", node.unique_id.0);
+                        }
+                        checked
+                    }
+                    None => Cow::Owned(crate::sql::analyze(&sql, dialect.as_ref())),
+                };
+                match checked.as_ref() {
                     Ok(facts) => {
                         if facts.statements == 0 && node.resource_type == ResourceType::Model {
                             return Err(Diagnostic::error(format!("model `{}` compiles to no SQL", node.name))
@@ -407,7 +428,7 @@ pub fn compile(
                                 );
                             }
                         }
-                        relations_read = facts.relations;
+                        relations_read = facts.relations.clone();
                     }
                     Err(err) => {
                         let mut diagnostic = Diagnostic::error(format!(
@@ -450,7 +471,7 @@ pub fn compile(
                     post_hooks: hooks.1,
                 },
                 warnings,
-                reused,
+                reused.is_some(),
             ))
         })
         .collect();
@@ -1001,7 +1022,7 @@ mod tests {
         })
         .unwrap();
         let engine = Engine::new(&project, crate::template::EngineOptions::default()).unwrap();
-        let manifest = crate::manifest::build(&project, &engine).unwrap();
+        let manifest = crate::manifest::build(&project, &engine, Default::default()).unwrap();
         let models: Vec<NodeId> = manifest
             .nodes
             .values()

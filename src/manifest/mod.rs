@@ -6,12 +6,16 @@
 //! Rendering fans out over all cores; errors from every node are collected and reported
 //! together, in a stable order. `ref()` and `source()` render as the relations the project and
 //! YAML config promise, and each render is kept with what it read, so the compile phase can
-//! take it as the compiled SQL when those reads come out the same.
+//! take it as the compiled SQL when those reads come out the same. For commands that compile
+//! next, the kept renders' SQL check starts on a spare thread while the rest of the parse phase
+//! runs ([`SqlPrecheck`]).
 
 pub mod generic_tests;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use indexmap::IndexMap;
 use rayon::prelude::*;
@@ -20,8 +24,9 @@ use serde_json::Value as Json;
 
 use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Location};
 use crate::project::config::{merge_into, ConfigMap, ConfigTree, Materialization, NodeConfig};
-use crate::project::{yaml, ColumnSpec, NodeSpec, Project};
+use crate::project::{yaml, AdapterKind, ColumnSpec, NodeSpec, Project};
 use crate::relation::RelationName;
+use crate::sql::{SqlFacts, SqlSyntaxError};
 use crate::template::{Engine, NodeInfo, Phase, PhaseReads, RefCall, Resolved, Resolver};
 
 /// The kinds of nodes.
@@ -151,6 +156,9 @@ pub struct ParseRender {
     pub reads: PhaseReads,
     /// Messages it logged with `info=True`.
     pub logs: Vec<String>,
+    /// The SQL check of `sql` in one warehouse's dialect, run at most once: by
+    /// [`SqlPrecheck`] ahead of the compile phase, or by the compile phase itself.
+    checked: OnceLock<(AdapterKind, Result<SqlFacts, SqlSyntaxError>)>,
 }
 
 impl ParseRender {
@@ -161,9 +169,85 @@ impl ParseRender {
                 sql,
                 reads: capture.reads.clone(),
                 logs: capture.logs.clone(),
+                checked: OnceLock::new(),
             })
         })
     }
+
+    /// The SQL check of the render in `kind`'s dialect, done once and kept.
+    pub fn check(&self, kind: AdapterKind) -> Cow<'_, Result<SqlFacts, SqlSyntaxError>> {
+        let (checked_as, result) = self.checked.get_or_init(|| {
+            let dialect = crate::sql::dialect_for(kind);
+            (kind, crate::sql::analyze(&self.sql, dialect.as_ref()))
+        });
+        if *checked_as == kind {
+            Cow::Borrowed(result)
+        } else {
+            let dialect = crate::sql::dialect_for(kind);
+            Cow::Owned(crate::sql::analyze(&self.sql, dialect.as_ref()))
+        }
+    }
+}
+
+/// The SQL check of the kept parse renders, run on a thread of its own from the end of the
+/// parse phase's renders until the compile phase starts: the rest of the parse phase, the
+/// graph, the selection and a run's warehouse round trips leave a core idle, and the check is
+/// a fifth of a large compile's work. Whatever it has not reached when it stops, the compile
+/// phase checks itself; nothing depends on how far it got.
+#[derive(Debug)]
+pub struct SqlPrecheck {
+    stop: Arc<AtomicBool>,
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "joined by tests; commands never wait for it")
+    )]
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SqlPrecheck {
+    fn start(renders: Vec<Arc<ParseRender>>, kind: AdapterKind) -> SqlPrecheck {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        // A thread that cannot be started only leaves all the checking to the compile phase.
+        let thread = std::thread::Builder::new()
+            .name("sql-precheck".into())
+            .spawn(move || {
+                for render in renders {
+                    if stopped.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let _ = render.check(kind);
+                }
+            })
+            .ok();
+        SqlPrecheck { stop, thread }
+    }
+
+    /// Waits until every render is checked (tests only: commands never wait for it).
+    #[cfg(test)]
+    fn finish(mut self) {
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the precheck thread panicked");
+        }
+    }
+
+    /// Stops the thread after the render it is checking: the compile phase wants both cores.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for SqlPrecheck {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What the parse phase does beyond building the manifest.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParseOptions {
+    /// Start a [`SqlPrecheck`]: the command compiles next.
+    pub check_sql_ahead: bool,
 }
 
 impl Node {
@@ -221,6 +305,8 @@ pub struct Manifest {
     /// Disabled nodes, kept so a ref to one gets a precise error.
     pub disabled: IndexMap<NodeId, Node>,
     pub warnings: Vec<Diagnostic>,
+    /// The SQL check running ahead of the compile phase, when one was asked for.
+    pub precheck: Option<SqlPrecheck>,
 }
 
 impl Manifest {
@@ -249,10 +335,6 @@ impl Manifest {
     }
 }
 
-/// Options for the parse phase.
-#[derive(Debug, Clone, Default)]
-pub struct ParseOptions {}
-
 /// A node before rendering: its file, identity and pre-render config.
 struct Pending {
     node: Node,
@@ -261,7 +343,11 @@ struct Pending {
 }
 
 /// Runs the parse phase over a loaded project.
-pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics> {
+pub fn build(
+    project: &Project,
+    engine: &Engine,
+    options: ParseOptions,
+) -> Result<Manifest, Diagnostics> {
     let mut diagnostics = Diagnostics::new();
     let project_name = project.name.clone();
     let root = project.root.as_path();
@@ -496,6 +582,18 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
         }
     }
     nodes.extend(seeds);
+    let precheck = options.check_sql_ahead.then(|| {
+        let renders = nodes
+            .iter()
+            .filter(|node| {
+                let config = |key: &str| node.config_map.get(key);
+                config("sql_check").and_then(Json::as_bool) != Some(false)
+                    && config("materialized").and_then(Json::as_str) != Some("ephemeral")
+            })
+            .filter_map(|node| node.parse_render.clone())
+            .collect();
+        SqlPrecheck::start(renders, project.target.kind())
+    });
 
     // Sources.
     for spec_file in &project.specs {
@@ -575,6 +673,7 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Manifest, Diagnostics
     // Resolve configs, relation names; split enabled from disabled.
     let mut manifest = Manifest {
         project_name: project_name.clone(),
+        precheck,
         ..Manifest::default()
     };
     // Nodes are large (about 1 KB inline): sized once here and once more for the tests, not
@@ -1198,5 +1297,56 @@ mod tests {
         assert_eq!(blocks[0].name, "orders_snap");
         assert_eq!(blocks[0].body, "\nselect 1\n");
         assert_eq!(blocks[0].line_offset, 1);
+    }
+
+    fn render(sql: &str) -> Arc<ParseRender> {
+        Arc::new(ParseRender {
+            sql: sql.into(),
+            reads: PhaseReads::default(),
+            logs: Vec::new(),
+            checked: OnceLock::new(),
+        })
+    }
+
+    #[test]
+    fn a_kept_sql_check_answers_only_for_the_dialect_it_ran_in() {
+        let kept = render("select a from raw.orders");
+        assert!(kept.checked.get().is_none());
+        let relations = |checked: &Result<SqlFacts, SqlSyntaxError>| {
+            checked.as_ref().map(|facts| facts.relations.clone()).ok()
+        };
+        let first = kept.check(AdapterKind::Duckdb);
+        assert!(matches!(first, Cow::Borrowed(_)));
+        assert_eq!(relations(&first), Some(vec!["raw.orders".to_string()]));
+        assert!(matches!(
+            kept.checked.get(),
+            Some((AdapterKind::Duckdb, Ok(_)))
+        ));
+        assert!(matches!(kept.check(AdapterKind::Duckdb), Cow::Borrowed(_)));
+        // Another dialect is checked afresh, and the kept answer stays.
+        let other = kept.check(AdapterKind::Postgres);
+        assert!(matches!(other, Cow::Owned(_)));
+        assert_eq!(relations(&other), Some(vec!["raw.orders".to_string()]));
+        assert!(matches!(kept.checked.get(), Some((AdapterKind::Duckdb, _))));
+        // Errors are kept as well.
+        let broken = render("select a from raw.orders where");
+        assert!(matches!(
+            broken.check(AdapterKind::Duckdb),
+            Cow::Borrowed(Err(_))
+        ));
+    }
+
+    #[test]
+    fn the_precheck_checks_every_render_it_is_given() {
+        let renders: Vec<Arc<ParseRender>> = (0..50)
+            .map(|i| render(&format!("select * from raw.t{i}")))
+            .collect();
+        SqlPrecheck::start(renders.clone(), AdapterKind::Duckdb).finish();
+        for (i, kept) in renders.iter().enumerate() {
+            let Some((AdapterKind::Duckdb, Ok(facts))) = kept.checked.get() else {
+                panic!("render {i} was not checked: {:?}", kept.checked.get());
+            };
+            assert_eq!(facts.relations, vec![format!("raw.t{i}")]);
+        }
     }
 }
