@@ -386,7 +386,7 @@ pub fn compile(
             let compiled_path = compiled_path(project, node);
             let mut warnings = Vec::new();
             let mut relations_read = Vec::new();
-            let check = node.config_map.get("sql_check").and_then(|v| v.as_bool()).unwrap_or(true);
+            let check = node.sql_check();
             if let Some(read) = read_by_construction.filter(|_| check) {
                 if cfg!(debug_assertions) {
                     let facts = crate::sql::analyze(&sql, dialect.as_ref());

@@ -176,15 +176,12 @@ impl ParseRender {
 
     /// The SQL check of the render in `kind`'s dialect, done once and kept.
     pub fn check(&self, kind: AdapterKind) -> Cow<'_, Result<SqlFacts, SqlSyntaxError>> {
-        let (checked_as, result) = self.checked.get_or_init(|| {
-            let dialect = crate::sql::dialect_for(kind);
-            (kind, crate::sql::analyze(&self.sql, dialect.as_ref()))
-        });
+        let analyze = || crate::sql::analyze(&self.sql, crate::sql::dialect_for(kind).as_ref());
+        let (checked_as, result) = self.checked.get_or_init(|| (kind, analyze()));
         if *checked_as == kind {
             Cow::Borrowed(result)
         } else {
-            let dialect = crate::sql::dialect_for(kind);
-            Cow::Owned(crate::sql::analyze(&self.sql, dialect.as_ref()))
+            Cow::Owned(analyze())
         }
     }
 }
@@ -257,6 +254,14 @@ impl Node {
 
     pub fn is_ephemeral(&self) -> bool {
         self.config.materialized == Materialization::Ephemeral
+    }
+
+    /// Whether its compiled SQL is checked with sqlparser (`+sql_check: false` turns it off).
+    pub fn sql_check(&self) -> bool {
+        self.config_map
+            .get("sql_check")
+            .and_then(Json::as_bool)
+            .unwrap_or(true)
     }
 
     /// The name `ls --output selector` prints.
@@ -586,9 +591,9 @@ pub fn build(
         let renders = nodes
             .iter()
             .filter(|node| {
-                let config = |key: &str| node.config_map.get(key);
-                config("sql_check").and_then(Json::as_bool) != Some(false)
-                    && config("materialized").and_then(Json::as_str) != Some("ephemeral")
+                // Configs are not resolved yet: `materialized` is read as written.
+                let materialized = node.config_map.get("materialized").and_then(Json::as_str);
+                node.sql_check() && materialized != Some("ephemeral")
             })
             .filter_map(|node| node.parse_render.clone())
             .collect();
