@@ -399,10 +399,30 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
     let snapshot_paths = paths(&file.snapshot_paths, "snapshots");
     let analysis_paths = paths(&file.analysis_paths, "analyses");
     let mut docs_paths = file.docs_paths.clone().unwrap_or_default();
+    // Docs blocks: `.md` files beside models (and in docs-paths).
+    for dir in &model_paths {
+        if !docs_paths.contains(dir) {
+            docs_paths.push(dir.clone());
+        }
+    }
+    let tree = FileTree::walk(
+        &root,
+        [
+            &model_paths,
+            &seed_paths,
+            &macro_paths,
+            &test_paths,
+            &snapshot_paths,
+            &analysis_paths,
+            &docs_paths,
+        ]
+        .into_iter()
+        .flatten(),
+    );
 
     let mut errors = Vec::new();
     let read_sql = |dirs: &[String], errors: &mut Vec<ProjectError>| -> Vec<SqlFile> {
-        let found = discover(&root, dirs, &["sql"]);
+        let found = tree.files(dirs, &["sql"]);
         let results: Vec<Result<SqlFile, ProjectError>> = found
             .into_par_iter()
             .map(|(path, folders)| {
@@ -439,7 +459,8 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
         }
     }
 
-    let seeds: Vec<SeedFile> = discover(&root, &seed_paths, &["csv"])
+    let seeds: Vec<SeedFile> = tree
+        .files(&seed_paths, &["csv"])
         .into_par_iter()
         .filter_map(|(path, folders)| {
             let bytes = std::fs::read(root.join(&path)).ok()?;
@@ -470,7 +491,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
     }
     let spec_results: Vec<Result<SpecFile, ProjectError>> = {
         let renderer = yaml_renderer(&vars);
-        discover(&root, &spec_dirs, &["yml", "yaml"])
+        tree.files(&spec_dirs, &["yml", "yaml"])
             .into_par_iter()
             .map(|(path, _)| {
                 let text = read(&root.join(&path))?;
@@ -497,14 +518,8 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
         warn_unknown_spec_keys(spec, &mut warnings);
     }
 
-    // Docs blocks: `.md` files beside models (and in docs-paths).
-    for dir in &model_paths {
-        if !docs_paths.contains(dir) {
-            docs_paths.push(dir.clone());
-        }
-    }
     let mut docs = IndexMap::new();
-    for (path, _) in discover(&root, &docs_paths, &["md"]) {
+    for (path, _) in tree.files(&docs_paths, &["md"]) {
         match read(&root.join(&path)) {
             Ok(text) => {
                 for (name, body) in parse_docs_blocks(&text) {
@@ -838,46 +853,80 @@ fn stem(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Files under `dirs` (relative to `root`) with one of `extensions`, sorted, as
-/// (path relative to root, folders below the resource dir). Hidden entries are skipped.
-pub fn discover(root: &Path, dirs: &[String], extensions: &[&str]) -> Vec<(PathBuf, Vec<String>)> {
+/// A file found under a resource folder: its path relative to the project root, and the
+/// folders between the resource folder and the file.
+type Found = (PathBuf, Vec<String>);
+
+/// Every file under the project's resource folders, each folder walked once. The model folders
+/// hold SQL, YAML and docs side by side, and one walk of a 10,000-model folder costs tens of
+/// milliseconds, so the walks are shared rather than repeated per extension.
+struct FileTree {
+    walked: std::collections::HashMap<String, Vec<Found>>,
+}
+
+impl FileTree {
+    /// Walks each distinct folder of `dirs` (relative to `root`), in parallel.
+    fn walk<'a>(root: &Path, dirs: impl IntoIterator<Item = &'a String>) -> Self {
+        let mut distinct: Vec<&String> = Vec::new();
+        for dir in dirs {
+            if !distinct.contains(&dir) {
+                distinct.push(dir);
+            }
+        }
+        let walked = distinct
+            .into_par_iter()
+            .map(|dir| (dir.clone(), walk_folder(root, dir)))
+            .collect();
+        Self { walked }
+    }
+
+    /// The files under `dirs` with one of `extensions`: folder by folder in the order given,
+    /// each folder's files sorted as the walk met them.
+    fn files(&self, dirs: &[String], extensions: &[&str]) -> Vec<Found> {
+        dirs.iter()
+            .filter_map(|dir| self.walked.get(dir))
+            .flatten()
+            .filter(|(path, _)| {
+                path.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| extensions.contains(&e))
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// The files under `dir` (relative to `root`), sorted by name within each folder. Hidden
+/// entries are skipped; a missing folder has no files.
+fn walk_folder(root: &Path, dir: &str) -> Vec<Found> {
+    let base = root.join(dir);
     let mut found = Vec::new();
-    for dir in dirs {
-        let base = root.join(dir);
-        if !base.is_dir() {
+    if !base.is_dir() {
+        return found;
+    }
+    let walker = walkdir::WalkDir::new(&base)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in walker.flatten() {
+        if !entry.file_type().is_file() {
             continue;
         }
-        let walker = walkdir::WalkDir::new(&base)
-            .follow_links(true)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
-        for entry in walker.flatten() {
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let path = entry.path();
-            let matches = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| extensions.contains(&e));
-            if !matches {
-                continue;
-            }
-            let Ok(rel_to_base) = path.strip_prefix(&base) else {
-                continue;
-            };
-            let folders = rel_to_base
-                .parent()
-                .map(|p| {
-                    p.components()
-                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
-            found.push((rel, folders));
-        }
+        let path = entry.path();
+        let Ok(rel_to_base) = path.strip_prefix(&base) else {
+            continue;
+        };
+        let folders = rel_to_base
+            .parent()
+            .map(|p| {
+                p.components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
+        found.push((rel, folders));
     }
     found
 }
@@ -913,6 +962,60 @@ pub fn parse_docs_blocks(text: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_folder_is_walked_once_and_filtered_per_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in [
+            "models/b.sql",
+            "models/a.sql",
+            "models/a.yml",
+            "models/docs.md",
+            "models/gold/c.sql",
+            "models/gold/c.yaml",
+            "models/.hidden/d.sql",
+            "models/.e.sql",
+            "seeds/s.csv",
+        ] {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        let dirs = ["models", "seeds", "models", "missing"].map(String::from);
+        let tree = FileTree::walk(dir.path(), &dirs);
+        let mut walked: Vec<&String> = tree.walked.keys().collect();
+        walked.sort();
+        assert_eq!(walked, ["missing", "models", "seeds"]);
+
+        let files = |dirs: &[&str], extensions: &[&str]| -> Vec<(String, Vec<String>)> {
+            let dirs: Vec<String> = dirs.iter().map(|d| d.to_string()).collect();
+            tree.files(&dirs, extensions)
+                .into_iter()
+                .map(|(path, folders)| (path.to_string_lossy().into_owned(), folders))
+                .collect()
+        };
+        let none: Vec<String> = Vec::new();
+        assert_eq!(
+            files(&["models"], &["sql"]),
+            [
+                ("models/a.sql".to_string(), none.clone()),
+                ("models/b.sql".to_string(), none.clone()),
+                ("models/gold/c.sql".to_string(), vec!["gold".to_string()]),
+            ]
+        );
+        assert_eq!(
+            files(&["seeds", "models", "missing"], &["yml", "yaml", "csv"]),
+            [
+                ("seeds/s.csv".to_string(), none.clone()),
+                ("models/a.yml".to_string(), none.clone()),
+                ("models/gold/c.yaml".to_string(), vec!["gold".to_string()]),
+            ]
+        );
+        assert_eq!(
+            files(&["models"], &["md"]),
+            [("models/docs.md".to_string(), none)]
+        );
+    }
 
     #[test]
     fn docs_blocks_are_extracted() {
