@@ -6,6 +6,11 @@
 # artifacts. They are moved, not deleted, until the timing is over: ext4 slows down inode
 # allocation right after tens of thousands of files were deleted (`recently_deleted` in
 # `ext4_create`, seen with perf), which would time the benchmark's own clean-up, not strata.
+# Measured 2026-12-02: `compile` of 10,000 models took 1.4 s, and 1.7-3.7 s with up to 4.9 s of
+# system time right after about 700,000 files were deleted. So the projects are generated into
+# a new folder, everything is deleted only at the end, and a second run of this script should
+# wait a minute or two after the first. Each run starts after `sync`, so it does not pay for
+# writing back the previous run's files.
 # The table shows the median wall time and the largest peak RSS of those runs.
 #
 # Usage: bench/bench.sh [--write] [--no-build] [SIZE ...]     (default sizes: 1000 10000)
@@ -93,6 +98,9 @@ run_strata() {
     if [[ -d "$project_dir/target" ]]; then
         mv "$project_dir/target" "$scratch/old-target-$RANDOM$RANDOM"
     fi
+    # The previous run's files are still being written back to disk for a few seconds; without
+    # this the kernel's writeback of 31,000 files lands in the next run's time.
+    sync
     if ! /usr/bin/time -f '%e %M' -o "$scratch/time" "$strata" "$@" >/dev/null 2>"$scratch/stderr"; then
         echo "error: \`strata $*\` failed:" >&2
         cat "$scratch/stderr" >&2
@@ -102,9 +110,11 @@ run_strata() {
 
 declare -A cells
 for size in "${sizes[@]}"; do
-    project_dir="bench-out/$size"
+    # A new folder, not `--force` over the last run's: deleting its tens of thousands of files
+    # just before the timing would slow the timed file creation down (see the top).
+    project_dir="$scratch/projects/$size"
     echo "bench: generating $size models into $project_dir" >&2
-    "$gen_project" --models "$size" --out "$project_dir" --force
+    "$gen_project" --models "$size" --out "$project_dir"
 
     for index in "${!commands[@]}"; do
         label=${commands[index]%%|*}
@@ -153,8 +163,9 @@ if $write; then
     section="$scratch/section.md"
     {
         echo "Measured $today on $cores cores at commit \`$commit\` by \`bench/bench.sh --write\`:"
-        echo "median wall time of $RUNS runs after a warm-up, each without strata's previous outputs, and"
-        echo "the largest peak RSS. Projects come from \`examples/gen_project.rs\` (seed 42)."
+        echo "median wall time of $RUNS runs after a warm-up, each after \`sync\` and without strata's"
+        echo "previous outputs, and the largest peak RSS. Projects come from \`examples/gen_project.rs\`"
+        echo "(seed 42)."
         echo
         cat "$table"
     } >"$section"
