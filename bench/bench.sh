@@ -3,14 +3,17 @@
 #
 # Each command runs once to warm the file cache, then RUNS times with strata's own outputs
 # (DIR/target) moved aside before every run, so a figure never benefits from a previous run's
-# artifacts. They are moved, not deleted, until the timing is over: ext4 slows down inode
-# allocation right after tens of thousands of files were deleted (`recently_deleted` in
-# `ext4_create`, seen with perf), which would time the benchmark's own clean-up, not strata.
-# Measured 2026-12-02: `compile` of 10,000 models took 1.4 s, and 1.7-3.7 s with up to 4.9 s of
-# system time right after about 700,000 files were deleted. So the projects are generated into
-# a new folder, everything is deleted only at the end, and a second run of this script should
-# wait a minute or two after the first. Each run starts after `sync`, so it does not pay for
-# writing back the previous run's files.
+# artifacts. They are moved, not deleted, until the timing is over. On an ext4 file system
+# without a journal (this project's machines), creating a file skips every inode freed in the
+# last 60 s, or 360 s while its inode table block is not yet written back (`recently_deleted`
+# in the kernel's fs/ext4/ialloc.c), and checking that costs a buffer lookup per candidate
+# inode. Measured 2026-12-02: `compile` of 10,000 models took 1.4 s on a machine that had
+# deleted nothing, and 1.7-3.7 s with up to 4.9 s of system time right after about 700,000
+# files were deleted; the lookups were still 14% of its samples three minutes later. So the
+# projects are generated into a new folder rather than with `--force` over the last run's,
+# everything is deleted only at the end, and a second run of this script should wait six
+# minutes after the first (or after any mass deletion). Each run starts after `sync`, so it
+# does not pay for writing back the previous run's files.
 # The table shows the median wall time and the largest peak RSS of those runs.
 #
 # Usage: bench/bench.sh [--write] [--no-build] [SIZE ...]     (default sizes: 1000 10000)
