@@ -160,7 +160,11 @@ cat "$table"
 
 if $write; then
     benchmarks=BENCHMARKS.md
-    commit=$(git describe --always --dirty 2>/dev/null || echo 'no commit')
+    # Dirty only when the code differs: this script's own earlier output does not count.
+    commit=$(git rev-parse --short HEAD 2>/dev/null || echo 'no commit')
+    if ! git diff --quiet HEAD -- . ':!BENCHMARKS.md' 2>/dev/null; then
+        commit+='-dirty'
+    fi
     today=$(date -u +%Y-%m-%d)
     cores=$(nproc)
     section="$scratch/section.md"
