@@ -11,9 +11,9 @@
 # deleted nothing, and 1.7-3.7 s with up to 4.9 s of system time right after about 700,000
 # files were deleted; the lookups were still 14% of its samples three minutes later. So the
 # projects are generated into a new folder rather than with `--force` over the last run's,
-# everything is deleted only at the end, and a second run of this script should wait six
-# minutes after the first (or after any mass deletion). Each run starts after `sync`, so it
-# does not pay for writing back the previous run's files.
+# everything is deleted only at the end, and a second run of this script waits until six
+# minutes have passed since the first one's clean-up (wait too after any other mass deletion).
+# Each run starts after `sync`, so it does not pay for writing back the previous run's files.
 # The table shows the median wall time and the largest peak RSS of those runs.
 #
 # Usage: bench/bench.sh [--write] [--no-build] [SIZE ...]     (default sizes: 1000 10000)
@@ -85,8 +85,23 @@ commands=(
     'strata compile|compile --project-dir DIR'
 )
 
+# When the last run deleted its files (see the top): the next run waits until six minutes have
+# passed, so its figures are not slowed down by its predecessor's clean-up.
+readonly CLEANED_STAMP="${TMPDIR:-/tmp}/strata-bench.cleaned"
+readonly QUIET_SECONDS=360
+if [[ -f "$CLEANED_STAMP" ]]; then
+    cleaned_at=$(cat "$CLEANED_STAMP" 2>/dev/null || echo 0)
+    if [[ "$cleaned_at" =~ ^[0-9]+$ ]]; then
+        wait_seconds=$((cleaned_at + QUIET_SECONDS - $(date +%s)))
+        if ((wait_seconds > 0)); then
+            echo "bench: waiting ${wait_seconds}s: the last run deleted its files less than six minutes ago (remove $CLEANED_STAMP not to wait)" >&2
+            sleep "$wait_seconds"
+        fi
+    fi
+fi
+
 scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
+trap 'rm -rf "$scratch"; date +%s >"$CLEANED_STAMP"' EXIT
 
 # 1234567 -> 1,234,567
 with_commas() {
