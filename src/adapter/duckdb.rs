@@ -1,22 +1,152 @@
-//! The embedded DuckDB adapter: a database file (or `:memory:`) opened in-process, with one
-//! connection per worker cloned from the first, all calls run off the async runtime's workers.
+//! DuckDB, embedded: its [`DuckdbFlavour`] (what differs in its SQL) and [`DuckdbAdapter`], a
+//! database file (or `:memory:`) opened in-process, with one connection per worker cloned from
+//! the first, all calls run off the async runtime's workers.
 //!
-//! DuckDB has transactional DDL and renames, so tables are built aside and swapped in one
-//! transaction. A second process opening the same file gets DuckDB's lock error, reported as
-//! "locked by another run".
+//! DuckDB has transactional DDL and `create or replace`, so a table is replaced by one
+//! statement in one transaction: a failed or killed build leaves the previous table. A second
+//! process opening the same file gets DuckDB's lock error, reported as "locked by another run".
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use duckdb::types::Value;
 use duckdb::{Connection, InterruptHandle};
+use sqlparser::dialect::{Dialect, DuckDbDialect};
 
-use super::{
-    Adapter, AdapterError, Capabilities, Cell, ColumnInfo, ExecOutcome, RelationInfo, RelationKind,
-    Table,
-};
-use crate::project::AdapterKind;
-use crate::relation::{string_literal, RelationName};
+use super::flavour::{Capabilities, Flavour, Limits, SeedLoad, SeedValueError, StatementKind};
+use super::{Adapter, AdapterError, Cell, ColumnInfo, ExecOutcome, RelationInfo, Table};
+use crate::relation::{string_literal, QuoteStyle, RelationName};
+
+/// What DuckDB's SQL and engine can do.
+#[derive(Debug, Clone)]
+pub struct DuckdbFlavour {
+    capabilities: Capabilities,
+}
+
+impl Default for DuckdbFlavour {
+    fn default() -> Self {
+        DuckdbFlavour {
+            capabilities: Capabilities {
+                transactions: true,
+                transactional_ddl: true,
+                create_or_replace_table: true,
+                create_or_replace_view: true,
+                merge: true,
+                comments: true,
+                seeds: SeedLoad::EngineReadsFile,
+                reads_local_files: true,
+                views_bind_to_tables: false,
+                batch_column_tests: false,
+                late_binding_views: true,
+            },
+        }
+    }
+}
+
+static DUCKDB_DIALECT: DuckDbDialect = DuckDbDialect {};
+
+impl Flavour for DuckdbFlavour {
+    fn name(&self) -> &'static str {
+        "duckdb"
+    }
+
+    fn dialect(&self) -> &dyn Dialect {
+        &DUCKDB_DIALECT
+    }
+
+    fn quote_style(&self, _kind: StatementKind) -> QuoteStyle {
+        QuoteStyle::default()
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn limits(&self) -> Limits {
+        Limits::default()
+    }
+
+    fn seed_value_error(&self, message: &str) -> Option<SeedValueError> {
+        csv_value_error(message)
+    }
+
+    fn csv_select(
+        &self,
+        path: &std::path::Path,
+        options: &super::CsvOptions,
+        types: &[(String, String)],
+    ) -> Option<String> {
+        let mut read_options = vec![
+            "header = true".to_string(),
+            "auto_detect = true".to_string(),
+            format!("delim = {}", string_literal(&options.delimiter.to_string())),
+            format!("quote = {}", string_literal(&options.quote.to_string())),
+        ];
+        if !types.is_empty() {
+            let entries: Vec<String> = types
+                .iter()
+                .map(|(column, ty)| format!("{}: {}", string_literal(column), string_literal(ty)))
+                .collect();
+            read_options.push(format!("types = {{{}}}", entries.join(", ")));
+        }
+        Some(format!(
+            "select * from read_csv({}, {})",
+            string_literal(&path.to_string_lossy()),
+            read_options.join(", ")
+        ))
+    }
+
+    fn catalog_sql(&self, database: Option<&str>, schema: &str) -> Option<String> {
+        // `duckdb_columns()` reads the columns the catalog stores (a view's as of its creation)
+        // without binding anything: a view over files costs no file read here.
+        let catalog_filter = match database {
+            Some(db) => format!(" and t.table_catalog = {}", string_literal(db)),
+            None => String::new(),
+        };
+        Some(format!(
+            "select t.table_name, t.table_type, c.column_name, c.data_type \
+             from information_schema.tables t \
+             left join duckdb_columns() c \
+               on c.database_name = t.table_catalog and c.schema_name = t.table_schema \
+              and c.table_name = t.table_name \
+             where t.table_schema = {}{catalog_filter} \
+             order by t.table_name, c.column_index",
+            string_literal(schema)
+        ))
+    }
+
+    fn is_view_kind(&self, kind: &str) -> bool {
+        kind.eq_ignore_ascii_case("VIEW")
+    }
+}
+
+/// Reads DuckDB's CSV value error: `CSV Error on Line: 3` (the header is line 1),
+/// `column "amount"` and `string "abc"`.
+fn csv_value_error(message: &str) -> Option<SeedValueError> {
+    let after = |marker: &str| -> Option<&str> {
+        let start = message.find(marker)? + marker.len();
+        Some(&message[start..])
+    };
+    let quoted = |marker: &str| -> Option<String> {
+        let rest = after(marker)?.strip_prefix('"')?;
+        Some(rest[..rest.find('"')?].to_string())
+    };
+    let rest = after("CSV Error on Line: ")?;
+    let line = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    Some(SeedValueError {
+        line,
+        column: quoted("column ").unwrap_or_else(|| "?".into()),
+        value: quoted("string ").unwrap_or_default(),
+        detail: after("to '")
+            .and_then(|rest| rest.split('\'').next())
+            .map(|ty| format!(" ({ty})"))
+            .unwrap_or_default(),
+    })
+}
 
 /// An open DuckDB database.
 pub struct DuckdbAdapter {
@@ -29,7 +159,7 @@ pub struct DuckdbAdapter {
     /// Nanoseconds spent inside DuckDB calls, summed over connections.
     busy: Arc<std::sync::atomic::AtomicU64>,
     schemas: super::KnownSchemas,
-    capabilities: Capabilities,
+    flavour: Arc<dyn Flavour>,
 }
 
 impl std::fmt::Debug for DuckdbAdapter {
@@ -119,18 +249,7 @@ impl DuckdbAdapter {
             cancelled: Arc::default(),
             busy: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             schemas: super::KnownSchemas::default(),
-            capabilities: Capabilities {
-                transactional_ddl: true,
-                rename_relation: true,
-                create_or_replace_table: true,
-                create_or_replace_view: true,
-                merge: true,
-                comments: true,
-                reads_local_files: true,
-                drop_cascade: false,
-                batch_column_tests: false,
-                late_binding_views: true,
-            },
+            flavour: Arc::new(DuckdbFlavour::default()),
         };
         Ok(adapter)
     }
@@ -282,58 +401,10 @@ pub fn setup_statements(config: &crate::project::target::DuckdbConfig) -> Vec<St
     statements
 }
 
-/// The columns DuckDB infers for a CSV file with a header, so warehouses that load files over
-/// the wire (PostgreSQL's COPY) can create a typed table first. Runs on an in-memory database.
-pub fn infer_csv_columns(
-    path: &std::path::Path,
-    options: &super::CsvOptions,
-) -> Result<Vec<ColumnInfo>, AdapterError> {
-    describe_local(&format!(
-        "select * from read_csv({}, header = true, auto_detect = true, delim = {}, quote = {})",
-        string_literal(&path.to_string_lossy()),
-        string_literal(&options.delimiter.to_string()),
-        string_literal(&options.quote.to_string()),
-    ))
-}
-
-/// The columns a query over local files gives, read with the bundled DuckDB (warehouses that
-/// stage landing files type their tables from it).
-pub fn describe_local(select: &str) -> Result<Vec<ColumnInfo>, AdapterError> {
-    let connection = Connection::open_in_memory().map_err(database_error)?;
-    let table = run_query(&connection, &format!("describe {select}"))?;
-    Ok(table
-        .rows
-        .into_iter()
-        .filter_map(|row| match (row.first(), row.get(1)) {
-            (Some(Cell::Text(name)), Some(Cell::Text(data_type))) => Some(ColumnInfo {
-                name: name.clone(),
-                data_type: data_type.clone(),
-            }),
-            _ => None,
-        })
-        .collect())
-}
-
-/// Writes a query's rows over local files to a CSV file with a header, with the bundled
-/// DuckDB; empty strings are quoted and NULLs left empty, as PostgreSQL's COPY reads them.
-pub fn export_csv(select: &str, out: &std::path::Path) -> Result<(), AdapterError> {
-    let connection = Connection::open_in_memory().map_err(database_error)?;
-    connection
-        .execute_batch(&format!(
-            "copy ({select}) to {} (format csv, header true)",
-            string_literal(&out.to_string_lossy())
-        ))
-        .map_err(database_error)
-}
-
 #[async_trait]
 impl Adapter for DuckdbAdapter {
-    fn kind(&self) -> AdapterKind {
-        AdapterKind::Duckdb
-    }
-
-    fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
+    fn flavour(&self) -> &dyn Flavour {
+        self.flavour.as_ref()
     }
 
     async fn execute(&self, sql: &str) -> Result<ExecOutcome, AdapterError> {
@@ -392,55 +463,27 @@ impl Adapter for DuckdbAdapter {
         .await
     }
 
-    async fn relation_kind(
-        &self,
-        name: &RelationName,
-    ) -> Result<Option<RelationKind>, AdapterError> {
+    async fn relation(&self, name: &RelationName) -> Result<Option<RelationInfo>, AdapterError> {
+        // One question of the catalog: `duckdb_columns()` reads stored columns and binds
+        // nothing, so a view over files is not read to be described.
         let catalog_filter = match &name.database {
-            Some(db) => format!(" and table_catalog = {}", string_literal(db)),
+            Some(db) => format!(" and t.table_catalog = {}", string_literal(db)),
             None => String::new(),
         };
-        let kind_sql = format!(
-            "select table_type from information_schema.tables \
-             where table_schema = {} and table_name = {}{catalog_filter}",
+        let sql = format!(
+            "select t.table_type, c.column_name, c.data_type \
+             from information_schema.tables t \
+             left join duckdb_columns() c \
+               on c.database_name = t.table_catalog and c.schema_name = t.table_schema \
+              and c.table_name = t.table_name \
+             where t.table_schema = {} and t.table_name = {}{catalog_filter} \
+             order by c.column_index",
             string_literal(&name.schema),
             string_literal(&name.identifier),
         );
-        let kinds = self.query(&kind_sql).await?;
-        Ok(kinds.rows.first().map(|first| match first.first() {
-            Some(Cell::Text(k)) if k.eq_ignore_ascii_case("VIEW") => RelationKind::View,
-            _ => RelationKind::Table,
-        }))
-    }
-
-    async fn relation(&self, name: &RelationName) -> Result<Option<RelationInfo>, AdapterError> {
-        // Two cheap questions instead of one join: `information_schema.columns` enumerates every
-        // column of every table (perf showed it dominating builds of 1,000 models), while the
-        // kind needs only the table list and `describe` binds the one relation by name.
-        let Some(kind) = self.relation_kind(name).await? else {
-            return Ok(None);
-        };
-        let described = self
-            .query(&format!(
-                "describe {}",
-                name.render(&crate::relation::QuoteStyle::default())
-            ))
-            .await?;
-        let columns = described
-            .rows
-            .iter()
-            .filter_map(|row| match (row.first(), row.get(1)) {
-                (Some(Cell::Text(column)), Some(Cell::Text(data_type))) => Some(ColumnInfo {
-                    name: column.clone(),
-                    data_type: data_type.clone(),
-                }),
-                _ => None,
-            })
-            .collect();
-        Ok(Some(RelationInfo {
-            name: name.clone(),
-            kind,
-            columns,
+        let table = self.query(&sql).await?;
+        Ok(RelationInfo::from_catalog_rows(name, &table, |k| {
+            k.eq_ignore_ascii_case("VIEW")
         }))
     }
 

@@ -1,12 +1,20 @@
-//! The warehouse boundary: one object-safe, async [`Adapter`] trait and a [`Capabilities`] value
-//! that materializations consult instead of asking which warehouse this is.
+//! The warehouse boundary. A [`Flavour`] says what differs between warehouses and needs no
+//! connection (dialect, quoting, capabilities, limits, relation properties, the SQL each plan
+//! step lowers to); an [`Adapter`] is a connection that runs statements and queries and reads the
+//! catalog. Materializations ask the flavour; they never name a warehouse.
 //!
 //! Adapters speak SQL strings and typed results only; they know nothing of templates, nodes or
-//! the DAG. One folder (file) per warehouse.
+//! the DAG. One module per warehouse, holding its flavour and its connection; the PostgreSQL
+//! wire protocol, which Redshift speaks too, is [`wire`].
 
+pub mod ansi;
+pub mod athena;
 pub mod duckdb;
+pub mod flavour;
 pub mod postgres;
+pub mod redshift;
 pub mod retry;
+pub mod wire;
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,40 +22,22 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::project::{AdapterKind, ConnectionConfig, Target};
-use crate::relation::{QuoteStyle, RelationName};
+pub use flavour::{
+    Adjusted, ApiCall, Capabilities, Flavour, Limits, Lowered, PropertyError, SeedLoad,
+    SeedValueError, StatementKind, SwapMethod,
+};
 
-/// What a warehouse can do; materializations plan from these answers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Capabilities {
-    /// DDL (create, drop, rename) can run inside a transaction and roll back.
-    pub transactional_ddl: bool,
-    /// `ALTER TABLE … RENAME TO …` exists.
-    pub rename_relation: bool,
-    /// `CREATE OR REPLACE TABLE` exists.
-    pub create_or_replace_table: bool,
-    /// `CREATE OR REPLACE VIEW` exists.
-    pub create_or_replace_view: bool,
-    /// `MERGE INTO` exists.
-    pub merge: bool,
-    /// `COMMENT ON` exists (for `persist_docs`).
-    pub comments: bool,
-    /// The engine reads CSV and Parquet files itself (`read_csv`, `read_parquet`), so seeds
-    /// and landing files load without a client-side copy.
-    pub reads_local_files: bool,
-    /// Dropping a relation that views depend on needs `cascade` (PostgreSQL binds views to
-    /// tables; those views are rebuilt when they are part of the run, as with dbt-postgres).
-    pub drop_cascade: bool,
-    /// Column tests on one relation are cheaper as one shared scan than as one query each.
-    /// True for row stores and engines that bill per scan (PostgreSQL, Redshift, Athena);
-    /// false for DuckDB, whose per-column statistics answer most single-column checks without
-    /// reading the data, which a shared multi-column query would forfeit (measured).
-    pub batch_column_tests: bool,
-    /// A view binds its query anew on every read, so a view whose SQL is unchanged stays right
-    /// when the relations and files it reads change (DuckDB). Where views freeze their input
-    /// columns at creation (PostgreSQL expands `select *`), an unchanged view is only left
-    /// alone while its inputs' columns are unchanged too.
-    pub late_binding_views: bool,
+use crate::project::{ConnectionConfig, Target};
+use crate::relation::RelationName;
+
+/// The flavour of a target's warehouse, known before connecting.
+pub fn flavour_for(target: &Target) -> Arc<dyn Flavour> {
+    match &target.connection {
+        ConnectionConfig::Duckdb(_) => Arc::new(duckdb::DuckdbFlavour::default()),
+        ConnectionConfig::Postgres(_) => Arc::new(postgres::PostgresFlavour::default()),
+        ConnectionConfig::Redshift(config) => Arc::new(redshift::RedshiftFlavour::new(config)),
+        ConnectionConfig::Athena(config) => Arc::new(athena::AthenaFlavour::new(config)),
+    }
 }
 
 /// Schemas an adapter has created during this run (keyed by their `create schema` statement),
@@ -75,8 +65,9 @@ impl KnownSchemas {
 
 /// Whether the run was cancelled. A cancel that arrives between two statements is lost by the
 /// warehouse (DuckDB clears it when the next statement starts; PostgreSQL cancels only what is
-/// running), so once cancelled, statements not yet started are refused, but for a lone `drop`:
-/// that is how a cancelled build removes what it staged.
+/// running), so once cancelled, statements not yet started are refused, but for a lone `drop`
+/// or rename: that is how a cancelled build removes what it staged and puts a table it moved
+/// aside back.
 #[derive(Debug, Default)]
 pub struct Cancellation(std::sync::atomic::AtomicBool);
 
@@ -95,10 +86,16 @@ impl Cancellation {
     }
 
     /// Like [`Cancellation::check`] for one statement run on its own, which may still be a
-    /// `drop` cleaning up after the cancelled work.
+    /// `drop` or a rename cleaning up after the cancelled work.
     pub fn admit(&self, sql: &str) -> Result<(), AdapterError> {
-        let head = sql.trim_start().get(..5).unwrap_or("");
-        if head.eq_ignore_ascii_case("drop ") {
+        let text = sql.trim_start();
+        let starts = |word: &str| {
+            text.get(..word.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(word))
+        };
+        if starts("drop ")
+            || (starts("alter ") && text.to_ascii_lowercase().contains(" rename to "))
+        {
             return Ok(());
         }
         self.check()
@@ -187,6 +184,50 @@ impl RelationInfo {
             kind,
             columns,
         })
+    }
+
+    /// Reads a schema listing's rows of `(name, kind, column name, column type)`, ordered by
+    /// name and then column position; a relation without columns has NULL column cells.
+    pub fn from_schema_rows(
+        database: Option<&str>,
+        schema: &str,
+        table: &Table,
+        is_view: impl Fn(&str) -> bool,
+    ) -> Vec<RelationInfo> {
+        let mut out: Vec<RelationInfo> = Vec::new();
+        for row in &table.rows {
+            let (Some(Cell::Text(identifier)), Some(Cell::Text(kind))) = (row.first(), row.get(1))
+            else {
+                continue;
+            };
+            if out
+                .last()
+                .is_none_or(|last| last.name.identifier != *identifier)
+            {
+                out.push(RelationInfo {
+                    name: RelationName::new(
+                        database.map(str::to_string),
+                        schema,
+                        identifier.clone(),
+                    ),
+                    kind: if is_view(kind) {
+                        RelationKind::View
+                    } else {
+                        RelationKind::Table
+                    },
+                    columns: Vec::new(),
+                });
+            }
+            if let (Some(Cell::Text(column)), Some(Cell::Text(data_type)), Some(last)) =
+                (row.get(2), row.get(3), out.last_mut())
+            {
+                last.columns.push(ColumnInfo {
+                    name: column.clone(),
+                    data_type: data_type.clone(),
+                });
+            }
+        }
+        out
     }
 }
 
@@ -280,14 +321,9 @@ impl AdapterError {
 /// A warehouse connection (a pool, for remote warehouses).
 #[async_trait]
 pub trait Adapter: Send + Sync + fmt::Debug {
-    fn kind(&self) -> AdapterKind;
-
-    fn capabilities(&self) -> &Capabilities;
-
-    /// How relation names are quoted in this warehouse's SQL.
-    fn quote_style(&self) -> QuoteStyle {
-        QuoteStyle::default()
-    }
+    /// What this warehouse's SQL is like, as this connection found it (a server version may
+    /// turn a capability on).
+    fn flavour(&self) -> &dyn Flavour;
 
     /// Runs one statement.
     async fn execute(&self, sql: &str) -> Result<ExecOutcome, AdapterError>;
@@ -303,16 +339,38 @@ pub trait Adapter: Send + Sync + fmt::Debug {
     /// Runs a query and returns its rows.
     async fn query(&self, sql: &str) -> Result<Table, AdapterError>;
 
-    /// Looks a relation up in the catalog, with its columns.
+    /// Looks one relation up in the catalog, with its columns.
     async fn relation(&self, name: &RelationName) -> Result<Option<RelationInfo>, AdapterError>;
 
-    /// Whether a relation exists and is a table or a view, without its columns: cheaper where
-    /// listing a view's columns binds its query (DuckDB binds a view over files by reading them).
-    async fn relation_kind(
+    /// Every relation of one schema with its kind and columns, in one catalog read.
+    async fn list_schema(
         &self,
-        name: &RelationName,
-    ) -> Result<Option<RelationKind>, AdapterError> {
-        Ok(self.relation(name).await?.map(|info| info.kind))
+        database: Option<&str>,
+        schema: &str,
+    ) -> Result<Vec<RelationInfo>, AdapterError> {
+        let flavour = self.flavour();
+        let Some(sql) = flavour.catalog_sql(database, schema) else {
+            return Err(AdapterError::Internal(format!(
+                "the {} adapter reads no catalog by SQL",
+                flavour.name()
+            )));
+        };
+        let table = self.query(&sql).await?;
+        Ok(RelationInfo::from_schema_rows(
+            database,
+            schema,
+            &table,
+            |k| flavour.is_view_kind(k),
+        ))
+    }
+
+    /// Runs a warehouse API call a plan step lowered to.
+    async fn call(&self, call: &ApiCall) -> Result<(), AdapterError> {
+        Err(AdapterError::Internal(format!(
+            "the {} adapter cannot run `{}`",
+            self.flavour().name(),
+            call.operation
+        )))
     }
 
     /// Cancels every running statement of this adapter, on the warehouse side too.
@@ -343,12 +401,12 @@ pub trait Adapter: Send + Sync + fmt::Debug {
         let _ = load;
         Err(AdapterError::Internal(format!(
             "the {} adapter cannot load local files",
-            self.kind().as_str()
+            self.flavour().name()
         )))
     }
 
     /// Statements that recreate the views reading `relation` (directly or through other
-    /// views) after it is dropped with `cascade` and replaced, for warehouses that bind views
+    /// views) after it is dropped with `cascade` and replaced, for warehouses whose views bind
     /// to tables (PostgreSQL). They run in the swap's transaction. The default is none.
     async fn recreate_dependent_views(
         &self,
@@ -356,11 +414,6 @@ pub trait Adapter: Send + Sync + fmt::Debug {
     ) -> Result<Vec<String>, AdapterError> {
         let _ = relation;
         Ok(Vec::new())
-    }
-
-    /// This warehouse's type for a column DuckDB inferred from a file (`BIGINT`, `DATE`, …).
-    fn column_type_for(&self, duckdb_type: &str) -> String {
-        duckdb_type.to_string()
     }
 }
 
@@ -384,9 +437,17 @@ pub async fn connect(target: &Target) -> Result<Arc<dyn Adapter>, AdapterError> 
             let adapter = postgres::PostgresAdapter::connect(config, target.threads).await?;
             Ok(Arc::new(adapter))
         }
-        other => Err(AdapterError::Connect {
-            adapter: other.kind().as_str(),
-            message: "this adapter is not available yet".into(),
+        ConnectionConfig::Redshift(_) => Err(AdapterError::Connect {
+            adapter: "redshift",
+            message:
+                "the Redshift connection is not available yet (its SQL is: `strata compile` works)"
+                    .into(),
+        }),
+        ConnectionConfig::Athena(_) => Err(AdapterError::Connect {
+            adapter: "athena",
+            message:
+                "the Athena connection is not available yet (its SQL is: `strata compile` works)"
+                    .into(),
         }),
     }
 }
@@ -410,5 +471,11 @@ mod tests {
             .admit("  DROP table if exists t__strata_tmp")
             .is_ok());
         assert!(cancellation.admit("dropx").is_err());
+        assert!(cancellation
+            .admit("alter table t__strata_backup_1 rename to \"t\"")
+            .is_ok());
+        assert!(cancellation
+            .admit("alter table t add column c int")
+            .is_err());
     }
 }

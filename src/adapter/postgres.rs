@@ -1,166 +1,175 @@
-//! PostgreSQL over the wire protocol (tokio-postgres): a pool sized by `threads`, TLS through
-//! rustls by `sslmode`, statement cancel, typed query results, `COPY … FROM STDIN` for bulk
-//! loads, an advisory lock that keeps two runs off one target, and the shared retry policy for
-//! serialization failures, deadlocks and dropped connections. Redshift speaks this protocol and
-//! will reuse this transport.
-//!
-//! Passwords go to the driver only; nothing here formats a `Secret`.
+//! PostgreSQL: its [`PostgresFlavour`] (what differs in its SQL) and [`PostgresAdapter`], the
+//! wire transport ([`super::wire`]) plus what only PostgreSQL does: an advisory lock that keeps
+//! two runs off one target, `COPY … FROM STDIN` for seeds and landing files, views re-created
+//! from `pg_depend` after a table they read is replaced, and indexes on staged files.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::SinkExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use sqlparser::dialect::{Dialect, PostgreSqlDialect};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::Type;
-use tokio_postgres::{CancelToken, Client, Config, NoTls, SimpleQueryMessage};
-use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::retry::RetryPolicy;
-use super::{
-    Adapter, AdapterError, Capabilities, Cell, ColumnInfo, CsvLoad, ExecOutcome, RelationInfo,
-    Table,
+use super::flavour::{
+    Capabilities, Flavour, Limits, Lowered, SeedLoad, SeedValueError, StatementKind,
 };
+use super::wire::{WireSettings, WireTransport};
+use super::{Adapter, AdapterError, Cell, CsvLoad, ExecOutcome, RelationInfo, Table};
+use crate::plan::Step;
 use crate::project::target::PostgresConfig;
-use crate::project::AdapterKind;
-use crate::relation::{string_literal, RelationName};
+use crate::relation::{string_literal, QuoteStyle, RelationName};
 
-/// How the connection is encrypted (libpq's `sslmode` values).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SslMode {
-    Disable,
-    /// TLS when the server offers it, without verifying the certificate (libpq's default).
-    Prefer,
-    /// TLS always, certificate not verified.
-    Require,
-    /// TLS always, certificate verified against the Mozilla roots and the host name.
-    VerifyFull,
+/// What PostgreSQL's SQL can do. `merge` depends on the server (`MERGE` came with 15): the
+/// flavour known before connecting says no; the connected adapter's says what the server has.
+#[derive(Debug, Clone)]
+pub struct PostgresFlavour {
+    capabilities: Capabilities,
 }
 
-impl SslMode {
-    pub fn parse(text: Option<&str>) -> Result<SslMode, String> {
-        match text.map(str::to_ascii_lowercase).as_deref() {
-            None | Some("prefer") | Some("allow") => Ok(SslMode::Prefer),
-            Some("disable") => Ok(SslMode::Disable),
-            Some("require") => Ok(SslMode::Require),
-            Some("verify-full") | Some("verify-ca") => Ok(SslMode::VerifyFull),
-            Some(other) => Err(format!(
-                "unknown sslmode `{other}`; use disable, prefer, require or verify-full"
-            )),
+impl Default for PostgresFlavour {
+    fn default() -> Self {
+        PostgresFlavour::for_server(None)
+    }
+}
+
+impl PostgresFlavour {
+    /// The flavour of a server of `version_num` (`server_version_num`, e.g. 150004).
+    pub fn for_server(version_num: Option<u32>) -> PostgresFlavour {
+        PostgresFlavour {
+            capabilities: Capabilities {
+                transactions: true,
+                transactional_ddl: true,
+                create_or_replace_table: false,
+                // `create or replace view` cannot drop or retype columns: views are dropped and
+                // created in one transaction instead, which PostgreSQL makes atomic.
+                create_or_replace_view: false,
+                merge: version_num.is_some_and(|v| v >= 150_000),
+                comments: true,
+                seeds: SeedLoad::BulkLoad,
+                reads_local_files: false,
+                views_bind_to_tables: true,
+                batch_column_tests: true,
+                late_binding_views: false,
+            },
         }
     }
 }
 
-#[derive(Clone)]
-enum Tls {
-    None,
-    Rustls(MakeRustlsConnect),
-}
+static POSTGRES_DIALECT: PostgreSqlDialect = PostgreSqlDialect {};
 
-/// Accepts any server certificate: `sslmode=prefer|require` encrypt without verifying, as libpq
-/// does. `verify-full` never uses this.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+/// DDL names stay within the connected database (`create schema "db"."s"` is not valid
+/// PostgreSQL); templates still render three-part names for queries.
+pub const POSTGRES_STYLE: QuoteStyle = QuoteStyle {
+    quote: '"',
+    include_database: false,
+};
 
-impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
+impl Flavour for PostgresFlavour {
+    fn name(&self) -> &'static str {
+        "postgres"
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+    fn dialect(&self) -> &dyn Dialect {
+        &POSTGRES_DIALECT
     }
 
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+    fn quote_style(&self, _kind: StatementKind) -> QuoteStyle {
+        POSTGRES_STYLE
     }
 
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
     }
-}
 
-fn tls_for(mode: SslMode) -> Result<Tls, AdapterError> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| AdapterError::Internal(format!("TLS set-up failed: {e}")))?;
-    Ok(match mode {
-        SslMode::Disable => Tls::None,
-        SslMode::Prefer | SslMode::Require => Tls::Rustls(MakeRustlsConnect::new(
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-                .with_no_client_auth(),
-        )),
-        SslMode::VerifyFull => {
-            // `with_webpki_roots` uses the process-wide provider; installing it twice is fine.
-            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-            Tls::Rustls(MakeRustlsConnect::with_webpki_roots())
+    fn limits(&self) -> Limits {
+        Limits {
+            identifier_length: 63,
+            ..Limits::default()
         }
+    }
+
+    fn lower(&self, step: &Step) -> Vec<Lowered> {
+        match step {
+            Step::IndexColumn { relation, column } => {
+                // `<table>__strata_<last word of the column>_idx`: `_source_file` gives the
+                // name earlier versions created, so no second index appears beside it.
+                let word = column.rsplit('_').find(|w| !w.is_empty()).unwrap_or(column);
+                let index = format!("{}__strata_{word}_idx", relation.identifier);
+                vec![Lowered::sql(
+                    StatementKind::Ddl,
+                    format!(
+                        "create index if not exists {} on {} ({})",
+                        POSTGRES_STYLE.quote_identifier(&index),
+                        relation.render(&POSTGRES_STYLE),
+                        POSTGRES_STYLE.quote_identifier(column)
+                    ),
+                )]
+            }
+            other => super::ansi::lower(self, other),
+        }
+    }
+
+    fn column_type_for(&self, duckdb_type: &str) -> String {
+        postgres_type(duckdb_type)
+    }
+
+    fn seed_value_error(&self, message: &str) -> Option<SeedValueError> {
+        copy_value_error(message)
+    }
+
+    fn catalog_sql(&self, _database: Option<&str>, schema: &str) -> Option<String> {
+        // pg_catalog rather than information_schema: it also sees relations the user may not
+        // select from, and answers in one query with kinds and columns in order.
+        Some(format!(
+            "select c.relname::text, c.relkind::text, a.attname::text, \
+                    format_type(a.atttypid, a.atttypmod) \
+             from pg_catalog.pg_class c \
+             join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
+             left join pg_catalog.pg_attribute a \
+               on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped \
+             where n.nspname = {} and c.relkind in ('r', 'v', 'm', 'p', 'f') \
+             order by c.relname, a.attnum",
+            string_literal(schema)
+        ))
+    }
+
+    fn is_view_kind(&self, kind: &str) -> bool {
+        kind == "v" || kind == "m"
+    }
+}
+
+/// PostgreSQL's retryable errors: serialization failures, deadlocks, a server going down or
+/// coming up.
+fn retryable(state: &SqlState, _message: &str) -> bool {
+    super::wire::retryable_state(state)
+}
+
+/// Reads PostgreSQL's COPY value error: `<problem>\ncontext: COPY <table>, line 3, column
+/// amount: "abc"`.
+fn copy_value_error(message: &str) -> Option<SeedValueError> {
+    let start = message.find("context: COPY ")? + "context: COPY ".len();
+    let context = &message[start..];
+    let number = |text: &str| -> Option<usize> {
+        text.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    let line = number(context.split(", line ").nth(1)?)?;
+    let column_part = context.split(", column ").nth(1)?;
+    let (column, value) = match column_part.split_once(": ") {
+        Some((column, value)) => (
+            column.to_string(),
+            value.trim().trim_matches('"').to_string(),
+        ),
+        None => (column_part.trim().to_string(), String::new()),
+    };
+    let problem = message.lines().next().unwrap_or_default();
+    Some(SeedValueError {
+        line,
+        column,
+        value,
+        detail: format!(" ({problem})"),
     })
-}
-
-/// The SQLSTATE classes the retry policy may retry.
-fn retryable_state(state: &SqlState) -> bool {
-    *state == SqlState::T_R_SERIALIZATION_FAILURE
-        || *state == SqlState::T_R_DEADLOCK_DETECTED
-        || *state == SqlState::ADMIN_SHUTDOWN
-        || *state == SqlState::CANNOT_CONNECT_NOW
-}
-
-/// A driver error as the adapter reports it. `may_retry_closed` says whether a dropped
-/// connection is safe to retry here (nothing could have committed).
-fn database_error(err: &tokio_postgres::Error, may_retry_closed: bool) -> AdapterError {
-    if let Some(db) = err.as_db_error() {
-        if *db.code() == SqlState::QUERY_CANCELED {
-            return AdapterError::Cancelled;
-        }
-        let mut message = db.message().to_string();
-        if let Some(detail) = db.detail() {
-            message.push_str(&format!(" ({detail})"));
-        }
-        if let Some(context) = db.where_() {
-            message.push_str(&format!("\ncontext: {context}"));
-        }
-        return AdapterError::Database {
-            message,
-            retryable: retryable_state(db.code()),
-        };
-    }
-    AdapterError::Database {
-        message: err.to_string(),
-        retryable: may_retry_closed && err.is_closed(),
-    }
 }
 
 /// An advisory lock key for a target: the same database and schema give the same key.
@@ -170,27 +179,19 @@ pub fn lock_key(database: &str, schema: &str) -> i64 {
     prefix as i64
 }
 
-/// PostgreSQL through a small pool of connections.
+/// PostgreSQL through the wire transport.
 pub struct PostgresAdapter {
-    config: Config,
-    tls: Tls,
+    wire: WireTransport,
+    flavour: Arc<dyn Flavour>,
     database: String,
     schema: String,
-    idle: Mutex<Vec<Client>>,
-    permits: Arc<Semaphore>,
-    cancels: Mutex<Vec<CancelToken>>,
-    cancelled: super::Cancellation,
     /// The session holding the run's advisory lock.
-    lock_session: tokio::sync::Mutex<Option<Client>>,
-    retry: RetryPolicy,
-    busy: AtomicU64,
+    lock_session: tokio::sync::Mutex<Option<tokio_postgres::Client>>,
     schemas: super::KnownSchemas,
-    capabilities: Capabilities,
 }
 
 impl std::fmt::Debug for PostgresAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The config holds the password: show only what identifies the target.
         f.debug_struct("PostgresAdapter")
             .field("database", &self.database)
             .field("schema", &self.schema)
@@ -198,389 +199,60 @@ impl std::fmt::Debug for PostgresAdapter {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A pooled connection; back to the pool when dropped, unless it broke.
-struct Pooled<'a> {
-    client: Option<Client>,
-    adapter: &'a PostgresAdapter,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl Pooled<'_> {
-    fn client(&self) -> &Client {
-        self.client
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("a pooled connection is present until dropped"))
-    }
-}
-
-impl Drop for Pooled<'_> {
-    fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
-            if !client.is_closed() {
-                lock(&self.adapter.idle).push(client);
-            }
-        }
-    }
-}
-
 impl PostgresAdapter {
-    /// Connects once to check the settings; more connections open as work needs them.
+    /// Connects once to check the settings (and read the server's version); more connections
+    /// open as work needs them.
     pub async fn connect(
         settings: &PostgresConfig,
         threads: usize,
     ) -> Result<PostgresAdapter, AdapterError> {
-        let connect_error = |message: String| AdapterError::Connect {
-            adapter: "postgres",
-            message,
-        };
-        let mode = SslMode::parse(settings.sslmode.as_deref()).map_err(connect_error)?;
-        let mut config = Config::new();
-        config
-            .host(&settings.host)
-            .port(settings.port)
-            .user(&settings.user)
-            .dbname(&settings.dbname)
-            .application_name("strata")
-            .connect_timeout(Duration::from_secs(settings.connect_timeout.unwrap_or(10)))
-            .keepalives(true)
-            .keepalives_idle(Duration::from_secs(settings.keepalives_idle.unwrap_or(60)))
-            .ssl_mode(match mode {
-                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
-                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-                SslMode::Require | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
-            });
-        if let Some(password) = &settings.password {
-            config.password(password.expose());
-        }
         let search_path = settings
             .search_path
             .clone()
             .unwrap_or_else(|| format!("\"{}\"", settings.schema.replace('"', "\"\"")));
-        config.options(format!("-c search_path={search_path}"));
-        let adapter = PostgresAdapter {
-            config,
-            tls: tls_for(mode)?,
+        let wire = WireTransport::connect(
+            &WireSettings {
+                adapter: "postgres",
+                host: settings.host.clone(),
+                port: settings.port,
+                user: settings.user.clone(),
+                password: settings.password.clone(),
+                dbname: settings.dbname.clone(),
+                sslmode: settings.sslmode.clone(),
+                connect_timeout: settings.connect_timeout,
+                keepalives_idle: settings.keepalives_idle,
+                search_path: Some(search_path),
+                retries: settings.retries,
+                threads,
+            },
+            retryable,
+        )
+        .await?;
+        let version = wire.query("show server_version_num").await?;
+        let version_num = match version.rows.first().and_then(|r| r.first()) {
+            Some(Cell::Text(text)) => text.trim().parse().ok(),
+            Some(Cell::Int(n)) => u32::try_from(*n).ok(),
+            _ => None,
+        };
+        Ok(PostgresAdapter {
+            wire,
+            flavour: Arc::new(PostgresFlavour::for_server(version_num)),
             database: settings.dbname.clone(),
             schema: settings.schema.clone(),
-            idle: Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(threads.max(1) + 1)),
-            cancels: Mutex::new(Vec::new()),
-            cancelled: super::Cancellation::default(),
             lock_session: tokio::sync::Mutex::new(None),
-            retry: RetryPolicy::with_retries(settings.retries.unwrap_or(3)),
-            busy: AtomicU64::new(0),
             schemas: super::KnownSchemas::default(),
-            capabilities: Capabilities {
-                transactional_ddl: true,
-                rename_relation: true,
-                create_or_replace_table: false,
-                // `create or replace view` cannot drop or retype columns: views are dropped and
-                // created in one transaction instead, which PostgreSQL makes atomic.
-                create_or_replace_view: false,
-                merge: true,
-                comments: true,
-                reads_local_files: false,
-                drop_cascade: true,
-                batch_column_tests: true,
-                late_binding_views: false,
-            },
-        };
-        let first = adapter.open().await?;
-        lock(&adapter.idle).push(first);
-        Ok(adapter)
-    }
-
-    async fn open(&self) -> Result<Client, AdapterError> {
-        // The driver's message ("error performing TLS handshake") hides the cause (an
-        // untrusted certificate, a refused connection): show the whole chain.
-        let failed = |err: tokio_postgres::Error| {
-            let mut message = err.to_string();
-            let mut source = std::error::Error::source(&err);
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            AdapterError::Connect {
-                adapter: "postgres",
-                message,
-            }
-        };
-        let client = match &self.tls {
-            Tls::None => {
-                let (client, connection) = self.config.connect(NoTls).await.map_err(failed)?;
-                tokio::spawn(connection);
-                client
-            }
-            Tls::Rustls(make) => {
-                let (client, connection) =
-                    self.config.connect(make.clone()).await.map_err(failed)?;
-                tokio::spawn(connection);
-                client
-            }
-        };
-        lock(&self.cancels).push(client.cancel_token());
-        Ok(client)
-    }
-
-    async fn checkout(&self) -> Result<Pooled<'_>, AdapterError> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| AdapterError::Cancelled)?;
-        let reused = lock(&self.idle).pop();
-        let client = match reused {
-            Some(client) if !client.is_closed() => client,
-            _ => self.open().await?,
-        };
-        Ok(Pooled {
-            client: Some(client),
-            adapter: self,
-            _permit: permit,
         })
-    }
-
-    fn record(&self, started: Instant) {
-        let spent = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.busy.fetch_add(spent, Ordering::Relaxed);
-    }
-
-    async fn execute_once(&self, sql: &str) -> Result<ExecOutcome, AdapterError> {
-        let pooled = self.checkout().await?;
-        self.cancelled.admit(sql)?;
-        let started = Instant::now();
-        let result = pooled.client().simple_query(sql).await;
-        self.record(started);
-        let messages = result.map_err(|e| database_error(&e, false))?;
-        Ok(ExecOutcome {
-            rows_affected: last_count(&messages),
-        })
-    }
-
-    async fn execute_all_once(
-        &self,
-        statements: &[String],
-        transaction: bool,
-    ) -> Result<Vec<ExecOutcome>, AdapterError> {
-        let pooled = self.checkout().await?;
-        self.cancelled.check()?;
-        let client = pooled.client();
-        let started = Instant::now();
-        let result = async {
-            if transaction {
-                client
-                    .batch_execute("begin")
-                    .await
-                    .map_err(|e| database_error(&e, true))?;
-            }
-            let mut outcomes = Vec::with_capacity(statements.len());
-            for statement in statements {
-                let run = match self.cancelled.check() {
-                    Ok(()) => client
-                        .simple_query(statement)
-                        .await
-                        .map_err(|err| database_error(&err, transaction)),
-                    Err(cancelled) => Err(cancelled),
-                };
-                match run {
-                    Ok(messages) => outcomes.push(ExecOutcome {
-                        rows_affected: last_count(&messages),
-                    }),
-                    Err(err) => {
-                        if transaction {
-                            let _ = client.batch_execute("rollback").await;
-                        }
-                        // Inside a transaction nothing committed: a dropped connection is safe
-                        // to retry (`database_error` was told so above).
-                        return Err(err);
-                    }
-                }
-            }
-            if transaction {
-                client
-                    .batch_execute("commit")
-                    .await
-                    .map_err(|e| database_error(&e, false))?;
-            }
-            Ok(outcomes)
-        }
-        .await;
-        self.record(started);
-        result
-    }
-
-    async fn query_once(&self, sql: &str) -> Result<Table, AdapterError> {
-        let pooled = self.checkout().await?;
-        self.cancelled.check()?;
-        let client = pooled.client();
-        let started = Instant::now();
-        let result = async {
-            // The extended protocol tells the column types; the simple protocol returns text
-            // for every type (NUMERIC included), which the types then read.
-            let statement = client
-                .prepare(sql)
-                .await
-                .map_err(|e| database_error(&e, true))?;
-            let types: Vec<Type> = statement
-                .columns()
-                .iter()
-                .map(|c| c.type_().clone())
-                .collect();
-            let columns: Vec<ColumnInfo> = statement
-                .columns()
-                .iter()
-                .map(|c| ColumnInfo {
-                    name: c.name().to_string(),
-                    data_type: c.type_().name().to_string(),
-                })
-                .collect();
-            let messages = client
-                .simple_query(sql)
-                .await
-                .map_err(|e| database_error(&e, true))?;
-            let mut rows = Vec::new();
-            for message in messages {
-                if let SimpleQueryMessage::Row(row) = message {
-                    let cells = (0..row.len())
-                        .map(|i| typed_cell(row.get(i), types.get(i)))
-                        .collect();
-                    rows.push(cells);
-                }
-            }
-            Ok(Table { columns, rows })
-        }
-        .await;
-        self.record(started);
-        result
-    }
-
-    /// `COPY … FROM STDIN` of a CSV file into an existing table, inside one transaction with
-    /// the load's other statements.
-    async fn copy_once(&self, load: &CsvLoad<'_>) -> Result<u64, AdapterError> {
-        let path = load.path;
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| AdapterError::Database {
-                message: format!("cannot read `{}`: {e}", path.display()),
-                retryable: false,
-            })?;
-        let pooled = self.checkout().await?;
-        let client = pooled.client();
-        let started = Instant::now();
-        let style = self.quote_style();
-        let quote_char = |c: char| format!("'{}'", c.to_string().replace('\'', "''"));
-        let columns = if load.columns.is_empty() {
-            String::new()
-        } else {
-            let quoted: Vec<String> = load
-                .columns
-                .iter()
-                .map(|c| style.quote_identifier(c))
-                .collect();
-            format!(" ({})", quoted.join(", "))
-        };
-        let statement = format!(
-            "copy {}{columns} from stdin with (format csv, header true, delimiter {}, quote {})",
-            load.relation.render(&style),
-            quote_char(load.options.delimiter),
-            quote_char(load.options.quote),
-        );
-        let result = async {
-            // Nothing commits before `commit`: a connection dropped earlier is safe to retry.
-            client
-                .batch_execute("begin")
-                .await
-                .map_err(|e| database_error(&e, true))?;
-            for sql in load.before {
-                client
-                    .batch_execute(sql)
-                    .await
-                    .map_err(|e| database_error(&e, true))?;
-            }
-            let sink = client
-                .copy_in::<_, std::io::Cursor<Vec<u8>>>(statement.as_str())
-                .await
-                .map_err(|e| database_error(&e, true))?;
-            futures::pin_mut!(sink);
-            for chunk in bytes.chunks(1 << 20) {
-                sink.send(std::io::Cursor::new(chunk.to_vec()))
-                    .await
-                    .map_err(|e| database_error(&e, true))?;
-            }
-            let rows = sink.finish().await.map_err(|e| database_error(&e, true))?;
-            for sql in load.after {
-                client
-                    .batch_execute(sql)
-                    .await
-                    .map_err(|e| database_error(&e, true))?;
-            }
-            client
-                .batch_execute("commit")
-                .await
-                .map_err(|e| database_error(&e, false))?;
-            Ok(rows)
-        }
-        .await;
-        if result.is_err() && !client.is_closed() {
-            let _ = client.batch_execute("rollback").await;
-        }
-        self.record(started);
-        result
-    }
-}
-
-fn last_count(messages: &[SimpleQueryMessage]) -> Option<u64> {
-    messages.iter().rev().find_map(|m| match m {
-        SimpleQueryMessage::CommandComplete(n) => Some(*n),
-        _ => None,
-    })
-}
-
-fn typed_cell(text: Option<&str>, ty: Option<&Type>) -> Cell {
-    let Some(text) = text else {
-        return Cell::Null;
-    };
-    match ty {
-        Some(t) if *t == Type::INT2 || *t == Type::INT4 || *t == Type::INT8 || *t == Type::OID => {
-            text.parse::<i64>()
-                .map(Cell::Int)
-                .unwrap_or_else(|_| Cell::Text(text.to_string()))
-        }
-        Some(t) if *t == Type::FLOAT4 || *t == Type::FLOAT8 => text
-            .parse::<f64>()
-            .map(Cell::Float)
-            .unwrap_or_else(|_| Cell::Text(text.to_string())),
-        Some(t) if *t == Type::BOOL => Cell::Bool(text == "t"),
-        _ => Cell::Text(text.to_string()),
     }
 }
 
 #[async_trait]
 impl Adapter for PostgresAdapter {
-    fn kind(&self) -> AdapterKind {
-        AdapterKind::Postgres
-    }
-
-    fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    /// DDL names stay within the connected database (`create schema "db"."s"` is not valid
-    /// PostgreSQL); templates may still render three-part names for queries.
-    fn quote_style(&self) -> crate::relation::QuoteStyle {
-        crate::relation::QuoteStyle {
-            quote: '"',
-            include_database: false,
-        }
+    fn flavour(&self) -> &dyn Flavour {
+        self.flavour.as_ref()
     }
 
     async fn execute(&self, sql: &str) -> Result<ExecOutcome, AdapterError> {
-        self.retry.run(|| self.execute_once(sql)).await
+        self.wire.execute(sql).await
     }
 
     async fn execute_all(
@@ -588,13 +260,11 @@ impl Adapter for PostgresAdapter {
         statements: &[String],
         transaction: bool,
     ) -> Result<Vec<ExecOutcome>, AdapterError> {
-        self.retry
-            .run(|| self.execute_all_once(statements, transaction))
-            .await
+        self.wire.execute_all(statements, transaction).await
     }
 
     async fn query(&self, sql: &str) -> Result<Table, AdapterError> {
-        self.retry.run(|| self.query_once(sql)).await
+        self.wire.query(sql).await
     }
 
     async fn relation(&self, name: &RelationName) -> Result<Option<RelationInfo>, AdapterError> {
@@ -618,19 +288,12 @@ impl Adapter for PostgresAdapter {
     }
 
     async fn cancel(&self) -> Result<(), AdapterError> {
-        self.cancelled.cancel();
-        let tokens: Vec<CancelToken> = lock(&self.cancels).clone();
-        for token in tokens {
-            let _ = match &self.tls {
-                Tls::None => token.cancel_query(NoTls).await,
-                Tls::Rustls(make) => token.cancel_query(make.clone()).await,
-            };
-        }
+        self.wire.cancel().await;
         Ok(())
     }
 
-    fn busy_time(&self) -> Duration {
-        Duration::from_nanos(self.busy.load(Ordering::Relaxed))
+    fn busy_time(&self) -> std::time::Duration {
+        self.wire.busy_time()
     }
 
     fn known_schemas(&self) -> Option<&super::KnownSchemas> {
@@ -638,12 +301,12 @@ impl Adapter for PostgresAdapter {
     }
 
     async fn lock_target(&self) -> Result<(), AdapterError> {
-        let client = self.open().await?;
+        let client = self.wire.open().await?;
         let key = lock_key(&self.database, &self.schema);
         let rows = client
             .query_one("select pg_try_advisory_lock($1)", &[&key])
             .await
-            .map_err(|e| database_error(&e, false))?;
+            .map_err(|e| self.wire.error(&e, false))?;
         let taken: bool = rows.get(0);
         if !taken {
             return Err(AdapterError::Locked {
@@ -660,19 +323,14 @@ impl Adapter for PostgresAdapter {
     }
 
     async fn load_csv(&self, load: &CsvLoad<'_>) -> Result<u64, AdapterError> {
-        // The load either commits whole or not at all; a retry reloads from the start.
-        self.retry.run(|| self.copy_once(load)).await
-    }
-
-    fn column_type_for(&self, duckdb_type: &str) -> String {
-        postgres_type(duckdb_type)
+        self.wire.copy_in(load, &POSTGRES_STYLE).await
     }
 
     async fn recreate_dependent_views(
         &self,
         relation: &RelationName,
     ) -> Result<Vec<String>, AdapterError> {
-        let name = relation.render(&self.quote_style());
+        let name = relation.render(&POSTGRES_STYLE);
         let sql = format!(
             "with recursive dependents(oid, depth) as ( \
                select distinct r.ev_class, 1 \
@@ -696,7 +354,7 @@ impl Adapter for PostgresAdapter {
             string_literal(&name)
         );
         let table = self.query(&sql).await?;
-        let style = self.quote_style();
+        let style = POSTGRES_STYLE;
         Ok(table
             .rows
             .into_iter()
@@ -758,31 +416,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sslmodes_parse_like_libpq() {
-        assert_eq!(SslMode::parse(None), Ok(SslMode::Prefer));
-        assert_eq!(SslMode::parse(Some("disable")), Ok(SslMode::Disable));
-        assert_eq!(SslMode::parse(Some("REQUIRE")), Ok(SslMode::Require));
-        assert_eq!(SslMode::parse(Some("verify-full")), Ok(SslMode::VerifyFull));
-        assert!(SslMode::parse(Some("sometimes")).is_err());
-    }
-
-    #[test]
     fn duckdb_types_map_to_postgres_types() {
         assert_eq!(postgres_type("BIGINT"), "bigint");
         assert_eq!(postgres_type("DECIMAL(18,2)"), "numeric(18,2)");
         assert_eq!(postgres_type("VARCHAR"), "text");
         assert_eq!(postgres_type("TIMESTAMP WITH TIME ZONE"), "timestamptz");
-    }
-
-    #[test]
-    fn text_cells_are_read_by_their_column_type() {
-        assert_eq!(typed_cell(Some("42"), Some(&Type::INT8)), Cell::Int(42));
-        assert_eq!(typed_cell(Some("t"), Some(&Type::BOOL)), Cell::Bool(true));
-        assert_eq!(
-            typed_cell(Some("1.50"), Some(&Type::NUMERIC)),
-            Cell::Text("1.50".into())
-        );
-        assert_eq!(typed_cell(None, Some(&Type::INT4)), Cell::Null);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use crate::adapter::{Adapter, AdapterError, Cell, Table};
+use crate::manifest::Manifest;
 use crate::project::config::TestSeverity;
 use crate::project::ConfigMap;
 use crate::relation::RelationName;
@@ -356,11 +357,12 @@ pub struct BatchSlot {
 /// Runs one compiled test against the warehouse; with a batch slot, the failure count comes
 /// from the batch's shared query (the test's own SQL still gives the sample rows).
 pub async fn run(
-    adapter: &dyn Adapter,
+    ctx: &crate::materialize::Context<'_>,
     sql: &str,
     settings: &TestSettings,
     slot: Option<&BatchSlot>,
 ) -> Result<TestOutcome, AdapterError> {
+    let adapter = ctx.adapter;
     // A batch that fails (one bad column spoils the shared query) falls back to each test's
     // own query, so only the broken test reports the error.
     let batched = match slot {
@@ -389,7 +391,7 @@ pub async fn run(
     }
     let mut stored_in = None;
     if let Some(audit) = &settings.audit_relation {
-        crate::materialize::replace_table(adapter, audit, &failing_rows_sql(sql, settings))
+        crate::materialize::replace_table(ctx, audit, &failing_rows_sql(sql, settings))
             .await
             .map_err(|e| match e {
                 crate::materialize::MaterializeError::Adapter(e) => e,
@@ -411,6 +413,110 @@ pub async fn run(
         sample,
         stored_in,
     })
+}
+
+/// Groups `not_null` and `accepted_values` tests on the same relation into batches that share
+/// one scan. Tests with `where`, `limit`, `fail_calc` or `store_failures` keep their own query.
+pub fn plan_batches(
+    manifest: &Manifest,
+    work: &mut [crate::run::Work],
+    style: &crate::relation::QuoteStyle,
+) {
+    use std::collections::BTreeMap;
+    let mut groups: BTreeMap<String, Vec<(usize, ColumnCheck)>> = BTreeMap::new();
+    for (i, item) in work.iter().enumerate() {
+        let crate::run::Job::Test(crate::run::TestWork {
+            settings: Ok(settings),
+            ..
+        }) = &item.job
+        else {
+            continue;
+        };
+        let Some(node) = manifest.get(&item.unique_id) else {
+            continue;
+        };
+        let Some(test) = node
+            .test
+            .as_ref()
+            .filter(|t| t.generic && t.namespace.is_none())
+        else {
+            continue;
+        };
+        if settings.audit_relation.is_some()
+            || settings.limit.is_some()
+            || settings.fail_calc != "count(*)"
+            || node.config_map.get("where").is_some_and(|w| !w.is_null())
+        {
+            continue;
+        }
+        let (Some(column), Some(attached)) = (&test.column_name, &test.attached_node) else {
+            continue;
+        };
+        let Some(relation) = manifest
+            .get(attached)
+            .filter(|n| !n.is_ephemeral())
+            .and_then(|n| n.relation.as_ref())
+        else {
+            continue;
+        };
+        let check = match test.test_name.as_str() {
+            "not_null" => ColumnCheck::NotNull {
+                column: column.clone(),
+            },
+            "accepted_values" => {
+                let quote = test
+                    .kwargs
+                    .get("quote")
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(true);
+                let Some(values) = test.kwargs.get("values").and_then(|v| v.as_array()) else {
+                    continue;
+                };
+                let mut rendered = Vec::with_capacity(values.len());
+                for value in values {
+                    let text = match value {
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Number(n) => n.to_string(),
+                        serde_json::Value::Bool(b) => b.to_string(),
+                        _ => break,
+                    };
+                    rendered.push(if quote {
+                        crate::relation::string_literal(&text)
+                    } else {
+                        text
+                    });
+                }
+                if rendered.len() != values.len() || rendered.is_empty() {
+                    continue;
+                }
+                ColumnCheck::AcceptedValues {
+                    column: column.clone(),
+                    values: rendered,
+                }
+            }
+            _ => continue,
+        };
+        groups
+            .entry(relation.render(style))
+            .or_default()
+            .push((i, check));
+    }
+    for (relation, members) in groups {
+        if members.len() < 2 {
+            continue;
+        }
+        let checks: Vec<ColumnCheck> = members.iter().map(|(_, c)| c.clone()).collect();
+        let batch = Batch::new(&relation, &checks);
+        for (index, (position, check)) in members.into_iter().enumerate() {
+            if let crate::run::Job::Test(test) = &mut work[position].job {
+                test.batch = Some(BatchSlot {
+                    batch: batch.clone(),
+                    index,
+                    exact: check.count_is_exact(),
+                });
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Landing zones: the files behind external sources (`external: {location, format}`) — listing
 //! them, the SQL that reads them, and file bookmarks: which files an incremental model has
-//! consumed, kept in a state table beside the model (`<model>__strata_files`) and written in the
-//! same transaction as the model's rows, so a daily run reads only the day's new files.
+//! consumed, kept in strata's state (`crate::state`) and recorded in the same transaction as the
+//! model's rows, so a daily run reads only the day's new files.
 //!
 //! This room decides *which* files a model reads and hands out the statements that record them;
 //! it never builds a model. A model with `bookmark: files` reads every external source it
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
-use crate::adapter::{Adapter, AdapterError, Cell};
+use crate::adapter::AdapterError;
 use crate::manifest::{Manifest, Node, NodeId, ResourceType};
 use crate::project::config::Materialization;
 use crate::relation::{string_literal, QuoteStyle, RelationName};
@@ -355,52 +355,6 @@ pub fn reach(manifest: &Manifest, node: &Node) -> Reach {
     reach
 }
 
-/// Where a model's consumed files are recorded: `<model>__strata_files`, beside it.
-pub fn state_relation(model: &RelationName) -> RelationName {
-    RelationName::new(
-        model.database.clone(),
-        model.schema.clone(),
-        format!("{}__strata_files", model.identifier),
-    )
-}
-
-const STATE_COLUMNS: &str = "source_name, table_name, file_path, file_size, recorded_at";
-
-pub fn create_state_sql(state: &RelationName, style: &QuoteStyle) -> String {
-    format!(
-        "create table if not exists {} (source_name varchar(256), table_name varchar(256), file_path varchar(4096), file_size bigint, recorded_at timestamp)",
-        state.render(style)
-    )
-}
-
-/// The files a state table records: path to size.
-async fn recorded_files(
-    adapter: &dyn Adapter,
-    state: &RelationName,
-) -> Result<HashMap<String, u64>, AdapterError> {
-    let table = adapter
-        .query(&format!(
-            "select file_path, file_size from {}",
-            state.render(&adapter.quote_style())
-        ))
-        .await?;
-    Ok(table
-        .rows
-        .iter()
-        .filter_map(|row| match (row.first(), row.get(1)) {
-            (Some(Cell::Text(path)), Some(size)) => {
-                let size = match size {
-                    Cell::Int(n) => u64::try_from(*n).unwrap_or(0),
-                    Cell::Text(s) => s.parse().unwrap_or(0),
-                    _ => 0,
-                };
-                Some((path.clone(), size))
-            }
-            _ => None,
-        })
-        .collect())
-}
-
 /// The listed files not recorded with their current size, and the paths of those recorded
 /// with another size (changed since they were read).
 fn unread(
@@ -420,58 +374,12 @@ fn unread(
     (files, changed)
 }
 
-/// Statements recording `files` as consumed: on a full build they replace what was recorded;
-/// otherwise they add to it (replacing the rows of files read again because they changed).
-pub fn record_sql(
-    state: &RelationName,
-    files: &[(String, String, LandingFile)],
-    replace_all: bool,
-    style: &QuoteStyle,
-) -> Vec<String> {
-    let table = state.render(style);
-    let mut statements = Vec::new();
-    if replace_all {
-        statements.push(format!("delete from {table}"));
-    } else if !files.is_empty() {
-        let paths: Vec<String> = files
-            .iter()
-            .map(|(_, _, f)| string_literal(&f.path))
-            .collect();
-        statements.push(format!(
-            "delete from {table} where file_path in ({})",
-            paths.join(", ")
-        ));
-    }
-    // One statement per thousand files keeps every statement a modest size.
-    for chunk in files.chunks(1000) {
-        let rows: Vec<String> = chunk
-            .iter()
-            .map(|(source, table_name, file)| {
-                format!(
-                    "({}, {}, {}, {}, current_timestamp)",
-                    string_literal(source),
-                    string_literal(table_name),
-                    string_literal(&file.path),
-                    file.size
-                )
-            })
-            .collect();
-        statements.push(format!(
-            "insert into {table} ({STATE_COLUMNS}) values {}",
-            rows.join(", ")
-        ));
-    }
-    statements
-}
-
 /// One bookmarked model's files for this run and how they are recorded.
 #[derive(Debug, Clone, Default)]
 pub struct ModelFiles {
     pub files: NodeFiles,
-    /// Creates the state table if it is missing (before the build, outside its transaction).
-    pub setup: Vec<String>,
     /// Records the files read, in the write's transaction.
-    pub record: Vec<String>,
+    pub record: Option<crate::plan::StateWrite>,
     /// Files read that were not read before (all of them on a full build).
     pub new_files: usize,
     /// Files read again because their size changed since they were recorded.
@@ -551,40 +459,22 @@ pub fn external_sources(
 }
 
 /// Plans one bookmarked model: lists its sources' files and, when the model builds
-/// incrementally, drops the files its state table already records (same path and size).
-pub async fn plan_model(
-    adapter: &dyn Adapter,
+/// incrementally, leaves out the files its state records (same path and size).
+pub fn plan_model(
     root: &Path,
     listings: &mut Listings,
     model: &RelationName,
     sources: &[ExternalSource],
     incremental: bool,
+    recorded: &HashMap<String, u64>,
 ) -> Result<ModelFiles, LandingError> {
-    let style = adapter.quote_style();
-    let state = state_relation(model);
-    let state_error = |error: AdapterError| LandingError::State {
-        model: model.dotted(),
-        error,
-    };
-    let recorded = if incremental
-        && adapter
-            .relation(&state)
-            .await
-            .map_err(state_error)?
-            .is_some()
-    {
-        recorded_files(adapter, &state).await.map_err(state_error)?
-    } else {
-        HashMap::new()
-    };
-    let mut plan = ModelFiles {
-        setup: vec![create_state_sql(&state, &style)],
-        ..ModelFiles::default()
-    };
+    let empty = HashMap::new();
+    let recorded = if incremental { recorded } else { &empty };
+    let mut plan = ModelFiles::default();
     let mut consumed = Vec::new();
     for source in sources {
         let listed = listings.source_files(root, source)?;
-        let (unread, changed) = unread(listed, &recorded);
+        let (unread, changed) = unread(listed, recorded);
         plan.changed.extend(changed);
         plan.new_files += unread.len();
         plan.files.insert(
@@ -594,13 +484,18 @@ pub async fn plan_model(
                 schema_file: listed.first().map(|f| f.path.clone()),
             },
         );
-        consumed.extend(
-            unread
-                .into_iter()
-                .map(|f| (source.source_name.clone(), source.table.clone(), f)),
-        );
+        consumed.extend(unread.into_iter().map(|f| crate::plan::RecordedFile {
+            source_name: source.source_name.clone(),
+            table_name: source.table.clone(),
+            path: f.path,
+            size: f.size,
+        }));
     }
-    plan.record = record_sql(&state, &consumed, !incremental, &style);
+    plan.record = Some(crate::plan::StateWrite::Files {
+        relation: model.clone(),
+        replace_all: !incremental,
+        files: consumed,
+    });
     Ok(plan)
 }
 
@@ -612,8 +507,6 @@ pub struct StagePlan {
     pub table: String,
     /// The raw table: the source's relation.
     pub relation: RelationName,
-    /// `<raw>__strata_files`: the files the raw table holds.
-    pub state: RelationName,
     /// Files to load: new, changed, or every file when `rebuild`.
     pub files: Vec<LandingFile>,
     /// Files loaded before whose size changed: their rows are replaced.
@@ -625,44 +518,29 @@ pub struct StagePlan {
 }
 
 /// Plans the load of one external source into its raw table: the listed files its state
-/// table does not record, or all of them when the table is new or `full_refresh` is set.
-pub async fn plan_stage(
-    adapter: &dyn Adapter,
+/// does not record, or all of them when the table is new, has no record, or `full_refresh`.
+pub fn plan_stage(
     root: &Path,
     listings: &mut Listings,
     source: &ExternalSource,
     relation: &RelationName,
+    exists: bool,
+    recorded: Option<&HashMap<String, u64>>,
     full_refresh: bool,
 ) -> Result<StagePlan, LandingError> {
-    let state = state_relation(relation);
-    let state_error = |error: AdapterError| LandingError::State {
-        model: relation.dotted(),
-        error,
-    };
-    let exists = adapter
-        .relation(relation)
-        .await
-        .map_err(state_error)?
-        .is_some();
-    let state_exists = adapter
-        .relation(&state)
-        .await
-        .map_err(state_error)?
-        .is_some();
-    let rebuild = full_refresh || !exists || !state_exists;
-    let recorded = if rebuild {
-        HashMap::new()
-    } else {
-        recorded_files(adapter, &state).await.map_err(state_error)?
+    let rebuild = full_refresh || !exists || recorded.is_none();
+    let empty = HashMap::new();
+    let recorded = match recorded {
+        Some(recorded) if !rebuild => recorded,
+        _ => &empty,
     };
     let listed = listings.source_files(root, source)?;
-    let (files, changed) = unread(listed, &recorded);
+    let (files, changed) = unread(listed, recorded);
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     Ok(StagePlan {
         source_name: source.source_name.clone(),
         table: source.table.clone(),
         relation: relation.clone(),
-        state,
         reader: format!(
             "select * from {}",
             duckdb_reader(root, &source.external, FileSet::List(&paths))
@@ -673,17 +551,22 @@ pub async fn plan_stage(
     })
 }
 
-/// Statements recording a stage plan's files in its state table (run in the load's
-/// transaction).
-pub fn stage_record_sql(plan: &StagePlan, style: &QuoteStyle) -> Vec<String> {
-    let files: Vec<(String, String, LandingFile)> = plan
-        .files
-        .iter()
-        .map(|f| (plan.source_name.clone(), plan.table.clone(), f.clone()))
-        .collect();
-    let mut statements = vec![create_state_sql(&plan.state, style)];
-    statements.extend(record_sql(&plan.state, &files, plan.rebuild, style));
-    statements
+/// What records a stage plan's files in strata's state (in the load's transaction).
+pub fn stage_record(plan: &StagePlan) -> crate::plan::StateWrite {
+    crate::plan::StateWrite::Files {
+        relation: plan.relation.clone(),
+        replace_all: plan.rebuild,
+        files: plan
+            .files
+            .iter()
+            .map(|f| crate::plan::RecordedFile {
+                source_name: plan.source_name.clone(),
+                table_name: plan.table.clone(),
+                path: f.path.clone(),
+                size: f.size,
+            })
+            .collect(),
+    }
 }
 
 /// A query of a staged raw table's rows of exactly `files` (warehouses that stage landing
@@ -801,31 +684,5 @@ mod tests {
             "select * from \"shop\".\"orders\" where 1 = 0"
         );
         assert!(staged_reader(&raw, FileSet::Glob, &style).is_none());
-    }
-
-    #[test]
-    fn records_replace_everything_on_a_full_build_and_add_otherwise() {
-        let state = state_relation(&RelationName::new(None, "main", "orders"));
-        let style = QuoteStyle::default();
-        let files = vec![(
-            "shop".to_string(),
-            "orders".to_string(),
-            LandingFile {
-                path: "landing/a.parquet".into(),
-                size: 10,
-            },
-        )];
-        let full = record_sql(&state, &files, true, &style);
-        assert_eq!(full[0], "delete from \"main\".\"orders__strata_files\"");
-        assert_eq!(
-            full[1],
-            "insert into \"main\".\"orders__strata_files\" (source_name, table_name, file_path, file_size, recorded_at) values ('shop', 'orders', 'landing/a.parquet', 10, current_timestamp)"
-        );
-        let incremental = record_sql(&state, &files, false, &style);
-        assert_eq!(
-            incremental[0],
-            "delete from \"main\".\"orders__strata_files\" where file_path in ('landing/a.parquet')"
-        );
-        assert!(record_sql(&state, &[], false, &style).is_empty());
     }
 }

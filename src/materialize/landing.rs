@@ -4,107 +4,124 @@
 //! create or widen the table and record the files. The table never holds half a file, nor
 //! rows of a file it has not recorded.
 
-use super::{drop_stmt, ensure_schema, recreate_dependents, MaterializeError, Outcome};
-use crate::adapter::{Adapter, AdapterError, CsvLoad, CsvOptions};
-use crate::landing::{stage_record_sql, StagePlan, SOURCE_FILE_COLUMN};
+use super::{Context, MaterializeError, Outcome};
+use crate::adapter::{AdapterError, CsvOptions};
+use crate::landing::{stage_record, StagePlan, SOURCE_FILE_COLUMN};
+use crate::plan::{Block, ColumnDef, Filter, Literal, Plan, Role, Step, Storage};
 
 /// Loads a stage plan's files; a plan without files does nothing.
-pub async fn stage_files(
-    adapter: &dyn Adapter,
-    plan: &StagePlan,
-) -> Result<Outcome, MaterializeError> {
+pub async fn stage_files(ctx: &Context<'_>, plan: &StagePlan) -> Result<Outcome, MaterializeError> {
     if plan.files.is_empty() {
         return Ok(Outcome {
             message: "NO NEW FILES".into(),
             rows_affected: Some(0),
+            warnings: Vec::new(),
         });
     }
-    let style = adapter.quote_style();
+    let adapter = ctx.adapter;
+    let flavour = adapter.flavour();
     let scratch = tempfile::NamedTempFile::new()
         .map_err(|e| AdapterError::Internal(format!("cannot create a scratch file: {e}")))?;
     let reader = plan.reader.clone();
     let out = scratch.path().to_path_buf();
     let columns = tokio::task::spawn_blocking(move || {
-        let columns = crate::adapter::duckdb::describe_local(&reader)?;
-        crate::adapter::duckdb::export_csv(&reader, &out)?;
+        let columns = crate::local::describe(&reader)?;
+        crate::local::export_csv(&reader, &out)?;
         Ok::<_, AdapterError>(columns)
     })
     .await
     .map_err(|e| AdapterError::Internal(format!("the file reader task failed: {e}")))??;
     // Unquoted names fold to lower case in the warehouse's SQL: name the columns that way.
     let names: Vec<String> = columns.iter().map(|c| c.name.to_lowercase()).collect();
-    let table = plan.relation.render(&style);
-    ensure_schema(adapter, &plan.relation).await?;
-    let existing = adapter.relation(&plan.relation).await?;
-    let mut before = Vec::new();
+    let relation = &plan.relation;
+    super::ensure_schema(adapter, relation).await?;
+    let existing = ctx.catalog.relation(relation).await?;
+    let mut steps = Vec::new();
     let mut views = Vec::new();
     match &existing {
         Some(existing) if !plan.rebuild => {
-            for (column, name) in columns.iter().zip(&names) {
-                if !existing
-                    .columns
-                    .iter()
-                    .any(|e| e.name.eq_ignore_ascii_case(name))
-                {
-                    before.push(format!(
-                        "alter table {table} add column {} {}",
-                        style.quote_identifier(name),
-                        adapter.column_type_for(&column.data_type)
-                    ));
-                }
+            let added: Vec<ColumnDef> = columns
+                .iter()
+                .zip(&names)
+                .filter(|(_, name)| {
+                    !existing
+                        .columns
+                        .iter()
+                        .any(|e| e.name.eq_ignore_ascii_case(name))
+                })
+                .map(|(column, name)| ColumnDef {
+                    name: name.clone(),
+                    data_type: flavour.column_type_for(&column.data_type),
+                })
+                .collect();
+            if !added.is_empty() {
+                steps.push(Step::AddColumns {
+                    relation: relation.clone(),
+                    columns: added,
+                });
             }
             if !plan.changed.is_empty() {
-                let paths: Vec<String> = plan
-                    .changed
-                    .iter()
-                    .map(|p| format!("'{}'", p.replace('\'', "''")))
-                    .collect();
-                before.push(format!(
-                    "delete from {table} where {} in ({})",
-                    style.quote_identifier(SOURCE_FILE_COLUMN),
-                    paths.join(", ")
-                ));
+                steps.push(Step::Delete {
+                    from: relation.clone(),
+                    filter: Filter::In {
+                        columns: vec![SOURCE_FILE_COLUMN.to_string()],
+                        values: plan
+                            .changed
+                            .iter()
+                            .map(|p| vec![Literal::Text(p.clone())])
+                            .collect(),
+                    },
+                });
             }
         }
         _ => {
             if let Some(existing) = &existing {
-                views = recreate_dependents(adapter, &plan.relation).await?;
-                before.push(drop_stmt(adapter, &plan.relation, existing.kind));
+                if flavour.capabilities().views_bind_to_tables {
+                    views = adapter.recreate_dependent_views(relation).await?;
+                }
+                steps.push(Step::Drop {
+                    relation: relation.clone(),
+                    kind: existing.kind,
+                    cascade: flavour.capabilities().views_bind_to_tables,
+                });
             }
-            let definitions: Vec<String> = columns
-                .iter()
-                .zip(&names)
-                .map(|(column, name)| {
-                    format!(
-                        "{} {}",
-                        style.quote_identifier(name),
-                        adapter.column_type_for(&column.data_type)
-                    )
-                })
-                .collect();
-            before.push(format!("create table {table} ({})", definitions.join(", ")));
+            steps.push(Step::CreateTable {
+                relation: relation.clone(),
+                columns: columns
+                    .iter()
+                    .zip(&names)
+                    .map(|(column, name)| ColumnDef {
+                        name: name.clone(),
+                        data_type: flavour.column_type_for(&column.data_type),
+                    })
+                    .collect(),
+                storage: Storage::plain(),
+            });
         }
     }
-    let mut after = stage_record_sql(plan, &style);
-    let index = format!("{}__strata_file_idx", plan.relation.identifier);
-    after.push(format!(
-        "create index if not exists {} on {table} ({})",
-        style.quote_identifier(&index),
-        style.quote_identifier(SOURCE_FILE_COLUMN)
-    ));
-    after.extend(views);
-    let rows = adapter
-        .load_csv(&CsvLoad {
-            relation: &plan.relation,
-            path: scratch.path(),
-            options: &CsvOptions::default(),
-            columns: &names,
-            before: &before,
-            after: &after,
-        })
-        .await?;
+    steps.push(Step::LoadCsv {
+        relation: relation.clone(),
+        path: scratch.path().to_path_buf(),
+        options: CsvOptions::default(),
+        columns: names,
+    });
+    let load_at = steps.len() - 1;
+    steps.push(Step::Record(stage_record(plan)));
+    steps.push(Step::IndexColumn {
+        relation: relation.clone(),
+        column: SOURCE_FILE_COLUMN.to_string(),
+    });
+    steps.extend(views.into_iter().map(Step::Sql));
+    let load = Plan {
+        blocks: vec![Block::new(Role::Publish, true, steps)],
+        count: vec![load_at],
+        ..Plan::default()
+    };
+    let executed = ctx.run(load).await?;
+    let rows = executed.rows.unwrap_or(0);
     Ok(Outcome {
         message: format!("LOADED {} files ({rows} rows)", plan.files.len()),
         rows_affected: Some(rows),
+        warnings: executed.warnings,
     })
 }

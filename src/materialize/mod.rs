@@ -1,22 +1,35 @@
-//! Materializations: how a compiled SELECT becomes a view, a table or an incremental table, and
-//! how a seed file becomes a table — always built aside and swapped in, so a failed or killed
-//! run leaves the previous relation readable and unchanged.
+//! Materializations: how a compiled SELECT becomes a view, a table or an incremental table, how
+//! a seed file becomes a table, how landing files are staged — always so that a failed or
+//! killed run leaves the previous relation readable and unchanged.
 //!
-//! Statement text comes from small pure functions (pinned by unit tests); the async drivers
-//! decide which to run from the adapter's [`Capabilities`] and the relation's current state,
-//! never from the adapter's name.
+//! Each materialization is a thin driver: it asks the catalog what stands there now, builds a
+//! typed plan with the pure functions of [`plans`] and [`cdc`] (asking the warehouse's flavour
+//! what it can do, never which warehouse it is), bounds it to the warehouse's limits, and hands
+//! it to [`execute`]. Where a plan needs the warehouse's answer midway (the columns of an
+//! incremental model's new rows), the driver runs the first part, asks, and plans the rest.
 
-mod cdc;
+pub mod bounds;
+pub mod cdc;
+pub mod execute;
 mod landing;
+pub mod plans;
+pub mod repair;
 pub mod view_state;
 
 pub use landing::stage_files;
 
 use std::path::Path;
 
-use crate::adapter::{Adapter, AdapterError, ColumnInfo, RelationInfo, RelationKind};
-use crate::project::config::{IncrementalStrategy, Materialization, NodeConfig, OnSchemaChange};
-use crate::relation::{string_literal, QuoteStyle, RelationName};
+use crate::adapter::{
+    Adapter, AdapterError, Cell, CsvOptions, RelationKind, SeedLoad, StatementKind,
+};
+use crate::catalog::Catalog;
+use crate::plan::{ColumnDef, Literal, Plan, RunContext, StateWrite, Step, Storage};
+use crate::project::config::{IncrementalStrategy, Materialization, NodeConfig};
+use crate::relation::RelationName;
+use crate::state::StateStore;
+
+use plans::Build;
 
 /// Why a node could not be materialized. The previous relation is untouched in every case.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -45,6 +58,8 @@ pub enum MaterializeError {
         value: String,
         detail: String,
     },
+    #[error("{0}; this is a bug, please report it")]
+    Internal(String),
 }
 
 impl MaterializeError {
@@ -65,7 +80,9 @@ impl MaterializeError {
                 "set `on_schema_change` to append_new_columns or sync_all_columns, or rebuild with --full-refresh".into(),
             ),
             MaterializeError::Adapter(e) => e.hint(),
-            MaterializeError::Config(..) | MaterializeError::Settings(_) => None,
+            MaterializeError::Config(..)
+            | MaterializeError::Settings(_)
+            | MaterializeError::Internal(_) => None,
             MaterializeError::SeedValue { column, .. } => Some(format!(
                 "fix the value in the CSV file, or set the column's type in the seed's `column_types` config (e.g. `{column}: varchar`)"
             )),
@@ -79,6 +96,71 @@ pub struct Outcome {
     /// dbt-style status message: `CREATE VIEW`, `CREATE TABLE (42 rows)`, `INSERT 7`.
     pub message: String,
     pub rows_affected: Option<u64>,
+    /// Clean-up left for the next run (a backup that could not be dropped).
+    pub warnings: Vec<String>,
+}
+
+/// Where a materialization runs: the connection, what the run knows of the catalog, strata's
+/// state, and the run's own facts.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub adapter: &'a dyn Adapter,
+    pub catalog: &'a Catalog,
+    pub state: &'a dyn StateStore,
+    pub run: &'a RunContext,
+}
+
+impl Context<'_> {
+    /// Places inline records and bounds the plan to the warehouse's limits, then runs it.
+    pub async fn run(&self, plan: Plan) -> Result<execute::Executed, MaterializeError> {
+        let plan = self.finish(plan);
+        execute::run_plan(self.adapter, self.catalog, self.state, &plan).await
+    }
+
+    /// The plan as it runs: records the state store writes with the build spelled out as
+    /// steps, and statements split to the warehouse's limits.
+    pub fn finish(&self, plan: Plan) -> Plan {
+        let plan = inline_records(self.state, plan);
+        bounds::bound(plan, self.adapter.flavour())
+    }
+}
+
+/// Replaces each record the store writes with the build by the steps that write it.
+pub fn inline_records(state: &dyn StateStore, mut plan: Plan) -> Plan {
+    let mut count = Vec::new();
+    let mut position = 0usize;
+    let mut counted = plan.count.iter().copied().peekable();
+    let mut old_position = 0usize;
+    for block in &mut plan.blocks {
+        let mut steps = Vec::with_capacity(block.steps.len());
+        for step in block.steps.drain(..) {
+            let is_counted = counted.peek() == Some(&old_position);
+            if is_counted {
+                counted.next();
+                count.push(position);
+            }
+            old_position += 1;
+            match &step {
+                Step::Record(write) => match state.inline(write) {
+                    Some(inline) => {
+                        position += inline.len();
+                        steps.extend(inline);
+                    }
+                    None => {
+                        position += 1;
+                        steps.push(step);
+                    }
+                },
+                _ => {
+                    position += 1;
+                    steps.push(step);
+                }
+            }
+        }
+        block.steps = steps;
+    }
+    plan.count = count;
+    plan
 }
 
 /// Everything a materialization needs to know about the node.
@@ -96,42 +178,25 @@ pub struct Request<'a> {
     /// Rendered `post_hook` statements: run in the same transaction as the swap (or the
     /// insert) where the engine has transactional DDL, so a failing hook leaves the old relation.
     pub post_hooks: &'a [String],
-    /// Statements recording what this build consumed (file bookmarks): they run in the write's
-    /// transaction, before the post hooks, so rows and bookmarks commit together or not at all.
-    pub record: &'a [String],
+    /// What this build records in strata's state (file bookmarks, the view's fingerprint): in
+    /// the write's commit, before the post hooks, so rows and records commit together.
+    pub records: &'a [StateWrite],
+    /// How the table is stored, as the warehouse resolved the model's config.
+    pub storage: &'a Storage,
+    /// A view that resolves its relations when read (`bind: false`).
+    pub late_binding: bool,
 }
 
 impl Request<'_> {
-    /// What runs after the write in its transaction: the records, then the post hooks.
-    fn after_write(&self) -> impl Iterator<Item = String> + '_ {
-        self.record.iter().chain(self.post_hooks).cloned()
+    /// What runs after the write in its commit: the records, then the post hooks.
+    fn after_write(&self) -> Vec<Step> {
+        self.records
+            .iter()
+            .cloned()
+            .map(Step::Record)
+            .chain(self.post_hooks.iter().cloned().map(Step::Sql))
+            .collect()
     }
-}
-
-/// The relation a table is built as before the swap. Deterministic, so a run killed mid-build
-/// leaves a name the next run clears.
-pub fn staging_relation(relation: &RelationName, suffix: &str) -> RelationName {
-    RelationName::new(
-        relation.database.clone(),
-        relation.schema.clone(),
-        format!("{}__strata_{suffix}", relation.identifier),
-    )
-}
-
-pub fn create_schema_sql(relation: &RelationName, style: &QuoteStyle) -> String {
-    let schema = RelationName::new(relation.database.clone(), relation.schema.clone(), "");
-    let rendered = schema.render(style);
-    // `render` ends with `.""` for the empty identifier; drop it.
-    let schema_sql = rendered.trim_end_matches(&format!(".{}{}", style.quote, style.quote));
-    format!("create schema if not exists {schema_sql}")
-}
-
-pub fn drop_sql(relation: &RelationName, kind: RelationKind, style: &QuoteStyle) -> String {
-    let what = match kind {
-        RelationKind::Table => "table",
-        RelationKind::View => "view",
-    };
-    format!("drop {what} if exists {}", relation.render(style))
 }
 
 /// Creates the relation's schema unless this run already did: one catalog write per schema
@@ -140,467 +205,371 @@ pub(crate) async fn ensure_schema(
     adapter: &dyn Adapter,
     relation: &RelationName,
 ) -> Result<(), AdapterError> {
-    let sql = create_schema_sql(relation, &adapter.quote_style());
-    match adapter.known_schemas() {
-        Some(known) => {
-            known
-                .ensure(sql.clone(), || async {
-                    adapter.execute(&sql).await.map(|_| ())
-                })
-                .await
-        }
-        None => adapter.execute(&sql).await.map(|_| ()),
-    }
-}
-
-/// `drop_sql` as this adapter needs it (with `cascade` where views bind to tables).
-fn drop_stmt(adapter: &dyn Adapter, relation: &RelationName, kind: RelationKind) -> String {
-    let sql = drop_sql(relation, kind, &adapter.quote_style());
-    if adapter.capabilities().drop_cascade {
-        format!("{sql} cascade")
-    } else {
-        sql
-    }
-}
-
-pub fn create_table_as_sql(relation: &RelationName, sql: &str, style: &QuoteStyle) -> String {
-    format!(
-        "create table {} as (\n{}\n)",
-        relation.render(style),
-        sql.trim().trim_end_matches(';')
-    )
-}
-
-pub fn create_view_sql(
-    relation: &RelationName,
-    sql: &str,
-    style: &QuoteStyle,
-    or_replace: bool,
-) -> String {
-    let replace = if or_replace { "or replace " } else { "" };
-    format!(
-        "create {replace}view {} as (\n{}\n)",
-        relation.render(style),
-        sql.trim().trim_end_matches(';')
-    )
-}
-
-pub fn rename_sql(from: &RelationName, to_identifier: &str, style: &QuoteStyle) -> String {
-    format!(
-        "alter table {} rename to {}",
-        from.render(style),
-        style.quote_identifier(to_identifier)
-    )
-}
-
-fn column_list(columns: &[&str], style: &QuoteStyle) -> String {
-    columns
-        .iter()
-        .map(|c| style.quote_identifier(c))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-pub fn insert_sql(
-    target: &RelationName,
-    source: &RelationName,
-    columns: &[&str],
-    style: &QuoteStyle,
-) -> String {
-    let list = column_list(columns, style);
-    format!(
-        "insert into {} ({list}) select {list} from {}",
-        target.render(style),
-        source.render(style)
-    )
-}
-
-/// Deletes the target rows whose key (or partition) appears in the new rows.
-pub fn delete_matching_sql(
-    target: &RelationName,
-    source: &RelationName,
-    key: &[&str],
-    style: &QuoteStyle,
-) -> String {
-    let condition = key
-        .iter()
-        .map(|k| {
-            let q = style.quote_identifier(k);
-            format!("target.{q} = new_rows.{q}")
-        })
-        .collect::<Vec<_>>()
-        .join(" and ");
-    format!(
-        "delete from {} as target where exists (select 1 from {} as new_rows where {condition})",
-        target.render(style),
-        source.render(style)
-    )
-}
-
-/// `(count of rows with a NULL key part, a duplicated key or NULL)` over the new rows.
-pub fn key_check_sql(source: &RelationName, key: &[&str], style: &QuoteStyle) -> (String, String) {
-    let quoted: Vec<String> = key.iter().map(|k| style.quote_identifier(k)).collect();
-    let nulls = quoted
-        .iter()
-        .map(|q| format!("{q} is null"))
-        .collect::<Vec<_>>()
-        .join(" or ");
-    let list = quoted.join(", ");
-    (
-        format!(
-            "select count(*) from {} where {nulls}",
-            source.render(style)
-        ),
-        format!(
-            "select {list}, count(*) as n from {} group by {list} having count(*) > 1 limit 1",
-            source.render(style)
-        ),
-    )
-}
-
-/// Column changes between an incremental model's table and its new rows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SchemaDiff {
-    pub added: Vec<ColumnInfo>,
-    pub removed: Vec<ColumnInfo>,
-}
-
-impl SchemaDiff {
-    pub fn between(existing: &[ColumnInfo], new: &[ColumnInfo]) -> SchemaDiff {
-        let has = |cols: &[ColumnInfo], name: &str| {
-            cols.iter().any(|c| c.name.eq_ignore_ascii_case(name))
-        };
-        SchemaDiff {
-            added: new
-                .iter()
-                .filter(|c| !has(existing, &c.name))
-                .cloned()
-                .collect(),
-            removed: existing
-                .iter()
-                .filter(|c| !has(new, &c.name))
-                .cloned()
-                .collect(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty()
-    }
-
-    fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        for c in &self.added {
-            parts.push(format!("+{}", c.name));
-        }
-        for c in &self.removed {
-            parts.push(format!("-{}", c.name));
-        }
-        parts.join(", ")
-    }
-}
-
-fn first_int(table: &crate::adapter::Table) -> i64 {
-    match table.rows.first().and_then(|r| r.first()) {
-        Some(crate::adapter::Cell::Int(i)) => *i,
-        _ => 0,
-    }
-}
-
-/// Statements that recreate the views `drop … cascade` removes with `relation` (warehouses that
-/// bind views to tables): appended to the swap's transaction, so views outside the run survive.
-async fn recreate_dependents(
-    adapter: &dyn Adapter,
-    relation: &RelationName,
-) -> Result<Vec<String>, MaterializeError> {
-    if !adapter.capabilities().drop_cascade {
-        return Ok(Vec::new());
-    }
-    Ok(adapter.recreate_dependent_views(relation).await?)
-}
-
-/// Builds a table aside and swaps it in within one transaction.
-async fn build_table(
-    adapter: &dyn Adapter,
-    request: &Request<'_>,
-    existing: Option<&RelationInfo>,
-) -> Result<Outcome, MaterializeError> {
-    let style = adapter.quote_style();
-    let relation = request.relation;
-    let staged = staging_relation(relation, "tmp");
-    ensure_schema(adapter, relation).await?;
-    adapter
-        .execute(&drop_stmt(adapter, &staged, RelationKind::Table))
-        .await?;
-    let created = adapter
-        .execute(&create_table_as_sql(&staged, request.sql, &style))
-        .await;
-    let created = match created {
-        Ok(outcome) => outcome,
-        Err(err) => {
-            let _ = adapter
-                .execute(&drop_stmt(adapter, &staged, RelationKind::Table))
-                .await;
-            return Err(err.into());
-        }
+    let step = Step::CreateSchema {
+        database: relation.database.clone(),
+        schema: relation.schema.clone(),
     };
-    let mut swap = Vec::new();
-    if let Some(existing) = existing {
-        swap.push(drop_stmt(adapter, relation, existing.kind));
+    let statements: Vec<String> = adapter
+        .flavour()
+        .lower(&step)
+        .into_iter()
+        .filter_map(|l| l.text().map(str::to_string))
+        .collect();
+    let key = statements.join(";\n");
+    let create = || async {
+        for sql in &statements {
+            adapter.execute(sql).await?;
+        }
+        Ok(())
+    };
+    match adapter.known_schemas() {
+        Some(known) => known.ensure(key, create).await,
+        None => create().await,
     }
-    swap.push(rename_sql(&staged, &relation.identifier, &style));
-    swap.extend(recreate_dependents(adapter, relation).await?);
-    swap.extend(request.after_write());
-    if let Err(err) = adapter
-        .execute_all(&swap, adapter.capabilities().transactional_ddl)
-        .await
-    {
-        let _ = adapter
-            .execute(&drop_stmt(adapter, &staged, RelationKind::Table))
-            .await;
-        return Err(err.into());
+}
+
+/// The build of a node: its flavour, run, relation and storage, and what runs in its commit.
+async fn build_for<'a>(
+    ctx: &Context<'a>,
+    request: &'a Request<'a>,
+    existing: Option<RelationKind>,
+) -> Result<Build<'a>, MaterializeError> {
+    let flavour = ctx.adapter.flavour();
+    let dependents = if existing.is_some() && flavour.capabilities().views_bind_to_tables {
+        ctx.adapter
+            .recreate_dependent_views(request.relation)
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok(Build {
+        flavour,
+        run: ctx.run,
+        relation: request.relation,
+        storage: request.storage,
+        after: request.after_write(),
+        dependents,
+    })
+}
+
+fn table_message(rows: Option<u64>) -> String {
+    match rows {
+        Some(n) => format!("CREATE TABLE ({n} rows)"),
+        None => "CREATE TABLE".into(),
     }
-    let rows = created.rows_affected;
+}
+
+async fn build_table(
+    ctx: &Context<'_>,
+    request: &Request<'_>,
+    existing: Option<RelationKind>,
+) -> Result<Outcome, MaterializeError> {
+    let build = build_for(ctx, request, existing).await?;
+    let plan = plans::table(&build, request.sql, existing);
+    let executed = ctx.run(plan).await?;
     Ok(Outcome {
-        message: match rows {
-            Some(n) => format!("CREATE TABLE ({n} rows)"),
-            None => "CREATE TABLE".into(),
-        },
-        rows_affected: rows,
+        message: table_message(executed.rows),
+        rows_affected: executed.rows,
+        warnings: executed.warnings,
     })
 }
 
 async fn build_view(
-    adapter: &dyn Adapter,
+    ctx: &Context<'_>,
     request: &Request<'_>,
     existing: Option<RelationKind>,
 ) -> Result<Outcome, MaterializeError> {
-    let style = adapter.quote_style();
-    let relation = request.relation;
-    ensure_schema(adapter, relation).await?;
-    let capabilities = adapter.capabilities();
-    let mut statements = Vec::new();
-    match existing {
-        Some(RelationKind::Table) => {
-            statements.push(drop_stmt(adapter, relation, RelationKind::Table))
-        }
-        Some(RelationKind::View) if !capabilities.create_or_replace_view => {
-            statements.push(drop_stmt(adapter, relation, RelationKind::View))
-        }
-        _ => {}
-    }
-    statements.push(create_view_sql(
-        relation,
-        request.sql,
-        &style,
-        capabilities.create_or_replace_view,
-    ));
-    if existing.is_some() {
-        statements.extend(recreate_dependents(adapter, relation).await?);
-    }
-    statements.extend(request.after_write());
-    adapter
-        .execute_all(&statements, capabilities.transactional_ddl)
-        .await?;
+    let build = build_for(ctx, request, existing).await?;
+    let plan = plans::view(&build, request.sql, request.late_binding, existing);
+    let executed = ctx.run(plan).await?;
     Ok(Outcome {
         message: "CREATE VIEW".into(),
         rows_affected: None,
+        warnings: executed.warnings,
     })
 }
 
-async fn build_incremental(
-    adapter: &dyn Adapter,
-    request: &Request<'_>,
-    existing: &RelationInfo,
-) -> Result<Outcome, MaterializeError> {
-    let style = adapter.quote_style();
-    let relation = request.relation;
-    let new_rows = staging_relation(relation, "new");
-    adapter
-        .execute(&drop_stmt(adapter, &new_rows, RelationKind::Table))
+/// The partition values an incremental model's new rows touch, where the warehouse bounds the
+/// partitions one write may open.
+async fn partitions_of(
+    ctx: &Context<'_>,
+    new_rows: &RelationName,
+    columns: &[String],
+) -> Result<Option<Vec<Vec<Literal>>>, MaterializeError> {
+    if ctx
+        .adapter
+        .flavour()
+        .limits()
+        .partitions_per_write
+        .is_none()
+        || columns.is_empty()
+    {
+        return Ok(None);
+    }
+    let style = ctx.adapter.flavour().quote_style(StatementKind::Dml);
+    let list = crate::adapter::ansi::column_list(columns, &style);
+    let table = ctx
+        .adapter
+        .query(&format!(
+            "select distinct {list} from {} order by {list}",
+            new_rows.render(&style)
+        ))
         .await?;
-    adapter
-        .execute(&create_table_as_sql(&new_rows, request.sql, &style))
-        .await?;
-    let result = apply_increment(adapter, request, existing, &new_rows).await;
-    let _ = adapter
-        .execute(&drop_stmt(adapter, &new_rows, RelationKind::Table))
-        .await;
-    result
+    Ok(Some(
+        table
+            .rows
+            .into_iter()
+            .map(|row| row.into_iter().map(literal_of).collect())
+            .collect(),
+    ))
 }
 
-async fn apply_increment(
-    adapter: &dyn Adapter,
-    request: &Request<'_>,
-    existing: &RelationInfo,
-    new_rows: &RelationName,
-) -> Result<Outcome, MaterializeError> {
-    let style = adapter.quote_style();
-    let relation = request.relation;
-    let config = request.config;
-    let new_info = adapter
-        .relation(new_rows)
-        .await?
-        .ok_or_else(|| AdapterError::Internal("the new rows' table vanished".into()))?;
-    let diff = SchemaDiff::between(&existing.columns, &new_info.columns);
-    let mut statements = Vec::new();
-    let mut columns: Vec<String> = new_info.columns.iter().map(|c| c.name.clone()).collect();
-    if !diff.is_empty() {
-        match config.on_schema_change {
-            OnSchemaChange::Ignore => {
-                columns.retain(|c| {
-                    existing
-                        .columns
-                        .iter()
-                        .any(|e| e.name.eq_ignore_ascii_case(c))
-                });
-            }
-            OnSchemaChange::Fail => {
-                return Err(MaterializeError::SchemaChanged {
-                    changes: diff.describe(),
-                })
-            }
-            OnSchemaChange::AppendNewColumns | OnSchemaChange::SyncAllColumns => {
-                for column in &diff.added {
-                    statements.push(format!(
-                        "alter table {} add column {} {}",
-                        relation.render(&style),
-                        style.quote_identifier(&column.name),
-                        column.data_type
-                    ));
-                }
-                if config.on_schema_change == OnSchemaChange::SyncAllColumns {
-                    for column in &diff.removed {
-                        statements.push(format!(
-                            "alter table {} drop column {}",
-                            relation.render(&style),
-                            style.quote_identifier(&column.name)
-                        ));
-                    }
-                }
-            }
-        }
+/// A query result's value as a literal to write back.
+pub fn literal_of(cell: Cell) -> Literal {
+    match cell {
+        Cell::Null => Literal::Null,
+        Cell::Bool(b) => Literal::Bool(b),
+        Cell::Int(i) => Literal::Int(i),
+        Cell::Float(x) => Literal::Text(x.to_string()),
+        Cell::Text(t) => Literal::Text(t),
     }
-    let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
-    let key: Vec<&str> = config.unique_key.iter().map(String::as_str).collect();
+}
+
+async fn build_incremental(
+    ctx: &Context<'_>,
+    request: &Request<'_>,
+    existing: &crate::adapter::RelationInfo,
+) -> Result<Outcome, MaterializeError> {
+    let config = request.config;
+    let key = config.unique_key.clone();
     let strategy = config.incremental_strategy.unwrap_or(if key.is_empty() {
         IncrementalStrategy::Append
     } else {
         IncrementalStrategy::Merge
     });
-    match strategy {
-        IncrementalStrategy::Append => {}
-        IncrementalStrategy::Merge | IncrementalStrategy::DeleteInsert => {
-            if key.is_empty() {
-                return Err(MaterializeError::Config(
-                    format!("{strategy:?}").to_lowercase(),
-                    "a `unique_key`".into(),
-                ));
-            }
-            if strategy == IncrementalStrategy::Merge {
-                let (nulls, duplicates) = key_check_sql(new_rows, &key, &style);
-                let null_count = first_int(&adapter.query(&nulls).await?);
-                if null_count > 0 {
-                    return Err(MaterializeError::NullKeys {
-                        key: key.join(", "),
-                        count: null_count,
-                    });
-                }
-                let duplicate = adapter.query(&duplicates).await?;
-                if let Some(row) = duplicate.rows.first() {
-                    let sample = key
-                        .iter()
-                        .zip(row)
-                        .map(|(k, v)| format!("{k} = {v}"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    return Err(MaterializeError::DuplicateKeys {
-                        key: key.join(", "),
-                        sample,
-                    });
-                }
-            }
-            statements.push(delete_matching_sql(relation, new_rows, &key, &style));
-        }
-        IncrementalStrategy::InsertOverwrite => {
-            let partitions =
-                crate::project::config::as_string_list(request.config_map.get("partition_by"));
-            if partitions.is_empty() {
-                return Err(MaterializeError::Config(
-                    "insert_overwrite".into(),
-                    "`partition_by` (the columns whose touched values are replaced)".into(),
-                ));
-            }
-            let partition_refs: Vec<&str> = partitions.iter().map(String::as_str).collect();
-            statements.push(delete_matching_sql(
-                relation,
-                new_rows,
-                &partition_refs,
-                &style,
-            ));
-        }
-        IncrementalStrategy::Cdc => {
-            return Err(AdapterError::Internal(
-                "cdc batches are applied by materialize::cdc".into(),
-            )
-            .into())
-        }
-        IncrementalStrategy::Microbatch => {
-            return Err(MaterializeError::Config(
-                format!("{strategy:?}").to_lowercase(),
-                "a later strata version (not implemented yet)".into(),
-            ))
-        }
+    let mut partition_by =
+        crate::project::config::as_string_list(request.config_map.get("partition_by"));
+    if partition_by.is_empty() {
+        partition_by = request.storage.partition_columns().to_vec();
     }
-    let insert_index = statements.len();
-    statements.push(insert_sql(relation, new_rows, &column_refs, &style));
-    statements.extend(request.after_write());
-    let outcomes = adapter
-        .execute_all(&statements, adapter.capabilities().transactional_ddl)
-        .await?;
-    let inserted = outcomes.get(insert_index).and_then(|o| o.rows_affected);
+    let increment = plans::Increment {
+        strategy,
+        unique_key: key,
+        on_schema_change: config.on_schema_change,
+        partition_by,
+    };
+    // Errors of the config come before anything is built.
+    if matches!(
+        strategy,
+        IncrementalStrategy::Merge | IncrementalStrategy::DeleteInsert
+    ) && increment.unique_key.is_empty()
+    {
+        return Err(MaterializeError::Config(
+            strategy.as_str().to_string(),
+            "a `unique_key`".into(),
+        ));
+    }
+    if strategy == IncrementalStrategy::InsertOverwrite && increment.partition_by.is_empty() {
+        return Err(MaterializeError::Config(
+            "insert_overwrite".into(),
+            "`partition_by` (the columns whose touched values are replaced)".into(),
+        ));
+    }
+    let build = build_for(ctx, request, None).await?;
+    let (new_rows, prepare) = plans::new_rows(&build, request.sql);
+    ctx.run(prepare).await?;
+    let applied = async {
+        let new_info = ctx
+            .catalog
+            .relation(&new_rows)
+            .await?
+            .ok_or_else(|| MaterializeError::Internal("the new rows' table vanished".into()))?;
+        let partitions = if strategy == IncrementalStrategy::InsertOverwrite {
+            partitions_of(ctx, &new_rows, &increment.partition_by).await?
+        } else {
+            None
+        };
+        let plan = plans::apply_increment(
+            &build,
+            &new_rows,
+            &existing.columns,
+            &new_info.columns,
+            &increment,
+            partitions.as_deref(),
+        )?;
+        ctx.run(plan).await
+    }
+    .await;
+    let executed = match applied {
+        Ok(executed) => executed,
+        Err(err) => {
+            // A plan that failed before running has not dropped the new rows.
+            let _ = ctx
+                .run(Plan {
+                    blocks: vec![crate::plan::Block::new(
+                        crate::plan::Role::Cleanup,
+                        false,
+                        vec![Step::Drop {
+                            relation: new_rows.clone(),
+                            kind: RelationKind::Table,
+                            cascade: false,
+                        }],
+                    )],
+                    ..Plan::default()
+                })
+                .await;
+            return Err(err);
+        }
+    };
     Ok(Outcome {
-        message: match inserted {
+        message: match executed.rows {
             Some(n) => format!("INSERT {n}"),
             None => "INSERT".into(),
         },
-        rows_affected: inserted,
+        rows_affected: executed.rows,
+        warnings: executed.warnings,
     })
+}
+
+async fn build_cdc(
+    ctx: &Context<'_>,
+    request: &Request<'_>,
+    existing: Option<&crate::adapter::RelationInfo>,
+    full_refresh: bool,
+) -> Result<Outcome, MaterializeError> {
+    let columns = cdc::CdcColumns::from_request(request)?;
+    let tombstones = ctx.state.tombstones(request.relation);
+    let tombstones_exist = ctx.catalog.kind(&tombstones).await?.is_some();
+    let style = ctx.adapter.flavour().quote_style(StatementKind::Dml);
+    match existing {
+        Some(info) if info.kind == RelationKind::Table && !full_refresh => {
+            let build = build_for(ctx, request, None).await?;
+            let (new_rows, prepare) =
+                cdc::batch_prepare(&build, request.sql, &columns, &tombstones, tombstones_exist);
+            ctx.run(prepare).await?;
+            let applied = async {
+                let new_info = ctx.catalog.relation(&new_rows).await?.ok_or_else(|| {
+                    MaterializeError::Internal("the new rows' table vanished".into())
+                })?;
+                let plan = cdc::batch_apply(
+                    &build,
+                    &new_rows,
+                    &new_info.columns,
+                    &info.columns,
+                    &columns,
+                    &tombstones,
+                );
+                ctx.run(plan).await
+            }
+            .await;
+            let executed = match applied {
+                Ok(executed) => executed,
+                Err(err) => {
+                    let _ = ctx.adapter.execute(&drop_sql(ctx, &new_rows)).await;
+                    ctx.catalog.forget(&new_rows);
+                    return Err(err);
+                }
+            };
+            Ok(Outcome {
+                message: match executed.rows {
+                    Some(n) => format!("CDC {n} upserted"),
+                    None => "CDC".into(),
+                },
+                rows_affected: executed.rows,
+                warnings: executed.warnings,
+            })
+        }
+        other => {
+            let kind = other.map(|info| info.kind);
+            let build = build_for(ctx, request, kind).await?;
+            crate::materialize::ensure_schema(ctx.adapter, &tombstones).await?;
+            let (staged, staged_tombstones, prepare) =
+                cdc::full_prepare(&build, request.sql, &columns, &tombstones);
+            ctx.run(prepare).await?;
+            let swap = cdc::full_swap(
+                &build,
+                &staged,
+                &staged_tombstones,
+                &tombstones,
+                kind,
+                tombstones_exist,
+            );
+            let executed = ctx.run(swap).await?;
+            let rows = ctx
+                .adapter
+                .query(&format!(
+                    "select count(*) from {}",
+                    request.relation.render(&style)
+                ))
+                .await?;
+            let count = match rows.rows.first().and_then(|r| r.first()) {
+                Some(Cell::Int(n)) => u64::try_from(*n).ok(),
+                _ => None,
+            };
+            Ok(Outcome {
+                message: table_message(count),
+                rows_affected: count,
+                warnings: executed.warnings,
+            })
+        }
+    }
+}
+
+fn drop_sql(ctx: &Context<'_>, relation: &RelationName) -> String {
+    let step = Step::Drop {
+        relation: relation.clone(),
+        kind: RelationKind::Table,
+        cascade: false,
+    };
+    ctx.adapter
+        .flavour()
+        .lower(&step)
+        .into_iter()
+        .filter_map(|l| l.text().map(str::to_string))
+        .collect::<Vec<_>>()
+        .join(";\n")
 }
 
 /// Materializes a model.
 pub async fn materialize(
-    adapter: &dyn Adapter,
+    ctx: &Context<'_>,
     request: &Request<'_>,
 ) -> Result<Outcome, MaterializeError> {
     for hook in request.pre_hooks {
-        adapter.execute(hook).await?;
+        ctx.adapter.execute(hook).await?;
     }
-    if request.config.materialized == Materialization::View {
-        // A view needs only to know what is there: its columns would bind its query.
-        let existing = adapter.relation_kind(request.relation).await?;
-        return build_view(adapter, request, existing).await;
-    }
-    let existing = adapter.relation(request.relation).await?;
+    ensure_schema(ctx.adapter, request.relation).await?;
     let full_refresh = request.full_refresh && request.config.full_refresh != Some(false);
     match &request.config.materialized {
-        Materialization::Table => build_table(adapter, request, existing.as_ref()).await,
+        Materialization::View => {
+            let existing = ctx.catalog.kind(request.relation).await?;
+            build_view(ctx, request, existing).await
+        }
+        Materialization::Table => {
+            let existing = ctx.catalog.kind(request.relation).await?;
+            build_table(ctx, request, existing).await
+        }
         Materialization::Incremental
             if request.config.incremental_strategy == Some(IncrementalStrategy::Cdc) =>
         {
-            match existing {
-                Some(info) if info.kind == RelationKind::Table && !full_refresh => {
-                    cdc::apply_batch(adapter, request, &info).await
-                }
-                _ => cdc::build_full(adapter, request).await,
+            let existing = ctx.catalog.relation(request.relation).await?;
+            build_cdc(ctx, request, existing.as_ref(), full_refresh).await
+        }
+        Materialization::Incremental => {
+            let kind = ctx.catalog.kind(request.relation).await?;
+            if kind == Some(RelationKind::Table) && !full_refresh {
+                let existing = ctx
+                    .catalog
+                    .relation(request.relation)
+                    .await?
+                    .ok_or_else(|| {
+                        MaterializeError::Internal("the model's table vanished".into())
+                    })?;
+                build_incremental(ctx, request, &existing).await
+            } else {
+                build_table(ctx, request, kind).await
             }
         }
-        Materialization::Incremental => match existing {
-            Some(info) if info.kind == RelationKind::Table && !full_refresh => {
-                build_incremental(adapter, request, &info).await
-            }
-            other => build_table(adapter, request, other.as_ref()).await,
-        },
         other => Err(MaterializeError::Config(
             other.as_str().to_string(),
             "a materialization strata does not run yet".into(),
@@ -608,28 +577,29 @@ pub async fn materialize(
     }
 }
 
-/// Replaces `relation` with a table of `sql`'s rows, built aside and swapped in (audit tables of
-/// stored test failures use this).
+/// Replaces `relation` with a table of `sql`'s rows (audit tables of stored test failures).
 pub async fn replace_table(
-    adapter: &dyn Adapter,
+    ctx: &Context<'_>,
     relation: &RelationName,
     sql: &str,
 ) -> Result<Outcome, MaterializeError> {
-    let config = NodeConfig::resolve(&Default::default(), Materialization::Table)
-        .map_err(|e| MaterializeError::Config("table".into(), e.message))?;
-    let config_map = crate::project::ConfigMap::new();
+    ensure_schema(ctx.adapter, relation).await?;
+    let existing = ctx.catalog.kind(relation).await?;
+    let storage = Storage::plain();
     let request = Request {
         relation,
-        config: &config,
-        config_map: &config_map,
+        config: &NodeConfig::resolve(&Default::default(), Materialization::Table)
+            .map_err(|e| MaterializeError::Config("table".into(), e.message))?,
+        config_map: &crate::project::ConfigMap::new(),
         sql,
         full_refresh: true,
         pre_hooks: &[],
         post_hooks: &[],
-        record: &[],
+        records: &[],
+        storage: &storage,
+        late_binding: false,
     };
-    let existing = adapter.relation(relation).await?;
-    build_table(adapter, &request, existing.as_ref()).await
+    build_table(ctx, &request, existing).await
 }
 
 /// A description to store as a comment on a relation (`column: None`) or one of its columns.
@@ -642,49 +612,27 @@ pub struct Comment {
 /// Stores `comments` on the built relation in one transaction. Columns the relation does not
 /// have (documented in YAML but not produced by the SQL) are skipped, as dbt does.
 pub async fn apply_comments(
-    adapter: &dyn Adapter,
+    ctx: &Context<'_>,
     relation: &RelationName,
     comments: &[Comment],
 ) -> Result<(), MaterializeError> {
-    let Some(info) = adapter.relation(relation).await? else {
+    let Some(info) = ctx.catalog.relation(relation).await? else {
         return Ok(());
     };
-    let style = adapter.quote_style();
-    let what = match info.kind {
-        RelationKind::Table => "table",
-        RelationKind::View => "view",
-    };
-    let statements: Vec<String> = comments
-        .iter()
-        .filter_map(|comment| match &comment.column {
-            None => Some(format!(
-                "comment on {what} {} is {}",
-                relation.render(&style),
-                string_literal(&comment.text)
-            )),
-            Some(column) => info
-                .columns
-                .iter()
-                .find(|c| c.name.eq_ignore_ascii_case(column))
-                .map(|c| {
-                    format!(
-                        "comment on column {}.{} is {}",
-                        relation.render(&style),
-                        style.quote_identifier(&c.name),
-                        string_literal(&comment.text)
-                    )
-                }),
-        })
-        .collect();
-    if !statements.is_empty() {
-        adapter
-            .execute_all(&statements, adapter.capabilities().transactional_ddl)
-            .await?;
+    let plan = plans::comments(
+        ctx.adapter.flavour(),
+        relation,
+        info.kind,
+        comments,
+        &info.columns,
+    );
+    if !plan.blocks.is_empty() {
+        ctx.run(plan).await?;
     }
     Ok(())
 }
 
-fn csv_options(config_map: &crate::project::ConfigMap) -> crate::adapter::CsvOptions {
+fn csv_options(config_map: &crate::project::ConfigMap) -> CsvOptions {
     let single = |key: &str, default: char| {
         config_map
             .get(key)
@@ -692,7 +640,7 @@ fn csv_options(config_map: &crate::project::ConfigMap) -> crate::adapter::CsvOpt
             .and_then(|s| s.chars().next())
             .unwrap_or(default)
     };
-    crate::adapter::CsvOptions {
+    CsvOptions {
         delimiter: single("delimiter", ','),
         quote: single("quote", '"'),
     }
@@ -709,266 +657,143 @@ fn column_types(config_map: &crate::project::ConfigMap) -> Vec<(String, String)>
 }
 
 /// Loads a seed CSV, built aside and swapped in: with the engine's own CSV reader where it
-/// reads local files (DuckDB), otherwise into a typed table by the adapter's bulk load (COPY).
+/// reads local files (DuckDB), by the adapter's bulk load (COPY) into a typed table, or by
+/// inserts split to the warehouse's statement limit.
 pub async fn load_seed(
-    adapter: &dyn Adapter,
+    ctx: &Context<'_>,
     relation: &RelationName,
     path: &Path,
     config_map: &crate::project::ConfigMap,
+    storage: &Storage,
 ) -> Result<Outcome, MaterializeError> {
+    let flavour = ctx.adapter.flavour();
     let options = csv_options(config_map);
     let types = column_types(config_map);
-    let outcome = if adapter.capabilities().reads_local_files {
-        load_seed_locally(adapter, relation, path, &options, &types).await
+    ensure_schema(ctx.adapter, relation).await?;
+    let existing = ctx.catalog.kind(relation).await?;
+    let request_relation = relation.clone();
+    let dependents = if existing.is_some() && flavour.capabilities().views_bind_to_tables {
+        ctx.adapter.recreate_dependent_views(relation).await?
     } else {
-        load_seed_by_copy(adapter, relation, path, &options, &types).await
+        Vec::new()
     };
-    let mut outcome = outcome.map_err(|err| match &err {
+    let build = Build {
+        flavour,
+        run: ctx.run,
+        relation: &request_relation,
+        storage,
+        after: Vec::new(),
+        dependents,
+    };
+    let typed = |inferred: Vec<crate::adapter::ColumnInfo>| -> Vec<ColumnDef> {
+        inferred
+            .iter()
+            .map(|column| ColumnDef {
+                name: column.name.clone(),
+                data_type: types
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(&column.name))
+                    .map(|(_, ty)| ty.clone())
+                    .unwrap_or_else(|| flavour.column_type_for(&column.data_type)),
+            })
+            .collect()
+    };
+    let infer = |path: std::path::PathBuf| async move {
+        tokio::task::spawn_blocking(move || crate::local::infer_csv_columns(&path, &options))
+            .await
+            .map_err(|e| AdapterError::Internal(format!("CSV inference task failed: {e}")))?
+    };
+    let (plan, rows) = match flavour.capabilities().seeds {
+        SeedLoad::EngineReadsFile => {
+            let select = flavour.csv_select(path, &options, &types).ok_or_else(|| {
+                MaterializeError::Internal(format!(
+                    "the {} flavour reads files but wrote no reader",
+                    flavour.name()
+                ))
+            })?;
+            (plans::table(&build, &select, existing), None)
+        }
+        SeedLoad::BulkLoad => {
+            // The bundled DuckDB reads the file's shape; the warehouse parses the values, so a
+            // value that does not fit is the warehouse's error, naming line and column.
+            let columns = typed(infer(path.to_path_buf()).await?);
+            let file = path.to_path_buf();
+            let load = move |relation: &RelationName, storage: &Storage, _replace: bool| {
+                vec![
+                    Step::CreateTable {
+                        relation: relation.clone(),
+                        columns: columns.clone(),
+                        storage: storage.clone(),
+                    },
+                    Step::LoadCsv {
+                        relation: relation.clone(),
+                        path: file.clone(),
+                        options,
+                        columns: Vec::new(),
+                    },
+                ]
+            };
+            (plans::replace_table(&build, existing, &load, 1), None)
+        }
+        SeedLoad::InsertRows => {
+            let columns = typed(infer(path.to_path_buf()).await?);
+            let owned = path.to_path_buf();
+            let (_, text_rows) =
+                tokio::task::spawn_blocking(move || crate::local::read_csv_text(&owned, &options))
+                    .await
+                    .map_err(|e| {
+                        AdapterError::Internal(format!("CSV reader task failed: {e}"))
+                    })??;
+            let count = text_rows.len() as u64;
+            let rows: Vec<Vec<Literal>> = text_rows
+                .into_iter()
+                .map(|row| {
+                    row.into_iter()
+                        .map(|v| v.map_or(Literal::Null, Literal::Text))
+                        .collect()
+                })
+                .collect();
+            let insert = move |relation: &RelationName, storage: &Storage, _replace: bool| {
+                vec![
+                    Step::CreateTable {
+                        relation: relation.clone(),
+                        columns: columns.clone(),
+                        storage: storage.clone(),
+                    },
+                    Step::InsertRows {
+                        relation: relation.clone(),
+                        columns: columns.clone(),
+                        rows: rows.clone(),
+                    },
+                ]
+            };
+            (
+                plans::replace_table(&build, existing, &insert, 1),
+                Some(count),
+            )
+        }
+    };
+    let executed = ctx.run(plan).await.map_err(|err| match &err {
         MaterializeError::Adapter(AdapterError::Database { message, .. }) => {
-            csv_value_error(message).unwrap_or(err)
+            match flavour.seed_value_error(message) {
+                Some(bad) => MaterializeError::SeedValue {
+                    line: bad.line,
+                    column: bad.column,
+                    value: bad.value,
+                    detail: bad.detail,
+                },
+                None => err,
+            }
         }
         _ => err,
     })?;
-    outcome.message = match outcome.rows_affected {
-        Some(n) => format!("INSERT {n}"),
-        None => "INSERT".into(),
-    };
-    Ok(outcome)
-}
-
-async fn load_seed_locally(
-    adapter: &dyn Adapter,
-    relation: &RelationName,
-    path: &Path,
-    options: &crate::adapter::CsvOptions,
-    types: &[(String, String)],
-) -> Result<Outcome, MaterializeError> {
-    let mut read_options = vec![
-        "header = true".to_string(),
-        "auto_detect = true".to_string(),
-        format!("delim = {}", string_literal(&options.delimiter.to_string())),
-        format!("quote = {}", string_literal(&options.quote.to_string())),
-    ];
-    if !types.is_empty() {
-        let entries: Vec<String> = types
-            .iter()
-            .map(|(column, ty)| format!("{}: {}", string_literal(column), string_literal(ty)))
-            .collect();
-        read_options.push(format!("types = {{{}}}", entries.join(", ")));
-    }
-    let sql = format!(
-        "select * from read_csv({}, {})",
-        string_literal(&path.to_string_lossy()),
-        read_options.join(", ")
-    );
-    replace_table(adapter, relation, &sql).await
-}
-
-async fn load_seed_by_copy(
-    adapter: &dyn Adapter,
-    relation: &RelationName,
-    path: &Path,
-    options: &crate::adapter::CsvOptions,
-    types: &[(String, String)],
-) -> Result<Outcome, MaterializeError> {
-    let style = adapter.quote_style();
-    // The bundled DuckDB reads the file's shape; the warehouse parses the values, so a value
-    // that does not fit is the warehouse's error, naming line and column.
-    let owned_path = path.to_path_buf();
-    let owned_options = *options;
-    let inferred = tokio::task::spawn_blocking(move || {
-        crate::adapter::duckdb::infer_csv_columns(&owned_path, &owned_options)
-    })
-    .await
-    .map_err(|e| AdapterError::Internal(format!("CSV inference task failed: {e}")))??;
-    let columns: Vec<String> = inferred
-        .iter()
-        .map(|column| {
-            let ty = types
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(&column.name))
-                .map(|(_, ty)| ty.clone())
-                .unwrap_or_else(|| adapter.column_type_for(&column.data_type));
-            format!("{} {ty}", style.quote_identifier(&column.name))
-        })
-        .collect();
-    let staged = staging_relation(relation, "tmp");
-    ensure_schema(adapter, relation).await?;
-    adapter
-        .execute(&drop_stmt(adapter, &staged, RelationKind::Table))
-        .await?;
-    adapter
-        .execute(&format!(
-            "create table {} ({})",
-            staged.render(&style),
-            columns.join(", ")
-        ))
-        .await?;
-    let load = crate::adapter::CsvLoad {
-        relation: &staged,
-        path,
-        options,
-        columns: &[],
-        before: &[],
-        after: &[],
-    };
-    let loaded = match adapter.load_csv(&load).await {
-        Ok(rows) => rows,
-        Err(err) => {
-            let _ = adapter
-                .execute(&drop_stmt(adapter, &staged, RelationKind::Table))
-                .await;
-            return Err(err.into());
-        }
-    };
-    let mut swap = Vec::new();
-    if let Some(existing) = adapter.relation(relation).await? {
-        swap.push(drop_stmt(adapter, relation, existing.kind));
-    }
-    swap.push(rename_sql(&staged, &relation.identifier, &style));
-    swap.extend(recreate_dependents(adapter, relation).await?);
-    if let Err(err) = adapter
-        .execute_all(&swap, adapter.capabilities().transactional_ddl)
-        .await
-    {
-        let _ = adapter
-            .execute(&drop_stmt(adapter, &staged, RelationKind::Table))
-            .await;
-        return Err(err.into());
-    }
+    let rows = rows.or(executed.rows);
     Ok(Outcome {
-        message: String::new(),
-        rows_affected: Some(loaded),
+        message: match rows {
+            Some(n) => format!("INSERT {n}"),
+            None => "INSERT".into(),
+        },
+        rows_affected: rows,
+        warnings: executed.warnings,
     })
-}
-
-/// Reads a CSV value error of the warehouse into file line, column and value. DuckDB says
-/// `CSV Error on Line: 3` (the header is line 1), `column "amount"` and `string "abc"`;
-/// PostgreSQL's COPY says `COPY t, line 3, column amount: "abc"`.
-fn csv_value_error(message: &str) -> Option<MaterializeError> {
-    let after = |marker: &str| -> Option<&str> {
-        let start = message.find(marker)? + marker.len();
-        Some(&message[start..])
-    };
-    let number = |text: &str| -> Option<usize> {
-        text.split(|c: char| !c.is_ascii_digit())
-            .next()?
-            .parse()
-            .ok()
-    };
-    let quoted = |marker: &str| -> Option<String> {
-        let rest = after(marker)?;
-        let rest = rest.strip_prefix('"')?;
-        Some(rest[..rest.find('"')?].to_string())
-    };
-    if let Some(rest) = after("CSV Error on Line: ") {
-        let line = number(rest)?;
-        let column = quoted("column ").unwrap_or_else(|| "?".into());
-        let value = quoted("string ").unwrap_or_default();
-        let detail = after("to '")
-            .and_then(|rest| rest.split('\'').next())
-            .map(|ty| format!(" ({ty})"))
-            .unwrap_or_default();
-        return Some(MaterializeError::SeedValue {
-            line,
-            column,
-            value,
-            detail,
-        });
-    }
-    // PostgreSQL: "<problem>\ncontext: COPY <table>, line 3, column amount: \"abc\""
-    let context = after("context: COPY ")?;
-    let line = number(context.split(", line ").nth(1)?)?;
-    let column_part = context.split(", column ").nth(1)?;
-    let (column, value) = match column_part.split_once(": ") {
-        Some((column, value)) => (
-            column.to_string(),
-            value.trim().trim_matches('"').to_string(),
-        ),
-        None => (column_part.trim().to_string(), String::new()),
-    };
-    let problem = message.lines().next().unwrap_or_default();
-    Some(MaterializeError::SeedValue {
-        line,
-        column,
-        value,
-        detail: format!(" ({problem})"),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn relation() -> RelationName {
-        RelationName::new(Some("dev".into()), "main", "orders")
-    }
-
-    #[test]
-    fn statements_are_quoted_and_staged_aside() {
-        let style = QuoteStyle::default();
-        let staged = staging_relation(&relation(), "tmp");
-        assert_eq!(
-            create_schema_sql(&relation(), &style),
-            "create schema if not exists \"dev\".\"main\""
-        );
-        assert_eq!(
-            create_table_as_sql(&staged, "select 1;\n", &style),
-            "create table \"dev\".\"main\".\"orders__strata_tmp\" as (\nselect 1\n)"
-        );
-        assert_eq!(
-            rename_sql(&staged, "orders", &style),
-            "alter table \"dev\".\"main\".\"orders__strata_tmp\" rename to \"orders\""
-        );
-        assert_eq!(
-            delete_matching_sql(&relation(), &staged, &["id", "line"], &style),
-            "delete from \"dev\".\"main\".\"orders\" as target where exists (select 1 from \"dev\".\"main\".\"orders__strata_tmp\" as new_rows where target.\"id\" = new_rows.\"id\" and target.\"line\" = new_rows.\"line\")"
-        );
-    }
-
-    #[test]
-    fn csv_value_errors_name_line_column_and_value() {
-        let duckdb = "Conversion Error: CSV Error on Line: 3\nOriginal Line: 2,abc\nError when converting column \"amount\". Could not convert string \"abc\" to 'INTEGER'";
-        match csv_value_error(duckdb) {
-            Some(MaterializeError::SeedValue {
-                line,
-                column,
-                value,
-                ..
-            }) => {
-                assert_eq!(
-                    (line, column.as_str(), value.as_str()),
-                    (3, "amount", "abc")
-                );
-            }
-            other => panic!("{other:?}"),
-        }
-        let postgres = "invalid input syntax for type integer: \"abc\"\ncontext: COPY prices__strata_tmp, line 3, column amount: \"abc\"";
-        match csv_value_error(postgres) {
-            Some(MaterializeError::SeedValue {
-                line,
-                column,
-                value,
-                ..
-            }) => {
-                assert_eq!(
-                    (line, column.as_str(), value.as_str()),
-                    (3, "amount", "abc")
-                );
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(csv_value_error("some other failure").is_none());
-    }
-
-    #[test]
-    fn schema_diff_finds_added_and_removed_columns() {
-        let col = |n: &str| ColumnInfo {
-            name: n.into(),
-            data_type: "INTEGER".into(),
-        };
-        let diff = SchemaDiff::between(&[col("a"), col("b")], &[col("A"), col("c")]);
-        assert_eq!(diff.added, vec![col("c")]);
-        assert_eq!(diff.removed, vec![col("b")]);
-    }
 }

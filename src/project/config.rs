@@ -360,6 +360,18 @@ impl IncrementalStrategy {
             _ => return None,
         })
     }
+
+    /// The strategy as dbt spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncrementalStrategy::Append => "append",
+            IncrementalStrategy::Merge => "merge",
+            IncrementalStrategy::DeleteInsert => "delete+insert",
+            IncrementalStrategy::InsertOverwrite => "insert_overwrite",
+            IncrementalStrategy::Cdc => "cdc",
+            IncrementalStrategy::Microbatch => "microbatch",
+        }
+    }
 }
 
 /// What an incremental model does when its columns change.

@@ -245,6 +245,15 @@ impl ConnectionConfig {
         }
     }
 
+    fn extra_mut(&mut self) -> &mut IndexMap<String, Json> {
+        match self {
+            ConnectionConfig::Duckdb(c) => &mut c.extra,
+            ConnectionConfig::Postgres(c) => &mut c.extra,
+            ConnectionConfig::Redshift(c) => &mut c.extra,
+            ConnectionConfig::Athena(c) => &mut c.extra,
+        }
+    }
+
     /// Keys written in the profile that this adapter does not know.
     pub fn unknown_keys(&self) -> Vec<&str> {
         let extra = match self {
@@ -276,6 +285,9 @@ pub struct Target {
     pub threads: usize,
     /// Where the target came from, for `debug` and error messages.
     pub origin: TargetOrigin,
+    /// The schema strata keeps its own state in (`state_schema:`), when not the default
+    /// `<schema>_strata`.
+    pub state_schema: Option<String>,
 }
 
 /// Where a target's settings were read.
@@ -344,6 +356,11 @@ impl Target {
             ConnectionConfig::Athena(c) => (c.schema.clone(), c.database.clone()),
         };
         let threads = connection.threads().unwrap_or(4).max(1);
+        let state_schema = connection
+            .extra_mut()
+            .shift_remove("state_schema")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .filter(|s| !s.trim().is_empty());
         Target {
             name,
             profile_name,
@@ -352,6 +369,7 @@ impl Target {
             database,
             threads,
             origin,
+            state_schema,
         }
     }
 

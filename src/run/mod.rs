@@ -1,7 +1,11 @@
-//! The scheduler: runs selected seeds and models in dependency order with at most `threads` in
-//! flight, skips the descendants of a failure, stops early with `--fail-fast`, and cancels
-//! running statements on Ctrl-C. Each node's work is a materialization; this room only decides
-//! when, and records what happened.
+//! The scheduler: runs selected seeds, models and tests in dependency order with at most
+//! `threads` in flight, skips the descendants of a failure, stops early with `--fail-fast`, and
+//! cancels running statements on Ctrl-C. Each node's work is a materialization or a data test;
+//! this room only decides when, and records what happened. [`prepare`] turns a selection into
+//! that work before anything runs.
+
+mod counted;
+pub mod prepare;
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
@@ -10,15 +14,20 @@ use std::time::Instant;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+pub use counted::Counted;
+
 use crate::adapter::Adapter;
+use crate::catalog::Catalog;
 use crate::data_test::{SettingsError, TestOutcome, TestSettings, Verdict};
 use crate::graph::Graph;
 use crate::manifest::{Manifest, NodeId, ResourceType};
-use crate::materialize::{self, MaterializeError, Outcome, Request};
+use crate::materialize::{self, Context, MaterializeError, Outcome, Request};
 use crate::output::Printer;
+use crate::plan::{RunContext, Storage};
 use crate::project::config::{Materialization, NodeConfig};
 use crate::project::ConfigMap;
 use crate::relation::RelationName;
+use crate::state::StateStore;
 
 /// How a node ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,34 +67,70 @@ pub struct NodeResult {
     /// The line of the node's file an error points at (a seed's bad value).
     #[serde(skip)]
     pub line: Option<usize>,
+    /// Statements (queries included) the node ran in the warehouse, and transactions.
+    pub statements: usize,
+    pub transactions: usize,
+    /// Clean-up left for the next run, and other things the node's report should mention.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
-/// What one node runs.
+/// A seed to load.
 #[derive(Debug, Clone)]
-pub struct Work {
-    pub unique_id: NodeId,
-    pub resource_type: ResourceType,
-    pub label: String,
+pub struct SeedWork {
+    pub relation: RelationName,
+    pub config_map: ConfigMap,
+    /// The CSV file, absolute.
+    pub path: std::path::PathBuf,
+    pub storage: Storage,
+}
+
+/// A model to build.
+#[derive(Debug, Clone)]
+pub struct ModelWork {
     pub relation: RelationName,
     pub config: NodeConfig,
     pub config_map: ConfigMap,
-    /// The compiled SELECT (models) — empty for seeds.
+    /// The compiled SELECT.
     pub sql: String,
-    /// The CSV file (seeds), absolute.
-    pub seed_path: Option<std::path::PathBuf>,
-    /// Rendered hooks (models).
+    /// Rendered hooks.
     pub pre_hooks: Vec<String>,
     pub post_hooks: Vec<String>,
     /// Descriptions stored as comments after the build (`persist_docs`).
     pub comments: Vec<crate::materialize::Comment>,
-    /// A data test's thresholds and options; `Err` when its config is unusable.
-    pub test: Option<Result<TestSettings, SettingsError>>,
-    /// A column test's place in a batch sharing one scan of its relation.
-    pub batch: Option<crate::data_test::BatchSlot>,
-    /// A bookmarked model's landing files for this run and the statements recording them.
+    /// A bookmarked model's landing files for this run and their record.
     pub files: Option<crate::landing::ModelFiles>,
     /// A view's fingerprint check: set for views that are left alone when unchanged.
     pub view: Option<materialize::view_state::ViewPlan>,
+    pub storage: Storage,
+    pub late_binding: bool,
+}
+
+/// A data test to run.
+#[derive(Debug, Clone)]
+pub struct TestWork {
+    /// The compiled query selecting failing rows.
+    pub sql: String,
+    /// Thresholds and options; `Err` when its config is unusable.
+    pub settings: Result<TestSettings, SettingsError>,
+    /// A column test's place in a batch sharing one scan of its relation.
+    pub batch: Option<crate::data_test::BatchSlot>,
+}
+
+/// What one node runs.
+#[derive(Debug, Clone)]
+pub enum Job {
+    Seed(SeedWork),
+    Model(Box<ModelWork>),
+    Test(TestWork),
+}
+
+/// One node of the run and its job.
+#[derive(Debug, Clone)]
+pub struct Work {
+    pub unique_id: NodeId,
+    pub label: String,
+    pub job: Job,
 }
 
 /// Knobs of a run.
@@ -97,12 +142,12 @@ pub struct RunOptions {
 }
 
 fn describe(work: &Work) -> String {
-    match work.resource_type {
-        ResourceType::Seed => format!("seed file {}", work.label),
-        ResourceType::Test => format!("test {}", work.label),
-        _ => format!(
+    match &work.job {
+        Job::Seed(_) => format!("seed file {}", work.label),
+        Job::Test(_) => format!("test {}", work.label),
+        Job::Model(model) => format!(
             "sql {} model {}",
-            work.config.materialized.as_str(),
+            model.config.materialized.as_str(),
             work.label
         ),
     }
@@ -120,77 +165,102 @@ enum Done {
     Tested(TestOutcome),
 }
 
-async fn run_one(
-    adapter: Arc<dyn Adapter>,
-    work: Work,
-    full_refresh: bool,
-) -> Result<Done, MaterializeError> {
-    if let Some(settings) = &work.test {
-        let settings = settings
-            .as_ref()
-            .map_err(|e| MaterializeError::Settings(e.to_string()))?;
-        let outcome =
-            crate::data_test::run(adapter.as_ref(), &work.sql, settings, work.batch.as_ref())
-                .await?;
-        return Ok(Done::Tested(outcome));
+/// Where the run's nodes run: shared by every task.
+#[derive(Clone)]
+pub struct Shared {
+    pub adapter: Arc<dyn Adapter>,
+    pub catalog: Arc<Catalog>,
+    pub state: Arc<dyn StateStore>,
+    pub run: Arc<RunContext>,
+}
+
+impl Shared {
+    fn context(&self) -> Context<'_> {
+        Context {
+            adapter: self.adapter.as_ref(),
+            catalog: self.catalog.as_ref(),
+            state: self.state.as_ref(),
+            run: self.run.as_ref(),
+        }
     }
-    let built = match work.resource_type {
-        ResourceType::Seed => {
-            let path = work.seed_path.as_ref().ok_or_else(|| {
-                crate::adapter::AdapterError::Internal("a seed without a file".into())
-            })?;
-            materialize::load_seed(adapter.as_ref(), &work.relation, path, &work.config_map).await
+}
+
+async fn run_model(
+    ctx: &Context<'_>,
+    model: &ModelWork,
+    full_refresh: bool,
+) -> Result<Outcome, MaterializeError> {
+    if let Some(files) = &model.files {
+        if files.is_empty() {
+            return Ok(Outcome {
+                message: NO_NEW_DATA.into(),
+                rows_affected: Some(0),
+                warnings: Vec::new(),
+            });
         }
-        _ => {
-            if let Some(files) = &work.files {
-                if files.is_empty() {
-                    return Ok(Done::Built(Outcome {
-                        message: NO_NEW_DATA.into(),
-                        rows_affected: Some(0),
-                    }));
-                }
-                materialize::ensure_schema(adapter.as_ref(), &work.relation).await?;
-                adapter.execute_all(&files.setup, false).await?;
-            }
-            let mut record: Vec<String> =
-                work.files.as_ref().map_or(Vec::new(), |f| f.record.clone());
-            if let Some(plan) = &work.view {
-                let fingerprint = plan.fingerprint(adapter.as_ref()).await?;
-                if !full_refresh
-                    && plan.recorded.as_deref() == Some(fingerprint.as_str())
-                    && adapter.relation_kind(&work.relation).await?
-                        == Some(crate::adapter::RelationKind::View)
-                {
-                    return Ok(Done::Built(Outcome {
-                        message: VIEW_UNCHANGED.into(),
-                        rows_affected: None,
-                    }));
-                }
-                record.extend(plan.record_sql(
-                    &work.relation,
-                    &fingerprint,
-                    &adapter.quote_style(),
-                ));
-            }
-            let request = Request {
-                relation: &work.relation,
-                config: &work.config,
-                config_map: &work.config_map,
-                sql: &work.sql,
-                full_refresh,
-                pre_hooks: &work.pre_hooks,
-                post_hooks: &work.post_hooks,
-                record: &record,
-            };
-            let built = materialize::materialize(adapter.as_ref(), &request).await;
-            if built.is_ok() && !work.comments.is_empty() {
-                materialize::apply_comments(adapter.as_ref(), &work.relation, &work.comments)
-                    .await?;
-            }
-            built
+    }
+    let mut records: Vec<crate::plan::StateWrite> = model
+        .files
+        .as_ref()
+        .and_then(|f| f.record.clone())
+        .into_iter()
+        .collect();
+    if let Some(plan) = &model.view {
+        let fingerprint = plan.fingerprint(ctx.catalog).await?;
+        if !full_refresh
+            && plan.recorded.as_deref() == Some(fingerprint.as_str())
+            && ctx.catalog.kind(&model.relation).await? == Some(crate::adapter::RelationKind::View)
+        {
+            return Ok(Outcome {
+                message: VIEW_UNCHANGED.into(),
+                rows_affected: None,
+                warnings: Vec::new(),
+            });
         }
+        records.push(plan.record(&model.relation, &fingerprint));
+    }
+    let request = Request {
+        relation: &model.relation,
+        config: &model.config,
+        config_map: &model.config_map,
+        sql: &model.sql,
+        full_refresh,
+        pre_hooks: &model.pre_hooks,
+        post_hooks: &model.post_hooks,
+        records: &records,
+        storage: &model.storage,
+        late_binding: model.late_binding,
     };
-    built.map(Done::Built)
+    let built = materialize::materialize(ctx, &request).await?;
+    if !model.comments.is_empty() {
+        materialize::apply_comments(ctx, &model.relation, &model.comments).await?;
+    }
+    Ok(built)
+}
+
+async fn run_one(shared: Shared, work: Work, full_refresh: bool) -> Result<Done, MaterializeError> {
+    let ctx = shared.context();
+    match &work.job {
+        Job::Test(test) => {
+            let settings = test
+                .settings
+                .as_ref()
+                .map_err(|e| MaterializeError::Settings(e.to_string()))?;
+            let outcome =
+                crate::data_test::run(&ctx, &test.sql, settings, test.batch.as_ref()).await?;
+            Ok(Done::Tested(outcome))
+        }
+        Job::Seed(seed) => materialize::load_seed(
+            &ctx,
+            &seed.relation,
+            &seed.path,
+            &seed.config_map,
+            &seed.storage,
+        )
+        .await
+        .map(Done::Built),
+        Job::Model(model) => run_model(&ctx, model, full_refresh).await.map(Done::Built),
+    }
 }
 
 /// Runs `work` (already in any order) respecting the DAG. Returns one result per node.
@@ -200,7 +270,7 @@ async fn run_one(
 pub async fn execute(
     manifest: &Manifest,
     graph: &Graph,
-    adapter: Arc<dyn Adapter>,
+    shared: &Shared,
     work: Vec<Work>,
     options: &RunOptions,
     printer: &Printer,
@@ -217,7 +287,7 @@ pub async fn execute(
     // own files: it waits for what those views read, not for the views.
     let inlined: HashMap<NodeId, HashSet<NodeId>> = work
         .iter()
-        .filter(|w| w.files.is_some())
+        .filter(|w| matches!(&w.job, Job::Model(m) if m.files.is_some()))
         .filter_map(|w| {
             let node = manifest.get(&w.unique_id)?;
             let inline = crate::landing::reach(manifest, node).inline;
@@ -236,7 +306,12 @@ pub async fn execute(
 
     let mut results: Vec<NodeResult> = Vec::with_capacity(total);
     let mut skipped: HashSet<NodeId> = HashSet::new();
-    type Joined = (NodeId, f64, Result<Done, MaterializeError>);
+    type Joined = (
+        NodeId,
+        f64,
+        Arc<counted::Counts>,
+        Result<Done, MaterializeError>,
+    );
     let mut running: JoinSet<Joined> = JoinSet::new();
     let mut started = 0usize;
     let mut stop = false;
@@ -270,14 +345,15 @@ pub async fn execute(
                     "total": total,
                 }),
             );
-            let adapter = adapter.clone();
+            let shared = shared.clone();
             let full_refresh = options.full_refresh;
-            running.spawn(async move {
+            let counts = Arc::new(counted::Counts::default());
+            running.spawn(counted::NODE.scope(counts.clone(), async move {
                 let clock = Instant::now();
                 let id = work.unique_id.clone();
-                let result = run_one(adapter, work, full_refresh).await;
-                (id, clock.elapsed().as_secs_f64(), result)
-            });
+                let result = run_one(shared, work, full_refresh).await;
+                (id, clock.elapsed().as_secs_f64(), counts, result)
+            }));
         }
         if running.is_empty() {
             if stop || ready.is_empty() {
@@ -289,13 +365,13 @@ pub async fn execute(
             joined = running.join_next() => joined,
             _ = &mut ctrl_c, if !stop => {
                 printer.info("interrupted: cancelling running queries; tables being built are dropped, the previous ones stay");
-                let _ = adapter.cancel().await;
+                let _ = shared.adapter.cancel().await;
                 stop = true;
                 continue;
             }
         };
         let Some(joined) = joined else { continue };
-        let (id, seconds, result) = match joined {
+        let (id, seconds, counts, result) = match joined {
             Ok(done) => done,
             Err(err) => {
                 printer.info(&format!(
@@ -326,6 +402,9 @@ pub async fn execute(
                     sample: None,
                     stored_in: None,
                     line: None,
+                    statements: counts.statements(),
+                    transactions: counts.transactions(),
+                    warnings: outcome.warnings,
                 });
                 false
             }
@@ -351,6 +430,9 @@ pub async fn execute(
                     sample: outcome.sample,
                     stored_in: outcome.stored_in.map(|r| r.to_string()),
                     line: None,
+                    statements: counts.statements(),
+                    transactions: counts.transactions(),
+                    warnings: Vec::new(),
                 });
                 status == Status::Fail
             }
@@ -370,6 +452,9 @@ pub async fn execute(
                     sample: None,
                     stored_in: None,
                     line: err.line(),
+                    statements: counts.statements(),
+                    transactions: counts.transactions(),
+                    warnings: Vec::new(),
                 });
                 true
             }
@@ -377,7 +462,7 @@ pub async fn execute(
         if failed {
             skip_behind(&id, graph, &children, &ids, &mut skipped);
             if options.fail_fast {
-                let _ = adapter.cancel().await;
+                let _ = shared.adapter.cancel().await;
                 stop = true;
             }
         }
@@ -530,6 +615,9 @@ fn skip_result(id: &NodeId) -> NodeResult {
         sample: None,
         stored_in: None,
         line: None,
+        statements: 0,
+        transactions: 0,
+        warnings: Vec::new(),
     }
 }
 

@@ -54,7 +54,7 @@ fn a_bookmarked_model_reads_each_landing_file_once(kind: Kind) {
             &["2", "20", "landing/orders/LOAD00000001.csv"]
         ])
     );
-    let recorded = "select file_path from {s}.loaded__strata_files order by file_path";
+    let recorded = "select file_path from {s}_strata.strata_files where relation_name = 'loaded' order by file_path";
     assert_eq!(
         w.query(recorded),
         rows(&[&["landing/orders/LOAD00000001.csv"]])
@@ -111,7 +111,7 @@ fn bookmarks_commit_with_the_rows_they_describe(kind: Kind) {
     assert_eq!(failed.code, 1, "{}", failed.stderr);
     assert_eq!(w.query("select count(*) from {s}.loaded"), rows(&[&["2"]]));
     assert_eq!(
-        w.query("select count(*) from {s}.loaded__strata_files"),
+        w.query("select count(*) from {s}_strata.strata_files where relation_name = 'loaded'"),
         rows(&[&["1"]])
     );
     w.build_ok(&[]);

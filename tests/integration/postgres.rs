@@ -155,12 +155,17 @@ fn postgres_builds_seeds_views_tables_incrementals_and_tests() {
         db.query("select order_id || '/' || line || '=' || amount from analytics.lines order by order_id, line"),
         "1/1=10.5\n1/2=4\n2/1=7\n3/1=1"
     );
-    // No staging relations are left behind (the view fingerprints are state, not staging).
+    // No staging relations are left behind, and strata's own state is out of the models'
+    // schema: only its two tables, in its own schema.
     assert_eq!(
         db.query(
-            "select count(*) from pg_class where relname like '%strata%' and relname <> 'strata__views'"
+            "select count(*) from pg_class where relname like '%strata%' and relname not in ('strata_views', 'strata_files')"
         ),
         "0"
+    );
+    assert_eq!(
+        db.query("select string_agg(table_schema || '.' || table_name, ',' order by table_name) from information_schema.tables where table_name like 'strata%'"),
+        "analytics_strata.strata_files,analytics_strata.strata_views"
     );
 }
 
@@ -206,7 +211,7 @@ fn postgres_keeps_the_previous_table_when_a_model_or_seed_fails() {
     assert!(seeded.stderr.contains("value `abc`"), "{}", seeded.stderr);
     assert_eq!(db.query("select sum(amount) from analytics.prices"), "30");
     assert_eq!(
-        db.query("select count(*) from pg_class where relname like '%strata%'"),
+        db.query("select count(*) from pg_class where relname like '%strata%' and relname not in ('strata_views', 'strata_files')"),
         "0"
     );
 }
@@ -398,37 +403,59 @@ fn assert_same_tables(db: &Database, duck: &std::path::Path) {
     let restated = |table: &str| {
         crate::example::RESTATED
             .iter()
-            .any(|r| table.starts_with(r))
+            .any(|r| table.starts_with(r) || table.starts_with(&format!("cdc__analytics__{r}")))
     };
     let run_derived = |table: &str, column: &str| {
         column == "recorded_at"
             || (restated(table) && ["_op", "_commit_ts", "_change_seq"].contains(&column))
+            // Bookmarks name the relation by its database and schema, which differ.
+            || (table == "strata_files" && ["relation_database", "relation_schema"].contains(&column))
     };
-    for table in tables {
-        // View fingerprints hash each engine's own SQL.
-        if (restated(table) && table.ends_with("__strata_cdc")) || table == "strata__views" {
-            continue;
-        }
+    // (PostgreSQL table, DuckDB table): the models, then strata's state of them — file
+    // bookmarks and CDC tombstones. View fingerprints hash each engine's own SQL.
+    let mut pairs: Vec<(String, String, String)> = tables
+        .iter()
+        .map(|t| (format!("analytics.{t}"), format!("main.{t}"), t.to_string()))
+        .collect();
+    // The models' bookmarks only: PostgreSQL also records the files it staged into `shop`.
+    pairs.push((
+        "(select * from analytics_strata.strata_files where relation_schema = 'analytics') as b"
+            .into(),
+        "(select * from main_strata.strata_files where relation_schema = 'main') as b".into(),
+        "strata_files".into(),
+    ));
+    let tombstones = db.query(
+        "select table_name from information_schema.tables where table_schema = 'analytics_strata' and table_name like 'cdc\\_\\_%' order by 1",
+    );
+    assert!(tombstones.lines().count() >= 5, "{tombstones}");
+    for table in tombstones.lines().filter(|t| !restated(t)) {
+        let model = table.trim_start_matches("cdc__analytics__");
+        pairs.push((
+            format!("analytics_strata.{table}"),
+            format!("main_strata.cdc__main__{model}"),
+            table.to_string(),
+        ));
+    }
+    for (pg_table, duck_table, table) in pairs {
+        let (schema, name) = if table == "strata_files" {
+            ("analytics_strata", "strata_files")
+        } else {
+            pg_table.split_once('.').expect("qualified")
+        };
         let columns: Vec<(String, String)> = db
             .query(&format!(
-                "select column_name || ':' || data_type from information_schema.columns where table_schema = 'analytics' and table_name = '{table}' order by ordinal_position"
+                "select column_name || ':' || data_type from information_schema.columns where table_schema = '{schema}' and table_name = '{name}' order by ordinal_position"
             ))
             .lines()
             .filter_map(|l| l.split_once(':').map(|(n, t)| (n.to_string(), t.to_string())))
-            .filter(|(name, _)| !run_derived(table, name))
+            .filter(|(name, _)| !run_derived(&table, name))
             .collect();
-        let pg_rows = db.query(&normalized_rows_sql(
-            &format!("analytics.{table}"),
-            &columns,
-            "text",
-        ));
-        let duck_rows: Vec<String> = crate::common::query(
-            duck,
-            &normalized_rows_sql(&format!("main.{table}"), &columns, "varchar"),
-        )
-        .into_iter()
-        .map(|r| r.join(""))
-        .collect();
+        let pg_rows = db.query(&normalized_rows_sql(&pg_table, &columns, "text"));
+        let duck_rows: Vec<String> =
+            crate::common::query(duck, &normalized_rows_sql(&duck_table, &columns, "varchar"))
+                .into_iter()
+                .map(|r| r.join(""))
+                .collect();
         let pg_rows: Vec<&str> = if pg_rows.is_empty() {
             Vec::new()
         } else {

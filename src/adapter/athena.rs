@@ -1,0 +1,612 @@
+//! Amazon Athena (and Trino, which speaks its SQL): its [`AthenaFlavour`]. Tables are Iceberg
+//! by default (`table_type='iceberg'`) or Hive (`table_type='hive'`), each in an S3 location
+//! unique to the run that built it; DDL quotes with backticks, queries with double quotes;
+//! nothing is transactional, so tables are swapped by renames with a backup (Iceberg) or by
+//! pointing the Glue table at the new data (Hive); a write opens at most 100 partitions and a
+//! statement is at most 262,144 bytes.
+//!
+//! Only the SQL exists so far: the golden plan tests lower every plan for Athena and parse the
+//! statements with sqlparser. Glue, S3 and query execution are the next issue; the API calls
+//! the steps lower to are described here, not run.
+
+use std::any::Any;
+
+use serde_json::Value as Json;
+use sqlparser::dialect::{Dialect, GenericDialect, HiveDialect};
+
+use super::ansi;
+use super::flavour::{
+    ApiCall, Capabilities, Flavour, Limits, Lowered, PropertyError, SeedLoad, StatementKind,
+    SwapMethod,
+};
+use crate::plan::{Literal, Step, Storage, StorageSpec};
+use crate::project::target::AthenaConfig;
+use crate::project::ConfigMap;
+use crate::relation::{string_literal, QuoteStyle, RelationName};
+
+/// Hive DDL quotes with backticks and names no catalog.
+pub const DDL_STYLE: QuoteStyle = QuoteStyle {
+    quote: '`',
+    include_database: false,
+};
+
+/// Queries (and CTAS, views) quote with double quotes, catalog included.
+pub const DML_STYLE: QuoteStyle = QuoteStyle {
+    quote: '"',
+    include_database: true,
+};
+
+/// Glue deletes at most 25 partitions a call.
+const PARTITIONS_PER_DELETE: usize = 25;
+
+/// What Athena's SQL can do, and where its tables' data goes.
+#[derive(Debug, Clone)]
+pub struct AthenaFlavour {
+    capabilities: Capabilities,
+    /// The S3 prefix tables are written under (`s3_data_dir`, or the staging dir's).
+    data_dir: String,
+    naming: DataNaming,
+}
+
+/// How a table's S3 location is named (`s3_data_naming`, as dbt-athena spells it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataNaming {
+    Unique,
+    Table,
+    TableUnique,
+    SchemaTable,
+    SchemaTableUnique,
+}
+
+impl DataNaming {
+    pub fn parse(text: &str) -> Option<DataNaming> {
+        Some(match text {
+            "unique" => DataNaming::Unique,
+            "table" => DataNaming::Table,
+            "table_unique" => DataNaming::TableUnique,
+            "schema_table" => DataNaming::SchemaTable,
+            "schema_table_unique" => DataNaming::SchemaTableUnique,
+            _ => return None,
+        })
+    }
+}
+
+impl AthenaFlavour {
+    pub fn new(config: &AthenaConfig) -> AthenaFlavour {
+        let data_dir = config
+            .s3_data_dir
+            .clone()
+            .unwrap_or_else(|| format!("{}/tables", config.s3_staging_dir.trim_end_matches('/')));
+        AthenaFlavour {
+            capabilities: Capabilities {
+                transactions: false,
+                transactional_ddl: false,
+                create_or_replace_table: false,
+                create_or_replace_view: true,
+                merge: true,
+                comments: false,
+                seeds: SeedLoad::InsertRows,
+                reads_local_files: false,
+                views_bind_to_tables: false,
+                batch_column_tests: true,
+                late_binding_views: true,
+            },
+            data_dir: data_dir.trim_end_matches('/').to_string(),
+            naming: config
+                .s3_data_naming
+                .as_deref()
+                .and_then(DataNaming::parse)
+                .unwrap_or(DataNaming::SchemaTableUnique),
+        }
+    }
+}
+
+/// Iceberg or Hive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableType {
+    Iceberg,
+    Hive,
+}
+
+/// An Athena table's storage, from dbt-athena's config keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AthenaTable {
+    pub table_type: TableType,
+    /// `parquet` unless `format` says otherwise.
+    pub format: String,
+    pub partitioned_by: Vec<String>,
+    pub bucketed_by: Vec<String>,
+    pub bucket_count: Option<u64>,
+    pub write_compression: Option<String>,
+    /// Where the table's data lives: its `external_location`, or one built by the naming
+    /// rule, without a trailing slash.
+    pub location: String,
+    /// The location is the user's `external_location`: tables built aside go beside it.
+    pub external: bool,
+}
+
+impl AthenaTable {
+    fn with_clause(&self) -> String {
+        let array = |items: &[String]| {
+            format!(
+                "ARRAY[{}]",
+                items
+                    .iter()
+                    .map(|i| string_literal(i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let mut parts = Vec::new();
+        match self.table_type {
+            TableType::Iceberg => {
+                parts.push("table_type='ICEBERG'".to_string());
+                parts.push("is_external=false".to_string());
+                parts.push(format!(
+                    "location={}",
+                    string_literal(&format!("{}/", self.location))
+                ));
+                if !self.partitioned_by.is_empty() {
+                    parts.push(format!("partitioning={}", array(&self.partitioned_by)));
+                }
+            }
+            TableType::Hive => {
+                parts.push(format!(
+                    "external_location={}",
+                    string_literal(&format!("{}/", self.location))
+                ));
+                if !self.partitioned_by.is_empty() {
+                    parts.push(format!("partitioned_by={}", array(&self.partitioned_by)));
+                }
+                if !self.bucketed_by.is_empty() {
+                    parts.push(format!("bucketed_by={}", array(&self.bucketed_by)));
+                    if let Some(count) = self.bucket_count {
+                        parts.push(format!("bucket_count={count}"));
+                    }
+                }
+            }
+        }
+        parts.push(format!(
+            "format={}",
+            string_literal(&self.format.to_ascii_uppercase())
+        ));
+        if let Some(compression) = &self.write_compression {
+            parts.push(format!(
+                "write_compression={}",
+                string_literal(&compression.to_ascii_uppercase())
+            ));
+        }
+        parts.join(", ")
+    }
+}
+
+impl StorageSpec for AthenaTable {
+    fn partition_columns(&self) -> &[String] {
+        &self.partitioned_by
+    }
+
+    fn aside(&self, _identifier: &str, run_id: &str) -> Storage {
+        // A location of its own: the live table's data is never written over.
+        Storage::new(AthenaTable {
+            location: format!("{}/{run_id}", self.location),
+            ..self.clone()
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.with_clause()
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+fn text(config: &ConfigMap, key: &str) -> Result<Option<String>, PropertyError> {
+    match config.get(key) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(other) => Err(PropertyError::new(
+            key,
+            format!("expected text, found `{other}`"),
+        )),
+    }
+}
+
+fn list(config: &ConfigMap, key: &str) -> Result<Vec<String>, PropertyError> {
+    match config.get(key) {
+        None | Some(Json::Null) => Ok(Vec::new()),
+        Some(Json::String(s)) => Ok(vec![s.trim().to_string()]),
+        Some(Json::Array(items)) => items
+            .iter()
+            .map(|item| match item {
+                Json::String(s) => Ok(s.trim().to_string()),
+                other => Err(PropertyError::new(
+                    key,
+                    format!("expected column names, found `{other}`"),
+                )),
+            })
+            .collect(),
+        Some(other) => Err(PropertyError::new(
+            key,
+            format!("expected a list of columns, found `{other}`"),
+        )),
+    }
+}
+
+static GENERIC_DIALECT: GenericDialect = GenericDialect {};
+static HIVE_DIALECT: HiveDialect = HiveDialect {};
+
+impl AthenaFlavour {
+    fn base_location(&self, relation: &RelationName) -> String {
+        let (schema, table) = (&relation.schema, &relation.identifier);
+        match self.naming {
+            DataNaming::Unique => self.data_dir.clone(),
+            DataNaming::Table | DataNaming::TableUnique => format!("{}/{table}", self.data_dir),
+            DataNaming::SchemaTable | DataNaming::SchemaTableUnique => {
+                format!("{}/{schema}/{table}", self.data_dir)
+            }
+        }
+    }
+
+    fn is_hive(storage: &Storage) -> bool {
+        storage
+            .get::<AthenaTable>()
+            .is_some_and(|t| t.table_type == TableType::Hive)
+    }
+}
+
+impl Flavour for AthenaFlavour {
+    fn name(&self) -> &'static str {
+        "athena"
+    }
+
+    fn dialect(&self) -> &dyn Dialect {
+        // sqlparser has no Trino dialect; the generic one reads Trino's queries.
+        &GENERIC_DIALECT
+    }
+
+    fn statement_dialect(&self, kind: StatementKind) -> &dyn Dialect {
+        match kind {
+            StatementKind::Ddl => &HIVE_DIALECT,
+            StatementKind::Dml => &GENERIC_DIALECT,
+        }
+    }
+
+    fn quote_style(&self, kind: StatementKind) -> QuoteStyle {
+        match kind {
+            StatementKind::Ddl => DDL_STYLE,
+            StatementKind::Dml => DML_STYLE,
+        }
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            statement_bytes: Some(262_144),
+            partitions_per_write: Some(100),
+            identifier_length: 255,
+        }
+    }
+
+    fn property_keys(&self) -> &'static [&'static str] {
+        &[
+            "table_type",
+            "format",
+            "partitioned_by",
+            "bucketed_by",
+            "bucket_count",
+            "write_compression",
+            "s3_data_naming",
+            "external_location",
+        ]
+    }
+
+    fn table_storage(
+        &self,
+        relation: &RelationName,
+        config: &ConfigMap,
+    ) -> Result<Storage, PropertyError> {
+        let table_type = match text(config, "table_type")?.map(|t| t.to_ascii_lowercase()) {
+            None => TableType::Iceberg,
+            Some(t) if t == "iceberg" => TableType::Iceberg,
+            Some(t) if t == "hive" => TableType::Hive,
+            Some(other) => {
+                return Err(PropertyError::new(
+                    "table_type",
+                    format!("`{other}` is not a table type; write iceberg or hive"),
+                ))
+            }
+        };
+        let naming = match text(config, "s3_data_naming")? {
+            None => self.naming,
+            Some(n) => DataNaming::parse(&n).ok_or_else(|| {
+                PropertyError::new(
+                    "s3_data_naming",
+                    format!("`{n}` is not a naming; write unique, table, table_unique, schema_table or schema_table_unique"),
+                )
+            })?,
+        };
+        let external = text(config, "external_location")?;
+        let location = match &external {
+            Some(location) => location.trim_end_matches('/').to_string(),
+            None => AthenaFlavour {
+                naming,
+                ..self.clone()
+            }
+            .base_location(relation),
+        };
+        let bucket_count = match config.get("bucket_count") {
+            None | Some(Json::Null) => None,
+            Some(Json::Number(n)) if n.as_u64().is_some_and(|n| n > 0) => n.as_u64(),
+            Some(other) => {
+                return Err(PropertyError::new(
+                    "bucket_count",
+                    format!("expected a whole number of buckets, found `{other}`"),
+                ))
+            }
+        };
+        let bucketed_by = list(config, "bucketed_by")?;
+        if table_type == TableType::Iceberg && !bucketed_by.is_empty() {
+            return Err(PropertyError::new(
+                "bucketed_by",
+                "Iceberg tables take buckets as partition transforms: write `partitioned_by: ['bucket(4, col)']`",
+            ));
+        }
+        Ok(Storage::new(AthenaTable {
+            table_type,
+            format: text(config, "format")?.unwrap_or_else(|| "parquet".into()),
+            partitioned_by: list(config, "partitioned_by")?,
+            bucketed_by,
+            bucket_count,
+            write_compression: text(config, "write_compression")?,
+            location,
+            external: external.is_some(),
+        }))
+    }
+
+    fn can_merge(&self, storage: &Storage) -> bool {
+        !Self::is_hive(storage)
+    }
+
+    fn swap_method(&self, storage: &Storage) -> SwapMethod {
+        if Self::is_hive(storage) {
+            SwapMethod::Repoint
+        } else {
+            SwapMethod::Rename
+        }
+    }
+
+    fn lower(&self, step: &Step) -> Vec<Lowered> {
+        let ddl = |text: String| vec![Lowered::sql(StatementKind::Ddl, text)];
+        let dml = |text: String| vec![Lowered::sql(StatementKind::Dml, text)];
+        match step {
+            Step::CreateSchema { schema, .. } => ddl(format!(
+                "create schema if not exists {}",
+                DDL_STYLE.quote_identifier(schema)
+            )),
+            Step::CreateTableAs {
+                relation,
+                select,
+                storage,
+                ..
+            } => {
+                let with = storage
+                    .get::<AthenaTable>()
+                    .map(AthenaTable::with_clause)
+                    .unwrap_or_else(|| "format='PARQUET'".into());
+                dml(format!(
+                    "create table {} with ({with}) as\n{}",
+                    relation.render(&DML_STYLE),
+                    ansi::body(select)
+                ))
+            }
+            Step::CreateView {
+                relation, select, ..
+            } => dml(format!(
+                "create or replace view {} as\n{}",
+                relation.render(&DML_STYLE),
+                ansi::body(select)
+            )),
+            Step::CreateTable {
+                relation,
+                columns,
+                storage,
+            } => {
+                let table = storage.get::<AthenaTable>();
+                let location = table
+                    .map(|t| format!("{}/", t.location))
+                    .unwrap_or_default();
+                let columns = ansi::column_definitions(columns, &DDL_STYLE);
+                let name = relation.render(&DDL_STYLE);
+                ddl(match table.map(|t| t.table_type) {
+                    Some(TableType::Hive) => format!(
+                        "create external table {name} ({columns}) stored as parquet location {}",
+                        string_literal(&location)
+                    ),
+                    _ => format!(
+                        "create table {name} ({columns}) location {} tblproperties ('table_type'='ICEBERG', 'format'='parquet')",
+                        string_literal(&location)
+                    ),
+                })
+            }
+            Step::DeletePartitions {
+                relation,
+                columns,
+                values,
+                storage,
+            } if Self::is_hive(storage) => {
+                // A Hive table's rows go by whole partitions: their Glue entries, then their
+                // objects in S3.
+                let mut calls = Vec::new();
+                for batch in values.chunks(PARTITIONS_PER_DELETE) {
+                    calls.push(Lowered::Api(ApiCall {
+                        operation: "glue:BatchDeletePartition".into(),
+                        arguments: vec![
+                            ("table".into(), relation.dotted()),
+                            ("partitions".into(), partition_values(batch)),
+                        ],
+                    }));
+                }
+                for tuple in values {
+                    calls.push(Lowered::Api(ApiCall {
+                        operation: "s3:DeleteObjects".into(),
+                        arguments: vec![
+                            ("table".into(), relation.dotted()),
+                            ("partition".into(), partition_path(columns, tuple)),
+                        ],
+                    }));
+                }
+                calls
+            }
+            Step::Delete { from, filter } => dml(ansi::delete(from, filter, &DML_STYLE, false)),
+            Step::AddColumns { relation, columns } => ddl(format!(
+                "alter table {} add columns ({})",
+                relation.render(&DDL_STYLE),
+                ansi::column_definitions(columns, &DDL_STYLE)
+            )),
+            Step::AlterColumnTypes { relation, columns } => columns
+                .iter()
+                .map(|c| {
+                    let name = DDL_STYLE.quote_identifier(&c.name);
+                    Lowered::sql(
+                        StatementKind::Ddl,
+                        format!(
+                            "alter table {} change column {name} {name} {}",
+                            relation.render(&DDL_STYLE),
+                            c.data_type
+                        ),
+                    )
+                })
+                .collect(),
+            Step::Rename {
+                from,
+                to,
+                kind: crate::adapter::RelationKind::Table,
+            } => {
+                let target = RelationName::new(from.database.clone(), from.schema.clone(), to);
+                ddl(format!(
+                    "alter table {} rename to {}",
+                    from.render(&DDL_STYLE),
+                    target.render(&DDL_STYLE)
+                ))
+            }
+            Step::Drop {
+                relation,
+                kind: crate::adapter::RelationKind::View,
+                ..
+            } => dml(format!(
+                "drop view if exists {}",
+                relation.render(&DML_STYLE)
+            )),
+            Step::Drop { relation, .. } => ddl(format!(
+                "drop table if exists {}",
+                relation.render(&DDL_STYLE)
+            )),
+            Step::Repoint { live, from } => vec![
+                Lowered::Api(ApiCall {
+                    operation: "glue:UpdateTable".into(),
+                    arguments: vec![
+                        ("table".into(), live.dotted()),
+                        ("location_and_columns_of".into(), from.dotted()),
+                    ],
+                }),
+                Lowered::Api(ApiCall {
+                    operation: "glue:DeleteTable".into(),
+                    arguments: vec![("table".into(), from.dotted())],
+                }),
+                Lowered::Api(ApiCall {
+                    operation: "s3:DeleteObjects".into(),
+                    arguments: vec![
+                        ("table".into(), live.dotted()),
+                        ("location".into(), "previous".into()),
+                    ],
+                }),
+            ],
+            Step::Comment { .. } | Step::IndexColumn { .. } => Vec::new(),
+            other => ansi::lower(self, other),
+        }
+    }
+
+    fn literal(&self, value: &Literal, data_type: &str) -> String {
+        // Trino casts no text to numbers or dates on its own.
+        match (value, dml_type(data_type)) {
+            (Literal::Text(text), Some(ty)) => format!("cast({} as {ty})", string_literal(text)),
+            (value, _) => ansi::literal(value),
+        }
+    }
+
+    fn column_type_for(&self, duckdb_type: &str) -> String {
+        let upper = duckdb_type.to_ascii_uppercase();
+        match upper.as_str() {
+            "BIGINT" | "HUGEINT" | "UBIGINT" | "UINTEGER" => "bigint".into(),
+            "INTEGER" | "USMALLINT" => "int".into(),
+            "SMALLINT" | "TINYINT" | "UTINYINT" => "smallint".into(),
+            "DOUBLE" => "double".into(),
+            "FLOAT" => "float".into(),
+            "BOOLEAN" => "boolean".into(),
+            "DATE" => "date".into(),
+            "TIMESTAMP" | "TIMESTAMP_NS" | "TIMESTAMP_MS" | "TIMESTAMP_S" => "timestamp".into(),
+            _ if upper.starts_with("DECIMAL") => format!("decimal{}", &duckdb_type[7..]),
+            _ => "string".into(),
+        }
+    }
+
+    fn is_retryable_message(&self, message: &str) -> bool {
+        [
+            "ICEBERG_COMMIT_ERROR",
+            "ThrottlingException",
+            "TooManyRequestsException",
+            "SlowDown",
+        ]
+        .iter()
+        .any(|marker| message.contains(marker))
+    }
+}
+
+/// The Athena query type of a DDL type, for casting literals; `None` for text columns.
+fn dml_type(data_type: &str) -> Option<String> {
+    let lower = data_type.trim().to_ascii_lowercase();
+    if lower.is_empty()
+        || lower == "string"
+        || lower.starts_with("varchar")
+        || lower.starts_with("char")
+    {
+        return None;
+    }
+    Some(match lower.as_str() {
+        "int" => "integer".into(),
+        other => other.to_string(),
+    })
+}
+
+fn partition_values(batch: &[Vec<Literal>]) -> String {
+    let tuples: Vec<String> = batch
+        .iter()
+        .map(|tuple| {
+            let values: Vec<String> = tuple.iter().map(ansi::literal).collect();
+            format!("({})", values.join(", "))
+        })
+        .collect();
+    format!("[{}]", tuples.join(", "))
+}
+
+fn partition_path(columns: &[String], tuple: &[Literal]) -> String {
+    columns
+        .iter()
+        .zip(tuple)
+        .map(|(column, value)| {
+            let text = match value {
+                Literal::Null => "__HIVE_DEFAULT_PARTITION__".to_string(),
+                Literal::Bool(b) => b.to_string(),
+                Literal::Int(i) => i.to_string(),
+                Literal::Text(t) => t.clone(),
+            };
+            format!("{column}={text}")
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}

@@ -1,0 +1,483 @@
+//! Amazon Redshift: its [`RedshiftFlavour`], what its SQL says differently from PostgreSQL's —
+//! `dist`, `sort`, `sort_type` and `backup` on tables, late-binding views (`bind: false`),
+//! `delete … using`, `svv_tables`/`svv_columns` for the catalog, the statement limits of the
+//! wire protocol and of the Data API, and which errors are worth retrying.
+//!
+//! Only the SQL exists so far: the golden plan tests lower every plan for Redshift and parse the
+//! statements with sqlparser's Redshift dialect. The connection (the wire transport with a
+//! Redshift flavour, and the Data API) is the next issue.
+
+use std::any::Any;
+
+use serde_json::Value as Json;
+use sqlparser::dialect::{Dialect, RedshiftSqlDialect};
+
+use super::ansi;
+use super::flavour::{
+    Capabilities, Flavour, Limits, Lowered, PropertyError, SeedLoad, StatementKind,
+};
+use crate::plan::{Filter, Step, Storage, StorageSpec};
+use crate::project::target::RedshiftConfig;
+use crate::project::ConfigMap;
+use crate::relation::{string_literal, QuoteStyle, RelationName};
+
+/// Names stay within the connected database, as on PostgreSQL.
+pub const REDSHIFT_STYLE: QuoteStyle = QuoteStyle {
+    quote: '"',
+    include_database: false,
+};
+
+/// The largest statement the Data API's `ExecuteStatement` takes (100 KB), and the wire
+/// protocol's (16 MB).
+const DATA_API_STATEMENT_BYTES: usize = 100_000;
+const WIRE_STATEMENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// What Redshift's SQL can do.
+#[derive(Debug, Clone)]
+pub struct RedshiftFlavour {
+    capabilities: Capabilities,
+    limits: Limits,
+}
+
+impl RedshiftFlavour {
+    pub fn new(config: &RedshiftConfig) -> RedshiftFlavour {
+        let data_api = config.method.as_deref() == Some("data_api");
+        RedshiftFlavour {
+            capabilities: Capabilities {
+                transactions: true,
+                transactional_ddl: true,
+                create_or_replace_table: false,
+                // Like PostgreSQL's, a view replaced in place must keep its columns.
+                create_or_replace_view: false,
+                merge: true,
+                comments: true,
+                seeds: SeedLoad::InsertRows,
+                reads_local_files: false,
+                views_bind_to_tables: true,
+                batch_column_tests: true,
+                late_binding_views: false,
+            },
+            limits: Limits {
+                statement_bytes: Some(if data_api {
+                    DATA_API_STATEMENT_BYTES
+                } else {
+                    WIRE_STATEMENT_BYTES
+                }),
+                partitions_per_write: None,
+                identifier_length: 127,
+            },
+        }
+    }
+}
+
+/// How rows are spread over a cluster's slices (`dist`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Distribution {
+    Auto,
+    Even,
+    All,
+    Key(String),
+}
+
+/// How sort keys combine (`sort_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortType {
+    Compound,
+    Interleaved,
+}
+
+/// A Redshift table's storage, from dbt-redshift's config keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedshiftTable {
+    pub dist: Option<Distribution>,
+    pub sort: Vec<String>,
+    pub sort_type: SortType,
+    /// `backup: false` leaves the table out of snapshots (`backup no`).
+    pub backup: bool,
+}
+
+impl RedshiftTable {
+    /// `backup no diststyle key distkey ("c") compound sortkey ("a", "b")`, or empty.
+    fn attributes(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.backup {
+            parts.push("backup no".to_string());
+        }
+        match &self.dist {
+            None => {}
+            Some(Distribution::Auto) => parts.push("diststyle auto".into()),
+            Some(Distribution::Even) => parts.push("diststyle even".into()),
+            Some(Distribution::All) => parts.push("diststyle all".into()),
+            Some(Distribution::Key(column)) => parts.push(format!(
+                "diststyle key distkey ({})",
+                REDSHIFT_STYLE.quote_identifier(column)
+            )),
+        }
+        if !self.sort.is_empty() {
+            let kind = match self.sort_type {
+                SortType::Compound => "compound",
+                SortType::Interleaved => "interleaved",
+            };
+            parts.push(format!(
+                "{kind} sortkey ({})",
+                ansi::column_list(&self.sort, &REDSHIFT_STYLE)
+            ));
+        }
+        parts.join(" ")
+    }
+}
+
+impl StorageSpec for RedshiftTable {
+    fn aside(&self, _identifier: &str, _run_id: &str) -> Storage {
+        Storage::new(self.clone())
+    }
+
+    fn describe(&self) -> String {
+        self.attributes()
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+fn text(config: &ConfigMap, key: &str) -> Result<Option<String>, PropertyError> {
+    match config.get(key) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(other) => Err(PropertyError::new(
+            key,
+            format!("expected text, found `{other}`"),
+        )),
+    }
+}
+
+fn boolean(config: &ConfigMap, key: &str) -> Result<Option<bool>, PropertyError> {
+    match config.get(key) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::Bool(b)) => Ok(Some(*b)),
+        Some(Json::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Some(Json::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+        Some(other) => Err(PropertyError::new(
+            key,
+            format!("expected true or false, found `{other}`"),
+        )),
+    }
+}
+
+/// A column list config (`sort: col` or `sort: [a, b]`).
+fn columns(config: &ConfigMap, key: &str) -> Result<Vec<String>, PropertyError> {
+    match config.get(key) {
+        None | Some(Json::Null) => Ok(Vec::new()),
+        Some(Json::String(s)) => Ok(vec![s.trim().to_string()]),
+        Some(Json::Array(items)) => items
+            .iter()
+            .map(|item| match item {
+                Json::String(s) => Ok(s.trim().to_string()),
+                other => Err(PropertyError::new(
+                    key,
+                    format!("expected column names, found `{other}`"),
+                )),
+            })
+            .collect(),
+        Some(other) => Err(PropertyError::new(
+            key,
+            format!("expected a column or a list of columns, found `{other}`"),
+        )),
+    }
+}
+
+static REDSHIFT_DIALECT: RedshiftSqlDialect = RedshiftSqlDialect {};
+
+impl Flavour for RedshiftFlavour {
+    fn name(&self) -> &'static str {
+        "redshift"
+    }
+
+    fn dialect(&self) -> &dyn Dialect {
+        &REDSHIFT_DIALECT
+    }
+
+    fn quote_style(&self, _kind: StatementKind) -> QuoteStyle {
+        REDSHIFT_STYLE
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn property_keys(&self) -> &'static [&'static str] {
+        &["dist", "sort", "sort_type", "backup", "bind"]
+    }
+
+    fn table_storage(
+        &self,
+        _relation: &RelationName,
+        config: &ConfigMap,
+    ) -> Result<Storage, PropertyError> {
+        let dist = match text(config, "dist")? {
+            None => None,
+            Some(d) if d.is_empty() => {
+                return Err(PropertyError::new(
+                    "dist",
+                    "write auto, even, all or a column name",
+                ))
+            }
+            Some(d) => Some(match d.to_ascii_lowercase().as_str() {
+                "auto" => Distribution::Auto,
+                "even" => Distribution::Even,
+                "all" => Distribution::All,
+                _ => Distribution::Key(d),
+            }),
+        };
+        let sort_type = match text(config, "sort_type")?.map(|s| s.to_ascii_lowercase()) {
+            None => SortType::Compound,
+            Some(s) if s == "compound" => SortType::Compound,
+            Some(s) if s == "interleaved" => SortType::Interleaved,
+            Some(other) => {
+                return Err(PropertyError::new(
+                    "sort_type",
+                    format!("`{other}` is not a sort type; write compound or interleaved"),
+                ))
+            }
+        };
+        Ok(Storage::new(RedshiftTable {
+            dist,
+            sort: columns(config, "sort")?,
+            sort_type,
+            backup: boolean(config, "backup")?.unwrap_or(true),
+        }))
+    }
+
+    fn late_binding_view(&self, config: &ConfigMap) -> Result<bool, PropertyError> {
+        Ok(boolean(config, "bind")? == Some(false))
+    }
+
+    fn widened_type(&self, existing: &str, new: &str) -> Option<String> {
+        let length = |ty: &str| -> Option<u32> {
+            let lower = ty.trim().to_ascii_lowercase();
+            let inner = lower
+                .strip_prefix("character varying(")
+                .or_else(|| lower.strip_prefix("varchar("))?;
+            inner.strip_suffix(')')?.trim().parse().ok()
+        };
+        let (old, wanted) = (length(existing)?, length(new)?);
+        (wanted > old).then(|| format!("varchar({wanted})"))
+    }
+
+    fn lower(&self, step: &Step) -> Vec<Lowered> {
+        let dml = |text: String| vec![Lowered::sql(StatementKind::Dml, text)];
+        match step {
+            Step::CreateTableAs {
+                relation,
+                select,
+                storage,
+                ..
+            } => {
+                let attributes = storage
+                    .get::<RedshiftTable>()
+                    .map(RedshiftTable::attributes)
+                    .unwrap_or_default();
+                let attributes = if attributes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {attributes}")
+                };
+                dml(format!(
+                    "create table {}{attributes} as (\n{}\n)",
+                    relation.render(&REDSHIFT_STYLE),
+                    ansi::body(select)
+                ))
+            }
+            Step::CreateTable {
+                relation,
+                columns,
+                storage,
+            } => {
+                let attributes = storage
+                    .get::<RedshiftTable>()
+                    .map(RedshiftTable::attributes)
+                    .unwrap_or_default();
+                let sql = format!(
+                    "create table {} ({}){}",
+                    relation.render(&REDSHIFT_STYLE),
+                    ansi::column_definitions(columns, &REDSHIFT_STYLE),
+                    if attributes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {attributes}")
+                    }
+                );
+                vec![Lowered::sql(StatementKind::Ddl, sql)]
+            }
+            Step::CreateView {
+                relation,
+                select,
+                late_binding,
+                replace,
+            } => dml(format!(
+                "create {}view {} as (\n{}\n){}",
+                if *replace { "or replace " } else { "" },
+                relation.render(&REDSHIFT_STYLE),
+                ansi::body(select),
+                if *late_binding {
+                    " with no schema binding"
+                } else {
+                    ""
+                }
+            )),
+            // Redshift's DELETE takes no alias: match through `using`.
+            Step::Delete {
+                from,
+                filter: Filter::Matching { relation, key },
+            } => {
+                let target = REDSHIFT_STYLE.quote_identifier(&from.identifier);
+                let condition = key
+                    .iter()
+                    .map(|k| {
+                        let q = REDSHIFT_STYLE.quote_identifier(k);
+                        format!("{target}.{q} = {}.{q}", ansi::NEW_ROWS)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" and ");
+                dml(format!(
+                    "delete from {} using {} as {} where {condition}",
+                    from.render(&REDSHIFT_STYLE),
+                    relation.render(&REDSHIFT_STYLE),
+                    ansi::NEW_ROWS
+                ))
+            }
+            Step::Delete { from, filter } => {
+                dml(ansi::delete(from, filter, &REDSHIFT_STYLE, false))
+            }
+            // A seed's table keeps its column order; Redshift has no `if not exists` index.
+            other => ansi::lower(self, other),
+        }
+    }
+
+    fn column_type_for(&self, duckdb_type: &str) -> String {
+        let upper = duckdb_type.to_ascii_uppercase();
+        match upper.as_str() {
+            "BIGINT" | "HUGEINT" | "UBIGINT" | "UINTEGER" => "bigint".into(),
+            "INTEGER" | "USMALLINT" => "integer".into(),
+            "SMALLINT" | "TINYINT" | "UTINYINT" => "smallint".into(),
+            "DOUBLE" => "double precision".into(),
+            "FLOAT" => "real".into(),
+            "BOOLEAN" => "boolean".into(),
+            "DATE" => "date".into(),
+            "TIMESTAMP" | "TIMESTAMP_NS" | "TIMESTAMP_MS" | "TIMESTAMP_S" => "timestamp".into(),
+            "TIMESTAMP WITH TIME ZONE" => "timestamptz".into(),
+            _ if upper.starts_with("DECIMAL") => format!("decimal{}", &duckdb_type[7..]),
+            // Redshift stores a varchar by its length, not its declared size.
+            _ => "varchar(65535)".into(),
+        }
+    }
+
+    fn catalog_sql(&self, _database: Option<&str>, schema: &str) -> Option<String> {
+        // `svv_columns` also lists late-binding views' columns, which `pg_attribute` does not.
+        Some(format!(
+            "select t.table_name, t.table_type, c.column_name, \
+                    case when c.character_maximum_length is not null \
+                         then c.data_type || '(' || c.character_maximum_length || ')' \
+                         else c.data_type end \
+             from svv_tables t \
+             left join svv_columns c \
+               on c.table_catalog = t.table_catalog and c.table_schema = t.table_schema \
+              and c.table_name = t.table_name \
+             where t.table_schema = {} \
+             order by t.table_name, c.ordinal_position",
+            string_literal(schema)
+        ))
+    }
+
+    fn is_view_kind(&self, kind: &str) -> bool {
+        kind.eq_ignore_ascii_case("VIEW")
+    }
+
+    fn is_retryable_message(&self, message: &str) -> bool {
+        retryable_message(message)
+    }
+}
+
+/// Redshift's errors worth retrying as they are: serializable isolation violations (error
+/// 1023), a relation dropped under a concurrent query, concurrent transactions in conflict.
+pub fn retryable_message(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    lower.contains("serializable isolation violation")
+        || lower.starts_with("1023")
+        || lower.contains("could not open relation with oid")
+        || lower.contains("conflict with concurrent transaction")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flavour() -> RedshiftFlavour {
+        let config: RedshiftConfig = serde_json::from_value(serde_json::json!({
+            "host": "h", "user": "u", "dbname": "d", "schema": "s"
+        }))
+        .unwrap();
+        RedshiftFlavour::new(&config)
+    }
+
+    fn config(value: Json) -> ConfigMap {
+        value
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn table_properties_follow_dbt_redshift() {
+        let relation = RelationName::new(None, "s", "t");
+        let storage = flavour()
+            .table_storage(
+                &relation,
+                &config(serde_json::json!({"dist": "customer_id", "sort": ["a", "b"], "sort_type": "interleaved", "backup": false})),
+            )
+            .unwrap();
+        assert_eq!(
+            format!("{storage:?}"),
+            "backup no diststyle key distkey (\"customer_id\") interleaved sortkey (\"a\", \"b\")"
+        );
+        let even = flavour()
+            .table_storage(&relation, &config(serde_json::json!({"dist": "EVEN"})))
+            .unwrap();
+        assert_eq!(format!("{even:?}"), "diststyle even");
+        let bad = flavour().table_storage(
+            &relation,
+            &config(serde_json::json!({"sort_type": "zigzag"})),
+        );
+        assert_eq!(bad.unwrap_err().key, "sort_type");
+        assert!(flavour()
+            .late_binding_view(&config(serde_json::json!({"bind": false})))
+            .unwrap());
+    }
+
+    #[test]
+    fn serialization_errors_are_retryable() {
+        assert!(retryable_message(
+            "1023 DETAIL: Serializable isolation violation on table - 123, transactions forming the cycle are: 1, 2"
+        ));
+        assert!(retryable_message("could not open relation with OID 4711"));
+        assert!(!retryable_message("column \"x\" does not exist"));
+    }
+
+    #[test]
+    fn the_data_api_bounds_statements_at_100_kb() {
+        let config: RedshiftConfig = serde_json::from_value(serde_json::json!({
+            "method": "data_api", "dbname": "d", "schema": "s"
+        }))
+        .unwrap();
+        assert_eq!(
+            RedshiftFlavour::new(&config).limits().statement_bytes,
+            Some(100_000)
+        );
+        assert_eq!(flavour().limits().statement_bytes, Some(16 * 1024 * 1024));
+    }
+}

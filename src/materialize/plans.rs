@@ -1,0 +1,677 @@
+//! The plans of every materialization, as pure functions of the node, the relation's current
+//! state and the warehouse's answers. They ask the warehouse's [`Flavour`] what it can do
+//! (transactions, `create or replace`, `MERGE`, how a table is swapped, its limits) and never
+//! which warehouse it is. The golden plan tests call these functions directly.
+
+use crate::adapter::{ColumnInfo, Flavour, RelationKind, SwapMethod};
+use crate::plan::{
+    aside, Block, ColumnDef, Filter, Literal, Plan, Role, RunContext, Source, Step, Storage,
+};
+use crate::project::config::{IncrementalStrategy, OnSchemaChange};
+use crate::relation::RelationName;
+
+use super::MaterializeError;
+
+/// What every plan of one node's build needs.
+#[derive(Debug, Clone)]
+pub struct Build<'a> {
+    pub flavour: &'a dyn Flavour,
+    pub run: &'a RunContext,
+    pub relation: &'a RelationName,
+    pub storage: &'a Storage,
+    /// Steps that run in the write's commit, after the write: records, then post hooks.
+    pub after: Vec<Step>,
+    /// Statements recreating the views a `cascade` drop of the relation removes (warehouses
+    /// whose views bind to tables), run in the swap's transaction.
+    pub dependents: Vec<String>,
+}
+
+impl Build<'_> {
+    /// A relation built aside for this one in this run.
+    pub fn aside(&self, what: &str) -> RelationName {
+        aside::name(
+            self.relation,
+            what,
+            &self.run.run_id,
+            self.flavour.limits().identifier_length,
+        )
+    }
+
+    fn drop(&self, relation: &RelationName, kind: RelationKind) -> Step {
+        Step::Drop {
+            relation: relation.clone(),
+            kind,
+            cascade: self.flavour.capabilities().views_bind_to_tables,
+        }
+    }
+
+    fn dependents(&self) -> impl Iterator<Item = Step> + '_ {
+        self.dependents.iter().cloned().map(Step::Sql)
+    }
+}
+
+/// The steps that build a table at a relation, with a storage; `replace` asks the build to
+/// replace what stands there in the same statement (only offered where the warehouse can).
+pub type Builder<'b> = dyn Fn(&RelationName, &Storage, bool) -> Vec<Step> + 'b;
+
+fn count_of(blocks: &[Block], block: usize, step: usize) -> usize {
+    blocks[..block].iter().map(|b| b.steps.len()).sum::<usize>() + step
+}
+
+/// A table built from `build` that replaces whatever stands at the relation: in one statement
+/// where the warehouse replaces tables atomically, in one transaction where its DDL is
+/// transactional, and otherwise aside, then swapped by renames with a backup (or by
+/// repointing the table's definition) so the table is never lost. `counted` is the index of
+/// the build step whose rows the table reports.
+pub fn replace_table(
+    b: &Build,
+    existing: Option<RelationKind>,
+    build: &Builder,
+    counted: usize,
+) -> Plan {
+    let flavour = b.flavour;
+    let caps = flavour.capabilities();
+    let live = b.relation;
+    let single_step = build(live, b.storage, false).len() == 1;
+    if caps.create_or_replace_table && caps.transactional_ddl && single_step {
+        let mut steps = Vec::new();
+        if existing == Some(RelationKind::View) {
+            steps.push(b.drop(live, RelationKind::View));
+        }
+        let at = steps.len() + counted;
+        steps.extend(build(
+            live,
+            b.storage,
+            existing == Some(RelationKind::Table),
+        ));
+        steps.extend(b.after.iter().cloned());
+        return Plan {
+            blocks: vec![Block::new(Role::Publish, true, steps)],
+            count: vec![at],
+            ..Plan::default()
+        };
+    }
+    match flavour.swap_method(b.storage) {
+        SwapMethod::Transaction => {
+            let mut steps = Vec::new();
+            let at;
+            match existing {
+                None => {
+                    at = counted;
+                    steps.extend(build(live, b.storage, false));
+                }
+                Some(kind) => {
+                    let staged = b.aside(aside::STAGED);
+                    at = counted;
+                    steps.extend(build(
+                        &staged,
+                        &b.storage.spec().aside(&staged.identifier, &b.run.run_id),
+                        false,
+                    ));
+                    steps.push(b.drop(live, kind));
+                    steps.push(Step::Rename {
+                        from: staged,
+                        to: live.identifier.clone(),
+                        kind: RelationKind::Table,
+                    });
+                    steps.extend(b.dependents());
+                }
+            }
+            steps.extend(b.after.iter().cloned());
+            Plan {
+                blocks: vec![Block::new(Role::Publish, true, steps)],
+                count: vec![at],
+                ..Plan::default()
+            }
+        }
+        SwapMethod::Rename => rename_swap(b, existing, build, counted, single_step),
+        SwapMethod::Repoint => repoint_swap(b, existing, build, counted),
+    }
+}
+
+/// The swap where DDL is not transactional: build aside, move the live table to a backup,
+/// move the new one in, drop the backup. Each step alone; a failure puts the backup back.
+fn rename_swap(
+    b: &Build,
+    existing: Option<RelationKind>,
+    build: &Builder,
+    counted: usize,
+    single_step: bool,
+) -> Plan {
+    let live = b.relation;
+    let mut blocks = Vec::new();
+    let mut on_failure = Vec::new();
+    let count;
+    if existing.is_none() && single_step {
+        // Nothing to protect: one statement either makes the table or does not.
+        let storage = b.storage.spec().aside(&live.identifier, &b.run.run_id);
+        blocks.push(Block::new(
+            Role::Publish,
+            false,
+            build(live, &storage, false),
+        ));
+        count = count_of(&blocks, 0, counted);
+    } else {
+        let staged = b.aside(aside::STAGED);
+        let storage = b.storage.spec().aside(&staged.identifier, &b.run.run_id);
+        blocks.push(Block::new(
+            Role::Prepare,
+            false,
+            build(&staged, &storage, false),
+        ));
+        count = count_of(&blocks, 0, counted);
+        on_failure.push(Step::Drop {
+            relation: staged.clone(),
+            kind: RelationKind::Table,
+            cascade: false,
+        });
+        let backup = b.aside(aside::BACKUP);
+        match existing {
+            Some(RelationKind::Table) => blocks.push(
+                Block::new(
+                    Role::Prepare,
+                    false,
+                    vec![Step::Rename {
+                        from: live.clone(),
+                        to: backup.identifier.clone(),
+                        kind: RelationKind::Table,
+                    }],
+                )
+                .with_undo(vec![Step::Rename {
+                    from: backup.clone(),
+                    to: live.identifier.clone(),
+                    kind: RelationKind::Table,
+                }]),
+            ),
+            Some(RelationKind::View) => blocks.push(Block::new(
+                Role::Prepare,
+                false,
+                vec![b.drop(live, RelationKind::View)],
+            )),
+            None => {}
+        }
+        blocks.push(Block::new(
+            Role::Publish,
+            false,
+            vec![Step::Rename {
+                from: staged,
+                to: live.identifier.clone(),
+                kind: RelationKind::Table,
+            }],
+        ));
+        if existing == Some(RelationKind::Table) {
+            blocks.push(Block::new(
+                Role::Cleanup,
+                false,
+                vec![Step::Drop {
+                    relation: backup,
+                    kind: RelationKind::Table,
+                    cascade: false,
+                }],
+            ));
+        }
+    }
+    let after: Vec<Step> = b.after.to_vec();
+    if !after.is_empty() {
+        // Before the clean-up: what the build recorded matters more than a dropped backup.
+        let at = blocks
+            .iter()
+            .position(|block| block.role == Role::Cleanup)
+            .unwrap_or(blocks.len());
+        blocks.insert(at, Block::new(Role::After, false, after));
+    }
+    Plan {
+        blocks,
+        on_failure,
+        count: vec![count],
+    }
+}
+
+/// The swap of tables that are definitions over files: build aside in a location of its own,
+/// then point the live definition at it.
+fn repoint_swap(
+    b: &Build,
+    existing: Option<RelationKind>,
+    build: &Builder,
+    counted: usize,
+) -> Plan {
+    let live = b.relation;
+    let mut blocks = Vec::new();
+    let mut on_failure = Vec::new();
+    let count;
+    match existing {
+        Some(RelationKind::Table) => {
+            let staged = b.aside(aside::STAGED);
+            let storage = b.storage.spec().aside(&staged.identifier, &b.run.run_id);
+            blocks.push(Block::new(
+                Role::Prepare,
+                false,
+                build(&staged, &storage, false),
+            ));
+            count = counted;
+            on_failure.push(Step::Drop {
+                relation: staged.clone(),
+                kind: RelationKind::Table,
+                cascade: false,
+            });
+            blocks.push(Block::new(
+                Role::Publish,
+                false,
+                vec![Step::Repoint {
+                    live: live.clone(),
+                    from: staged,
+                }],
+            ));
+        }
+        other => {
+            if other == Some(RelationKind::View) {
+                blocks.push(Block::new(
+                    Role::Prepare,
+                    false,
+                    vec![b.drop(live, RelationKind::View)],
+                ));
+            }
+            let storage = b.storage.spec().aside(&live.identifier, &b.run.run_id);
+            count = count_of(&blocks, blocks.len(), counted);
+            blocks.push(Block::new(
+                Role::Publish,
+                false,
+                build(live, &storage, false),
+            ));
+        }
+    }
+    let after: Vec<Step> = b.after.to_vec();
+    if !after.is_empty() {
+        blocks.push(Block::new(Role::After, false, after));
+    }
+    Plan {
+        blocks,
+        on_failure,
+        count: vec![count],
+    }
+}
+
+/// A table of a SELECT's rows.
+pub fn table(b: &Build, select: &str, existing: Option<RelationKind>) -> Plan {
+    let build = |relation: &RelationName, storage: &Storage, replace: bool| {
+        vec![Step::CreateTableAs {
+            relation: relation.clone(),
+            select: select.to_string(),
+            storage: storage.clone(),
+            replace,
+        }]
+    };
+    replace_table(b, existing, &build, 0)
+}
+
+/// A view of a SELECT.
+pub fn view(b: &Build, select: &str, late_binding: bool, existing: Option<RelationKind>) -> Plan {
+    let caps = b.flavour.capabilities();
+    let live = b.relation;
+    let create = |replace: bool| Step::CreateView {
+        relation: live.clone(),
+        select: select.to_string(),
+        late_binding,
+        replace,
+    };
+    let mut steps = Vec::new();
+    if caps.create_or_replace_view && existing != Some(RelationKind::Table) {
+        steps.push(create(existing.is_some()));
+    } else {
+        if let Some(kind) = existing {
+            steps.push(b.drop(live, kind));
+        }
+        steps.push(create(false));
+        if existing.is_some() {
+            steps.extend(b.dependents());
+        }
+    }
+    if caps.transactional_ddl {
+        steps.extend(b.after.iter().cloned());
+        return Plan {
+            blocks: vec![Block::new(Role::Publish, true, steps)],
+            ..Plan::default()
+        };
+    }
+    let mut blocks = vec![Block::new(Role::Publish, false, steps)];
+    if !b.after.is_empty() {
+        blocks.push(Block::new(Role::After, false, b.after.clone()));
+    }
+    Plan {
+        blocks,
+        ..Plan::default()
+    }
+}
+
+/// The first part of an incremental build: the new rows, built aside.
+pub fn new_rows(b: &Build, select: &str) -> (RelationName, Plan) {
+    let new_rows = b.aside(aside::NEW_ROWS);
+    let storage = Storage::plain();
+    let plan = Plan {
+        blocks: vec![Block::new(
+            Role::Prepare,
+            false,
+            vec![Step::CreateTableAs {
+                relation: new_rows.clone(),
+                select: select.to_string(),
+                storage,
+                replace: false,
+            }],
+        )],
+        on_failure: vec![drop_table(&new_rows)],
+        count: Vec::new(),
+    };
+    (new_rows, plan)
+}
+
+fn drop_table(relation: &RelationName) -> Step {
+    Step::Drop {
+        relation: relation.clone(),
+        kind: RelationKind::Table,
+        cascade: false,
+    }
+}
+
+/// How an incremental model writes its new rows.
+#[derive(Debug, Clone)]
+pub struct Increment {
+    pub strategy: IncrementalStrategy,
+    pub unique_key: Vec<String>,
+    pub on_schema_change: OnSchemaChange,
+    /// The columns whose values insert_overwrite replaces (`partition_by`, or the table's
+    /// partitions).
+    pub partition_by: Vec<String>,
+}
+
+/// Column changes between an incremental model's table and its new rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaDiff {
+    pub added: Vec<ColumnInfo>,
+    pub removed: Vec<ColumnInfo>,
+    /// Columns whose type the warehouse widens in place, with the wider type.
+    pub widened: Vec<ColumnInfo>,
+}
+
+impl SchemaDiff {
+    pub fn between(
+        flavour: &dyn Flavour,
+        existing: &[ColumnInfo],
+        new: &[ColumnInfo],
+    ) -> SchemaDiff {
+        let find = |cols: &[ColumnInfo], name: &str| {
+            cols.iter()
+                .find(|c| c.name.eq_ignore_ascii_case(name))
+                .cloned()
+        };
+        SchemaDiff {
+            added: new
+                .iter()
+                .filter(|c| find(existing, &c.name).is_none())
+                .cloned()
+                .collect(),
+            removed: existing
+                .iter()
+                .filter(|c| find(new, &c.name).is_none())
+                .cloned()
+                .collect(),
+            widened: new
+                .iter()
+                .filter_map(|c| {
+                    let old = find(existing, &c.name)?;
+                    let wider = flavour.widened_type(&old.data_type, &c.data_type)?;
+                    Some(ColumnInfo {
+                        name: old.name,
+                        data_type: wider,
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for c in &self.added {
+            parts.push(format!("+{}", c.name));
+        }
+        for c in &self.removed {
+            parts.push(format!("-{}", c.name));
+        }
+        parts.join(", ")
+    }
+}
+
+/// The second part of an incremental build: the new rows applied to the table in one commit
+/// (where the warehouse has transactions), then dropped. `partitions` are the partition values
+/// the new rows touch, asked for where the warehouse bounds partitions per write.
+pub fn apply_increment(
+    b: &Build,
+    new_rows: &RelationName,
+    existing: &[ColumnInfo],
+    new_columns: &[ColumnInfo],
+    increment: &Increment,
+    partitions: Option<&[Vec<Literal>]>,
+) -> Result<Plan, MaterializeError> {
+    let flavour = b.flavour;
+    let caps = flavour.capabilities();
+    let live = b.relation;
+    let diff = SchemaDiff::between(flavour, existing, new_columns);
+    let mut columns: Vec<String> = new_columns.iter().map(|c| c.name.clone()).collect();
+    let mut steps = Vec::new();
+    let mut checks = Vec::new();
+    match increment.on_schema_change {
+        _ if diff.is_empty() && diff.widened.is_empty() => {}
+        OnSchemaChange::Ignore => {
+            columns.retain(|c| existing.iter().any(|e| e.name.eq_ignore_ascii_case(c)));
+        }
+        OnSchemaChange::Fail if !diff.is_empty() => {
+            return Err(MaterializeError::SchemaChanged {
+                changes: diff.describe(),
+            })
+        }
+        OnSchemaChange::Fail => {}
+        OnSchemaChange::AppendNewColumns | OnSchemaChange::SyncAllColumns => {
+            if !diff.added.is_empty() {
+                steps.push(Step::AddColumns {
+                    relation: live.clone(),
+                    columns: diff.added.iter().map(ColumnDef::from).collect(),
+                });
+            }
+            if !diff.widened.is_empty() {
+                steps.push(Step::AlterColumnTypes {
+                    relation: live.clone(),
+                    columns: diff.widened.iter().map(ColumnDef::from).collect(),
+                });
+            }
+            if increment.on_schema_change == OnSchemaChange::SyncAllColumns
+                && !diff.removed.is_empty()
+            {
+                steps.push(Step::DropColumns {
+                    relation: live.clone(),
+                    columns: diff.removed.iter().map(|c| c.name.clone()).collect(),
+                });
+            }
+        }
+    }
+    let key = &increment.unique_key;
+    let insert_all = |columns: &[String]| Step::Insert {
+        into: live.clone(),
+        columns: columns.to_vec(),
+        from: Source::Relation {
+            relation: new_rows.clone(),
+            filter: Filter::All,
+        },
+    };
+    let mut counted = Vec::new();
+    match increment.strategy {
+        IncrementalStrategy::Append => {
+            counted.push(steps.len());
+            steps.push(insert_all(&columns));
+        }
+        IncrementalStrategy::Merge | IncrementalStrategy::DeleteInsert => {
+            if key.is_empty() {
+                return Err(MaterializeError::Config(
+                    increment.strategy.as_str().to_string(),
+                    "a `unique_key`".into(),
+                ));
+            }
+            if increment.strategy == IncrementalStrategy::Merge {
+                checks.push(Step::CheckUniqueKey {
+                    relation: new_rows.clone(),
+                    key: key.clone(),
+                });
+            }
+            if increment.strategy == IncrementalStrategy::Merge && flavour.can_merge(b.storage) {
+                let update: Vec<String> = columns
+                    .iter()
+                    .filter(|c| !key.iter().any(|k| k.eq_ignore_ascii_case(c)))
+                    .cloned()
+                    .collect();
+                counted.push(steps.len());
+                steps.push(Step::Merge {
+                    into: live.clone(),
+                    using: new_rows.clone(),
+                    key: key.clone(),
+                    update,
+                    insert: columns.clone(),
+                });
+            } else {
+                steps.push(Step::Delete {
+                    from: live.clone(),
+                    filter: Filter::Matching {
+                        relation: new_rows.clone(),
+                        key: key.clone(),
+                    },
+                });
+                counted.push(steps.len());
+                steps.push(insert_all(&columns));
+            }
+        }
+        IncrementalStrategy::InsertOverwrite => {
+            let partition_by = &increment.partition_by;
+            if partition_by.is_empty() {
+                return Err(MaterializeError::Config(
+                    "insert_overwrite".into(),
+                    "`partition_by` (the columns whose touched values are replaced)".into(),
+                ));
+            }
+            match partitions {
+                None => {
+                    steps.push(Step::Delete {
+                        from: live.clone(),
+                        filter: Filter::Matching {
+                            relation: new_rows.clone(),
+                            key: partition_by.clone(),
+                        },
+                    });
+                    counted.push(steps.len());
+                    steps.push(insert_all(&columns));
+                }
+                Some(values) => {
+                    let limit = flavour
+                        .limits()
+                        .partitions_per_write
+                        .unwrap_or(usize::MAX)
+                        .max(1);
+                    for batch in values.chunks(limit) {
+                        steps.push(Step::DeletePartitions {
+                            relation: live.clone(),
+                            columns: partition_by.clone(),
+                            values: batch.to_vec(),
+                            storage: b.storage.clone(),
+                        });
+                        counted.push(steps.len());
+                        steps.push(Step::Insert {
+                            into: live.clone(),
+                            columns: columns.clone(),
+                            from: Source::Relation {
+                                relation: new_rows.clone(),
+                                filter: Filter::In {
+                                    columns: partition_by.clone(),
+                                    values: batch.to_vec(),
+                                },
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        IncrementalStrategy::Cdc => {
+            return Err(MaterializeError::Internal(
+                "cdc batches are planned by materialize::cdc".into(),
+            ))
+        }
+        IncrementalStrategy::Microbatch => {
+            return Err(MaterializeError::Config(
+                "microbatch".into(),
+                "a later strata version (not implemented yet)".into(),
+            ))
+        }
+    }
+    let mut blocks = Vec::new();
+    if !checks.is_empty() {
+        blocks.push(Block::new(Role::Prepare, false, checks));
+    }
+    let first = blocks.iter().map(|b| b.steps.len()).sum::<usize>();
+    let count = counted.into_iter().map(|i| first + i).collect();
+    if caps.transactions {
+        steps.extend(b.after.iter().cloned());
+        blocks.push(Block::new(Role::Publish, true, steps));
+    } else {
+        blocks.push(Block::new(Role::Publish, false, steps));
+        if !b.after.is_empty() {
+            blocks.push(Block::new(Role::After, false, b.after.clone()));
+        }
+    }
+    blocks.push(Block::new(Role::Cleanup, false, vec![drop_table(new_rows)]));
+    Ok(Plan {
+        blocks,
+        on_failure: vec![drop_table(new_rows)],
+        count,
+    })
+}
+
+/// The comments `persist_docs` stores, on the relation and the columns it has.
+pub fn comments(
+    flavour: &dyn Flavour,
+    relation: &RelationName,
+    kind: RelationKind,
+    comments: &[super::Comment],
+    columns: &[ColumnInfo],
+) -> Plan {
+    let steps: Vec<Step> = comments
+        .iter()
+        .filter_map(|comment| match &comment.column {
+            None => Some(Step::Comment {
+                relation: relation.clone(),
+                kind,
+                column: None,
+                text: comment.text.clone(),
+            }),
+            // Columns documented in YAML but not produced by the SQL are skipped, as in dbt.
+            Some(column) => columns
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(column))
+                .map(|c| Step::Comment {
+                    relation: relation.clone(),
+                    kind,
+                    column: Some(c.name.clone()),
+                    text: comment.text.clone(),
+                }),
+        })
+        .collect();
+    if steps.is_empty() {
+        return Plan::default();
+    }
+    Plan {
+        blocks: vec![Block::new(
+            Role::Publish,
+            flavour.capabilities().transactional_ddl,
+            steps,
+        )],
+        ..Plan::default()
+    }
+}
