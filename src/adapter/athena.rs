@@ -261,12 +261,12 @@ impl Flavour for AthenaFlavour {
         "athena"
     }
 
-    fn dialect(&self) -> &dyn Dialect {
+    fn dialect(&self) -> &(dyn Dialect + Send + Sync) {
         // sqlparser has no Trino dialect; the generic one reads Trino's queries.
         &GENERIC_DIALECT
     }
 
-    fn statement_dialect(&self, kind: StatementKind) -> &dyn Dialect {
+    fn statement_dialect(&self, kind: StatementKind) -> &(dyn Dialect + Send + Sync) {
         match kind {
             StatementKind::Ddl => &HIVE_DIALECT,
             StatementKind::Dml => &GENERIC_DIALECT,

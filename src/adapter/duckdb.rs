@@ -50,7 +50,7 @@ impl Flavour for DuckdbFlavour {
         "duckdb"
     }
 
-    fn dialect(&self) -> &dyn Dialect {
+    fn dialect(&self) -> &(dyn Dialect + Send + Sync) {
         &DUCKDB_DIALECT
     }
 

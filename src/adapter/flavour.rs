@@ -225,10 +225,10 @@ pub trait Flavour: Send + Sync + fmt::Debug {
     fn name(&self) -> &'static str;
 
     /// The sqlparser dialect compiled models are checked with.
-    fn dialect(&self) -> &dyn Dialect;
+    fn dialect(&self) -> &(dyn Dialect + Send + Sync);
 
     /// The dialect a lowered statement of `kind` parses with (the golden plan tests).
-    fn statement_dialect(&self, kind: StatementKind) -> &dyn Dialect {
+    fn statement_dialect(&self, kind: StatementKind) -> &(dyn Dialect + Send + Sync) {
         let _ = kind;
         self.dialect()
     }
@@ -349,15 +349,15 @@ pub trait Flavour: Send + Sync + fmt::Debug {
 
 /// Wraps a flavour and overrides its limits and capabilities: tests use it to run DuckDB as a
 /// warehouse without transactional DDL, or with small limits.
-#[derive(Debug)]
-pub struct Adjusted<F> {
-    pub inner: F,
+#[derive(Debug, Clone)]
+pub struct Adjusted {
+    pub inner: std::sync::Arc<dyn Flavour>,
     pub capabilities: Capabilities,
     pub limits: Limits,
 }
 
-impl<F: Flavour> Adjusted<F> {
-    pub fn new(inner: F) -> Adjusted<F> {
+impl Adjusted {
+    pub fn new(inner: std::sync::Arc<dyn Flavour>) -> Adjusted {
         Adjusted {
             capabilities: inner.capabilities().clone(),
             limits: inner.limits(),
@@ -366,16 +366,16 @@ impl<F: Flavour> Adjusted<F> {
     }
 }
 
-impl<F: Flavour> Flavour for Adjusted<F> {
+impl Flavour for Adjusted {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
 
-    fn dialect(&self) -> &dyn Dialect {
+    fn dialect(&self) -> &(dyn Dialect + Send + Sync) {
         self.inner.dialect()
     }
 
-    fn statement_dialect(&self, kind: StatementKind) -> &dyn Dialect {
+    fn statement_dialect(&self, kind: StatementKind) -> &(dyn Dialect + Send + Sync) {
         self.inner.statement_dialect(kind)
     }
 

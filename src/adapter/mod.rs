@@ -30,6 +30,12 @@ pub use flavour::{
 use crate::project::{ConnectionConfig, Target};
 use crate::relation::RelationName;
 
+/// The embedded warehouse's flavour (DuckDB): what tests and tools use when no target says
+/// otherwise.
+pub fn embedded_flavour() -> Arc<dyn Flavour> {
+    Arc::new(duckdb::DuckdbFlavour::default())
+}
+
 /// The flavour of a target's warehouse, known before connecting.
 pub fn flavour_for(target: &Target) -> Arc<dyn Flavour> {
     match &target.connection {

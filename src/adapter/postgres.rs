@@ -68,7 +68,7 @@ impl Flavour for PostgresFlavour {
         "postgres"
     }
 
-    fn dialect(&self) -> &dyn Dialect {
+    fn dialect(&self) -> &(dyn Dialect + Send + Sync) {
         &POSTGRES_DIALECT
     }
 

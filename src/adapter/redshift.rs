@@ -194,7 +194,7 @@ impl Flavour for RedshiftFlavour {
         "redshift"
     }
 
-    fn dialect(&self) -> &dyn Dialect {
+    fn dialect(&self) -> &(dyn Dialect + Send + Sync) {
         &REDSHIFT_DIALECT
     }
 

@@ -69,6 +69,7 @@ pub fn open(settings: &Settings, next: Next) -> Result<Session, u8> {
         &engine,
         crate::manifest::ParseOptions {
             check_sql_ahead: next == Next::Compile,
+            reference: false,
         },
     ) {
         Ok(manifest) => manifest,

@@ -2,17 +2,18 @@
 //! `accepted_values`, `relationships`), written directly instead of through the template engine.
 //!
 //! Tests are most of a project's nodes, and rendering each one's macro call costs more than the
-//! SQL it yields. The text here is exactly what the test macros in `builtin_macros.sql` render;
-//! debug builds render the macro as well and assert that both agree, so the whole test suite
-//! checks it. Anything out of the ordinary — a project override, a namespaced test, an
-//! ephemeral or file-backed model, an argument that is not a plain string — returns `None` and
-//! goes through the template engine as before.
+//! SQL it yields. The text comes from `template::builtin_tests`, the writer the test macros
+//! call too, so both paths give the same SQL; the compile tests check it on every fixture.
+//! Anything out of the ordinary — a project override, a namespaced test, an ephemeral or
+//! file-backed model, an argument that is not a plain string — returns `None` and goes through
+//! the template engine.
 
 use serde_json::Value as Json;
 
 use crate::manifest::generic_tests::{is_builtin, is_call, simple_call, Call};
 use crate::manifest::{Manifest, Node, ResourceType};
 use crate::relation::RelationName;
+use crate::template::builtin_tests as writer;
 use crate::template::{Engine, RefCall, Resolved, Resolver};
 
 /// A test's SQL and the relations it legitimately reads.
@@ -59,12 +60,8 @@ pub(super) fn render(
     }
 
     let sql = match test.test_name.as_str() {
-        "not_null" if has_only(&["column_name"]) => {
-            format!("\nselect {column}\nfrom {model}\nwhere {column} is null\n")
-        }
-        "unique" if has_only(&["column_name"]) => format!(
-            "\nselect\n    {column} as unique_field,\n    count(*) as n_records\nfrom {model}\nwhere {column} is not null\ngroup by {column}\nhaving count(*) > 1\n"
-        ),
+        "not_null" if has_only(&["column_name"]) => writer::not_null(&model, column),
+        "unique" if has_only(&["column_name"]) => writer::unique(&model, column),
         "accepted_values" if has_only(&["column_name", "values", "quote"]) => {
             let quote = match args.get("quote") {
                 None => true,
@@ -77,12 +74,9 @@ pub(super) fn render(
             let listed = values
                 .iter()
                 .map(|value| listed_value(value, quote))
-                .collect::<Option<Vec<_>>>()?
-                .join(", ");
+                .collect::<Option<Vec<_>>>()?;
             safe &= quote || values.iter().all(Json::is_number);
-            format!(
-                "\nwith all_values as (\n    select {column} as value_field, count(*) as n_records\n    from {model}\n    group by {column}\n)\nselect *\nfrom all_values\nwhere value_field not in ({listed})\n"
-            )
+            writer::accepted_values(&model, column, &listed)
         }
         "relationships" if has_only(&["column_name", "to", "field"]) => {
             let field = plain_string(args.get("field")?)?;
@@ -93,9 +87,7 @@ pub(super) fn render(
             let parent = call_relation(simple_call(to)?, resolver)?;
             let to = parent.render(&style);
             known.push(parent);
-            format!(
-                "\nwith child as (\n    select {column} as from_field\n    from {model}\n    where {column} is not null\n),\nparent as (\n    select {field} as to_field\n    from {to}\n)\nselect from_field\nfrom child\nleft join parent on child.from_field = parent.to_field\nwhere parent.to_field is null\n"
-            )
+            writer::relationships(&model, column, &to, field)
         }
         _ => return None,
     };
@@ -183,12 +175,24 @@ fn plain_string(value: &Json) -> Option<&str> {
     }
 }
 
-/// One of `accepted_values`' values as the macro prints it.
+/// One of `accepted_values`' values as the macro prints it: through the same writer, from
+/// the value the macro would receive. Strings YAML turned into calls, and anything but plain
+/// strings and numbers, are left to the macro.
 fn listed_value(value: &Json, quote: bool) -> Option<String> {
-    match (value, quote) {
-        (Json::String(text), true) if !is_call(text) => Some(crate::relation::string_literal(text)),
-        (Json::String(text), false) if !is_call(text) => Some(text.clone()),
-        (Json::Number(n), false) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+    match value {
+        Json::String(text) if !is_call(text) => Some(writer::listed_value(
+            &minijinja::Value::from(text.as_str()),
+            quote,
+        )),
+        Json::Number(n) => {
+            let value = match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => minijinja::Value::from(i),
+                (_, Some(u), _) => minijinja::Value::from(u),
+                (_, _, Some(f)) => minijinja::Value::from(f),
+                _ => return None,
+            };
+            Some(writer::listed_value(&value, quote))
+        }
         _ => None,
     }
 }
@@ -204,9 +208,12 @@ mod tests {
             Some("'it''s'")
         );
         assert_eq!(listed_value(&Json::from(3), false).as_deref(), Some("3"));
-        // Anything the macro would print differently is left to the macro.
-        assert_eq!(listed_value(&Json::from(3), true), None);
-        assert_eq!(listed_value(&Json::from(1.5), false), None);
+        assert_eq!(listed_value(&Json::from(3), true).as_deref(), Some("'3'"));
+        assert_eq!(
+            listed_value(&Json::from(1.5), false).as_deref(),
+            Some("1.5")
+        );
+        // A string YAML turned into a call is left to the macro.
         assert_eq!(listed_value(&Json::from("ref('x')"), true), None);
     }
 

@@ -3,9 +3,10 @@
 //!
 //! A node's parse-phase render is its compiled SQL when everything it read (refs, sources,
 //! `this`, config values, `is_incremental()`) resolves the same now; otherwise it is rendered
-//! again. Debug builds render every reused node anyway and assert the two agree. A reused
-//! render's SQL check may already have run during the parse phase ([`SqlPrecheck`]); debug
-//! builds check again and assert the same answer.
+//! again. A reused render's SQL check may already have run during the parse phase
+//! ([`SqlPrecheck`]). The common built-in tests are written without the template engine. The
+//! same code runs in debug and release builds; [`CompileOptions::reference`] turns every
+//! shortcut off, and the tests compare the two compiles.
 //!
 //! Nothing is written unless every selected node compiles: a failed compile leaves the previous
 //! compiled files as they were.
@@ -58,6 +59,11 @@ pub struct CompileOptions {
     pub incremental: HashSet<NodeId>,
     /// Bookmarked models: the landing files each reads in this run.
     pub files: HashMap<NodeId, NodeFiles>,
+    /// Render every node through the template engine and check all SQL afresh: no kept parse
+    /// render, no built-in test written natively, no SQL check kept from the parse phase. The
+    /// tests compile each fixture both ways and compare, so the shortcuts are checked without
+    /// debug builds running different code from release builds.
+    pub reference: bool,
 }
 
 /// The result of compiling a selection.
@@ -214,7 +220,10 @@ pub fn resolver(project: &Project, manifest: &Manifest) -> Arc<dyn Resolver> {
 /// The folder external sources' relative locations start from, for targets that read files
 /// themselves (DuckDB); other warehouses will stage the files as tables.
 fn files_root(project: &Project) -> Option<&Path> {
-    (project.target.kind() == crate::project::AdapterKind::Duckdb).then_some(project.root.as_path())
+    crate::adapter::flavour_for(&project.target)
+        .capabilities()
+        .reads_local_files
+        .then_some(project.root.as_path())
 }
 
 /// Renders SQL that belongs to no node (`show --inline`), with refs, sources and macros; the
@@ -302,8 +311,8 @@ pub fn compile(
     }
     let base = Arc::new(ManifestResolver::new(manifest, files_root(project)));
     let resolver: Arc<dyn Resolver> = base.clone();
-    let kind = project.target.kind();
-    let dialect = crate::sql::dialect_for(kind);
+    let flavour = crate::adapter::flavour_for(&project.target);
+    let dialect = flavour.dialect();
     let mut diagnostics = Diagnostics::new();
 
     // Ephemeral models the selection reaches, parents first.
@@ -351,7 +360,7 @@ pub fn compile(
             let mut reused: Option<&crate::manifest::ParseRender> = None;
             let (sql, known, logs, hooks) = if let Some((sql, known)) = ephemerals.get(&node.unique_id.0) {
                 (sql.clone(), known.clone(), Vec::new(), (Vec::new(), Vec::new()))
-            } else if let Some(native) = native_test(project, engine, manifest, node, &base, &resolver, options)? {
+            } else if let Some(native) = native_test(engine, manifest, node, &base, options)? {
                 read_by_construction = native.relations_read;
                 (native.sql, native.known, Vec::new(), (Vec::new(), Vec::new()))
             } else {
@@ -363,11 +372,9 @@ pub fn compile(
                     Some((resolver, inlined)) => (resolver, inlined),
                     None => (&resolver, &ephemerals),
                 };
-                let rendered = match reuse_parse_render(node, resolver.as_ref(), options) {
+                let parsed = if options.reference { None } else { reuse_parse_render(node, resolver.as_ref(), options) };
+                let rendered = match parsed {
                     Some(parsed) => {
-                        if cfg!(debug_assertions) {
-                            assert_same_render(project, engine, node, resolver, ephemerals, options, &parsed)?;
-                        }
                         reused = node.parse_render.as_deref();
                         parsed
                     }
@@ -388,21 +395,11 @@ pub fn compile(
             let mut relations_read = Vec::new();
             let check = node.sql_check();
             if let Some(read) = read_by_construction.filter(|_| check) {
-                if cfg!(debug_assertions) {
-                    let facts = crate::sql::analyze(&sql, dialect.as_ref());
-                    assert_eq!(facts.map(|f| f.relations).ok().as_ref(), Some(&read), "test `{}`: {sql}", node.unique_id.0);
-                }
                 relations_read = read;
             } else if check {
                 let checked = match reused {
-                    Some(render) => {
-                        let checked = render.check(kind);
-                        if cfg!(debug_assertions) {
-                            assert_eq!(*checked, crate::sql::analyze(&sql, dialect.as_ref()), "the kept SQL check of `{}`", node.unique_id.0);
-                        }
-                        checked
-                    }
-                    None => Cow::Owned(crate::sql::analyze(&sql, dialect.as_ref())),
+                    Some(render) => render.check(flavour.as_ref()),
+                    None => Cow::Owned(crate::sql::analyze(&sql, dialect)),
                 };
                 match checked.as_ref() {
                     Ok(facts) => {
@@ -447,7 +444,7 @@ pub fn compile(
                         .with_hint(format!(
                             "fix the SQL in `{}`; if it is valid for {}, sqlparser does not know this syntax yet: set `+sql_check: false` on the model",
                             node.original_file_path.display(),
-                            project.target.kind().as_str()
+                            flavour.name()
                         ));
                         // The compiled file is what the line number refers to: write it so the
                         // user can open it. Nodes that compiled stay unwritten.
@@ -580,37 +577,24 @@ fn write_if_changed(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 }
 
 /// A built-in generic test's SQL written without the template engine, when it is one of the
-/// common cases. Debug builds also render it and fail loudly if the two differ.
+/// common cases. The text comes from the same writer the test macros call, and the compile
+/// tests check both paths agree on every fixture (see `CompileOptions::reference`).
 fn native_test(
-    project: &Project,
     engine: &Engine,
     manifest: &Manifest,
     node: &Node,
     base: &Arc<ManifestResolver>,
-    resolver: &Arc<dyn Resolver>,
     options: &CompileOptions,
 ) -> Result<Option<builtin_tests::NativeTest>, Diagnostic> {
-    if node.resource_type != ResourceType::Test || options.files.contains_key(&node.unique_id) {
+    if options.reference
+        || node.resource_type != ResourceType::Test
+        || options.files.contains_key(&node.unique_id)
+    {
         return Ok(None);
     }
     let Some(native) = builtin_tests::render(engine, manifest, node, base.as_ref()) else {
         return Ok(None);
     };
-    if cfg!(debug_assertions) {
-        let rendered = render_node(project, engine, node, resolver, &HashMap::new(), options)?;
-        // Rendering lists refs before sources; only the set matters.
-        let sorted = |known: &[RelationName]| {
-            let mut known = known.to_vec();
-            known.sort();
-            known
-        };
-        assert_eq!(
-            (&native.sql, sorted(&native.known)),
-            (&rendered.sql, sorted(&rendered.known)),
-            "the native SQL of test `{}` differs from its macro's",
-            node.unique_id.0
-        );
-    }
     Ok(Some(native))
 }
 
@@ -715,32 +699,6 @@ fn reuse_parse_render(
         known,
         logs: parsed.logs.clone(),
     })
-}
-
-/// Debug builds check every reused parse render against a compile-phase render.
-fn assert_same_render(
-    project: &Project,
-    engine: &Engine,
-    node: &Node,
-    resolver: &Arc<dyn Resolver>,
-    ephemerals: &Inlined,
-    options: &CompileOptions,
-    reused: &Rendered,
-) -> Result<(), Diagnostic> {
-    let rendered = render_node(project, engine, node, resolver, ephemerals, options)?;
-    let sorted = |known: &[RelationName]| {
-        let mut known = known.to_vec();
-        known.sort();
-        known.dedup();
-        known
-    };
-    assert_eq!(
-        (&reused.sql, sorted(&reused.known), &reused.logs),
-        (&rendered.sql, sorted(&rendered.known), &rendered.logs),
-        "the parse render of `{}` was reused but differs from its compile render",
-        node.unique_id.0
-    );
-    Ok(())
 }
 
 /// Rendered ephemeral (or inlined) models by unique id: their SQL and the relations it reads.

@@ -163,12 +163,12 @@ pub fn literal_rows(plan: &Plan) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapter::{duckdb::DuckdbFlavour, Adjusted};
+    use crate::adapter::Adjusted;
     use crate::plan::{Block, ColumnDef, Literal, Role};
     use crate::relation::RelationName;
 
-    fn limited(bytes: usize) -> Adjusted<DuckdbFlavour> {
-        let mut flavour = Adjusted::new(DuckdbFlavour::default());
+    fn limited(bytes: usize) -> Adjusted {
+        let mut flavour = Adjusted::new(crate::adapter::embedded_flavour());
         flavour.limits.statement_bytes = Some(bytes);
         flavour
     }

@@ -107,7 +107,6 @@ pub fn repairs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapter::duckdb::DuckdbFlavour;
 
     fn table(name: &str) -> RelationInfo {
         RelationInfo {
@@ -127,7 +126,12 @@ mod tests {
             table("items__strata_new"),
             table("fresh__strata_tmp_cccc3333"),
         ];
-        let found = repairs(&DuckdbFlavour::default(), &relations, "cccc3333", &[]);
+        let found = repairs(
+            crate::adapter::embedded_flavour().as_ref(),
+            &relations,
+            "cccc3333",
+            &[],
+        );
         let messages: Vec<&str> = found.iter().map(|r| r.message.as_str()).collect();
         assert_eq!(
             messages,

@@ -251,6 +251,7 @@ pub async fn prepare(
             .iter()
             .map(|(id, plan)| (id.clone(), plan.files.clone()))
             .collect(),
+        reference: false,
     };
     let compiled = crate::compile::compile(project, manifest, engine, &models, &options)
         .map_err(|d| Stopped::before(d.sorted()))?;

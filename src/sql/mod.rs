@@ -1,4 +1,5 @@
-//! SQL checks on compiled models with sqlparser: syntax in the target's dialect, and the
+//! SQL checks on compiled models with sqlparser: syntax in the target's dialect (the
+//! warehouse's flavour says which), and the
 //! relations a query reads, for lineage and for "hard-coded table" warnings.
 //!
 //! This room only reads SQL; it never rewrites what users wrote.
@@ -7,23 +8,8 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{ObjectName, ObjectNamePart, Query, TableFactor, Visit, Visitor};
-use sqlparser::dialect::{
-    Dialect, DuckDbDialect, GenericDialect, PostgreSqlDialect, RedshiftSqlDialect,
-};
+use sqlparser::dialect::Dialect;
 use sqlparser::parser::Parser;
-
-use crate::project::AdapterKind;
-
-/// The sqlparser dialect for a warehouse.
-pub fn dialect_for(kind: AdapterKind) -> Box<dyn Dialect + Send + Sync> {
-    match kind {
-        AdapterKind::Duckdb => Box::new(DuckDbDialect {}),
-        AdapterKind::Postgres => Box::new(PostgreSqlDialect {}),
-        AdapterKind::Redshift => Box::new(RedshiftSqlDialect {}),
-        // Athena speaks Trino; sqlparser has no Trino dialect, the generic one is closest.
-        AdapterKind::Athena => Box::new(GenericDialect {}),
-    }
-}
 
 /// A syntax error in compiled SQL, at a 1-based line and column of the compiled text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -154,6 +140,7 @@ impl Visitor for RelationCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlparser::dialect::DuckDbDialect;
 
     #[test]
     fn collects_relations_but_not_ctes_or_functions() {

@@ -61,50 +61,11 @@
 {% macro escape_single_quotes(expression) -%}{{ expression | replace("'", "''") }}{%- endmacro %}
 {% macro string_literal(value) -%}'{{ value }}'{%- endmacro %}
 {#- Generic data tests: each returns the failing rows. -#}
-{% test unique(model, column_name) %}
-select
-    {{ column_name }} as unique_field,
-    count(*) as n_records
-from {{ model }}
-where {{ column_name }} is not null
-group by {{ column_name }}
-having count(*) > 1
-{% endtest %}
-{% test not_null(model, column_name) %}
-select {{ column_name }}
-from {{ model }}
-where {{ column_name }} is null
-{% endtest %}
-{% test accepted_values(model, column_name, values, quote=true) %}
-with all_values as (
-    select {{ column_name }} as value_field, count(*) as n_records
-    from {{ model }}
-    group by {{ column_name }}
-)
-select *
-from all_values
-where value_field not in (
-    {%- for value in values -%}
-        {%- if quote -%}'{{ value | replace("'", "''") }}'{%- else -%}{{ value }}{%- endif -%}
-        {%- if not loop.last %}, {% endif -%}
-    {%- endfor -%}
-)
-{% endtest %}
-{% test relationships(model, column_name, to, field) %}
-with child as (
-    select {{ column_name }} as from_field
-    from {{ model }}
-    where {{ column_name }} is not null
-),
-parent as (
-    select {{ field }} as to_field
-    from {{ to }}
-)
-select from_field
-from child
-left join parent on child.from_field = parent.to_field
-where parent.to_field is null
-{% endtest %}
+{#- The SQL of these four is written once, in Rust (`template/builtin_tests.rs`). -#}
+{% test unique(model, column_name) %}{{ __strata_test_sql('unique', model, column_name) }}{% endtest %}
+{% test not_null(model, column_name) %}{{ __strata_test_sql('not_null', model, column_name) }}{% endtest %}
+{% test accepted_values(model, column_name, values, quote=true) %}{{ __strata_test_sql('accepted_values', model, column_name, values=values, quote=quote) }}{% endtest %}
+{% test relationships(model, column_name, to, field) %}{{ __strata_test_sql('relationships', model, column_name, to=to, field=field) }}{% endtest %}
 {% test unique_combination_of_columns(model, combination_of_columns) %}
 select {{ combination_of_columns | join(', ') }}, count(*) as n_records
 from {{ model }}

@@ -71,6 +71,7 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
     env.add_function("__strata_where", |model: Value, condition: String| {
         format!("(select * from {model} where {condition}) dbt_subquery")
     });
+    env.add_function("__strata_test_sql", super::builtin_tests::function);
     env.add_function("print", log);
     env.add_function("zip", |lists: Rest<Value>| -> Result<Value, Error> {
         let columns: Vec<Vec<Value>> = lists
@@ -429,7 +430,7 @@ struct Adapter(Arc<Shared>);
 impl Object for Adapter {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
-            "type" => Some(Value::from(self.0.adapter.as_str())),
+            "type" => Some(Value::from(self.0.adapter)),
             _ => None,
         }
     }
@@ -458,7 +459,7 @@ impl Object for Adapter {
                         )
                     })?;
                 let candidates = [
-                    format!("{}__{name}", self.0.adapter.as_str()),
+                    format!("{}__{name}", self.0.adapter),
                     format!("default__{name}"),
                     name.clone(),
                 ];
@@ -482,7 +483,7 @@ impl Object for Adapter {
                     .unwrap_or_default();
                 Ok(Value::from(self.0.style.quote_identifier(&identifier)))
             }
-            "type" => Ok(Value::from(self.0.adapter.as_str())),
+            "type" => Ok(Value::from(self.0.adapter)),
             "get_relation" | "load_relation" => Ok(Value::from(())),
             "get_columns_in_relation" | "list_relations_without_caching" => {
                 Ok(Value::from(Vec::<Value>::new()))

@@ -5,6 +5,7 @@
 //! depends on what (graph/). Rendering is synchronous and thread-safe: callers fan nodes out
 //! across cores.
 
+pub mod builtin_tests;
 pub mod builtins;
 pub mod context;
 pub mod macros;
@@ -25,7 +26,7 @@ pub use context::{
 use macros::{MacroDef, MacroProxy};
 
 use crate::diagnostic::{did_you_mean, Diagnostic, Location};
-use crate::project::{AdapterKind, Project};
+use crate::project::Project;
 use crate::relation::QuoteStyle;
 
 /// The root-context key through which macros reach the calling node's context.
@@ -43,7 +44,8 @@ pub struct Shared {
     pub target: Value,
     pub target_schema: String,
     pub target_database: String,
-    pub adapter: AdapterKind,
+    /// The adapter type as dbt spells it (`target.type`, `adapter.dispatch` prefixes).
+    pub adapter: &'static str,
     pub style: QuoteStyle,
     pub vars: IndexMap<String, Json>,
     pub project_name: String,
@@ -128,12 +130,13 @@ impl Engine {
     /// Builds the environment: built-ins, then every project macro file (which may override
     /// built-ins). All macro files are compiled here, so syntax errors surface together.
     pub fn new(project: &Project, options: EngineOptions) -> Result<Engine, Vec<TemplateError>> {
-        let style = QuoteStyle::default();
+        let flavour = crate::adapter::flavour_for(&project.target);
+        let style = flavour.template_quote_style();
         let shared = Arc::new(Shared {
             target: Value::from(minijinja::value::Serde(project.target.jinja_value())),
             target_schema: project.target.schema.clone(),
             target_database: project.target.database.clone(),
-            adapter: project.target.kind(),
+            adapter: flavour.name(),
             style,
             vars: project.vars.clone(),
             project_name: project.name.clone(),

@@ -306,3 +306,93 @@ fn recompiling_rewrites_only_changed_files() {
         "select id from \"p\".\"main\".\"a\"\n"
     );
 }
+
+/// Compiles a project twice: with every shortcut (kept parse renders, built-in tests written
+/// natively, refs read off test arguments, SQL checks kept from the parse phase) and with none
+/// (`reference`). Both must give the same SQL, the same relations read and the same
+/// dependencies for every node. This is the check debug builds used to make inline.
+fn assert_shortcuts_agree(dir: &std::path::Path) {
+    use strata::compile::{compile, CompileOptions};
+    use strata::manifest::{build, ParseOptions};
+    let project = strata::project::load(&strata::project::LoadOptions {
+        project_dir: dir.to_path_buf(),
+        profiles_dir: None,
+        target: None,
+        vars: Default::default(),
+        threads: None,
+    })
+    .expect("the project loads");
+    let engine = strata::template::Engine::new(&project, Default::default()).expect("engine");
+    let parse = |reference: bool| {
+        build(
+            &project,
+            &engine,
+            ParseOptions {
+                check_sql_ahead: !reference,
+                reference,
+            },
+        )
+        .expect("the project parses")
+    };
+    let (fast, slow) = (parse(false), parse(true));
+    assert_eq!(fast.nodes.len(), slow.nodes.len());
+    for (id, node) in &fast.nodes {
+        let other = &slow.nodes[id];
+        assert_eq!(
+            (&node.refs, &node.sources, &node.depends_on),
+            (&other.refs, &other.sources, &other.depends_on),
+            "dependencies of `{}`",
+            id.0
+        );
+    }
+    let all: Vec<_> = fast.nodes.keys().cloned().collect();
+    let compiled = |manifest: &strata::manifest::Manifest, reference: bool| {
+        compile(
+            &project,
+            manifest,
+            &engine,
+            &all,
+            &CompileOptions {
+                reference,
+                ..CompileOptions::default()
+            },
+        )
+        .unwrap_or_else(|d| panic!("{:?}", d.sorted()))
+    };
+    let (fast, slow) = (compiled(&fast, false), compiled(&slow, true));
+    assert!(
+        !fast.reused.is_empty(),
+        "nothing was reused: the check checks nothing"
+    );
+    assert!(slow.reused.is_empty());
+    assert_eq!(fast.nodes.len(), slow.nodes.len());
+    let mut native = 0;
+    for (id, node) in &fast.nodes {
+        let other = &slow.nodes[id];
+        assert_eq!(node.sql, other.sql, "the SQL of `{}`", id.0);
+        assert_eq!(
+            node.relations_read, other.relations_read,
+            "what `{}` reads",
+            id.0
+        );
+        native += usize::from(id.0.starts_with("test.") && node.sql.contains("n_records"));
+    }
+    assert!(native > 0, "no built-in test was compiled");
+}
+
+#[test]
+fn shortcuts_compile_what_the_template_engine_renders() {
+    assert_shortcuts_agree(fixture("jaffle").path());
+    assert_shortcuts_agree(crate::example::example().path());
+    // Every argument shape the native writer takes, and some it leaves to the macro.
+    let dir = crate::common::project(&[
+        ("project.yml", "name: shapes\n"),
+        ("models/a.sql", "select 1 as id, 'x' as s, 1.5 as f, true as b\n"),
+        ("models/b.sql", "select id from {{ ref('a') }}\n"),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: id\n        data_tests:\n          - unique\n          - not_null:\n              config: {where: \"id > 0\"}\n          - accepted_values: {values: [1, 2, 3], quote: false}\n          - accepted_values: {values: [1, 2], quote: true}\n      - name: s\n        data_tests:\n          - accepted_values: {values: ['x', \"it's\"]}\n      - name: f\n        data_tests:\n          - accepted_values: {values: [1.5, 2.25], quote: false}\n  - name: b\n    columns:\n      - name: id\n        data_tests:\n          - relationships: {to: ref('a'), field: id}\n          - relationships:\n              to: ref('a')\n              field: id\n              config: {where: \"id is not null\"}\n",
+        ),
+    ]);
+    assert_shortcuts_agree(dir.path());
+}
