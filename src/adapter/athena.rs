@@ -90,6 +90,7 @@ impl AthenaFlavour {
                 views_bind_to_tables: false,
                 batch_column_tests: true,
                 late_binding_views: true,
+                batch_state_writes: true,
             },
             data_dir: data_dir.trim_end_matches('/').to_string(),
             naming: config

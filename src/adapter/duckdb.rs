@@ -38,6 +38,7 @@ impl Default for DuckdbFlavour {
                 views_bind_to_tables: false,
                 batch_column_tests: false,
                 late_binding_views: true,
+                batch_state_writes: false,
             },
         }
     }

@@ -56,6 +56,9 @@ pub struct Capabilities {
     /// when the relations it reads change (DuckDB). Where views freeze their inputs' columns
     /// at creation, an unchanged view is left alone only while those columns are unchanged.
     pub late_binding_views: bool,
+    /// Each small write is a slow commit (an Athena Iceberg commit takes seconds): strata's
+    /// state is written once, in one batch, as the run ends, rather than with each build.
+    pub batch_state_writes: bool,
 }
 
 /// How seeds load.

@@ -14,6 +14,7 @@ pub mod flavour;
 pub mod postgres;
 pub mod redshift;
 pub mod retry;
+pub mod testing;
 pub mod wire;
 
 use std::fmt;

@@ -49,6 +49,7 @@ impl PostgresFlavour {
                 views_bind_to_tables: true,
                 batch_column_tests: true,
                 late_binding_views: false,
+                batch_state_writes: false,
             },
         }
     }

@@ -56,6 +56,7 @@ impl RedshiftFlavour {
                 views_bind_to_tables: true,
                 batch_column_tests: true,
                 late_binding_views: false,
+                batch_state_writes: false,
             },
             limits: Limits {
                 statement_bytes: Some(if data_api {

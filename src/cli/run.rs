@@ -77,6 +77,7 @@ async fn run_selected(
         } else {
             None
         },
+        adapter: None,
     };
     let prepared = match prepare::prepare(inputs, &selected, &choices).await {
         Ok(prepared) => prepared,

@@ -38,6 +38,9 @@ pub struct Inputs<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct Choices {
     pub full_refresh: bool,
+    /// A connection to run on instead of connecting to the target (tests run on
+    /// `adapter::testing::TestWarehouse`).
+    pub adapter: Option<Arc<dyn crate::adapter::Adapter>>,
     /// Share one scan among column tests of a relation: `Some(true)` always, `Some(false)`
     /// never, `None` where the warehouse says it pays.
     pub batch_tests: Option<bool>,
@@ -116,9 +119,12 @@ pub async fn prepare(
             _ => false,
         })
         .collect();
-    let base = crate::adapter::connect(&project.target)
-        .await
-        .map_err(|e| Stopped::one(adapter_error(&e)))?;
+    let base = match &choices.adapter {
+        Some(adapter) => adapter.clone(),
+        None => crate::adapter::connect(&project.target)
+            .await
+            .map_err(|e| Stopped::one(adapter_error(&e)))?,
+    };
     base.lock_target()
         .await
         .map_err(|e| Stopped::one(adapter_error(&e)))?;
@@ -133,7 +139,7 @@ pub async fn prepare(
     let state = Arc::new(WarehouseState::new(
         adapter.clone(),
         location.clone(),
-        false,
+        flavour.capabilities().batch_state_writes,
         engine.shared().run_started_at,
     ));
 

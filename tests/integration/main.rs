@@ -1,5 +1,6 @@
 //! Integration tests: the real `strata` binary on fixture projects.
 
+mod bounds;
 mod commands;
 mod common;
 mod compile;
@@ -7,9 +8,12 @@ mod data_tests;
 mod errors;
 mod example;
 mod landing;
+mod library;
 mod ls;
 mod materializations;
 mod parse;
 mod postgres;
 mod run;
+mod state;
+mod swap;
 mod warehouse;
