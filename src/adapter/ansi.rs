@@ -227,6 +227,9 @@ pub fn literal(value: &Literal) -> String {
         Literal::Bool(b) => b.to_string(),
         Literal::Int(i) => i.to_string(),
         Literal::Text(text) => string_literal(text),
+        Literal::Typed { text, data_type } => {
+            format!("cast({} as {data_type})", string_literal(text))
+        }
     }
 }
 

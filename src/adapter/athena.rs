@@ -373,6 +373,25 @@ impl Flavour for AthenaFlavour {
         !Self::is_hive(storage)
     }
 
+    fn can_delete_rows(&self, storage: &Storage) -> bool {
+        !Self::is_hive(storage)
+    }
+
+    fn scratch_storage(&self, relation: &RelationName) -> Storage {
+        // Iceberg, so the run can delete from it; its name is unique to the run, and so its
+        // location.
+        Storage::new(AthenaTable {
+            table_type: TableType::Iceberg,
+            format: "parquet".into(),
+            partitioned_by: Vec::new(),
+            bucketed_by: Vec::new(),
+            bucket_count: None,
+            write_compression: None,
+            location: self.base_location(relation),
+            external: false,
+        })
+    }
+
     fn swap_method(&self, storage: &Storage) -> SwapMethod {
         if Self::is_hive(storage) {
             SwapMethod::Repoint
@@ -604,7 +623,7 @@ fn partition_path(columns: &[String], tuple: &[Literal]) -> String {
                 Literal::Null => "__HIVE_DEFAULT_PARTITION__".to_string(),
                 Literal::Bool(b) => b.to_string(),
                 Literal::Int(i) => i.to_string(),
-                Literal::Text(t) => t.clone(),
+                Literal::Text(t) | Literal::Typed { text: t, .. } => t.clone(),
             };
             format!("{column}={text}")
         })

@@ -271,6 +271,20 @@ pub trait Flavour: Send + Sync + fmt::Debug {
         Ok(false)
     }
 
+    /// The storage of tables strata builds for its own use in a run (an incremental model's
+    /// new rows, CDC tombstones): their rows are deleted, so the storage must allow it.
+    fn scratch_storage(&self, relation: &RelationName) -> Storage {
+        let _ = relation;
+        Storage::plain()
+    }
+
+    /// Whether rows of a table of this storage can be deleted (delete+insert, CDC, merge
+    /// without `MERGE`); a table that is files in folders can only lose whole partitions.
+    fn can_delete_rows(&self, storage: &Storage) -> bool {
+        let _ = storage;
+        true
+    }
+
     /// Whether `MERGE INTO` works on a table of this storage.
     fn can_merge(&self, storage: &Storage) -> bool {
         let _ = storage;
@@ -416,6 +430,14 @@ impl Flavour for Adjusted {
 
     fn can_merge(&self, storage: &Storage) -> bool {
         self.capabilities.merge && self.inner.can_merge(storage)
+    }
+
+    fn scratch_storage(&self, relation: &RelationName) -> Storage {
+        self.inner.scratch_storage(relation)
+    }
+
+    fn can_delete_rows(&self, storage: &Storage) -> bool {
+        self.inner.can_delete_rows(storage)
     }
 
     fn swap_method(&self, storage: &Storage) -> SwapMethod {

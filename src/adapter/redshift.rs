@@ -115,12 +115,13 @@ impl RedshiftTable {
             )),
         }
         if !self.sort.is_empty() {
+            // Compound is Redshift's default sort key: left unsaid.
             let kind = match self.sort_type {
-                SortType::Compound => "compound",
-                SortType::Interleaved => "interleaved",
+                SortType::Compound => "",
+                SortType::Interleaved => "interleaved ",
             };
             parts.push(format!(
-                "{kind} sortkey ({})",
+                "{kind}sortkey ({})",
                 ansi::column_list(&self.sort, &REDSHIFT_STYLE)
             ));
         }

@@ -34,6 +34,7 @@ pub struct CdcColumns {
 }
 
 impl CdcColumns {
+    /// The columns of a CDC model; an error where its config or its table cannot run CDC.
     pub fn from_request(request: &Request<'_>) -> Result<CdcColumns, MaterializeError> {
         if request.config.unique_key.is_empty() {
             return Err(MaterializeError::Config(
@@ -85,6 +86,23 @@ impl CdcColumns {
             value: self.delete_value.clone(),
         }
     }
+}
+
+/// CDC deletes and rewrites rows: the table's storage must allow it.
+pub fn supported(
+    flavour: &dyn crate::adapter::Flavour,
+    storage: &crate::plan::Storage,
+) -> Result<(), MaterializeError> {
+    if flavour.can_delete_rows(storage) {
+        return Ok(());
+    }
+    Err(MaterializeError::Config(
+        "cdc".into(),
+        format!(
+            "a table whose rows can be deleted, which this {} table is not ({storage:?})",
+            flavour.name()
+        ),
+    ))
 }
 
 /// The latest change per key of a batch, ranked: rank 1 is the newest.
@@ -159,7 +177,7 @@ pub fn full_prepare(
         Step::CreateTableAs {
             relation: staged_tombstones.clone(),
             select: select_from(&staged, &columns.state_columns(), deleted, &style),
-            storage: crate::plan::Storage::plain(),
+            storage: b.flavour.scratch_storage(&staged_tombstones),
             replace: false,
         },
         Step::Delete {
@@ -295,7 +313,7 @@ pub fn batch_prepare(
     let mut steps = vec![Step::CreateTableAs {
         relation: new_rows.clone(),
         select: latest_sql(sql, columns, &style),
-        storage: crate::plan::Storage::plain(),
+        storage: b.flavour.scratch_storage(&new_rows),
         replace: false,
     }];
     if !tombstones_exist {
@@ -305,7 +323,7 @@ pub fn batch_prepare(
                 "{} where 1 = 0",
                 select_from(&new_rows, &columns.state_columns(), None, &style)
             ),
-            storage: crate::plan::Storage::plain(),
+            storage: b.flavour.scratch_storage(tombstones),
             replace: false,
         });
     }

@@ -13,6 +13,7 @@ pub mod cdc;
 pub mod execute;
 mod landing;
 pub mod plans;
+pub mod preview;
 pub mod repair;
 pub mod view_state;
 
@@ -120,13 +121,13 @@ impl Context<'_> {
     /// The plan as it runs: records the state store writes with the build spelled out as
     /// steps, and statements split to the warehouse's limits.
     pub fn finish(&self, plan: Plan) -> Plan {
-        let plan = inline_records(self.state, plan);
+        let plan = inline_records(|write| self.state.inline(write), plan);
         bounds::bound(plan, self.adapter.flavour())
     }
 }
 
 /// Replaces each record the store writes with the build by the steps that write it.
-pub fn inline_records(state: &dyn StateStore, mut plan: Plan) -> Plan {
+pub fn inline_records(inline: impl Fn(&StateWrite) -> Option<Vec<Step>>, mut plan: Plan) -> Plan {
     let mut count = Vec::new();
     let mut position = 0usize;
     let mut counted = plan.count.iter().copied().peekable();
@@ -141,7 +142,7 @@ pub fn inline_records(state: &dyn StateStore, mut plan: Plan) -> Plan {
             }
             old_position += 1;
             match &step {
-                Step::Record(write) => match state.inline(write) {
+                Step::Record(write) => match inline(write) {
                     Some(inline) => {
                         position += inline.len();
                         steps.extend(inline);
@@ -335,11 +336,9 @@ pub fn literal_of(cell: Cell) -> Literal {
     }
 }
 
-async fn build_incremental(
-    ctx: &Context<'_>,
-    request: &Request<'_>,
-    existing: &crate::adapter::RelationInfo,
-) -> Result<Outcome, MaterializeError> {
+/// How an incremental model writes its new rows, from its config; a config the strategy cannot
+/// run with is an error before anything is built.
+pub fn increment_of(request: &Request<'_>) -> Result<plans::Increment, MaterializeError> {
     let config = request.config;
     let key = config.unique_key.clone();
     let strategy = config.incremental_strategy.unwrap_or(if key.is_empty() {
@@ -352,29 +351,44 @@ async fn build_incremental(
     if partition_by.is_empty() {
         partition_by = request.storage.partition_columns().to_vec();
     }
-    let increment = plans::Increment {
-        strategy,
-        unique_key: key,
-        on_schema_change: config.on_schema_change,
-        partition_by,
-    };
-    // Errors of the config come before anything is built.
     if matches!(
         strategy,
         IncrementalStrategy::Merge | IncrementalStrategy::DeleteInsert
-    ) && increment.unique_key.is_empty()
+    ) && key.is_empty()
     {
         return Err(MaterializeError::Config(
             strategy.as_str().to_string(),
             "a `unique_key`".into(),
         ));
     }
-    if strategy == IncrementalStrategy::InsertOverwrite && increment.partition_by.is_empty() {
+    if strategy == IncrementalStrategy::InsertOverwrite && partition_by.is_empty() {
         return Err(MaterializeError::Config(
             "insert_overwrite".into(),
             "`partition_by` (the columns whose touched values are replaced)".into(),
         ));
     }
+    Ok(plans::Increment {
+        strategy,
+        unique_key: key,
+        on_schema_change: config.on_schema_change,
+        partition_by,
+    })
+}
+
+async fn build_incremental(
+    ctx: &Context<'_>,
+    request: &Request<'_>,
+    existing: &crate::adapter::RelationInfo,
+) -> Result<Outcome, MaterializeError> {
+    let increment = increment_of(request)?;
+    let strategy = increment.strategy;
+    let flavour = ctx.adapter.flavour();
+    plans::check_increment(
+        flavour,
+        request.storage,
+        &increment,
+        flavour.limits().partitions_per_write.is_some(),
+    )?;
     let build = build_for(ctx, request, None).await?;
     let (new_rows, prepare) = plans::new_rows(&build, request.sql);
     ctx.run(prepare).await?;
@@ -438,6 +452,7 @@ async fn build_cdc(
     full_refresh: bool,
 ) -> Result<Outcome, MaterializeError> {
     let columns = cdc::CdcColumns::from_request(request)?;
+    cdc::supported(ctx.adapter.flavour(), request.storage)?;
     let tombstones = ctx.state.tombstones(request.relation);
     let tombstones_exist = ctx.catalog.kind(&tombstones).await?.is_some();
     let style = ctx.adapter.flavour().quote_style(StatementKind::Dml);
@@ -703,7 +718,7 @@ pub async fn load_seed(
             .await
             .map_err(|e| AdapterError::Internal(format!("CSV inference task failed: {e}")))?
     };
-    let (plan, rows) = match flavour.capabilities().seeds {
+    let (source, rows) = match flavour.capabilities().seeds {
         SeedLoad::EngineReadsFile => {
             let select = flavour.csv_select(path, &options, &types).ok_or_else(|| {
                 MaterializeError::Internal(format!(
@@ -711,29 +726,18 @@ pub async fn load_seed(
                     flavour.name()
                 ))
             })?;
-            (plans::table(&build, &select, existing), None)
+            (plans::SeedSource::Select(select), None)
         }
         SeedLoad::BulkLoad => {
             // The bundled DuckDB reads the file's shape; the warehouse parses the values, so a
             // value that does not fit is the warehouse's error, naming line and column.
             let columns = typed(infer(path.to_path_buf()).await?);
-            let file = path.to_path_buf();
-            let load = move |relation: &RelationName, storage: &Storage, _replace: bool| {
-                vec![
-                    Step::CreateTable {
-                        relation: relation.clone(),
-                        columns: columns.clone(),
-                        storage: storage.clone(),
-                    },
-                    Step::LoadCsv {
-                        relation: relation.clone(),
-                        path: file.clone(),
-                        options,
-                        columns: Vec::new(),
-                    },
-                ]
+            let source = plans::SeedSource::File {
+                path: path.to_path_buf(),
+                options,
+                columns,
             };
-            (plans::replace_table(&build, existing, &load, 1), None)
+            (source, None)
         }
         SeedLoad::InsertRows => {
             let columns = typed(infer(path.to_path_buf()).await?);
@@ -753,26 +757,10 @@ pub async fn load_seed(
                         .collect()
                 })
                 .collect();
-            let insert = move |relation: &RelationName, storage: &Storage, _replace: bool| {
-                vec![
-                    Step::CreateTable {
-                        relation: relation.clone(),
-                        columns: columns.clone(),
-                        storage: storage.clone(),
-                    },
-                    Step::InsertRows {
-                        relation: relation.clone(),
-                        columns: columns.clone(),
-                        rows: rows.clone(),
-                    },
-                ]
-            };
-            (
-                plans::replace_table(&build, existing, &insert, 1),
-                Some(count),
-            )
+            (plans::SeedSource::Rows { columns, rows }, Some(count))
         }
     };
+    let plan = plans::seed(&build, &source, existing);
     let executed = ctx.run(plan).await.map_err(|err| match &err {
         MaterializeError::Adapter(AdapterError::Database { message, .. }) => {
             match flavour.seed_value_error(message) {

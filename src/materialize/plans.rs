@@ -304,6 +304,70 @@ pub fn table(b: &Build, select: &str, existing: Option<RelationKind>) -> Plan {
     replace_table(b, existing, &build, 0)
 }
 
+/// How a seed's rows reach the warehouse, as its driver read the file.
+#[derive(Debug, Clone)]
+pub enum SeedSource {
+    /// A SELECT the engine runs over the file itself.
+    Select(String),
+    /// The file, loaded by the adapter's bulk load into a table of these columns.
+    File {
+        path: std::path::PathBuf,
+        options: crate::adapter::CsvOptions,
+        columns: Vec<ColumnDef>,
+    },
+    /// The file's rows, inserted as literals.
+    Rows {
+        columns: Vec<ColumnDef>,
+        rows: Vec<Vec<Literal>>,
+    },
+}
+
+/// A seed's table: its rows built aside and swapped in like any table's.
+pub fn seed(b: &Build, source: &SeedSource, existing: Option<RelationKind>) -> Plan {
+    match source {
+        SeedSource::Select(select) => table(b, select, existing),
+        SeedSource::File {
+            path,
+            options,
+            columns,
+        } => {
+            let load = |relation: &RelationName, storage: &Storage, _replace: bool| {
+                vec![
+                    Step::CreateTable {
+                        relation: relation.clone(),
+                        columns: columns.clone(),
+                        storage: storage.clone(),
+                    },
+                    Step::LoadCsv {
+                        relation: relation.clone(),
+                        path: path.clone(),
+                        options: *options,
+                        columns: Vec::new(),
+                    },
+                ]
+            };
+            replace_table(b, existing, &load, 1)
+        }
+        SeedSource::Rows { columns, rows } => {
+            let insert = |relation: &RelationName, storage: &Storage, _replace: bool| {
+                vec![
+                    Step::CreateTable {
+                        relation: relation.clone(),
+                        columns: columns.clone(),
+                        storage: storage.clone(),
+                    },
+                    Step::InsertRows {
+                        relation: relation.clone(),
+                        columns: columns.clone(),
+                        rows: rows.clone(),
+                    },
+                ]
+            };
+            replace_table(b, existing, &insert, 1)
+        }
+    }
+}
+
 /// A view of a SELECT.
 pub fn view(b: &Build, select: &str, late_binding: bool, existing: Option<RelationKind>) -> Plan {
     let caps = b.flavour.capabilities();
@@ -346,7 +410,7 @@ pub fn view(b: &Build, select: &str, late_binding: bool, existing: Option<Relati
 /// The first part of an incremental build: the new rows, built aside.
 pub fn new_rows(b: &Build, select: &str) -> (RelationName, Plan) {
     let new_rows = b.aside(aside::NEW_ROWS);
-    let storage = Storage::plain();
+    let storage = b.flavour.scratch_storage(&new_rows);
     let plan = Plan {
         blocks: vec![Block::new(
             Role::Prepare,
@@ -444,6 +508,32 @@ impl SchemaDiff {
     }
 }
 
+/// Whether the table's storage can take the strategy: where rows cannot be deleted, only
+/// appends, `MERGE` and the replacement of whole partitions (`partitions_listed`) work.
+pub fn check_increment(
+    flavour: &dyn Flavour,
+    storage: &Storage,
+    increment: &Increment,
+    partitions_listed: bool,
+) -> Result<(), MaterializeError> {
+    let deletes_rows = match increment.strategy {
+        IncrementalStrategy::Merge => !flavour.can_merge(storage),
+        IncrementalStrategy::DeleteInsert => true,
+        IncrementalStrategy::InsertOverwrite => !partitions_listed,
+        _ => false,
+    };
+    if deletes_rows && !flavour.can_delete_rows(storage) {
+        return Err(MaterializeError::Config(
+            increment.strategy.as_str().to_string(),
+            format!(
+                "a table whose rows can be deleted, which this {} table is not ({storage:?})",
+                flavour.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The second part of an incremental build: the new rows applied to the table in one commit
 /// (where the warehouse has transactions), then dropped. `partitions` are the partition values
 /// the new rows touch, asked for where the warehouse bounds partitions per write.
@@ -497,6 +587,7 @@ pub fn apply_increment(
         }
     }
     let key = &increment.unique_key;
+    check_increment(flavour, b.storage, increment, partitions.is_some())?;
     let insert_all = |columns: &[String]| Step::Insert {
         into: live.clone(),
         columns: columns.to_vec(),
@@ -571,6 +662,8 @@ pub fn apply_increment(
                     steps.push(insert_all(&columns));
                 }
                 Some(values) => {
+                    let values = typed_partitions(values, partition_by, new_columns);
+                    let values = values.as_slice();
                     let limit = flavour
                         .limits()
                         .partitions_per_write
@@ -632,6 +725,43 @@ pub fn apply_increment(
         on_failure: vec![drop_table(new_rows)],
         count,
     })
+}
+
+/// Partition values read back as text, typed by their columns where the column is neither
+/// text nor a number (dates, timestamps), so IN-lists compare like with like everywhere.
+fn typed_partitions(
+    values: &[Vec<Literal>],
+    columns: &[String],
+    types: &[ColumnInfo],
+) -> Vec<Vec<Literal>> {
+    let type_of = |column: &str| {
+        types
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(column))
+            .map(|c| c.data_type.clone())
+    };
+    let needs_cast = |data_type: &str| {
+        let lower = data_type.to_ascii_lowercase();
+        ["date", "time"].iter().any(|t| lower.contains(t))
+    };
+    values
+        .iter()
+        .map(|tuple| {
+            tuple
+                .iter()
+                .zip(columns)
+                .map(|(value, column)| match (value, type_of(column)) {
+                    (Literal::Text(text), Some(data_type)) if needs_cast(&data_type) => {
+                        Literal::Typed {
+                            text: text.clone(),
+                            data_type,
+                        }
+                    }
+                    (value, _) => value.clone(),
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The comments `persist_docs` stores, on the relation and the columns it has.

@@ -94,6 +94,12 @@ pub enum Literal {
     Int(i64),
     /// Any other value as text; the warehouse casts it to the column's type.
     Text(String),
+    /// Text cast to a type, where the SQL compares it with a column of that type (a date
+    /// partition value in an IN-list).
+    Typed {
+        text: String,
+        data_type: String,
+    },
 }
 
 /// A column with its type as the warehouse spells it.

@@ -89,16 +89,26 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     async fn flush(&self) -> Result<(), AdapterError>;
 }
 
+/// The state's tables and how writes to them read as plan steps: pure, so plans can be shown
+/// without a connection.
+#[derive(Debug, Clone)]
+pub struct StateTables {
+    pub location: StateLocation,
+    /// `recorded_at` of every row this run writes (its start, as text).
+    pub recorded_at: String,
+    /// The warehouse's longest identifier (tombstone tables' names are cut to fit).
+    pub identifier_length: usize,
+}
+
 /// The state as tables in the target's warehouse.
 #[derive(Debug)]
 pub struct WarehouseState {
     adapter: Arc<dyn Adapter>,
+    tables: StateTables,
     location: StateLocation,
     /// Hold every write for one batch at the end of the run (warehouses where a small write is
     /// a slow commit) instead of writing it with its build.
     batch: bool,
-    /// `recorded_at` of every row this run writes (its start, as text).
-    recorded_at: String,
     pending: Mutex<Vec<StateWrite>>,
 }
 
@@ -155,32 +165,46 @@ fn key_columns() -> Vec<String> {
     RELATION_KEY.iter().map(|c| c.to_string()).collect()
 }
 
-impl WarehouseState {
+impl StateTables {
     pub fn new(
-        adapter: Arc<dyn Adapter>,
         location: StateLocation,
-        batch: bool,
         started: chrono::DateTime<chrono::Utc>,
-    ) -> WarehouseState {
-        WarehouseState {
-            adapter,
+        identifier_length: usize,
+    ) -> StateTables {
+        StateTables {
             location,
-            batch,
             recorded_at: started.format("%Y-%m-%d %H:%M:%S").to_string(),
-            pending: Mutex::new(Vec::new()),
+            identifier_length,
         }
     }
 
-    fn views_table(&self) -> RelationName {
+    pub fn views_table(&self) -> RelationName {
         self.location.table(VIEWS_TABLE)
     }
 
-    fn files_table(&self) -> RelationName {
+    pub fn files_table(&self) -> RelationName {
         self.location.table(FILES_TABLE)
     }
 
+    /// Where a CDC model's tombstones are kept: `cdc__<schema>__<model>`, cut to fit.
+    pub fn tombstones(&self, model: &RelationName) -> RelationName {
+        let limit = self.identifier_length;
+        let name = format!("cdc__{}__{}", model.schema, model.identifier);
+        let identifier = if name.len() <= limit {
+            name
+        } else {
+            let digest = crate::util::sha256_hex(name.as_bytes());
+            let mut cut = limit.saturating_sub(9);
+            while !name.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!("{}_{}", &name[..cut], &digest[..8])
+        };
+        self.location.table(&identifier)
+    }
+
     /// The steps recording `writes`, grouped so each table takes one delete and one insert.
-    fn steps_for(&self, writes: &[StateWrite]) -> Vec<Step> {
+    pub fn steps_for(&self, writes: &[StateWrite]) -> Vec<Step> {
         let mut view_keys = Vec::new();
         let mut view_rows = Vec::new();
         let mut file_deletes = Vec::new();
@@ -266,6 +290,36 @@ impl WarehouseState {
             });
         }
         steps
+    }
+}
+
+impl WarehouseState {
+    pub fn new(
+        adapter: Arc<dyn Adapter>,
+        location: StateLocation,
+        batch: bool,
+        started: chrono::DateTime<chrono::Utc>,
+    ) -> WarehouseState {
+        let identifier_length = adapter.flavour().limits().identifier_length;
+        WarehouseState {
+            adapter,
+            tables: StateTables::new(location.clone(), started, identifier_length),
+            location,
+            batch,
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn views_table(&self) -> RelationName {
+        self.tables.views_table()
+    }
+
+    fn files_table(&self) -> RelationName {
+        self.tables.files_table()
+    }
+
+    fn steps_for(&self, writes: &[StateWrite]) -> Vec<Step> {
+        self.tables.steps_for(writes)
     }
 
     /// The steps moving one schema's legacy state tables into the state schema.
@@ -524,19 +578,7 @@ impl StateStore for WarehouseState {
     }
 
     fn tombstones(&self, model: &RelationName) -> RelationName {
-        let limit = self.adapter.flavour().limits().identifier_length;
-        let name = format!("cdc__{}__{}", model.schema, model.identifier);
-        let identifier = if name.len() <= limit {
-            name
-        } else {
-            let digest = crate::util::sha256_hex(name.as_bytes());
-            let mut cut = limit.saturating_sub(9);
-            while !name.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            format!("{}_{}", &name[..cut], &digest[..8])
-        };
-        self.location.table(&identifier)
+        self.tables.tombstones(model)
     }
 
     fn inline(&self, write: &StateWrite) -> Option<Vec<Step>> {

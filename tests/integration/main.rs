@@ -12,6 +12,7 @@ mod library;
 mod ls;
 mod materializations;
 mod parse;
+mod plans;
 mod postgres;
 mod run;
 mod state;
