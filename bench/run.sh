@@ -2,7 +2,10 @@
 # Times strata's execution on embedded DuckDB and writes the figures into BENCHMARKS.md:
 #   - `strata build --threads 1` of generated projects (default 100 and 1,000 models), with
 #     strata's own overhead per node: wall time minus the time spent inside DuckDB calls
-#     (`adapter_seconds` in run_results.json), divided by the number of nodes run;
+#     (`adapter_seconds` in run_results.json), divided by the number of nodes run; and, in the
+#     same series (runs interleaved), the raw-DuckDB arm: the same compiled SQL of every model
+#     and test run as plain `create or replace` statements and queries on one connection in
+#     dependency order, with no tool around it (`examples/raw_duckdb.rs`), and the ratio;
 #   - `strata seed` of a 1,000,000-row CSV;
 #   - `strata test` of 20 column tests on a 10,000,000-row table, one query per test and
 #     sharing one scan (--batch-tests);
@@ -22,6 +25,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 target_dir=${CARGO_TARGET_DIR:-target}
 strata="$(realpath -m "$target_dir/release/strata")"
 gen_project="$target_dir/release/examples/gen_project"
+raw_duckdb="$target_dir/release/examples/raw_duckdb"
 
 write=false
 build=true
@@ -49,7 +53,7 @@ done
     exit 1
 }
 if $build; then
-    cargo build --release --bin strata --example gen_project >&2
+    cargo build --release --bin strata --example gen_project --example raw_duckdb >&2
 fi
 
 scratch=$(mktemp -d)
@@ -82,6 +86,17 @@ print(wall, results.get("adapter_seconds", 0.0), len(results["results"]))
 PY
 }
 
+# time_raw DIR: the raw-DuckDB arm over the manifest strata's last run in DIR wrote; appends
+# the wall time to $scratch/raw_samples.
+time_raw() {
+    local dir=$1
+    /usr/bin/time -f '%e' -o "$scratch/time" "$raw_duckdb" "$dir" "$dir/target/manifest.json" "$scratch/raw" 2>"$scratch/raw_stderr" || {
+        cat "$scratch/raw_stderr" >&2
+        exit 1
+    }
+    tail -n 1 "$scratch/time" >>"$scratch/raw_samples"
+}
+
 rows=()
 for size in "${sizes[@]}"; do
     dir="bench-out/run-$size"
@@ -89,14 +104,21 @@ for size in "${sizes[@]}"; do
     : >"$scratch/samples"
     time_strata "$dir" build --threads 1 # warm-up
     : >"$scratch/samples"
-    for ((i = 0; i < RUNS; i++)); do time_strata "$dir" build --threads 1; done
+    : >"$scratch/raw_samples"
+    for ((i = 0; i < RUNS; i++)); do
+        time_strata "$dir" build --threads 1
+        time_raw "$dir"
+    done
+    raw_wall=$(median <"$scratch/raw_samples")
     wall=$(cut -d ' ' -f 1 "$scratch/samples" | median)
     line=$(grep "^$wall " "$scratch/samples" | head -n 1)
     read -r _ sql nodes <<<"$line"
     overhead=$(python3 -c "print(f'{($wall - $sql) / $nodes * 1000:.2f}')")
     sql=$(printf '%.2f' "$sql")
     rows+=("| \`strata build --threads 1\`, $size models ($nodes nodes incl. seeds and tests) | $wall s | $sql s | $overhead ms |")
-    echo "bench: build $size: wall $wall s, in DuckDB $sql s, overhead $overhead ms/node" >&2
+    ratio=$(python3 -c "print(f'{$wall / $raw_wall:.2f}')")
+    rows+=("| raw DuckDB arm, the same compiled SQL, $size models: strata is ×$ratio of it | $raw_wall s | | |")
+    echo "bench: build $size: wall $wall s, in DuckDB $sql s, overhead $overhead ms/node; raw arm $raw_wall s (strata ×$ratio)" >&2
 done
 
 # A 1,000,000-row seed.

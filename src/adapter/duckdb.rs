@@ -365,7 +365,33 @@ fn run_query(connection: &Connection, sql: &str) -> Result<Table, AdapterError> 
     })
 }
 
+/// Whether a statement reports no rows worth counting (views, drops, renames, comments,
+/// schemas): those run unprepared, which skips a second parse and bind (measured: a third of a
+/// `create view`'s time).
+fn counts_no_rows(sql: &str) -> bool {
+    let head: String = sql
+        .trim_start()
+        .chars()
+        .take(40)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let head = head.split_whitespace().collect::<Vec<_>>();
+    matches!(
+        head.as_slice(),
+        ["drop", ..]
+            | ["alter", ..]
+            | ["comment", ..]
+            | ["create", "schema", ..]
+            | ["create", "view", ..]
+            | ["create", "or", "replace", "view", ..]
+    )
+}
+
 fn run_statement(connection: &Connection, sql: &str) -> Result<ExecOutcome, AdapterError> {
+    if counts_no_rows(sql) {
+        connection.execute_batch(sql).map_err(database_error)?;
+        return Ok(ExecOutcome::default());
+    }
     match connection.execute(sql, []) {
         Ok(rows) => Ok(ExecOutcome {
             rows_affected: Some(rows as u64),
@@ -554,6 +580,16 @@ mod tests {
                 .unwrap()
                 .is_none());
         });
+    }
+
+    #[test]
+    fn statements_without_row_counts_are_told_apart() {
+        assert!(counts_no_rows("create or replace view \"v\" as (select 1)"));
+        assert!(counts_no_rows("  DROP table if exists t"));
+        assert!(counts_no_rows("alter table t rename to u"));
+        assert!(!counts_no_rows("create or replace table t as (select 1)"));
+        assert!(!counts_no_rows("insert into t values (1)"));
+        assert!(!counts_no_rows("delete from t"));
     }
 
     #[test]

@@ -371,6 +371,19 @@ struct RunResultEntry<'a> {
     compiled_path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     hint: Option<&'a str>,
+    /// What the node cost the warehouse (dbt's field; strata's keys).
+    adapter_response: AdapterResponse<'a>,
+}
+
+#[derive(Serialize)]
+struct AdapterResponse<'a> {
+    /// Statements the node ran, queries included.
+    statements: usize,
+    /// Transactions of more than one statement among them.
+    transactions: usize,
+    /// Clean-up left for the next run.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
 }
 
 /// Writes `<target-path>/run_results.json`; returns its path.
@@ -404,6 +417,11 @@ pub fn write_run_results(
                     .and_then(|c| c.nodes.get(&r.unique_id))
                     .map(|c| path_string(&c.compiled_path)),
                 hint: r.hint.as_deref(),
+                adapter_response: AdapterResponse {
+                    statements: r.statements,
+                    transactions: r.transactions,
+                    warnings: &r.warnings,
+                },
             })
             .collect(),
     };

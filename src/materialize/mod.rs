@@ -418,20 +418,7 @@ async fn build_incremental(
         Ok(executed) => executed,
         Err(err) => {
             // A plan that failed before running has not dropped the new rows.
-            let _ = ctx
-                .run(Plan {
-                    blocks: vec![crate::plan::Block::new(
-                        crate::plan::Role::Cleanup,
-                        false,
-                        vec![Step::Drop {
-                            relation: new_rows.clone(),
-                            kind: RelationKind::Table,
-                            cascade: false,
-                        }],
-                    )],
-                    ..Plan::default()
-                })
-                .await;
+            drop_aside(ctx, &new_rows).await;
             return Err(err);
         }
     };
@@ -480,8 +467,7 @@ async fn build_cdc(
             let executed = match applied {
                 Ok(executed) => executed,
                 Err(err) => {
-                    let _ = ctx.adapter.execute(&drop_sql(ctx, &new_rows)).await;
-                    ctx.catalog.forget(&new_rows);
+                    drop_aside(ctx, &new_rows).await;
                     return Err(err);
                 }
             };
@@ -530,19 +516,22 @@ async fn build_cdc(
     }
 }
 
-fn drop_sql(ctx: &Context<'_>, relation: &RelationName) -> String {
-    let step = Step::Drop {
-        relation: relation.clone(),
-        kind: RelationKind::Table,
-        cascade: false,
+/// Drops a table built aside for this run, after a plan failed before it could (its error is
+/// the one to report; a drop that fails too is left to the next run's repair).
+async fn drop_aside(ctx: &Context<'_>, relation: &RelationName) {
+    let plan = Plan {
+        blocks: vec![crate::plan::Block::new(
+            crate::plan::Role::Cleanup,
+            false,
+            vec![Step::Drop {
+                relation: relation.clone(),
+                kind: RelationKind::Table,
+                cascade: false,
+            }],
+        )],
+        ..Plan::default()
     };
-    ctx.adapter
-        .flavour()
-        .lower(&step)
-        .into_iter()
-        .filter_map(|l| l.text().map(str::to_string))
-        .collect::<Vec<_>>()
-        .join(";\n")
+    let _ = ctx.run(plan).await;
 }
 
 /// Materializes a model.

@@ -101,10 +101,7 @@ pub fn stages(
         title,
         plan: super::bounds::bound(
             super::inline_records(
-                |write| {
-                    (!flavour.capabilities().batch_state_writes)
-                        .then(|| tables.steps_for(std::slice::from_ref(write)))
-                },
+                |write| tables.placement(write, flavour.capabilities().batch_state_writes),
                 plan,
             ),
             flavour,

@@ -391,6 +391,14 @@ pub async fn execute(
                     &format!("OK {name} [{} in {seconds:.2}s]", outcome.message),
                     finished(&id, "success", seconds, &outcome.message),
                 );
+                for warning in &outcome.warnings {
+                    printer.diagnostic(
+                        &crate::diagnostic::Diagnostic::warning(format!(
+                            "{name}: clean-up after the build failed: {warning}"
+                        ))
+                        .with_hint("the table is built; the next run drops what is left"),
+                    );
+                }
                 results.push(NodeResult {
                     unique_id: id.clone(),
                     status: Status::Success,

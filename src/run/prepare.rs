@@ -472,6 +472,15 @@ async fn plan_views(
             return;
         }
     };
+    // Fingerprints are written as the run ends: mark the run in flight first, so a run that
+    // dies in between leaves its views to be re-created rather than trusted.
+    if let Err(err) = ctx.state.begin_views().await {
+        printer.diagnostic(
+            &Diagnostic::warning(format!("cannot mark the views' fingerprints: {err}"))
+                .with_hint("views are re-created on every run until it can"),
+        );
+        return;
+    }
     let late = ctx.adapter.flavour().capabilities().late_binding_views;
     for index in views {
         let unique_id = work[index].unique_id.clone();

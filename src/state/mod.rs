@@ -64,8 +64,13 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// for the run to report.
     async fn open(&self, catalog: &Catalog) -> Result<Vec<String>, AdapterError>;
 
-    /// Every recorded view fingerprint, by view.
+    /// Every recorded view fingerprint, by view; none when a run that was changing views died
+    /// before writing theirs (its views are then re-created once, which is always safe).
     async fn view_fingerprints(&self) -> Result<HashMap<RelationName, String>, AdapterError>;
+
+    /// Marks that this run is about to change views whose fingerprints it writes only as it
+    /// ends: until [`StateStore::flush`] clears the mark, no recorded fingerprint is trusted.
+    async fn begin_views(&self) -> Result<(), AdapterError>;
 
     /// The files each of `relations` has consumed.
     async fn files(
@@ -89,6 +94,9 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     async fn flush(&self) -> Result<(), AdapterError>;
 }
 
+/// The relation name of the row in the fingerprints' table that marks a run changing views.
+const IN_FLIGHT: &str = "";
+
 /// The state's tables and how writes to them read as plan steps: pure, so plans can be shown
 /// without a connection.
 #[derive(Debug, Clone)]
@@ -110,6 +118,10 @@ pub struct WarehouseState {
     /// a slow commit) instead of writing it with its build.
     batch: bool,
     pending: Mutex<Vec<StateWrite>>,
+    /// The run's id, once it has set the in-flight mark (the flush clears it).
+    marked: Mutex<Option<String>>,
+    /// A mark left by an earlier run was seen (it must be deleted before this run sets its own).
+    stale_mark: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -201,6 +213,50 @@ impl StateTables {
             format!("{}_{}", &name[..cut], &digest[..8])
         };
         self.location.table(&identifier)
+    }
+
+    /// Where a write goes: the steps that record it in a build's commit, or `None` when it is
+    /// held for the run's end. View fingerprints are a cache of what stands, so they are always
+    /// held (one write per run instead of one per view; measured at three quarters of a DuckDB
+    /// view's cost) behind an in-flight mark; landing-file records are what make a daily run
+    /// read each file once, so they commit with their rows unless `batch` says each write is
+    /// too slow for that.
+    pub fn placement(&self, write: &StateWrite, batch: bool) -> Option<Vec<Step>> {
+        match write {
+            StateWrite::ViewFingerprint { .. } => None,
+            StateWrite::Files { .. } if batch => None,
+            StateWrite::Files { .. } => Some(self.steps_for(std::slice::from_ref(write))),
+        }
+    }
+
+    fn marker_key() -> Vec<Literal> {
+        vec![
+            Literal::Text(IN_FLIGHT.into()),
+            Literal::Text(IN_FLIGHT.into()),
+            Literal::Text(IN_FLIGHT.into()),
+        ]
+    }
+
+    /// The steps setting the in-flight mark, or (`set` false) clearing it.
+    pub fn marker_steps(&self, set: bool, run_id: &str) -> Vec<Step> {
+        let mut steps = vec![Step::Delete {
+            from: self.views_table(),
+            filter: Filter::In {
+                columns: key_columns(),
+                values: vec![Self::marker_key()],
+            },
+        }];
+        if set {
+            let mut row = Self::marker_key();
+            row.push(Literal::Text(format!("in flight: run {run_id}")));
+            row.push(Literal::Text(self.recorded_at.clone()));
+            steps.push(Step::InsertRows {
+                relation: self.views_table(),
+                columns: views_columns(),
+                rows: vec![row],
+            });
+        }
+        steps
     }
 
     /// The steps recording `writes`, grouped so each table takes one delete and one insert.
@@ -307,6 +363,8 @@ impl WarehouseState {
             location,
             batch,
             pending: Mutex::new(Vec::new()),
+            marked: Mutex::new(None),
+            stale_mark: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -323,12 +381,7 @@ impl WarehouseState {
     }
 
     /// The steps moving one schema's legacy state tables into the state schema.
-    fn migration(
-        &self,
-        catalog: &Catalog,
-        schema: &SchemaName,
-        relations: &[RelationInfo],
-    ) -> Vec<(String, Plan)> {
+    fn migration(&self, schema: &SchemaName, relations: &[RelationInfo]) -> Vec<(String, Plan)> {
         let flavour = self.adapter.flavour();
         let transaction = flavour.capabilities().transactional_ddl;
         let dml = flavour.quote_style(crate::adapter::StatementKind::Dml);
@@ -400,7 +453,6 @@ impl WarehouseState {
                 kind: RelationKind::Table,
                 cascade: false,
             });
-            let _ = catalog;
             plans.push((
                 what,
                 Plan {
@@ -437,7 +489,6 @@ impl StateStore for WarehouseState {
 
     async fn open(&self, catalog: &Catalog) -> Result<Vec<String>, AdapterError> {
         let adapter = self.adapter.as_ref();
-        let flavour = adapter.flavour();
         let state_schema = self.location.schema_name();
         catalog.list([state_schema.clone()]).await?;
         let mut setup = Vec::new();
@@ -477,12 +528,11 @@ impl StateStore for WarehouseState {
                 continue;
             }
             let relations = catalog.relations_in(&schema);
-            for (what, plan) in self.migration(catalog, &schema, &relations) {
+            for (what, plan) in self.migration(&schema, &relations) {
                 run(adapter, catalog, self, &plan).await?;
                 moved.push(what);
             }
         }
-        let _ = flavour;
         Ok(moved)
     }
 
@@ -498,6 +548,14 @@ impl StateStore for WarehouseState {
                 self.views_table().render(&style)
             ))
             .await?;
+        let interrupted = table.rows.iter().any(|row| {
+            matches!((row.get(2), row.first()), (Some(Cell::Text(name)), Some(Cell::Text(db))) if name == IN_FLIGHT && db == IN_FLIGHT)
+        });
+        if interrupted {
+            self.stale_mark
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return Ok(HashMap::new());
+        }
         Ok(table
             .rows
             .iter()
@@ -581,8 +639,27 @@ impl StateStore for WarehouseState {
         self.tables.tombstones(model)
     }
 
+    async fn begin_views(&self) -> Result<(), AdapterError> {
+        // The run is known by its start, the time every row it writes carries.
+        let run_id = self.tables.recorded_at.clone();
+        let mut steps = self.tables.marker_steps(true, &run_id);
+        if !self.stale_mark.load(std::sync::atomic::Ordering::Relaxed) {
+            // No mark stands: nothing to delete before setting one.
+            steps.remove(0);
+        }
+        let transaction = self.adapter.flavour().capabilities().transactions;
+        let plan = Plan {
+            blocks: vec![Block::new(Role::Publish, transaction, steps)],
+            ..Plan::default()
+        };
+        let catalog = Catalog::new(self.adapter.clone());
+        run(self.adapter.as_ref(), &catalog, self, &plan).await?;
+        *lock(&self.marked) = Some(run_id);
+        Ok(())
+    }
+
     fn inline(&self, write: &StateWrite) -> Option<Vec<Step>> {
-        (!self.batch).then(|| self.steps_for(std::slice::from_ref(write)))
+        self.tables.placement(write, self.batch)
     }
 
     fn defer(&self, write: StateWrite) {
@@ -591,15 +668,21 @@ impl StateStore for WarehouseState {
 
     async fn flush(&self) -> Result<(), AdapterError> {
         let writes = std::mem::take(&mut *lock(&self.pending));
-        if writes.is_empty() {
+        let marked = lock(&self.marked).take();
+        if writes.is_empty() && marked.is_none() {
             return Ok(());
         }
-        let steps = self.steps_for(&writes);
+        let mut steps = self.steps_for(&writes);
+        if let Some(run_id) = &marked {
+            // Cleared in the same commit as the fingerprints it guarded.
+            steps.extend(self.tables.marker_steps(false, run_id));
+        }
         let transaction = self.adapter.flavour().capabilities().transactions;
         let plan = Plan {
             blocks: vec![Block::new(Role::Publish, transaction, steps)],
             ..Plan::default()
         };
+        let plan = crate::materialize::bounds::bound(plan, self.adapter.flavour());
         let catalog = Catalog::new(self.adapter.clone());
         run(self.adapter.as_ref(), &catalog, self, &plan).await
     }

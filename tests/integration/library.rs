@@ -16,11 +16,14 @@ pub struct Built {
     pub log: Vec<String>,
     /// Why the run stopped before running nodes, if it did.
     pub stopped: Option<String>,
+    /// An end hook failed, or strata's state could not be written as the run ended.
+    pub end_failed: bool,
 }
 
 impl Built {
     pub fn ok(&self) -> bool {
         self.stopped.is_none()
+            && !self.end_failed
             && self
                 .results
                 .iter()
@@ -145,9 +148,11 @@ pub fn build_only(
                 results: finished.results,
                 log,
                 stopped: None,
+                end_failed: finished.end_hook_failed,
             },
             Err(stopped) => Built {
                 results: Vec::new(),
+                end_failed: false,
                 log,
                 stopped: Some(
                     stopped

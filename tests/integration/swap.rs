@@ -136,9 +136,16 @@ fn no_failed_statement_of_a_non_transactional_swap_loses_a_table() {
             true,
         );
         let what = format!("statement {at} of {total} failed ({})", clean.log[at - 1]);
-        // Dropping a backup after the swap is clean-up: its failure is a warning.
+        // Dropping a backup after the swap is clean-up: its failure is a warning. So is one to
+        // mark the views' fingerprints in flight: the views are then re-created next time.
         let warned = failed.results.iter().any(|r| !r.warnings.is_empty());
-        assert!(!failed.ok() || warned, "{what}: the build did not notice");
+        let statement = &clean.log[at - 1];
+        let mark = statement.contains("\"relation_name\" = ''")
+            || statement.contains("values ('', '', ''");
+        assert!(
+            !failed.ok() || warned || mark,
+            "{what}: the build did not notice"
+        );
         let db = database(dir.path());
         // A failure is undone at once: no table is even moved aside.
         for table in ["t", "c"] {
