@@ -402,15 +402,23 @@ pub fn in_list(columns: &[String], values: &[Vec<Literal>], style: &QuoteStyle) 
         return "1 = 0".into();
     }
     if let [column] = columns {
+        // `in (null)` matches nothing: a NULL value is matched with `is null`.
+        let has_null = values
+            .iter()
+            .any(|tuple| matches!(tuple.first(), None | Some(Literal::Null)));
         let listed: Vec<String> = values
             .iter()
-            .map(|tuple| tuple.first().map(literal).unwrap_or_else(|| "null".into()))
+            .filter_map(|tuple| match tuple.first() {
+                None | Some(Literal::Null) => None,
+                Some(value) => Some(literal(value)),
+            })
             .collect();
-        return format!(
-            "{} in ({})",
-            style.quote_identifier(column),
-            listed.join(", ")
-        );
+        let quoted = style.quote_identifier(column);
+        return match (listed.is_empty(), has_null) {
+            (true, _) => format!("{quoted} is null"),
+            (false, true) => format!("({quoted} in ({}) or {quoted} is null)", listed.join(", ")),
+            (false, false) => format!("{quoted} in ({})", listed.join(", ")),
+        };
     }
     values
         .iter()
@@ -554,6 +562,14 @@ mod tests {
             "\"d\" in (3)"
         );
         assert_eq!(in_list(&["d".into()], &[], &style()), "1 = 0");
+        assert_eq!(
+            in_list(
+                &["d".into()],
+                &[vec![Literal::Int(1)], vec![Literal::Null]],
+                &style()
+            ),
+            "(\"d\" in (1) or \"d\" is null)"
+        );
     }
 
     #[test]

@@ -364,13 +364,31 @@ pub trait Flavour: Send + Sync + fmt::Debug {
     }
 }
 
-/// Wraps a flavour and overrides its limits and capabilities: tests use it to run DuckDB as a
-/// warehouse without transactional DDL, or with small limits.
-#[derive(Debug, Clone)]
+/// How an adjusted flavour resolves a table's storage instead of its inner flavour.
+pub type StorageOverride = std::sync::Arc<
+    dyn Fn(&RelationName, &ConfigMap) -> Result<Storage, PropertyError> + Send + Sync,
+>;
+
+/// Wraps a flavour and overrides its limits and capabilities (and, optionally, how it reads
+/// table storage): tests use it to run DuckDB as a warehouse without transactional DDL, with
+/// small limits, or with partitioned tables.
+#[derive(Clone)]
 pub struct Adjusted {
     pub inner: std::sync::Arc<dyn Flavour>,
     pub capabilities: Capabilities,
     pub limits: Limits,
+    pub storage: Option<StorageOverride>,
+}
+
+impl fmt::Debug for Adjusted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Adjusted")
+            .field("inner", &self.inner)
+            .field("capabilities", &self.capabilities)
+            .field("limits", &self.limits)
+            .field("storage", &self.storage.is_some())
+            .finish()
+    }
 }
 
 impl Adjusted {
@@ -378,6 +396,7 @@ impl Adjusted {
         Adjusted {
             capabilities: inner.capabilities().clone(),
             limits: inner.limits(),
+            storage: None,
             inner,
         }
     }
@@ -421,7 +440,10 @@ impl Flavour for Adjusted {
         relation: &RelationName,
         config: &ConfigMap,
     ) -> Result<Storage, PropertyError> {
-        self.inner.table_storage(relation, config)
+        match &self.storage {
+            Some(resolve) => resolve(relation, config),
+            None => self.inner.table_storage(relation, config),
+        }
     }
 
     fn late_binding_view(&self, config: &ConfigMap) -> Result<bool, PropertyError> {

@@ -18,6 +18,29 @@ use super::{
 };
 use crate::relation::RelationName;
 
+/// A table partitioned by columns, and nothing else: tests give DuckDB partitioned tables with it
+/// (through [`super::flavour::Adjusted::storage`]).
+#[derive(Debug, Clone)]
+pub struct Partitioned(pub Vec<String>);
+
+impl crate::plan::StorageSpec for Partitioned {
+    fn partition_columns(&self) -> &[String] {
+        &self.0
+    }
+
+    fn aside(&self, _identifier: &str, _run_id: &str) -> crate::plan::Storage {
+        crate::plan::Storage::new(self.clone())
+    }
+
+    fn describe(&self) -> String {
+        format!("partitioned by {}", self.0.join(", "))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 /// A connection that fails on demand.
 #[derive(Debug)]
 pub struct TestWarehouse {

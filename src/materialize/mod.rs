@@ -265,12 +265,68 @@ async fn build_table(
     request: &Request<'_>,
     existing: Option<RelationKind>,
 ) -> Result<Outcome, MaterializeError> {
+    let flavour = ctx.adapter.flavour();
+    if flavour.limits().partitions_per_write.is_some()
+        && !request.storage.partition_columns().is_empty()
+    {
+        return build_partitioned_table(ctx, request, existing).await;
+    }
     let build = build_for(ctx, request, existing).await?;
     let plan = plans::table(&build, request.sql, existing);
     let executed = ctx.run(plan).await?;
     Ok(Outcome {
         message: table_message(executed.rows),
         rows_affected: executed.rows,
+        warnings: executed.warnings,
+    })
+}
+
+/// A table whose partitions one write may not all open: its rows built once aside, then
+/// written in batches of partitions (see [`plans::table_from_scratch`]).
+async fn build_partitioned_table(
+    ctx: &Context<'_>,
+    request: &Request<'_>,
+    existing: Option<RelationKind>,
+) -> Result<Outcome, MaterializeError> {
+    let build = build_for(ctx, request, existing).await?;
+    let (scratch, stage) = plans::new_rows(&build, request.sql);
+    let staged = ctx
+        .run(Plan {
+            count: vec![0],
+            ..stage
+        })
+        .await?;
+    let planned = async {
+        let info = ctx
+            .catalog
+            .relation(&scratch)
+            .await?
+            .ok_or_else(|| MaterializeError::Internal("the scratch table vanished".into()))?;
+        let partitions = partitions_of(ctx, &scratch, request.storage.partition_columns()).await?;
+        Ok::<_, MaterializeError>(plans::table_from_scratch(
+            &build,
+            &scratch,
+            &info.columns,
+            partitions.as_deref().unwrap_or_default(),
+            existing,
+        ))
+    }
+    .await;
+    let executed = match planned {
+        Ok(plan) => ctx.run(plan).await,
+        Err(err) => Err(err),
+    };
+    let executed = match executed {
+        Ok(executed) => executed,
+        Err(err) => {
+            drop_aside(ctx, &scratch).await;
+            return Err(err);
+        }
+    };
+    let rows = staged.rows;
+    Ok(Outcome {
+        message: table_message(rows),
+        rows_affected: rows,
         warnings: executed.warnings,
     })
 }

@@ -304,6 +304,70 @@ pub fn table(b: &Build, select: &str, existing: Option<RelationKind>) -> Plan {
     replace_table(b, existing, &build, 0)
 }
 
+/// A partitioned table where the warehouse bounds the partitions one write may open: its rows
+/// are built once without partitions (`scratch`, from [`new_rows`]); then, if they touch more
+/// partitions than one write may open, the table is created from the first batch of them and
+/// each further batch is inserted, all aside and swapped in like any table; otherwise it is
+/// created from the scratch rows at once. The scratch table is dropped after.
+pub fn table_from_scratch(
+    b: &Build,
+    scratch: &RelationName,
+    columns: &[ColumnInfo],
+    partitions: &[Vec<Literal>],
+    existing: Option<RelationKind>,
+) -> Plan {
+    let dml = b.flavour.quote_style(crate::adapter::StatementKind::Dml);
+    let partition_by = b.storage.partition_columns().to_vec();
+    let limit = b
+        .flavour
+        .limits()
+        .partitions_per_write
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+    let values = typed_partitions(partitions, &partition_by, columns);
+    let batches: Vec<&[Vec<Literal>]> = values.chunks(limit).collect();
+    let all = format!("select * from {}", scratch.render(&dml));
+    let build = |relation: &RelationName, storage: &Storage, replace: bool| {
+        if batches.len() <= 1 {
+            return vec![Step::CreateTableAs {
+                relation: relation.clone(),
+                select: all.clone(),
+                storage: storage.clone(),
+                replace,
+            }];
+        }
+        let mut steps = vec![Step::CreateTableAs {
+            relation: relation.clone(),
+            select: format!(
+                "{all} where {}",
+                crate::adapter::ansi::in_list(&partition_by, batches[0], &dml)
+            ),
+            storage: storage.clone(),
+            replace: false,
+        }];
+        for batch in &batches[1..] {
+            steps.push(Step::Insert {
+                into: relation.clone(),
+                columns: names.clone(),
+                from: Source::Relation {
+                    relation: scratch.clone(),
+                    filter: Filter::In {
+                        columns: partition_by.clone(),
+                        values: batch.to_vec(),
+                    },
+                },
+            });
+        }
+        steps
+    };
+    let mut plan = replace_table(b, existing, &build, 0);
+    plan.blocks
+        .push(Block::new(Role::Cleanup, false, vec![drop_table(scratch)]));
+    plan.on_failure.push(drop_table(scratch));
+    plan
+}
+
 /// How a seed's rows reach the warehouse, as its driver read the file.
 #[derive(Debug, Clone)]
 pub enum SeedSource {

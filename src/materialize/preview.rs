@@ -170,6 +170,22 @@ fn stages_of<'a>(
             "create",
             plans::view(&build(true), &case.sql, late_binding, existing_kind),
         )],
+        Materialization::Table
+            if flavour.limits().partitions_per_write.is_some()
+                && !request.storage.partition_columns().is_empty() =>
+        {
+            let b = build(true);
+            let (scratch, stage) = plans::new_rows(&b, &case.sql);
+            let partitions = case.partitions.clone().unwrap_or_default();
+            let plan = plans::table_from_scratch(
+                &b,
+                &scratch,
+                &case.new_columns,
+                &partitions,
+                existing_kind,
+            );
+            vec![finish("build the rows once", stage), finish("build", plan)]
+        }
         Materialization::Table => vec![finish(
             "build",
             plans::table(&build(true), &case.sql, existing_kind),

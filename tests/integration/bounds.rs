@@ -30,6 +30,10 @@ fn files() -> Vec<(String, String)> {
             "{{ config(materialized='incremental', incremental_strategy='insert_overwrite', partition_by='d') }}\nselect a.range as d, b.range as i, a.range * 100 + b.range + {{ var('round') }} as v\nfrom range(10) a, range(3) b\n".to_string(),
         ),
         (
+            "models/pt.sql".to_string(),
+            "{{ config(materialized='table', partitioned_by=['d']) }}\nselect a.range as d, b.range as i, case when a.range = 9 then null else a.range end as p\nfrom range(10) a, range(4) b\nunion all select null, 0, null\n".to_string(),
+        ),
+        (
             "models/sources.yml".to_string(),
             "version: 2\nsources:\n  - name: shop\n    tables:\n      - name: orders\n        external: {location: 'landing/orders/*.csv', format: csv}\n".to_string(),
         ),
@@ -50,6 +54,13 @@ fn files() -> Vec<(String, String)> {
 fn warehouse(limited: bool) -> Adjusted {
     let mut flavour = Adjusted::new(strata::adapter::embedded_flavour());
     flavour.capabilities.seeds = SeedLoad::InsertRows;
+    // Tables read `partitioned_by`, as on Athena.
+    flavour.storage = Some(std::sync::Arc::new(|_relation, config| {
+        let columns = strata::project::config::as_string_list(config.get("partitioned_by"));
+        Ok(strata::plan::Storage::new(
+            strata::adapter::testing::Partitioned(columns),
+        ))
+    }));
     if limited {
         flavour.limits.statement_bytes = Some(300);
         flavour.limits.partitions_per_write = Some(3);
@@ -66,6 +77,7 @@ fn tables(db: &Path) -> Vec<Vec<Vec<String>>> {
         "select * from main.people order by all",
         "select * from main.stg_people order by all",
         "select * from main.ov order by all",
+        "select * from main.pt order by all",
         "select * from main.loaded order by all",
         "select relation_name, source_name, table_name, file_path, file_size from main_strata.strata_files order by all",
         "select relation_name from main_strata.strata_views order by all",
@@ -106,6 +118,10 @@ fn limits_split_statements_and_batch_partitions_into_the_same_tables() {
     };
     assert!(bookmarks(&first.log) > 3, "{:#?}", first.log);
     assert_eq!(bookmarks(&unlimited.log), 1);
+    // The partitioned table's 11 partitions (one of them NULL) in writes of at most 3: one
+    // table created from the first 3, three inserts of the rest.
+    assert_eq!(inserts_into(&first.log, "pt"), 3, "{:#?}", first.log);
+    assert_eq!(inserts_into(&unlimited.log, "pt"), 0);
 
     // The next round: 5 new files, and new rows for all 10 partitions of `ov`.
     for dir in [limited.path(), free.path()] {
@@ -155,6 +171,7 @@ fn limits_split_statements_and_batch_partitions_into_the_same_tables() {
         [["0"]],
         "every partition holds the second round's rows"
     );
-    assert_eq!(a[3].len(), 30);
+    assert_eq!(a[3].len(), 41);
     assert_eq!(a[4].len(), 30);
+    assert_eq!(a[5].len(), 30);
 }
