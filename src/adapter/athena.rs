@@ -19,6 +19,7 @@ use super::flavour::{
     ApiCall, Capabilities, Flavour, Limits, Lowered, PropertyError, SeedLoad, StatementKind,
     SwapMethod,
 };
+use super::properties::{columns, text};
 use crate::plan::{Literal, Step, Storage, StorageSpec};
 use crate::project::target::AthenaConfig;
 use crate::project::ConfigMap;
@@ -186,7 +187,7 @@ impl StorageSpec for AthenaTable {
         &self.partitioned_by
     }
 
-    fn aside(&self, _identifier: &str, run_id: &str) -> Storage {
+    fn aside(&self, run_id: &str) -> Storage {
         // A location of its own: the live table's data is never written over.
         Storage::new(AthenaTable {
             location: format!("{}/{run_id}", self.location),
@@ -200,38 +201,6 @@ impl StorageSpec for AthenaTable {
 
     fn as_any(&self) -> &dyn Any {
         self
-    }
-}
-
-fn text(config: &ConfigMap, key: &str) -> Result<Option<String>, PropertyError> {
-    match config.get(key) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::String(s)) => Ok(Some(s.trim().to_string())),
-        Some(other) => Err(PropertyError::new(
-            key,
-            format!("expected text, found `{other}`"),
-        )),
-    }
-}
-
-fn list(config: &ConfigMap, key: &str) -> Result<Vec<String>, PropertyError> {
-    match config.get(key) {
-        None | Some(Json::Null) => Ok(Vec::new()),
-        Some(Json::String(s)) => Ok(vec![s.trim().to_string()]),
-        Some(Json::Array(items)) => items
-            .iter()
-            .map(|item| match item {
-                Json::String(s) => Ok(s.trim().to_string()),
-                other => Err(PropertyError::new(
-                    key,
-                    format!("expected column names, found `{other}`"),
-                )),
-            })
-            .collect(),
-        Some(other) => Err(PropertyError::new(
-            key,
-            format!("expected a list of columns, found `{other}`"),
-        )),
     }
 }
 
@@ -350,7 +319,7 @@ impl Flavour for AthenaFlavour {
                 ))
             }
         };
-        let bucketed_by = list(config, "bucketed_by")?;
+        let bucketed_by = columns(config, "bucketed_by")?;
         if table_type == TableType::Iceberg && !bucketed_by.is_empty() {
             return Err(PropertyError::new(
                 "bucketed_by",
@@ -360,7 +329,7 @@ impl Flavour for AthenaFlavour {
         Ok(Storage::new(AthenaTable {
             table_type,
             format: text(config, "format")?.unwrap_or_else(|| "parquet".into()),
-            partitioned_by: list(config, "partitioned_by")?,
+            partitioned_by: columns(config, "partitioned_by")?,
             bucketed_by,
             bucket_count,
             write_compression: text(config, "write_compression")?,

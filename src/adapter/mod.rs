@@ -12,6 +12,7 @@ pub mod athena;
 pub mod duckdb;
 pub mod flavour;
 pub mod postgres;
+pub mod properties;
 pub mod redshift;
 pub mod retry;
 pub mod testing;

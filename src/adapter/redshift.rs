@@ -9,13 +9,13 @@
 
 use std::any::Any;
 
-use serde_json::Value as Json;
 use sqlparser::dialect::{Dialect, RedshiftSqlDialect};
 
 use super::ansi;
 use super::flavour::{
     Capabilities, Flavour, Limits, Lowered, PropertyError, SeedLoad, StatementKind,
 };
+use super::properties::{boolean, columns, text};
 use crate::plan::{Filter, Step, Storage, StorageSpec};
 use crate::project::target::RedshiftConfig;
 use crate::project::ConfigMap;
@@ -129,8 +129,19 @@ impl RedshiftTable {
     }
 }
 
+/// A table's attributes as they follow its name in `create table`: ` backup no …`, or nothing.
+fn attributes_of(storage: &Storage) -> String {
+    match storage
+        .get::<RedshiftTable>()
+        .map(RedshiftTable::attributes)
+    {
+        Some(attributes) if !attributes.is_empty() => format!(" {attributes}"),
+        _ => String::new(),
+    }
+}
+
 impl StorageSpec for RedshiftTable {
-    fn aside(&self, _identifier: &str, _run_id: &str) -> Storage {
+    fn aside(&self, _run_id: &str) -> Storage {
         Storage::new(self.clone())
     }
 
@@ -140,52 +151,6 @@ impl StorageSpec for RedshiftTable {
 
     fn as_any(&self) -> &dyn Any {
         self
-    }
-}
-
-fn text(config: &ConfigMap, key: &str) -> Result<Option<String>, PropertyError> {
-    match config.get(key) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::String(s)) => Ok(Some(s.trim().to_string())),
-        Some(other) => Err(PropertyError::new(
-            key,
-            format!("expected text, found `{other}`"),
-        )),
-    }
-}
-
-fn boolean(config: &ConfigMap, key: &str) -> Result<Option<bool>, PropertyError> {
-    match config.get(key) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::Bool(b)) => Ok(Some(*b)),
-        Some(Json::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
-        Some(Json::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        Some(other) => Err(PropertyError::new(
-            key,
-            format!("expected true or false, found `{other}`"),
-        )),
-    }
-}
-
-/// A column list config (`sort: col` or `sort: [a, b]`).
-fn columns(config: &ConfigMap, key: &str) -> Result<Vec<String>, PropertyError> {
-    match config.get(key) {
-        None | Some(Json::Null) => Ok(Vec::new()),
-        Some(Json::String(s)) => Ok(vec![s.trim().to_string()]),
-        Some(Json::Array(items)) => items
-            .iter()
-            .map(|item| match item {
-                Json::String(s) => Ok(s.trim().to_string()),
-                other => Err(PropertyError::new(
-                    key,
-                    format!("expected column names, found `{other}`"),
-                )),
-            })
-            .collect(),
-        Some(other) => Err(PropertyError::new(
-            key,
-            format!("expected a column or a list of columns, found `{other}`"),
-        )),
     }
 }
 
@@ -279,40 +244,22 @@ impl Flavour for RedshiftFlavour {
                 select,
                 storage,
                 ..
-            } => {
-                let attributes = storage
-                    .get::<RedshiftTable>()
-                    .map(RedshiftTable::attributes)
-                    .unwrap_or_default();
-                let attributes = if attributes.is_empty() {
-                    String::new()
-                } else {
-                    format!(" {attributes}")
-                };
-                dml(format!(
-                    "create table {}{attributes} as (\n{}\n)",
-                    relation.render(&REDSHIFT_STYLE),
-                    ansi::body(select)
-                ))
-            }
+            } => dml(format!(
+                "create table {}{} as (\n{}\n)",
+                relation.render(&REDSHIFT_STYLE),
+                attributes_of(storage),
+                ansi::body(select)
+            )),
             Step::CreateTable {
                 relation,
                 columns,
                 storage,
             } => {
-                let attributes = storage
-                    .get::<RedshiftTable>()
-                    .map(RedshiftTable::attributes)
-                    .unwrap_or_default();
                 let sql = format!(
                     "create table {} ({}){}",
                     relation.render(&REDSHIFT_STYLE),
                     ansi::column_definitions(columns, &REDSHIFT_STYLE),
-                    if attributes.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" {attributes}")
-                    }
+                    attributes_of(storage)
                 );
                 vec![Lowered::sql(StatementKind::Ddl, sql)]
             }
@@ -418,6 +365,7 @@ pub fn retryable_message(message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value as Json;
 
     fn flavour() -> RedshiftFlavour {
         let config: RedshiftConfig = serde_json::from_value(serde_json::json!({

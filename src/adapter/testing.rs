@@ -28,7 +28,7 @@ impl crate::plan::StorageSpec for Partitioned {
         &self.0
     }
 
-    fn aside(&self, _identifier: &str, _run_id: &str) -> crate::plan::Storage {
+    fn aside(&self, _run_id: &str) -> crate::plan::Storage {
         crate::plan::Storage::new(self.clone())
     }
 

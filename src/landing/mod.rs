@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
-use crate::adapter::AdapterError;
 use crate::manifest::{Manifest, Node, NodeId, ResourceType};
 use crate::project::config::Materialization;
 use crate::relation::{string_literal, QuoteStyle, RelationName};
@@ -40,8 +39,6 @@ pub enum LandingError {
         table: String,
         location: String,
     },
-    #[error("cannot read the file bookmarks of `{model}`: {error}")]
-    State { model: String, error: AdapterError },
 }
 
 impl LandingError {
@@ -54,7 +51,6 @@ impl LandingError {
                 "land at least one file there (e.g. the full load `LOAD00000001.parquet`), or fix the source's `location`".into(),
             ),
             LandingError::List { .. } => Some("check that the folder exists and is readable".into()),
-            LandingError::State { error, .. } => error.hint(),
         }
     }
 }

@@ -150,22 +150,22 @@ fn split_rows(flavour: &dyn Flavour, step: &Step, limit: usize) -> Option<Vec<St
     matches.then_some(parts)
 }
 
-/// How many rows an insert of literal rows holds, summed (tests and benchmarks).
-pub fn literal_rows(plan: &Plan) -> usize {
-    plan.steps()
-        .map(|s| match s {
-            Step::InsertRows { rows, .. } => rows.len(),
-            _ => 0,
-        })
-        .sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::adapter::Adjusted;
     use crate::plan::{Block, ColumnDef, Literal, Role};
     use crate::relation::RelationName;
+
+    /// How many rows the plan's inserts of literal rows hold, summed.
+    fn literal_rows(plan: &Plan) -> usize {
+        plan.steps()
+            .map(|s| match s {
+                Step::InsertRows { rows, .. } => rows.len(),
+                _ => 0,
+            })
+            .sum()
+    }
 
     fn limited(bytes: usize) -> Adjusted {
         let mut flavour = Adjusted::new(crate::adapter::embedded_flavour());

@@ -16,7 +16,7 @@ use crate::adapter::{ColumnInfo, RelationKind, StatementKind};
 use crate::plan::{aside, Block, Filter, Plan, Role, Source, Step};
 use crate::relation::{QuoteStyle, RelationName};
 
-use super::plans::Build;
+use super::plans::{drop_table, Build};
 use super::{MaterializeError, Request};
 
 /// The ranking column the latest change per key carries until it is applied.
@@ -142,14 +142,6 @@ fn select_from(
     }
 }
 
-fn drop_table(relation: &RelationName) -> Step {
-    Step::Drop {
-        relation: relation.clone(),
-        kind: RelationKind::Table,
-        cascade: false,
-    }
-}
-
 /// A first build or full refresh, before the swap: the latest change per key built aside, its
 /// deletes moved out into the tombstones' table built aside too.
 pub fn full_prepare(
@@ -171,7 +163,7 @@ pub fn full_prepare(
         Step::CreateTableAs {
             relation: staged.clone(),
             select: latest_sql(sql, columns, &style),
-            storage: b.storage.spec().aside(&staged.identifier, &b.run.run_id),
+            storage: b.storage.spec().aside(&b.run.run_id),
             replace: false,
         },
         Step::CreateTableAs {
@@ -369,7 +361,7 @@ pub fn batch_apply(
         relation: new_rows.clone(),
         key: columns.key.clone(),
     };
-    let mut steps = vec![
+    let steps = vec![
         Step::Delete {
             from: live.clone(),
             filter: matching.clone(),
@@ -395,17 +387,7 @@ pub fn batch_apply(
             },
         },
     ];
-    let transaction = b.flavour.capabilities().transactions;
-    let mut blocks = Vec::new();
-    if transaction {
-        steps.extend(b.after.iter().cloned());
-        blocks.push(Block::new(Role::Publish, true, steps));
-    } else {
-        blocks.push(Block::new(Role::Publish, false, steps));
-        if !b.after.is_empty() {
-            blocks.push(Block::new(Role::After, false, b.after.clone()));
-        }
-    }
+    let mut blocks = super::plans::publish(b, steps, b.flavour.capabilities().transactions);
     blocks.push(Block::new(Role::Cleanup, false, vec![drop_table(new_rows)]));
     Plan {
         blocks,

@@ -296,33 +296,20 @@ async fn build_partitioned_table(
             ..stage
         })
         .await?;
-    let planned = async {
-        let info = ctx
-            .catalog
-            .relation(&scratch)
-            .await?
-            .ok_or_else(|| MaterializeError::Internal("the scratch table vanished".into()))?;
+    let built = async {
+        let columns = aside_columns(ctx, &scratch).await?;
         let partitions = partitions_of(ctx, &scratch, request.storage.partition_columns()).await?;
-        Ok::<_, MaterializeError>(plans::table_from_scratch(
+        let plan = plans::table_from_scratch(
             &build,
             &scratch,
-            &info.columns,
+            &columns,
             partitions.as_deref().unwrap_or_default(),
             existing,
-        ))
+        );
+        ctx.run(plan).await
     }
     .await;
-    let executed = match planned {
-        Ok(plan) => ctx.run(plan).await,
-        Err(err) => Err(err),
-    };
-    let executed = match executed {
-        Ok(executed) => executed,
-        Err(err) => {
-            drop_aside(ctx, &scratch).await;
-            return Err(err);
-        }
-    };
+    let executed = dropping_on_error(ctx, &scratch, built).await?;
     let rows = staged.rows;
     Ok(Outcome {
         message: table_message(rows),
@@ -449,11 +436,7 @@ async fn build_incremental(
     let (new_rows, prepare) = plans::new_rows(&build, request.sql);
     ctx.run(prepare).await?;
     let applied = async {
-        let new_info = ctx
-            .catalog
-            .relation(&new_rows)
-            .await?
-            .ok_or_else(|| MaterializeError::Internal("the new rows' table vanished".into()))?;
+        let new_columns = aside_columns(ctx, &new_rows).await?;
         let partitions = if strategy == IncrementalStrategy::InsertOverwrite {
             partitions_of(ctx, &new_rows, &increment.partition_by).await?
         } else {
@@ -463,21 +446,14 @@ async fn build_incremental(
             &build,
             &new_rows,
             &existing.columns,
-            &new_info.columns,
+            &new_columns,
             &increment,
             partitions.as_deref(),
         )?;
         ctx.run(plan).await
     }
     .await;
-    let executed = match applied {
-        Ok(executed) => executed,
-        Err(err) => {
-            // A plan that failed before running has not dropped the new rows.
-            drop_aside(ctx, &new_rows).await;
-            return Err(err);
-        }
-    };
+    let executed = dropping_on_error(ctx, &new_rows, applied).await?;
     Ok(Outcome {
         message: match executed.rows {
             Some(n) => format!("INSERT {n}"),
@@ -506,13 +482,11 @@ async fn build_cdc(
                 cdc::batch_prepare(&build, request.sql, &columns, &tombstones, tombstones_exist);
             ctx.run(prepare).await?;
             let applied = async {
-                let new_info = ctx.catalog.relation(&new_rows).await?.ok_or_else(|| {
-                    MaterializeError::Internal("the new rows' table vanished".into())
-                })?;
+                let new_columns = aside_columns(ctx, &new_rows).await?;
                 let plan = cdc::batch_apply(
                     &build,
                     &new_rows,
-                    &new_info.columns,
+                    &new_columns,
                     &info.columns,
                     &columns,
                     &tombstones,
@@ -520,13 +494,7 @@ async fn build_cdc(
                 ctx.run(plan).await
             }
             .await;
-            let executed = match applied {
-                Ok(executed) => executed,
-                Err(err) => {
-                    drop_aside(ctx, &new_rows).await;
-                    return Err(err);
-                }
-            };
+            let executed = dropping_on_error(ctx, &new_rows, applied).await?;
             Ok(Outcome {
                 message: match executed.rows {
                     Some(n) => format!("CDC {n} upserted"),
@@ -572,22 +540,40 @@ async fn build_cdc(
     }
 }
 
-/// Drops a table built aside for this run, after a plan failed before it could (its error is
-/// the one to report; a drop that fails too is left to the next run's repair).
-async fn drop_aside(ctx: &Context<'_>, relation: &RelationName) {
-    let plan = Plan {
-        blocks: vec![crate::plan::Block::new(
-            crate::plan::Role::Cleanup,
-            false,
-            vec![Step::Drop {
-                relation: relation.clone(),
-                kind: RelationKind::Table,
-                cascade: false,
-            }],
-        )],
-        ..Plan::default()
-    };
-    let _ = ctx.run(plan).await;
+/// `result`, with `aside` (a table this run built for its own use) dropped when it is an error:
+/// a plan that failed before it ran did not drop it. The error is the one to report; a drop
+/// that fails too is left to the next run's repair.
+async fn dropping_on_error<T>(
+    ctx: &Context<'_>,
+    aside: &RelationName,
+    result: Result<T, MaterializeError>,
+) -> Result<T, MaterializeError> {
+    if result.is_err() {
+        let plan = Plan {
+            blocks: vec![crate::plan::Block::new(
+                crate::plan::Role::Cleanup,
+                false,
+                vec![plans::drop_table(aside)],
+            )],
+            ..Plan::default()
+        };
+        let _ = ctx.run(plan).await;
+    }
+    result
+}
+
+/// The columns of a table this run built aside, read back from the warehouse.
+async fn aside_columns(
+    ctx: &Context<'_>,
+    aside: &RelationName,
+) -> Result<Vec<crate::adapter::ColumnInfo>, MaterializeError> {
+    ctx.catalog
+        .relation(aside)
+        .await?
+        .map(|info| info.columns)
+        .ok_or_else(|| {
+            MaterializeError::Internal(format!("`{aside}`, built for this run, vanished"))
+        })
 }
 
 /// Materializes a model.

@@ -50,6 +50,20 @@ impl Build<'_> {
     }
 }
 
+/// The blocks that publish `steps` with the build's records and post hooks: one transaction
+/// where the warehouse has them (`transaction`), otherwise the steps and then the rest after.
+pub fn publish(b: &Build, mut steps: Vec<Step>, transaction: bool) -> Vec<Block> {
+    if transaction {
+        steps.extend(b.after.iter().cloned());
+        return vec![Block::new(Role::Publish, true, steps)];
+    }
+    let mut blocks = vec![Block::new(Role::Publish, false, steps)];
+    if !b.after.is_empty() {
+        blocks.push(Block::new(Role::After, false, b.after.clone()));
+    }
+    blocks
+}
+
 /// The steps that build a table at a relation, with a storage; `replace` asks the build to
 /// replace what stands there in the same statement (only offered where the warehouse can).
 pub type Builder<'b> = dyn Fn(&RelationName, &Storage, bool) -> Vec<Step> + 'b;
@@ -105,7 +119,7 @@ pub fn replace_table(
                     at = counted;
                     steps.extend(build(
                         &staged,
-                        &b.storage.spec().aside(&staged.identifier, &b.run.run_id),
+                        &b.storage.spec().aside(&b.run.run_id),
                         false,
                     ));
                     steps.push(b.drop(live, kind));
@@ -144,7 +158,7 @@ fn rename_swap(
     let count;
     if existing.is_none() && single_step {
         // Nothing to protect: one statement either makes the table or does not.
-        let storage = b.storage.spec().aside(&live.identifier, &b.run.run_id);
+        let storage = b.storage.spec().aside(&b.run.run_id);
         blocks.push(Block::new(
             Role::Publish,
             false,
@@ -153,7 +167,7 @@ fn rename_swap(
         count = count_of(&blocks, 0, counted);
     } else {
         let staged = b.aside(aside::STAGED);
-        let storage = b.storage.spec().aside(&staged.identifier, &b.run.run_id);
+        let storage = b.storage.spec().aside(&b.run.run_id);
         blocks.push(Block::new(
             Role::Prepare,
             false,
@@ -242,7 +256,7 @@ fn repoint_swap(
     match existing {
         Some(RelationKind::Table) => {
             let staged = b.aside(aside::STAGED);
-            let storage = b.storage.spec().aside(&staged.identifier, &b.run.run_id);
+            let storage = b.storage.spec().aside(&b.run.run_id);
             blocks.push(Block::new(
                 Role::Prepare,
                 false,
@@ -271,7 +285,7 @@ fn repoint_swap(
                     vec![b.drop(live, RelationKind::View)],
                 ));
             }
-            let storage = b.storage.spec().aside(&live.identifier, &b.run.run_id);
+            let storage = b.storage.spec().aside(&b.run.run_id);
             count = count_of(&blocks, blocks.len(), counted);
             blocks.push(Block::new(
                 Role::Publish,
@@ -454,19 +468,8 @@ pub fn view(b: &Build, select: &str, late_binding: bool, existing: Option<Relati
             steps.extend(b.dependents());
         }
     }
-    if caps.transactional_ddl {
-        steps.extend(b.after.iter().cloned());
-        return Plan {
-            blocks: vec![Block::new(Role::Publish, true, steps)],
-            ..Plan::default()
-        };
-    }
-    let mut blocks = vec![Block::new(Role::Publish, false, steps)];
-    if !b.after.is_empty() {
-        blocks.push(Block::new(Role::After, false, b.after.clone()));
-    }
     Plan {
-        blocks,
+        blocks: publish(b, steps, caps.transactional_ddl),
         ..Plan::default()
     }
 }
@@ -492,7 +495,8 @@ pub fn new_rows(b: &Build, select: &str) -> (RelationName, Plan) {
     (new_rows, plan)
 }
 
-fn drop_table(relation: &RelationName) -> Step {
+/// Drops a table strata built aside, if it is there.
+pub(super) fn drop_table(relation: &RelationName) -> Step {
     Step::Drop {
         relation: relation.clone(),
         kind: RelationKind::Table,
@@ -661,6 +665,18 @@ pub fn apply_increment(
         },
     };
     let mut counted = Vec::new();
+    // The rows of `relation` matching the new rows on `key` deleted, then the new rows inserted.
+    let replace_matching = |steps: &mut Vec<Step>, counted: &mut Vec<usize>, key: &[String]| {
+        steps.push(Step::Delete {
+            from: live.clone(),
+            filter: Filter::Matching {
+                relation: new_rows.clone(),
+                key: key.to_vec(),
+            },
+        });
+        counted.push(steps.len());
+        steps.push(insert_all(&columns));
+    };
     match increment.strategy {
         IncrementalStrategy::Append => {
             counted.push(steps.len());
@@ -694,15 +710,7 @@ pub fn apply_increment(
                     insert: columns.clone(),
                 });
             } else {
-                steps.push(Step::Delete {
-                    from: live.clone(),
-                    filter: Filter::Matching {
-                        relation: new_rows.clone(),
-                        key: key.clone(),
-                    },
-                });
-                counted.push(steps.len());
-                steps.push(insert_all(&columns));
+                replace_matching(&mut steps, &mut counted, key);
             }
         }
         IncrementalStrategy::InsertOverwrite => {
@@ -714,17 +722,7 @@ pub fn apply_increment(
                 ));
             }
             match partitions {
-                None => {
-                    steps.push(Step::Delete {
-                        from: live.clone(),
-                        filter: Filter::Matching {
-                            relation: new_rows.clone(),
-                            key: partition_by.clone(),
-                        },
-                    });
-                    counted.push(steps.len());
-                    steps.push(insert_all(&columns));
-                }
+                None => replace_matching(&mut steps, &mut counted, partition_by),
                 Some(values) => {
                     let values = typed_partitions(values, partition_by, new_columns);
                     let values = values.as_slice();
@@ -774,15 +772,7 @@ pub fn apply_increment(
     }
     let first = blocks.iter().map(|b| b.steps.len()).sum::<usize>();
     let count = counted.into_iter().map(|i| first + i).collect();
-    if caps.transactions {
-        steps.extend(b.after.iter().cloned());
-        blocks.push(Block::new(Role::Publish, true, steps));
-    } else {
-        blocks.push(Block::new(Role::Publish, false, steps));
-        if !b.after.is_empty() {
-            blocks.push(Block::new(Role::After, false, b.after.clone()));
-        }
-    }
+    blocks.extend(publish(b, steps, caps.transactions));
     blocks.push(Block::new(Role::Cleanup, false, vec![drop_table(new_rows)]));
     Ok(Plan {
         blocks,

@@ -76,14 +76,6 @@ impl Plan {
     pub fn steps(&self) -> impl Iterator<Item = &Step> {
         self.blocks.iter().flat_map(|b| b.steps.iter())
     }
-
-    /// Blocks of `role` and their statements, for counting what a plan costs.
-    pub fn transactions(&self) -> usize {
-        self.blocks
-            .iter()
-            .filter(|b| b.transaction && b.steps.len() > 1)
-            .count()
-    }
 }
 
 /// A value written into SQL as a literal (seed rows, file lists, partition values).
@@ -133,9 +125,9 @@ pub trait StorageSpec: fmt::Debug + Send + Sync + Any {
         &[]
     }
 
-    /// The same settings for a table built aside under `identifier` in this run (a storage
-    /// location unique to the run, where the warehouse has one).
-    fn aside(&self, identifier: &str, run_id: &str) -> Storage;
+    /// The same settings for a table built aside in the run `run_id` (a storage location
+    /// unique to the run, where the warehouse has one).
+    fn aside(&self, run_id: &str) -> Storage;
 
     /// The settings as `key=value` text, for plan snapshots.
     fn describe(&self) -> String;
@@ -178,7 +170,7 @@ impl fmt::Debug for Storage {
 struct Plain;
 
 impl StorageSpec for Plain {
-    fn aside(&self, _identifier: &str, _run_id: &str) -> Storage {
+    fn aside(&self, _run_id: &str) -> Storage {
         Storage::plain()
     }
 

@@ -113,7 +113,6 @@ pub struct StateTables {
 pub struct WarehouseState {
     adapter: Arc<dyn Adapter>,
     tables: StateTables,
-    location: StateLocation,
     /// Hold every write for one batch at the end of the run (warehouses where a small write is
     /// a slow commit) instead of writing it with its build.
     batch: bool,
@@ -359,8 +358,7 @@ impl WarehouseState {
         let identifier_length = adapter.flavour().limits().identifier_length;
         WarehouseState {
             adapter,
-            tables: StateTables::new(location.clone(), started, identifier_length),
-            location,
+            tables: StateTables::new(location, started, identifier_length),
             batch,
             pending: Mutex::new(Vec::new()),
             marked: Mutex::new(None),
@@ -394,36 +392,41 @@ impl WarehouseState {
             }
             let name = &relation.name;
             let identifier = name.identifier.as_str();
+            // The rows of a legacy table copied into one of the state's, keyed by relation.
+            let copy = |into: RelationName,
+                        columns: Vec<ColumnDef>,
+                        relation_name: String,
+                        rest: &str| {
+                vec![Step::Insert {
+                    into,
+                    columns: columns.into_iter().map(|c| c.name).collect(),
+                    from: Source::Query(format!(
+                        "select {} as relation_database, {} as relation_schema, {relation_name} as relation_name, {rest} from {}",
+                        text(&database),
+                        text(&schema.schema),
+                        name.render(&dml)
+                    )),
+                }]
+            };
             let (what, steps) = if identifier == LEGACY_VIEWS {
-                let select = format!(
-                    "select {} as relation_database, {} as relation_schema, view_name as relation_name, fingerprint, recorded_at from {}",
-                    text(&database),
-                    text(&schema.schema),
-                    name.render(&dml)
-                );
                 (
                     format!("view fingerprints of schema `{}`", schema.schema),
-                    vec![Step::Insert {
-                        into: self.views_table(),
-                        columns: views_columns().into_iter().map(|c| c.name).collect(),
-                        from: Source::Query(select),
-                    }],
+                    copy(
+                        self.views_table(),
+                        views_columns(),
+                        "view_name".into(),
+                        "fingerprint, recorded_at",
+                    ),
                 )
             } else if let Some(model) = identifier.strip_suffix(LEGACY_FILES_SUFFIX) {
-                let select = format!(
-                    "select {} as relation_database, {} as relation_schema, {} as relation_name, source_name, table_name, file_path, file_size, recorded_at from {}",
-                    text(&database),
-                    text(&schema.schema),
-                    text(model),
-                    name.render(&dml)
-                );
                 (
                     format!("file bookmarks of `{}.{model}`", schema.schema),
-                    vec![Step::Insert {
-                        into: self.files_table(),
-                        columns: files_columns().into_iter().map(|c| c.name).collect(),
-                        from: Source::Query(select),
-                    }],
+                    copy(
+                        self.files_table(),
+                        files_columns(),
+                        text(model),
+                        "source_name, table_name, file_path, file_size, recorded_at",
+                    ),
                 )
             } else if let Some(model) = identifier.strip_suffix(LEGACY_CDC_SUFFIX) {
                 let live = RelationName::new(schema.database.clone(), schema.schema.clone(), model);
@@ -484,12 +487,12 @@ async fn run(
 #[async_trait]
 impl StateStore for WarehouseState {
     fn location(&self) -> &StateLocation {
-        &self.location
+        &self.tables.location
     }
 
     async fn open(&self, catalog: &Catalog) -> Result<Vec<String>, AdapterError> {
         let adapter = self.adapter.as_ref();
-        let state_schema = self.location.schema_name();
+        let state_schema = self.tables.location.schema_name();
         catalog.list([state_schema.clone()]).await?;
         let mut setup = Vec::new();
         let existing: BTreeSet<String> = catalog
@@ -499,8 +502,8 @@ impl StateStore for WarehouseState {
             .collect();
         if existing.is_empty() {
             setup.push(Step::CreateSchema {
-                database: self.location.database.clone(),
-                schema: self.location.schema.clone(),
+                database: self.tables.location.database.clone(),
+                schema: self.tables.location.schema.clone(),
             });
         }
         for (table, columns) in [
