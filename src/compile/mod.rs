@@ -473,6 +473,14 @@ pub fn compile(
         })
         .collect();
 
+    // Storage settings are the target's to read: a bad one fails the compile, as bad SQL does.
+    for node in selected.iter().filter_map(|id| manifest.get(id)) {
+        if node.resource_type == ResourceType::Model && !node.is_ephemeral() {
+            if let Err(diagnostic) = storage_of(flavour.as_ref(), node) {
+                diagnostics.push(diagnostic);
+            }
+        }
+    }
     let mut compiled = Compiled::default();
     for result in results {
         match result {
@@ -491,6 +499,52 @@ pub fn compile(
     }
     compiled.nodes.sort_keys();
     Ok(compiled)
+}
+
+/// How a model or seed is stored on the target's warehouse, from its config (`dist`,
+/// `table_type`, …), and whether a view binds late (`bind: false`). An unusable value is an
+/// error naming the node, its file and the line that sets the key when its own file does.
+pub fn storage_of(
+    flavour: &dyn crate::adapter::Flavour,
+    node: &Node,
+) -> Result<(crate::plan::Storage, bool), Diagnostic> {
+    let resolved = match &node.relation {
+        None => Ok((crate::plan::Storage::plain(), false)),
+        Some(_) if node.config.materialized == crate::project::config::Materialization::View => {
+            flavour
+                .late_binding_view(&node.config_map)
+                .map(|late| (crate::plan::Storage::plain(), late))
+        }
+        Some(relation) => flavour
+            .table_storage(relation, &node.config_map)
+            .map(|storage| (storage, false)),
+    };
+    resolved.map_err(|err| {
+        Diagnostic::error(format!(
+            "{} `{}`: {err}",
+            node.resource_type.as_str(),
+            node.name
+        ))
+        .at(Location {
+            path: node.original_file_path.clone(),
+            // The line that sets the key, when the node's own file sets it (`config(…)`).
+            line: crate::project::yaml::find_line(&node.raw_sql, &err.key)
+                .map(|line| line + node.raw_line_offset),
+            column: None,
+        })
+        .with_hint(format!(
+            "the {} target reads {}",
+            flavour.name(),
+            match flavour.property_keys() {
+                [] => "no storage keys".to_string(),
+                keys => keys
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        ))
+    })
 }
 
 /// One node's compile: the node, its warnings, and whether its parse render was reused.

@@ -18,7 +18,7 @@ use crate::diagnostic::{Diagnostic, Location};
 use crate::manifest::{Manifest, Node, NodeId, ResourceType};
 use crate::materialize::view_state::ViewPlan;
 use crate::output::Printer;
-use crate::plan::{RunContext, Storage};
+use crate::plan::RunContext;
 use crate::project::config::{Bookmark, Materialization};
 use crate::project::Project;
 use crate::relation::RelationName;
@@ -268,26 +268,6 @@ pub async fn prepare(
     let mut errors = Vec::new();
     let mut work = Vec::with_capacity(runnable.len());
     for node in &runnable {
-        let config_error = |err: crate::adapter::PropertyError| {
-            Diagnostic::error(format!(
-                "{} `{}`: {err}",
-                node.resource_type.as_str(),
-                node.name
-            ))
-            .at_file(node.original_file_path.clone())
-            .with_hint(format!(
-                "the {} target reads {}",
-                flavour.name(),
-                match flavour.property_keys() {
-                    [] => "no storage keys".to_string(),
-                    keys => keys
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                }
-            ))
-        };
         let built = compiled.nodes.get(&node.unique_id);
         let job = match node.resource_type {
             ResourceType::Test => {
@@ -302,10 +282,10 @@ pub async fn prepare(
                 let Some(relation) = node.relation.clone() else {
                     continue;
                 };
-                let storage = match flavour.table_storage(&relation, &node.config_map) {
-                    Ok(storage) => storage,
-                    Err(err) => {
-                        errors.push(config_error(err));
+                let storage = match crate::compile::storage_of(flavour, node) {
+                    Ok((storage, _)) => storage,
+                    Err(diagnostic) => {
+                        errors.push(diagnostic);
                         continue;
                     }
                 };
@@ -320,21 +300,10 @@ pub async fn prepare(
                 let Some(relation) = node.relation.clone() else {
                     continue;
                 };
-                let view = node.config.materialized == Materialization::View;
-                let storage = if view {
-                    Ok(Storage::plain())
-                } else {
-                    flavour.table_storage(&relation, &node.config_map)
-                };
-                let late_binding = if view {
-                    flavour.late_binding_view(&node.config_map)
-                } else {
-                    Ok(false)
-                };
-                let (storage, late_binding) = match (storage, late_binding) {
-                    (Ok(storage), Ok(late)) => (storage, late),
-                    (Err(err), _) | (_, Err(err)) => {
-                        errors.push(config_error(err));
+                let (storage, late_binding) = match crate::compile::storage_of(flavour, node) {
+                    Ok(resolved) => resolved,
+                    Err(diagnostic) => {
+                        errors.push(diagnostic);
                         continue;
                     }
                 };

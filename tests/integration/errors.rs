@@ -295,3 +295,30 @@ fn all_errors_are_reported_in_one_pass() {
         run.stderr
     );
 }
+
+#[test]
+fn a_storage_setting_the_target_cannot_use_names_the_model_line_and_the_keys() {
+    let dir = project(&[
+        ("project.yml", "name: shop\nprofile: shop\n"),
+        (
+            "profiles.yml",
+            "shop:\n  target: rs\n  outputs:\n    rs:\n      type: redshift\n      host: cluster.example\n      user: u\n      dbname: warehouse\n      schema: analytics\n",
+        ),
+        (
+            "models/orders.sql",
+            "{{ config(materialized='table',\n    sort_type='zigzag') }}\nselect 1 as id\n",
+        ),
+    ]);
+    let run = strata(dir.path(), &["compile"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let stderr = run.stderr_redacted(dir.path());
+    assert!(
+        stderr.contains("model `orders`: config `sort_type`: `zigzag` is not a sort type; write compound or interleaved"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("models/orders.sql:2"), "{stderr}");
+    assert!(
+        stderr.contains("the redshift target reads `dist`, `sort`, `sort_type`, `backup`, `bind`"),
+        "{stderr}"
+    );
+}
