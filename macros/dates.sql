@@ -10,3 +10,37 @@
 {% macro duckdb__date_key(column_name) -%}
     cast(strftime({{ column_name }}, '%Y%m%d') as integer)
 {%- endmacro %}
+
+{#- The days from `start_date` to `end_date` (ISO date strings) as one `date` column `day`. -#}
+{% macro calendar_days(start_date, end_date) -%}
+    {{ return(adapter.dispatch('calendar_days')(start_date, end_date)) }}
+{%- endmacro %}
+
+{% macro default__calendar_days(start_date, end_date) -%}
+    select cast(day as date) as day
+    from generate_series(
+        cast('{{ start_date }}' as date),
+        cast('{{ end_date }}' as date),
+        interval '1 day'
+    ) as calendar(day)
+{%- endmacro %}
+
+{#- `generate_series` runs on Redshift's leader node only, so a table cannot be built from it:
+    count the days from a spine of digits instead (10,000 days, 27 years). -#}
+{% macro redshift__calendar_days(start_date, end_date) -%}
+    with digits as (
+        select 0 as d union all select 1 union all select 2 union all select 3
+        union all select 4 union all select 5 union all select 6 union all select 7
+        union all select 8 union all select 9
+    ),
+    numbers as (
+        select ones.d + 10 * tens.d + 100 * hundreds.d + 1000 * thousands.d as n
+        from digits as ones
+        cross join digits as tens
+        cross join digits as hundreds
+        cross join digits as thousands
+    )
+    select cast(cast('{{ start_date }}' as date) + n as date) as day
+    from numbers
+    where n <= cast('{{ end_date }}' as date) - cast('{{ start_date }}' as date)
+{%- endmacro %}

@@ -1,11 +1,7 @@
 {#- One row per calendar day of the reporting period. -#}
 with days as (
-    select cast(day as date) as date_day
-    from generate_series(
-        cast('{{ var("calendar_start") }}' as date),
-        cast('{{ var("calendar_end") }}' as date),
-        interval '1 day'
-    ) as calendar(day)
+    select day as date_day
+    from ({{ calendar_days(var("calendar_start"), var("calendar_end")) }}) as calendar
 )
 
 select

@@ -173,6 +173,22 @@ pub fn lower<F: Flavour + ?Sized>(flavour: &F, step: &Step) -> Vec<Lowered> {
                 string_literal(text)
             ),
         }),
+        Step::Grant {
+            relation,
+            privilege,
+            grantees,
+            revoke,
+        } => {
+            let to: Vec<String> = grantees.iter().map(|g| grantee(g, &ddl)).collect();
+            ddl_sql(format!(
+                "{} {} on {} {} {}",
+                if *revoke { "revoke" } else { "grant" },
+                privilege_word(privilege),
+                relation.render(&ddl),
+                if *revoke { "from" } else { "to" },
+                to.join(", ")
+            ))
+        }
         Step::IndexColumn { .. } | Step::Record(_) => Vec::new(),
         Step::CheckUniqueKey { relation, key } => vec![key_check(relation, key, &dml)],
         Step::Sql(text) => dml_sql(text.clone()),
@@ -183,6 +199,39 @@ pub fn lower<F: Flavour + ?Sized>(flavour: &F, step: &Step) -> Vec<Lowered> {
 /// A SELECT without its trailing semicolon and blank space.
 pub fn body(sql: &str) -> &str {
     sql.trim().trim_end_matches(';').trim_end()
+}
+
+/// A privilege as written in `grants:` (`select`, `insert`, …), kept to letters and spaces.
+fn privilege_word(privilege: &str) -> String {
+    privilege
+        .chars()
+        .filter(|c| c.is_ascii_alphabetic() || *c == ' ')
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// A grantee: a quoted user or role name, or `group name` / `role name` as written.
+fn grantee(name: &str, style: &QuoteStyle) -> String {
+    let lower = name.trim().to_ascii_lowercase();
+    for kind in ["group ", "role "] {
+        if lower.starts_with(kind) {
+            let rest = name.trim()[kind.len()..].trim();
+            return format!("{}{}", kind, style.quote_identifier(rest));
+        }
+    }
+    style.quote_identifier(name.trim())
+}
+
+/// The privileges others than the current user hold on a relation, from
+/// `information_schema.table_privileges` (PostgreSQL and Redshift both have it).
+pub fn grants_sql(relation: &RelationName) -> String {
+    format!(
+        "select grantee, lower(privilege_type) from information_schema.table_privileges \
+         where table_schema = {} and table_name = {} and grantee <> current_user \
+         order by 1, 2",
+        string_literal(&relation.schema),
+        string_literal(&relation.identifier)
+    )
 }
 
 pub fn kind_word(kind: RelationKind) -> &'static str {

@@ -92,6 +92,7 @@ impl AthenaFlavour {
                 batch_column_tests: true,
                 late_binding_views: true,
                 batch_state_writes: true,
+                alter_type_in_transaction: true,
             },
             data_dir: data_dir.trim_end_matches('/').to_string(),
             naming: config
@@ -259,6 +260,7 @@ impl Flavour for AthenaFlavour {
             statement_bytes: Some(262_144),
             partitions_per_write: Some(100),
             identifier_length: 255,
+            seed_insert_bytes: None,
         }
     }
 
@@ -515,7 +517,8 @@ impl Flavour for AthenaFlavour {
                     ],
                 }),
             ],
-            Step::Comment { .. } | Step::IndexColumn { .. } => Vec::new(),
+            // Lake Formation permissions are not SQL grants.
+            Step::Comment { .. } | Step::IndexColumn { .. } | Step::Grant { .. } => Vec::new(),
             other => ansi::lower(self, other),
         }
     }

@@ -59,6 +59,9 @@ pub struct Capabilities {
     /// Each small write is a slow commit (an Athena Iceberg commit takes seconds): strata's
     /// state is written once, in one batch, as the run ends, rather than with each build.
     pub batch_state_writes: bool,
+    /// `alter table … alter column … type` may run inside a transaction (Redshift refuses it
+    /// there: a widened column is then altered before the transaction that writes the rows).
+    pub alter_type_in_transaction: bool,
 }
 
 /// How seeds load.
@@ -81,6 +84,9 @@ pub struct Limits {
     pub partitions_per_write: Option<usize>,
     /// The longest identifier; names built aside are shortened to fit.
     pub identifier_length: usize,
+    /// Seeds of at most this many bytes load by inserts where the warehouse would bulk load
+    /// them: one statement costs less than an upload and a `COPY` (Redshift).
+    pub seed_insert_bytes: Option<u64>,
 }
 
 impl Default for Limits {
@@ -89,6 +95,7 @@ impl Default for Limits {
             statement_bytes: None,
             partitions_per_write: None,
             identifier_length: 255,
+            seed_insert_bytes: None,
         }
     }
 }
@@ -227,6 +234,12 @@ pub trait Flavour: Send + Sync + fmt::Debug {
     /// `target.type` says and `adapter.dispatch` prefixes macro names with.
     fn name(&self) -> &'static str;
 
+    /// The adapters whose macros `adapter.dispatch` falls back to, nearest first, before
+    /// `default__` (Redshift's are PostgreSQL's, as in dbt).
+    fn dispatch_parents(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The sqlparser dialect compiled models are checked with.
     fn dialect(&self) -> &(dyn Dialect + Send + Sync);
 
@@ -351,6 +364,13 @@ pub trait Flavour: Send + Sync + fmt::Debug {
         None
     }
 
+    /// A query of the privileges others hold on a relation, rows `(grantee, privilege)`, for
+    /// warehouses with SQL grants; `None` where `grants:` does not apply (DuckDB, Athena).
+    fn grants_sql(&self, relation: &RelationName) -> Option<String> {
+        let _ = relation;
+        None
+    }
+
     /// Whether a catalog row's kind value means a view.
     fn is_view_kind(&self, kind: &str) -> bool {
         kind.eq_ignore_ascii_case("view")
@@ -405,6 +425,10 @@ impl Adjusted {
 impl Flavour for Adjusted {
     fn name(&self) -> &'static str {
         self.inner.name()
+    }
+
+    fn dispatch_parents(&self) -> &'static [&'static str] {
+        self.inner.dispatch_parents()
     }
 
     fn dialect(&self) -> &(dyn Dialect + Send + Sync) {
@@ -500,6 +524,10 @@ impl Flavour for Adjusted {
 
     fn catalog_sql(&self, database: Option<&str>, schema: &str) -> Option<String> {
         self.inner.catalog_sql(database, schema)
+    }
+
+    fn grants_sql(&self, relation: &RelationName) -> Option<String> {
+        self.inner.grants_sql(relation)
     }
 
     fn is_view_kind(&self, kind: &str) -> bool {

@@ -9,6 +9,7 @@
 
 pub mod ansi;
 pub mod athena;
+pub mod aws;
 pub mod duckdb;
 pub mod flavour;
 pub mod postgres;
@@ -384,6 +385,15 @@ pub trait Adapter: Send + Sync + fmt::Debug {
     /// Cancels every running statement of this adapter, on the warehouse side too.
     async fn cancel(&self) -> Result<(), AdapterError>;
 
+    /// What `strata debug` checks, by name: the connection (with a trivial query), and where a
+    /// warehouse needs more (a staging location), that too.
+    async fn checks(&self) -> Vec<(String, Result<String, AdapterError>)> {
+        vec![(
+            "connection".to_string(),
+            self.query("select 1 as ok").await.map(|_| "OK".to_string()),
+        )]
+    }
+
     /// Time spent waiting on the warehouse so far, summed over connections (benchmarks use it
     /// to separate strata's own overhead from the SQL's).
     fn busy_time(&self) -> std::time::Duration {
@@ -445,12 +455,11 @@ pub async fn connect(target: &Target) -> Result<Arc<dyn Adapter>, AdapterError> 
             let adapter = postgres::PostgresAdapter::connect(config, target.threads).await?;
             Ok(Arc::new(adapter))
         }
-        ConnectionConfig::Redshift(_) => Err(AdapterError::Connect {
-            adapter: "redshift",
-            message:
-                "the Redshift connection is not available yet (its SQL is: `strata compile` works)"
-                    .into(),
-        }),
+        ConnectionConfig::Redshift(config) => {
+            let adapter =
+                redshift::connection::RedshiftAdapter::connect(config, target.threads).await?;
+            Ok(Arc::new(adapter))
+        }
         ConnectionConfig::Athena(_) => Err(AdapterError::Connect {
             adapter: "athena",
             message:

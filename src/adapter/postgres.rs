@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use sqlparser::dialect::{Dialect, PostgreSqlDialect};
 use tokio_postgres::error::SqlState;
 
+use super::ansi;
 use super::flavour::{
     Capabilities, Flavour, Limits, Lowered, SeedLoad, SeedValueError, StatementKind,
 };
@@ -50,6 +51,7 @@ impl PostgresFlavour {
                 batch_column_tests: true,
                 late_binding_views: false,
                 batch_state_writes: false,
+                alter_type_in_transaction: true,
             },
         }
     }
@@ -131,6 +133,10 @@ impl Flavour for PostgresFlavour {
              order by c.relname, a.attnum",
             string_literal(schema)
         ))
+    }
+
+    fn grants_sql(&self, relation: &RelationName) -> Option<String> {
+        Some(ansi::grants_sql(relation))
     }
 
     fn is_view_kind(&self, kind: &str) -> bool {

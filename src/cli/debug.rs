@@ -51,22 +51,29 @@ pub fn run(settings: &Settings) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let connected = runtime.block_on(async {
-        let adapter = crate::adapter::connect(target).await?;
-        adapter.query("select 1 as ok").await
+    let checks = runtime.block_on(async {
+        match crate::adapter::connect(target).await {
+            Ok(adapter) => adapter.checks().await,
+            Err(err) => vec![("connection".to_string(), Err(err))],
+        }
     });
-    match connected {
-        Ok(_) => {
-            printer.data("connection: OK");
-            printer.data("All checks passed!");
-            Ok(EXIT_OK)
-        }
-        Err(err) => {
-            printer.data(&format!("connection: ERROR {err}"));
-            if let Some(hint) = err.hint() {
-                printer.data(&format!("  hint: {hint}"));
+    let mut failed = false;
+    for (name, result) in checks {
+        match result {
+            Ok(status) => printer.data(&format!("{name}: {status}")),
+            Err(err) => {
+                failed = true;
+                printer.data(&format!("{name}: ERROR {err}"));
+                if let Some(hint) = err.hint() {
+                    printer.data(&format!("  hint: {hint}"));
+                }
             }
-            Ok(EXIT_FAILURE)
         }
+    }
+    if failed {
+        Ok(EXIT_FAILURE)
+    } else {
+        printer.data("All checks passed!");
+        Ok(EXIT_OK)
     }
 }

@@ -678,6 +678,65 @@ pub async fn apply_comments(
     Ok(())
 }
 
+/// Reads a `grants:` config (privilege → a grantee or a list of them).
+pub fn grants_config(
+    config_map: &crate::project::ConfigMap,
+) -> Result<Vec<(String, Vec<String>)>, MaterializeError> {
+    let bad = || {
+        MaterializeError::Settings(
+            "`grants` maps privileges to grantees, e.g. `grants: {select: [\"reporter\"]}`".into(),
+        )
+    };
+    match config_map.get("grants") {
+        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+        Some(serde_json::Value::Object(map)) => map
+            .iter()
+            .map(|(privilege, grantees)| {
+                let names = match grantees {
+                    serde_json::Value::String(one) => vec![one.clone()],
+                    serde_json::Value::Array(many) => many
+                        .iter()
+                        .map(|g| g.as_str().map(str::to_string).ok_or_else(bad))
+                        .collect::<Result<_, _>>()?,
+                    serde_json::Value::Null => Vec::new(),
+                    _ => return Err(bad()),
+                };
+                Ok((privilege.clone(), names))
+            })
+            .collect(),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// Makes a built relation's privileges what its `grants:` config says, in one transaction,
+/// where the warehouse has SQL grants.
+pub async fn apply_grants(
+    ctx: &Context<'_>,
+    relation: &RelationName,
+    wanted: &[(String, Vec<String>)],
+) -> Result<(), MaterializeError> {
+    let flavour = ctx.adapter.flavour();
+    let Some(sql) = flavour.grants_sql(relation) else {
+        return Ok(());
+    };
+    let held = ctx.adapter.query(&sql).await?;
+    let current: Vec<(String, String)> = held
+        .rows
+        .iter()
+        .filter_map(|row| match (row.first(), row.get(1)) {
+            (Some(Cell::Text(grantee)), Some(Cell::Text(privilege))) => {
+                Some((grantee.clone(), privilege.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let plan = plans::grants(flavour, relation, wanted, &current);
+    if !plan.blocks.is_empty() {
+        ctx.run(plan).await?;
+    }
+    Ok(())
+}
+
 fn csv_options(config_map: &crate::project::ConfigMap) -> CsvOptions {
     let single = |key: &str, default: char| {
         config_map
@@ -749,7 +808,21 @@ pub async fn load_seed(
             .await
             .map_err(|e| AdapterError::Internal(format!("CSV inference task failed: {e}")))?
     };
-    let (source, rows) = match flavour.capabilities().seeds {
+    // A small seed goes by inserts where a bulk load would first upload it (Redshift's COPY
+    // from S3): one statement against an upload, a COPY and a removal.
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX);
+    let load = match flavour.capabilities().seeds {
+        SeedLoad::BulkLoad
+            if flavour
+                .limits()
+                .seed_insert_bytes
+                .is_some_and(|max| size <= max) =>
+        {
+            SeedLoad::InsertRows
+        }
+        other => other,
+    };
+    let (source, rows) = match load {
         SeedLoad::EngineReadsFile => {
             let select = flavour.csv_select(path, &options, &types).ok_or_else(|| {
                 MaterializeError::Internal(format!(

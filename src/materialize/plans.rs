@@ -620,6 +620,7 @@ pub fn apply_increment(
     let mut columns: Vec<String> = new_columns.iter().map(|c| c.name.clone()).collect();
     let mut steps = Vec::new();
     let mut checks = Vec::new();
+    let mut widening = Vec::new();
     match increment.on_schema_change {
         _ if diff.is_empty() && diff.widened.is_empty() => {}
         OnSchemaChange::Ignore => {
@@ -639,10 +640,17 @@ pub fn apply_increment(
                 });
             }
             if !diff.widened.is_empty() {
-                steps.push(Step::AlterColumnTypes {
+                let widen = Step::AlterColumnTypes {
                     relation: live.clone(),
                     columns: diff.widened.iter().map(ColumnDef::from).collect(),
-                });
+                };
+                // Widening first, on its own, keeps every row: a failed write after it leaves
+                // only a wider column.
+                if caps.alter_type_in_transaction {
+                    steps.push(widen);
+                } else {
+                    widening.push(widen);
+                }
             }
             if increment.on_schema_change == OnSchemaChange::SyncAllColumns
                 && !diff.removed.is_empty()
@@ -770,6 +778,9 @@ pub fn apply_increment(
     if !checks.is_empty() {
         blocks.push(Block::new(Role::Prepare, false, checks));
     }
+    if !widening.is_empty() {
+        blocks.push(Block::new(Role::Prepare, false, widening));
+    }
     let first = blocks.iter().map(|b| b.steps.len()).sum::<usize>();
     let count = counted.into_iter().map(|i| first + i).collect();
     blocks.extend(publish(b, steps, caps.transactions));
@@ -847,6 +858,68 @@ pub fn comments(
                 }),
         })
         .collect();
+    if steps.is_empty() {
+        return Plan::default();
+    }
+    Plan {
+        blocks: vec![Block::new(
+            Role::Publish,
+            flavour.capabilities().transactional_ddl,
+            steps,
+        )],
+        ..Plan::default()
+    }
+}
+
+/// The grants that make a relation's privileges what `wanted` says (privilege → grantees, as
+/// in `grants:`): what others hold beyond it is revoked, what they lack is granted, as dbt
+/// does. Grantee names compare without case, as the warehouse folds them.
+pub fn grants(
+    flavour: &dyn Flavour,
+    relation: &RelationName,
+    wanted: &[(String, Vec<String>)],
+    current: &[(String, String)],
+) -> Plan {
+    let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
+    let mut steps = Vec::new();
+    let mut privileges: Vec<&str> = wanted.iter().map(|(p, _)| p.as_str()).collect();
+    for (_, privilege) in current {
+        if !privileges.iter().any(|p| same(p, privilege)) {
+            privileges.push(privilege);
+        }
+    }
+    for privilege in privileges {
+        let want: Vec<&String> = wanted
+            .iter()
+            .filter(|(p, _)| same(p, privilege))
+            .flat_map(|(_, g)| g)
+            .collect();
+        let held: Vec<&String> = current
+            .iter()
+            .filter(|(_, p)| same(p, privilege))
+            .map(|(g, _)| g)
+            .collect();
+        let revoke: Vec<String> = held
+            .iter()
+            .filter(|g| !want.iter().any(|w| same(w, g)))
+            .map(|g| g.to_string())
+            .collect();
+        let grant: Vec<String> = want
+            .iter()
+            .filter(|w| !held.iter().any(|g| same(g, w)))
+            .map(|w| w.to_string())
+            .collect();
+        for (grantees, revoke) in [(revoke, true), (grant, false)] {
+            if !grantees.is_empty() {
+                steps.push(Step::Grant {
+                    relation: relation.clone(),
+                    privilege: privilege.to_ascii_lowercase(),
+                    grantees,
+                    revoke,
+                });
+            }
+        }
+    }
     if steps.is_empty() {
         return Plan::default();
     }

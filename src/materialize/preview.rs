@@ -39,6 +39,8 @@ pub struct Case {
     /// `persist_docs` comments, and the columns the built relation has.
     pub comments: Vec<super::Comment>,
     pub built_columns: Vec<ColumnInfo>,
+    /// The privileges others hold on the relation now (grantee, privilege), for `grants:`.
+    pub current_grants: Vec<(String, String)>,
 }
 
 /// One plan of a node's build, named for what it does.
@@ -134,6 +136,11 @@ pub fn stages(
             &case.built_columns,
         );
         stages.push(finish("persist docs", plan));
+    }
+    let grants = super::grants_config(&case.config)?;
+    if !grants.is_empty() && flavour.grants_sql(&case.relation).is_some() {
+        let plan = plans::grants(flavour, &case.relation, &grants, &case.current_grants);
+        stages.push(finish("grants", plan));
     }
     Ok(stages)
 }

@@ -355,6 +355,14 @@ pub enum Step {
         column: Option<String>,
         text: String,
     },
+    /// Grants (or, with `revoke`, takes back) one privilege on a relation (`grants:` config).
+    /// A grantee written `group name` or `role name` is granted as such (Redshift).
+    Grant {
+        relation: RelationName,
+        privilege: String,
+        grantees: Vec<String>,
+        revoke: bool,
+    },
     /// Speeds up reads by one column where the warehouse has indexes (staged landing files'
     /// `_source_file`); nothing elsewhere.
     IndexColumn {
@@ -399,6 +407,7 @@ impl Step {
             Step::Repoint { live, from } => vec![live, from],
             Step::CreateSchema { .. }
             | Step::Comment { .. }
+            | Step::Grant { .. }
             | Step::IndexColumn { .. }
             | Step::CheckUniqueKey { .. }
             | Step::Sql(_)

@@ -148,6 +148,9 @@ fn default_redshift_port() -> u16 {
     5439
 }
 
+/// A Redshift target, with dbt-redshift's keys: a cluster or Serverless workgroup over the
+/// wire protocol (`method: database`, the default), or through the Data API
+/// (`method: data_api`). Seeds and landing files go through `s3_staging_dir` with `iam_role`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct RedshiftConfig {
     #[serde(default)]
@@ -163,31 +166,59 @@ pub struct RedshiftConfig {
     pub schema: String,
     #[serde(default)]
     pub threads: Option<usize>,
-    /// `database` (password over the wire), `iam`, or `data_api`.
+    /// `database` (the wire protocol, the default) or `data_api`.
     #[serde(default)]
     pub method: Option<String>,
-    #[serde(default)]
-    pub cluster_id: Option<String>,
-    #[serde(default)]
-    pub workgroup: Option<String>,
-    #[serde(default)]
-    pub region: Option<String>,
-    #[serde(default)]
-    pub iam_profile: Option<String>,
-    #[serde(default)]
-    pub db_user: Option<String>,
-    #[serde(default)]
-    pub secret_arn: Option<String>,
     #[serde(default)]
     pub sslmode: Option<String>,
     #[serde(default)]
     pub connect_timeout: Option<u64>,
     #[serde(default)]
-    pub ra3_node: Option<bool>,
+    pub keepalives_idle: Option<u64>,
+    /// Retries after the first attempt of a statement that failed retryably.
     #[serde(default)]
-    pub endpoint_url: Option<String>,
+    pub retries: Option<u32>,
+    /// dbt-redshift's session autocommit. strata commits every statement or block itself, so
+    /// the value changes nothing; it is accepted so profiles load unmodified.
+    #[serde(default)]
+    pub autocommit: Option<bool>,
+    #[serde(default)]
+    pub ra3_node: Option<bool>,
+    /// The Data API's provisioned cluster (with `db_user` or `secret_arn`).
+    #[serde(default, alias = "cluster_id")]
+    pub cluster_identifier: Option<String>,
+    /// The Data API's Serverless workgroup.
+    #[serde(default, alias = "workgroup")]
+    pub workgroup_name: Option<String>,
+    #[serde(default)]
+    pub db_user: Option<String>,
+    #[serde(default)]
+    pub secret_arn: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default, alias = "iam_profile")]
+    pub aws_profile_name: Option<String>,
+    /// Where seeds and landing files are put for `COPY … FROM 's3://…'`.
+    #[serde(default)]
+    pub s3_staging_dir: Option<String>,
+    /// The role Redshift assumes to read `s3_staging_dir` in `COPY`.
+    #[serde(default)]
+    pub iam_role: Option<String>,
+    /// Seeds this size or smaller load by batched `INSERT`s even with a staging location: one
+    /// statement, against an upload and a `COPY`. Default 256 KiB.
+    #[serde(default)]
+    pub seed_insert_max_bytes: Option<u64>,
     #[serde(flatten)]
     pub extra: IndexMap<String, Json>,
+}
+
+impl RedshiftConfig {
+    /// Whether the target uses the Data API rather than the wire protocol.
+    pub fn uses_data_api(&self) -> bool {
+        self.method
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case("data_api"))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -235,6 +235,10 @@ async fn run_model(
     if !model.comments.is_empty() {
         materialize::apply_comments(ctx, &model.relation, &model.comments).await?;
     }
+    let grants = materialize::grants_config(&model.config_map)?;
+    if !grants.is_empty() {
+        materialize::apply_grants(ctx, &model.relation, &grants).await?;
+    }
     Ok(built)
 }
 
@@ -250,15 +254,21 @@ async fn run_one(shared: Shared, work: Work, full_refresh: bool) -> Result<Done,
                 crate::data_test::run(&ctx, &test.sql, settings, test.batch.as_ref()).await?;
             Ok(Done::Tested(outcome))
         }
-        Job::Seed(seed) => materialize::load_seed(
-            &ctx,
-            &seed.relation,
-            &seed.path,
-            &seed.config_map,
-            &seed.storage,
-        )
-        .await
-        .map(Done::Built),
+        Job::Seed(seed) => {
+            let loaded = materialize::load_seed(
+                &ctx,
+                &seed.relation,
+                &seed.path,
+                &seed.config_map,
+                &seed.storage,
+            )
+            .await?;
+            let grants = materialize::grants_config(&seed.config_map)?;
+            if !grants.is_empty() {
+                materialize::apply_grants(&ctx, &seed.relation, &grants).await?;
+            }
+            Ok(Done::Built(loaded))
+        }
         Job::Model(model) => run_model(&ctx, model, full_refresh).await.map(Done::Built),
     }
 }

@@ -458,11 +458,11 @@ impl Object for Adapter {
                             "adapter.dispatch() needs a macro name",
                         )
                     })?;
-                let candidates = [
-                    format!("{}__{name}", self.0.adapter),
-                    format!("default__{name}"),
-                    name.clone(),
-                ];
+                let candidates: Vec<String> = std::iter::once(self.0.adapter)
+                    .chain(self.0.dispatch_parents.iter().copied())
+                    .map(|adapter| format!("{adapter}__{name}"))
+                    .chain([format!("default__{name}"), name.clone()])
+                    .collect();
                 for candidate in &candidates {
                     if let Some(found) = state.lookup(candidate).filter(|v| !v.is_undefined()) {
                         return Ok(found);

@@ -46,6 +46,8 @@ pub struct Shared {
     pub target_database: String,
     /// The adapter type as dbt spells it (`target.type`, `adapter.dispatch` prefixes).
     pub adapter: &'static str,
+    /// The adapters `adapter.dispatch` falls back to before `default__`.
+    pub dispatch_parents: &'static [&'static str],
     pub style: QuoteStyle,
     pub vars: IndexMap<String, Json>,
     pub project_name: String,
@@ -137,6 +139,7 @@ impl Engine {
             target_schema: project.target.schema.clone(),
             target_database: project.target.database.clone(),
             adapter: flavour.name(),
+            dispatch_parents: flavour.dispatch_parents(),
             style,
             vars: project.vars.clone(),
             project_name: project.name.clone(),

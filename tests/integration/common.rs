@@ -182,12 +182,18 @@ impl Running {
     /// Starts `strata ARGS` in `dir` and reads stderr until a line contains `needle` (or the
     /// process ends).
     pub fn until(dir: &Path, args: &[&str], needle: &str) -> Running {
+        Running::until_env(dir, args, &[], needle)
+    }
+
+    /// [`Running::until`] with environment variables set.
+    pub fn until_env(dir: &Path, args: &[&str], env: &[(&str, &str)], needle: &str) -> Running {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
             .current_dir(dir)
             .args(args)
             .env("HOME", dir.join(".no-home"))
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn strata");

@@ -14,6 +14,7 @@ mod materializations;
 mod parse;
 mod plans;
 mod postgres;
+mod redshift;
 mod run;
 mod state;
 mod swap;

@@ -46,6 +46,9 @@ struct CaseFile {
     full_refresh: bool,
     #[serde(default)]
     comments: Vec<(Option<String>, String)>,
+    /// Privileges others hold now, `[grantee, privilege]`.
+    #[serde(default)]
+    current_grants: Vec<(String, String)>,
     /// The warehouses to plan for; every one when empty.
     #[serde(default)]
     warehouses: Vec<String>,
@@ -231,6 +234,7 @@ fn case_for(file: &CaseFile, warehouse: &str, flavour: &dyn Flavour) -> Case {
                 text: text.clone(),
             })
             .collect(),
+        current_grants: file.current_grants.clone(),
         built_columns: if file.new_columns.is_empty() {
             file.existing
                 .as_ref()

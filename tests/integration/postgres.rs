@@ -392,7 +392,7 @@ fn the_example_builds_on_postgres_and_equals_the_duckdb_build() {
 
 /// Every table of the `analytics` schema holds the same rows on PostgreSQL as in the DuckDB
 /// file, order-independent, but for columns a run stamps itself.
-fn assert_same_tables(db: &Database, duck: &std::path::Path) {
+pub fn assert_same_tables(db: &Database, duck: &std::path::Path) {
     let tables = db.query(
         "select table_name from information_schema.tables where table_schema = 'analytics' order by 1",
     );

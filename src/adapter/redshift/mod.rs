@@ -1,11 +1,12 @@
 //! Amazon Redshift: its [`RedshiftFlavour`], what its SQL says differently from PostgreSQL's —
 //! `dist`, `sort`, `sort_type` and `backup` on tables, late-binding views (`bind: false`),
 //! `delete … using`, `svv_tables`/`svv_columns` for the catalog, the statement limits of the
-//! wire protocol and of the Data API, and which errors are worth retrying.
-//!
-//! Only the SQL exists so far: the golden plan tests lower every plan for Redshift and parse the
-//! statements with sqlparser's Redshift dialect. The connection (the wire transport with a
-//! Redshift flavour, and the Data API) is the next issue.
+//! wire protocol and of the Data API, `COPY … FROM 's3://…'`, and which errors are worth
+//! retrying — and [`connection::RedshiftAdapter`], which runs it over the wire protocol or the
+//! Data API ([`data_api`]).
+
+pub mod connection;
+pub mod data_api;
 
 use std::any::Any;
 
@@ -32,6 +33,9 @@ pub const REDSHIFT_STYLE: QuoteStyle = QuoteStyle {
 const DATA_API_STATEMENT_BYTES: usize = 100_000;
 const WIRE_STATEMENT_BYTES: usize = 16 * 1024 * 1024;
 
+/// Seeds up to this size are inserted rather than uploaded and copied (`seed_insert_max_bytes`).
+const SEED_INSERT_BYTES: u64 = 256 * 1024;
+
 /// What Redshift's SQL can do.
 #[derive(Debug, Clone)]
 pub struct RedshiftFlavour {
@@ -41,7 +45,9 @@ pub struct RedshiftFlavour {
 
 impl RedshiftFlavour {
     pub fn new(config: &RedshiftConfig) -> RedshiftFlavour {
-        let data_api = config.method.as_deref() == Some("data_api");
+        let data_api = config.uses_data_api();
+        // Files reach Redshift through S3: without a staging location seeds are inserted.
+        let staged = config.s3_staging_dir.is_some();
         RedshiftFlavour {
             capabilities: Capabilities {
                 transactions: true,
@@ -51,12 +57,17 @@ impl RedshiftFlavour {
                 create_or_replace_view: false,
                 merge: true,
                 comments: true,
-                seeds: SeedLoad::InsertRows,
+                seeds: if staged {
+                    SeedLoad::BulkLoad
+                } else {
+                    SeedLoad::InsertRows
+                },
                 reads_local_files: false,
                 views_bind_to_tables: true,
                 batch_column_tests: true,
                 late_binding_views: false,
                 batch_state_writes: false,
+                alter_type_in_transaction: false,
             },
             limits: Limits {
                 statement_bytes: Some(if data_api {
@@ -66,6 +77,8 @@ impl RedshiftFlavour {
                 }),
                 partitions_per_write: None,
                 identifier_length: 127,
+                seed_insert_bytes: staged
+                    .then(|| config.seed_insert_max_bytes.unwrap_or(SEED_INSERT_BYTES)),
             },
         }
     }
@@ -95,6 +108,9 @@ pub struct RedshiftTable {
     pub sort_type: SortType,
     /// `backup: false` leaves the table out of snapshots (`backup no`).
     pub backup: bool,
+    /// `merge_strategy: delete+insert` applies a merge as a delete and an insert rather than
+    /// one `MERGE INTO` (faster on Redshift for batches that touch most of the table's blocks).
+    pub merge: bool,
 }
 
 impl RedshiftTable {
@@ -161,6 +177,10 @@ impl Flavour for RedshiftFlavour {
         "redshift"
     }
 
+    fn dispatch_parents(&self) -> &'static [&'static str] {
+        &["postgres"]
+    }
+
     fn dialect(&self) -> &(dyn Dialect + Send + Sync) {
         &REDSHIFT_DIALECT
     }
@@ -178,7 +198,14 @@ impl Flavour for RedshiftFlavour {
     }
 
     fn property_keys(&self) -> &'static [&'static str] {
-        &["dist", "sort", "sort_type", "backup", "bind"]
+        &[
+            "dist",
+            "sort",
+            "sort_type",
+            "backup",
+            "bind",
+            "merge_strategy",
+        ]
     }
 
     fn table_storage(
@@ -217,7 +244,22 @@ impl Flavour for RedshiftFlavour {
             sort: columns(config, "sort")?,
             sort_type,
             backup: boolean(config, "backup")?.unwrap_or(true),
+            merge: match text(config, "merge_strategy")?.map(|s| s.to_ascii_lowercase()) {
+                None => true,
+                Some(s) if s == "merge" => true,
+                Some(s) if s == "delete+insert" => false,
+                Some(other) => {
+                    return Err(PropertyError::new(
+                        "merge_strategy",
+                        format!("`{other}` is not a merge strategy; write merge or delete+insert"),
+                    ))
+                }
+            },
         }))
+    }
+
+    fn can_merge(&self, storage: &Storage) -> bool {
+        self.capabilities.merge && storage.get::<RedshiftTable>().is_none_or(|t| t.merge)
     }
 
     fn late_binding_view(&self, config: &ConfigMap) -> Result<bool, PropertyError> {
@@ -303,6 +345,13 @@ impl Flavour for RedshiftFlavour {
             Step::Delete { from, filter } => {
                 dml(ansi::delete(from, filter, &REDSHIFT_STYLE, false))
             }
+            Step::Merge {
+                into,
+                using,
+                key,
+                update,
+                insert,
+            } => dml(merge(into, using, key, update, insert)),
             // A seed's table keeps its column order; Redshift has no `if not exists` index.
             other => ansi::lower(self, other),
         }
@@ -327,20 +376,11 @@ impl Flavour for RedshiftFlavour {
     }
 
     fn catalog_sql(&self, _database: Option<&str>, schema: &str) -> Option<String> {
-        // `svv_columns` also lists late-binding views' columns, which `pg_attribute` does not.
-        Some(format!(
-            "select t.table_name, t.table_type, c.column_name, \
-                    case when c.character_maximum_length is not null \
-                         then c.data_type || '(' || c.character_maximum_length || ')' \
-                         else c.data_type end \
-             from svv_tables t \
-             left join svv_columns c \
-               on c.table_catalog = t.table_catalog and c.table_schema = t.table_schema \
-              and c.table_name = t.table_name \
-             where t.table_schema = {} \
-             order by t.table_name, c.ordinal_position",
-            string_literal(schema)
-        ))
+        Some(catalog_sql(schema))
+    }
+
+    fn grants_sql(&self, relation: &RelationName) -> Option<String> {
+        Some(ansi::grants_sql(relation))
     }
 
     fn is_view_kind(&self, kind: &str) -> bool {
@@ -350,6 +390,110 @@ impl Flavour for RedshiftFlavour {
     fn is_retryable_message(&self, message: &str) -> bool {
         retryable_message(message)
     }
+}
+
+/// A column's type as `svv_columns` gives it, with the length of character types.
+const COLUMN_TYPE: &str = "case when c.character_maximum_length is not null \
+     then c.data_type || '(' || c.character_maximum_length || ')' else c.data_type end";
+
+/// Relations with their columns: `svv_tables` and `svv_columns` also list late-binding views'
+/// columns, which `pg_attribute` does not.
+const RELATIONS_WITH_COLUMNS: &str = "from svv_tables t \
+     left join svv_columns c \
+       on c.table_catalog = t.table_catalog and c.table_schema = t.table_schema \
+      and c.table_name = t.table_name";
+
+/// Every relation of a schema (rows: name, kind, column, type).
+fn catalog_sql(schema: &str) -> String {
+    format!(
+        "select t.table_name, t.table_type, c.column_name, {COLUMN_TYPE} {RELATIONS_WITH_COLUMNS} \
+         where t.table_schema = {} order by t.table_name, c.ordinal_position",
+        string_literal(schema)
+    )
+}
+
+/// One relation's kind and columns (rows: kind, column, type).
+pub fn relation_sql(schema: &str, table: &str) -> String {
+    format!(
+        "select t.table_type, c.column_name, {COLUMN_TYPE} {RELATIONS_WITH_COLUMNS} \
+         where t.table_schema = {} and t.table_name = {} order by c.ordinal_position",
+        string_literal(schema),
+        string_literal(table)
+    )
+}
+
+/// The views reading `relation`, directly or through other views, deepest last, with their
+/// definitions (rows: schema, view, definition), from the catalog Redshift shares with
+/// PostgreSQL (late-binding views depend on nothing and are not listed).
+pub fn dependent_views_sql(relation: &RelationName) -> String {
+    format!(
+        "with recursive dependents(oid, depth) as ( \
+           select distinct r.ev_class, 1 \
+           from pg_catalog.pg_depend d \
+           join pg_catalog.pg_rewrite r on r.oid = d.objid \
+           where d.refobjid = (select c.oid from pg_catalog.pg_class c \
+                               join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
+                               where n.nspname = {} and c.relname = {}) \
+             and r.ev_class <> d.refobjid \
+           union all \
+           select distinct r.ev_class, dependents.depth + 1 \
+           from dependents \
+           join pg_catalog.pg_depend d on d.refobjid = dependents.oid \
+           join pg_catalog.pg_rewrite r on r.oid = d.objid \
+           where r.ev_class <> dependents.oid and dependents.depth < 20 \
+         ) \
+         select n.nspname::varchar, c.relname::varchar, pg_catalog.pg_get_viewdef(c.oid)::varchar(65535) \
+         from dependents \
+         join pg_catalog.pg_class c on c.oid = dependents.oid \
+         join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
+         where c.relkind = 'v' \
+         group by 1, 2, 3 \
+         order by max(dependents.depth), 1, 2",
+        string_literal(&relation.schema),
+        string_literal(&relation.identifier)
+    )
+}
+
+/// Redshift's `MERGE`: the target takes no alias (its columns are named by the table's name),
+/// and a `when matched` clause must be there even when every column is in the key.
+fn merge(
+    into: &RelationName,
+    using: &RelationName,
+    key: &[String],
+    update: &[String],
+    insert: &[String],
+) -> String {
+    let style = &REDSHIFT_STYLE;
+    let target = style.quote_identifier(&into.identifier);
+    let on = key
+        .iter()
+        .map(|k| {
+            let q = style.quote_identifier(k);
+            format!("{target}.{q} = {}.{q}", ansi::NEW_ROWS)
+        })
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let set_columns = if update.is_empty() { key } else { update };
+    let sets: Vec<String> = set_columns
+        .iter()
+        .map(|c| {
+            let q = style.quote_identifier(c);
+            format!("{q} = {}.{q}", ansi::NEW_ROWS)
+        })
+        .collect();
+    let values: Vec<String> = insert
+        .iter()
+        .map(|c| format!("{}.{}", ansi::NEW_ROWS, style.quote_identifier(c)))
+        .collect();
+    format!(
+        "merge into {} using {} as {} on ({on})\nwhen matched then update set {}\nwhen not matched then insert ({}) values ({})",
+        into.render(style),
+        using.render(style),
+        ansi::NEW_ROWS,
+        sets.join(", "),
+        ansi::column_list(insert, style),
+        values.join(", ")
+    )
 }
 
 /// Redshift's errors worth retrying as they are: serializable isolation violations (error
