@@ -59,15 +59,15 @@ pub fn lower<F: Flavour + ?Sized>(flavour: &F, step: &Step) -> Vec<Lowered> {
             columns,
             rows,
         } => dml_sql(insert_rows(flavour, relation, columns, rows)),
-        Step::LoadCsv {
+        Step::LoadFile {
             relation,
             path,
-            options,
+            format,
             columns,
         } => vec![Lowered::Load {
             relation: relation.clone(),
             path: path.clone(),
-            options: *options,
+            format: *format,
             columns: columns.clone(),
         }],
         Step::Insert {

@@ -127,11 +127,11 @@ pub enum Lowered {
         nulls: String,
         duplicates: String,
     },
-    /// The adapter's bulk load of a local file (see [`crate::adapter::Adapter::load_csv`]).
+    /// The adapter's bulk load of a local file (see [`crate::adapter::Adapter::load_file`]).
     Load {
         relation: RelationName,
         path: std::path::PathBuf,
-        options: super::CsvOptions,
+        format: super::FileFormat,
         columns: Vec<String>,
     },
     /// A call to the warehouse's API rather than SQL (Glue, S3).
@@ -364,6 +364,12 @@ pub trait Flavour: Send + Sync + fmt::Debug {
         None
     }
 
+    /// The format landing files are staged in for the warehouse's bulk load: CSV by default;
+    /// Parquet where the load reads it (Redshift's COPY from S3), which keeps every type.
+    fn staged_file_format(&self) -> super::FileFormat {
+        super::FileFormat::Csv(super::CsvOptions::default())
+    }
+
     /// A query of the privileges others hold on a relation, rows `(grantee, privilege)`, for
     /// warehouses with SQL grants; `None` where `grants:` does not apply (DuckDB, Athena).
     fn grants_sql(&self, relation: &RelationName) -> Option<String> {
@@ -528,6 +534,10 @@ impl Flavour for Adjusted {
 
     fn grants_sql(&self, relation: &RelationName) -> Option<String> {
         self.inner.grants_sql(relation)
+    }
+
+    fn staged_file_format(&self) -> super::FileFormat {
+        self.inner.staged_file_format()
     }
 
     fn is_view_kind(&self, kind: &str) -> bool {

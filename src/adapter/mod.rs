@@ -127,12 +127,22 @@ impl Default for CsvOptions {
     }
 }
 
-/// A bulk load of a local CSV file into a table.
+/// How a file to bulk-load is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// CSV with a header.
+    Csv(CsvOptions),
+    /// Parquet whose columns are the table's, in order (Redshift's COPY matches them by
+    /// position and takes no column list).
+    Parquet,
+}
+
+/// A bulk load of a local file into a table.
 #[derive(Debug, Clone, Copy)]
-pub struct CsvLoad<'a> {
+pub struct FileLoad<'a> {
     pub relation: &'a RelationName,
     pub path: &'a std::path::Path,
-    pub options: &'a CsvOptions,
+    pub format: &'a FileFormat,
     /// The table columns the file's columns fill, in file order; every column when empty.
     pub columns: &'a [String],
     /// Statements run first, on the same connection and in the same transaction.
@@ -415,7 +425,7 @@ pub trait Adapter: Send + Sync + fmt::Debug {
     /// Bulk-loads a CSV file (with a header) into a table, for warehouses that do not read
     /// local files themselves, with the load's statements around it in one transaction.
     /// Returns the rows loaded.
-    async fn load_csv(&self, load: &CsvLoad<'_>) -> Result<u64, AdapterError> {
+    async fn load_file(&self, load: &FileLoad<'_>) -> Result<u64, AdapterError> {
         let _ = load;
         Err(AdapterError::Internal(format!(
             "the {} adapter cannot load local files",

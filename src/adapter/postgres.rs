@@ -14,7 +14,7 @@ use super::flavour::{
     Capabilities, Flavour, Limits, Lowered, SeedLoad, SeedValueError, StatementKind,
 };
 use super::wire::{WireSettings, WireTransport};
-use super::{Adapter, AdapterError, Cell, CsvLoad, ExecOutcome, RelationInfo, Table};
+use super::{Adapter, AdapterError, Cell, ExecOutcome, FileLoad, RelationInfo, Table};
 use crate::plan::Step;
 use crate::project::target::PostgresConfig;
 use crate::relation::{string_literal, QuoteStyle, RelationName};
@@ -329,7 +329,7 @@ impl Adapter for PostgresAdapter {
         Ok(())
     }
 
-    async fn load_csv(&self, load: &CsvLoad<'_>) -> Result<u64, AdapterError> {
+    async fn load_file(&self, load: &FileLoad<'_>) -> Result<u64, AdapterError> {
         self.wire.copy_in(load, &POSTGRES_STYLE).await
     }
 

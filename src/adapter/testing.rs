@@ -14,7 +14,7 @@ use async_trait::async_trait;
 
 use super::flavour::{Adjusted, Flavour};
 use super::{
-    Adapter, AdapterError, ApiCall, CsvLoad, ExecOutcome, KnownSchemas, RelationInfo, Table,
+    Adapter, AdapterError, ApiCall, ExecOutcome, FileLoad, KnownSchemas, RelationInfo, Table,
 };
 use crate::relation::RelationName;
 
@@ -175,9 +175,9 @@ impl Adapter for TestWarehouse {
         self.inner.known_schemas()
     }
 
-    async fn load_csv(&self, load: &CsvLoad<'_>) -> Result<u64, AdapterError> {
+    async fn load_file(&self, load: &FileLoad<'_>) -> Result<u64, AdapterError> {
         self.admit(&format!("load {}", load.relation))?;
-        self.inner.load_csv(load).await
+        self.inner.load_file(load).await
     }
 
     async fn recreate_dependent_views(

@@ -18,7 +18,7 @@ use tokio_postgres::{CancelToken, Client, Config, NoTls, SimpleQueryMessage};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::retry::RetryPolicy;
-use super::{AdapterError, Cell, ColumnInfo, CsvLoad, ExecOutcome, Table};
+use super::{AdapterError, Cell, ColumnInfo, ExecOutcome, FileFormat, FileLoad, Table};
 use crate::project::Secret;
 use crate::relation::QuoteStyle;
 
@@ -450,7 +450,17 @@ impl WireTransport {
 
     /// `COPY … FROM STDIN` of a CSV file into an existing table, inside one transaction with
     /// the load's other statements.
-    async fn copy_once(&self, load: &CsvLoad<'_>, style: &QuoteStyle) -> Result<u64, AdapterError> {
+    async fn copy_once(
+        &self,
+        load: &FileLoad<'_>,
+        style: &QuoteStyle,
+    ) -> Result<u64, AdapterError> {
+        let FileFormat::Csv(options) = load.format else {
+            return Err(AdapterError::Internal(format!(
+                "COPY FROM STDIN reads CSV, not {:?}",
+                load.format
+            )));
+        };
         let path = load.path;
         let bytes = tokio::fs::read(path)
             .await
@@ -476,8 +486,8 @@ impl WireTransport {
         let statement = format!(
             "copy {}{columns} from stdin with (format csv, header true, delimiter {}, quote {})",
             load.relation.render(style),
-            quote_char(load.options.delimiter),
-            quote_char(load.options.quote),
+            quote_char(options.delimiter),
+            quote_char(options.quote),
         );
         let result = async {
             // Nothing commits before `commit`: a connection dropped earlier is safe to retry.
@@ -546,7 +556,7 @@ impl WireTransport {
     /// reloads from the start.
     pub async fn copy_in(
         &self,
-        load: &CsvLoad<'_>,
+        load: &FileLoad<'_>,
         style: &QuoteStyle,
     ) -> Result<u64, AdapterError> {
         self.retry.run(|| self.copy_once(load, style)).await

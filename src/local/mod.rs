@@ -6,7 +6,7 @@ use std::path::Path;
 
 use duckdb::Connection;
 
-use crate::adapter::{AdapterError, ColumnInfo, CsvOptions};
+use crate::adapter::{AdapterError, ColumnInfo, CsvOptions, FileFormat};
 use crate::relation::string_literal;
 
 fn local_error(err: duckdb::Error) -> AdapterError {
@@ -87,13 +87,21 @@ pub fn describe(select: &str) -> Result<Vec<ColumnInfo>, AdapterError> {
     Ok(columns)
 }
 
-/// Writes a query's rows over local files to a CSV file with a header; empty strings are
-/// quoted and NULLs left empty, as PostgreSQL's COPY reads them.
-pub fn export_csv(select: &str, out: &Path) -> Result<(), AdapterError> {
+/// Writes a query's rows over local files to one file: CSV with a header (empty strings
+/// quoted and NULLs left empty, as PostgreSQL's COPY reads them), or Parquet.
+pub fn export(select: &str, out: &Path, format: &FileFormat) -> Result<(), AdapterError> {
+    let options = match format {
+        FileFormat::Csv(options) => format!(
+            "format csv, header true, delimiter {}, quote {}",
+            string_literal(&options.delimiter.to_string()),
+            string_literal(&options.quote.to_string())
+        ),
+        FileFormat::Parquet => "format parquet".to_string(),
+    };
     let connection = Connection::open_in_memory().map_err(local_error)?;
     connection
         .execute_batch(&format!(
-            "copy ({select}) to {} (format csv, header true)",
+            "copy ({select}) to {} ({options})",
             string_literal(&out.to_string_lossy())
         ))
         .map_err(local_error)

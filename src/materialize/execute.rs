@@ -6,7 +6,7 @@
 //!
 //! This room decides nothing about what a plan contains; it only keeps its promises.
 
-use crate::adapter::{Adapter, AdapterError, Cell, CsvLoad, Lowered};
+use crate::adapter::{Adapter, AdapterError, Cell, FileLoad, Lowered};
 use crate::catalog::Catalog;
 use crate::plan::{Block, Plan, Role, StateWrite, Step};
 use crate::state::StateStore;
@@ -113,7 +113,7 @@ async fn run_block(
             Lowered::Load {
                 relation,
                 path,
-                options,
+                format,
                 columns,
             },
         ) = &lowered[at]
@@ -121,10 +121,10 @@ async fn run_block(
             unreachable!("the position found a load");
         };
         let loaded = adapter
-            .load_csv(&CsvLoad {
+            .load_file(&FileLoad {
                 relation,
                 path,
-                options,
+                format,
                 columns,
                 before: &before,
                 after: &after,

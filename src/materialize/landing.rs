@@ -1,11 +1,12 @@
 //! Landing files into an external source's raw table, for warehouses that do not read local
-//! files: the bundled DuckDB reads the new files and writes one CSV, which the adapter's bulk
-//! load (PostgreSQL's COPY) streams into the table in one transaction with the statements that
+//! files: the bundled DuckDB reads the new files and writes one file in the format the
+//! warehouse loads (CSV for PostgreSQL's COPY, Parquet for Redshift's), which the adapter's
+//! bulk load streams into the table in one transaction with the statements that
 //! create or widen the table and record the files. The table never holds half a file, nor
 //! rows of a file it has not recorded.
 
 use super::{Context, MaterializeError, Outcome};
-use crate::adapter::{AdapterError, CsvOptions};
+use crate::adapter::{AdapterError, FileFormat};
 use crate::landing::{stage_record, StagePlan, SOURCE_FILE_COLUMN};
 use crate::plan::{Block, ColumnDef, Filter, Literal, Plan, Role, Step, Storage};
 
@@ -23,19 +24,57 @@ pub async fn stage_files(ctx: &Context<'_>, plan: &StagePlan) -> Result<Outcome,
     let scratch = tempfile::NamedTempFile::new()
         .map_err(|e| AdapterError::Internal(format!("cannot create a scratch file: {e}")))?;
     let reader = plan.reader.clone();
-    let out = scratch.path().to_path_buf();
-    let columns = tokio::task::spawn_blocking(move || {
-        let columns = crate::local::describe(&reader)?;
-        crate::local::export_csv(&reader, &out)?;
-        Ok::<_, AdapterError>(columns)
-    })
-    .await
-    .map_err(|e| AdapterError::Internal(format!("the file reader task failed: {e}")))??;
+    let columns = tokio::task::spawn_blocking(move || crate::local::describe(&reader))
+        .await
+        .map_err(|e| AdapterError::Internal(format!("the file reader task failed: {e}")))??;
     // Unquoted names fold to lower case in the warehouse's SQL: name the columns that way.
     let names: Vec<String> = columns.iter().map(|c| c.name.to_lowercase()).collect();
     let relation = &plan.relation;
     super::ensure_schema(adapter, relation).await?;
     let existing = ctx.catalog.relation(relation).await?;
+    let format = flavour.staged_file_format();
+    // A Parquet load fills the table's columns by position: the file is written with exactly
+    // those, in the table's order (NULL where these files lack a column the table has).
+    let table_order: Vec<String> = match &existing {
+        Some(existing) if !plan.rebuild => {
+            let mut order: Vec<String> = existing
+                .columns
+                .iter()
+                .map(|c| c.name.to_lowercase())
+                .collect();
+            for name in &names {
+                if !order.contains(name) {
+                    order.push(name.clone());
+                }
+            }
+            order
+        }
+        _ => names.clone(),
+    };
+    let export = match format {
+        FileFormat::Csv(_) => plan.reader.clone(),
+        FileFormat::Parquet => {
+            let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+            let projection: Vec<String> = table_order
+                .iter()
+                .map(
+                    |name| match columns.iter().find(|c| c.name.to_lowercase() == *name) {
+                        Some(column) => format!("{} as {}", quote(&column.name), quote(name)),
+                        None => format!("cast(null as varchar) as {}", quote(name)),
+                    },
+                )
+                .collect();
+            format!(
+                "select {} from ({}) as files",
+                projection.join(", "),
+                plan.reader
+            )
+        }
+    };
+    let out = scratch.path().to_path_buf();
+    tokio::task::spawn_blocking(move || crate::local::export(&export, &out, &format))
+        .await
+        .map_err(|e| AdapterError::Internal(format!("the file writer task failed: {e}")))??;
     let mut steps = Vec::new();
     let mut views = Vec::new();
     match &existing {
@@ -99,11 +138,14 @@ pub async fn stage_files(ctx: &Context<'_>, plan: &StagePlan) -> Result<Outcome,
             });
         }
     }
-    steps.push(Step::LoadCsv {
+    steps.push(Step::LoadFile {
         relation: relation.clone(),
         path: scratch.path().to_path_buf(),
-        options: CsvOptions::default(),
-        columns: names,
+        format,
+        columns: match format {
+            FileFormat::Csv(_) => names,
+            FileFormat::Parquet => table_order,
+        },
     });
     let load_at = steps.len() - 1;
     steps.push(Step::Record(stage_record(plan)));

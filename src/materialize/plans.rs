@@ -3,7 +3,7 @@
 //! (transactions, `create or replace`, `MERGE`, how a table is swapped, its limits) and never
 //! which warehouse it is. The golden plan tests call these functions directly.
 
-use crate::adapter::{ColumnInfo, Flavour, RelationKind, SwapMethod};
+use crate::adapter::{ColumnInfo, FileFormat, Flavour, RelationKind, SwapMethod};
 use crate::plan::{
     aside, Block, ColumnDef, Filter, Literal, Plan, Role, RunContext, Source, Step, Storage,
 };
@@ -416,10 +416,10 @@ pub fn seed(b: &Build, source: &SeedSource, existing: Option<RelationKind>) -> P
                         columns: columns.clone(),
                         storage: storage.clone(),
                     },
-                    Step::LoadCsv {
+                    Step::LoadFile {
                         relation: relation.clone(),
                         path: path.clone(),
-                        options: *options,
+                        format: FileFormat::Csv(*options),
                         columns: Vec::new(),
                     },
                 ]

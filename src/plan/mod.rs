@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::adapter::{ColumnInfo, CsvOptions, RelationKind};
+use crate::adapter::{ColumnInfo, FileFormat, RelationKind};
 use crate::relation::RelationName;
 
 /// A plan: blocks run in order.
@@ -290,13 +290,14 @@ pub enum Step {
         columns: Vec<ColumnDef>,
         rows: Vec<Vec<Literal>>,
     },
-    /// A local CSV file with a header loaded into an existing table by the warehouse's bulk
-    /// load (PostgreSQL's `COPY … FROM STDIN`). `columns` are the table columns the file's
-    /// columns fill, in file order; every column when empty.
-    LoadCsv {
+    /// A local file (CSV with a header, or Parquet) loaded into an existing table by the
+    /// warehouse's bulk load (PostgreSQL's `COPY … FROM STDIN`, Redshift's `COPY` from S3).
+    /// `columns` are the table columns the file's columns fill, in file order; every column
+    /// when empty.
+    LoadFile {
         relation: RelationName,
         path: PathBuf,
-        options: CsvOptions,
+        format: FileFormat,
         columns: Vec<String>,
     },
     Insert {
@@ -395,7 +396,7 @@ impl Step {
             | Step::CreateView { relation, .. }
             | Step::CreateTable { relation, .. }
             | Step::InsertRows { relation, .. }
-            | Step::LoadCsv { relation, .. }
+            | Step::LoadFile { relation, .. }
             | Step::AddColumns { relation, .. }
             | Step::DropColumns { relation, .. }
             | Step::AlterColumnTypes { relation, .. }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::adapter::{
-    Adapter, AdapterError, ApiCall, CsvLoad, ExecOutcome, Flavour, KnownSchemas, RelationInfo,
+    Adapter, AdapterError, ApiCall, ExecOutcome, FileLoad, Flavour, KnownSchemas, RelationInfo,
     Table,
 };
 use crate::relation::RelationName;
@@ -112,9 +112,9 @@ impl Adapter for Counted {
         self.0.lock_target().await
     }
 
-    async fn load_csv(&self, load: &CsvLoad<'_>) -> Result<u64, AdapterError> {
+    async fn load_file(&self, load: &FileLoad<'_>) -> Result<u64, AdapterError> {
         count(1 + load.before.len() + load.after.len(), 1);
-        self.0.load_csv(load).await
+        self.0.load_file(load).await
     }
 
     async fn recreate_dependent_views(

@@ -156,12 +156,22 @@ fn the_example_builds_on_the_redshift_stand_in_by_both_transports_and_equals_duc
             );
         }
     };
+    let parquet_copies = || {
+        events("strata-staging/retail_finance/strata/")
+            .iter()
+            .filter(|e| {
+                e["kind"] == "copy" && e["s3"].as_str().is_some_and(|s| s.ends_with(".parquet"))
+            })
+            .count()
+    };
+    let copied_before = parquet_copies();
     build_all();
     let duck = dir.path().join("target/strata/retail_finance.duckdb");
     crate::postgres::assert_same_tables(&wire_db, &duck);
     crate::postgres::assert_same_tables(&api_db, &duck);
-    // Landing files went to the warehouse through S3 and COPY.
-    assert!(!events("strata-staging/retail_finance/strata/").is_empty());
+    // Landing files went to the warehouse as Parquet, through S3 and COPY: six sources by
+    // two transports.
+    assert!(parquet_copies() >= copied_before + 12);
 
     let landed = std::process::Command::new(crate::example::gen_landing())
         .args(["--out", "landing", "--next-day"])
@@ -405,5 +415,94 @@ fn debug_checks_the_transport_and_the_staging_location() {
             "{}",
             checked.stdout
         );
+    }
+}
+
+#[test]
+fn a_connection_dropped_in_a_swap_and_a_throttled_call_are_retried() {
+    let Some(db) = stand_in("dropped") else {
+        return;
+    };
+    let model = unique("dropped");
+    let (_, wire) = TRANSPORTS[0];
+    let dir = project(&[
+        ("project.yml", PROJECT),
+        ("profiles.yml", &profile(&db, wire, "")),
+        (&format!("models/{model}.sql"), "select 1 as id\n"),
+    ]);
+    assert_eq!(run(dir.path(), &["run"], &db).code, 0);
+    // Inside the swap's transaction nothing has committed: the whole block is run again.
+    inject(serde_json::json!({
+        "kind": "drop_connection", "count": 1, "match": format!("rename to \"{model}\""),
+        "transport": "wire",
+    }));
+    let again = run(dir.path(), &["run"], &db);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        events(&format!("rename to \"{model}\""))
+            .iter()
+            .filter(|e| e["kind"] == "fault")
+            .count(),
+        1
+    );
+    assert_eq!(db.query(&format!("select id from analytics.{model}")), "1");
+
+    let Some(api_db) = Database::create("rs_throttled") else {
+        return;
+    };
+    let (_, data_api) = TRANSPORTS[1];
+    std::fs::write(
+        dir.path().join("profiles.yml"),
+        profile(&api_db, data_api, ""),
+    )
+    .expect("write profile");
+    // Throttled twice: the SDK's retries absorb it.
+    inject(serde_json::json!({
+        "kind": "throttle", "count": 2, "match": "BatchExecuteStatement",
+    }));
+    let throttled = run(dir.path(), &["run"], &api_db);
+    assert_eq!(throttled.code, 0, "{}", throttled.stderr);
+    assert_eq!(
+        api_db.query(&format!("select id from analytics.{model}")),
+        "1"
+    );
+}
+
+#[test]
+fn grants_follow_the_config_on_both_transports() {
+    for (name, transport) in TRANSPORTS {
+        let Some(db) = stand_in(&format!("grants_{name}")) else {
+            return;
+        };
+        // Roles belong to the whole server: two fixed ones, made once.
+        let (reader, former) = ("strata_test_reporter", "strata_test_former");
+        for role in [reader, former] {
+            let _ = crate::postgres::psql("postgres", &format!("create role {role}"));
+        }
+        let model = unique(&format!("granted_{name}"));
+        let config = |role: &str| {
+            format!("{{{{ config(grants={{'select': ['{role}']}}) }}}}\nselect 1 as id\n")
+        };
+        let dir = project(&[
+            ("project.yml", PROJECT),
+            ("profiles.yml", &profile(&db, transport, "")),
+            (&format!("models/{model}.sql"), &config(former)),
+        ]);
+        let privileges = || {
+            db.query(&format!(
+                "select grantee || ':' || lower(privilege_type) from information_schema.table_privileges where table_name = '{model}' and grantee <> current_user order by 1"
+            ))
+        };
+        let first = run(dir.path(), &["run"], &db);
+        assert_eq!(first.code, 0, "{name}: {}", first.stderr);
+        assert_eq!(privileges(), format!("{former}:select"));
+        std::fs::write(
+            dir.path().join(format!("models/{model}.sql")),
+            config(reader),
+        )
+        .expect("write model");
+        let second = run(dir.path(), &["run"], &db);
+        assert_eq!(second.code, 0, "{name}: {}", second.stderr);
+        assert_eq!(privileges(), format!("{reader}:select"));
     }
 }

@@ -124,7 +124,7 @@ _COMMENT_MARKER = re.compile(r"\x01\d+\x01")
 # Words that any rewrite or refusal needs: a statement without one is passed on untouched.
 _INTERESTING = re.compile(
     r"diststyle|distkey|sortkey|backup|encode|binding|max\s*\)|svv_|getdate|late_binding"
-    r"|advisory|copy|index|alter",
+    r"|advisory|copy|index|alter|generate_series",
     re.I,
 )
 
@@ -158,6 +158,9 @@ _CREATE_INDEX = re.compile(r"create\s+(?:unique\s+)?index\b", re.I)
 _ALTER_TYPE = re.compile(
     r"alter\s+table\b.*\balter\s+(?:column\s+)?\S+\s+(?:set\s+data\s+)?type\b", re.I | re.S
 )
+# Leader-node-only functions: a query may call them, a statement that writes a table may not.
+_LEADER_ONLY = re.compile(r"\bgenerate_series\s*\(", re.I)
+_WRITES_TABLE = re.compile(r"(?:create\s+(?:temp\w*\s+)?table\b.*\bas\b|insert\s+into\b)", re.I | re.S)
 _BEGIN = re.compile(r"(?:begin|start\s+transaction)\b", re.I)
 _END = re.compile(r"(?:commit|end|abort)\b|rollback\b(?!\s+(?:work\s+|transaction\s+)?to\b)", re.I)
 _FROM_STDIN = re.compile(r"\bfrom\s+(stdin)\b", re.I)
@@ -228,6 +231,13 @@ def _translate_one(
         # Redshift has no advisory locks; the argument type is a guess (strata passes a bigint).
         name = advisory.group(1).lower()
         return statement.refused(RedshiftError("42883", f"function {name}(bigint) does not exist"))
+    if _WRITES_TABLE.match(head) and _LEADER_ONLY.search(masked):
+        return statement.refused(
+            RedshiftError(
+                "0A000",
+                "Specified types or functions (one per INFO message) not supported on Redshift tables.",
+            )
+        )
     if in_transaction and _ALTER_TYPE.match(head):
         return statement.refused(
             RedshiftError("25001", "ALTER TABLE ALTER COLUMN cannot run inside a transaction block")

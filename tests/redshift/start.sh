@@ -96,4 +96,9 @@ fi
 status=$(curl -s -o /dev/null -w '%{http_code}' -X PUT "http://127.0.0.1:$s3_port/strata-staging")
 [[ $status == 200 || $status == 409 ]] || fail "creating bucket strata-staging answered HTTP $status"
 
+# A cluster's first database is `dev`, which the example's Redshift targets use by default.
+if [[ -z $(psql -h 127.0.0.1 -U postgres -d postgres -X -q -At -c "select 1 from pg_database where datname = 'dev'") ]]; then
+    psql -h 127.0.0.1 -U postgres -d postgres -X -q -c "create database dev" >/dev/null
+fi
+
 echo "services: Redshift stand-in is up (wire 127.0.0.1:$wire_port, Data API http://127.0.0.1:$api_port, S3 http://127.0.0.1:$s3_port)" >&2

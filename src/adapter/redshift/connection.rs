@@ -14,7 +14,7 @@ use super::{retryable_message, RedshiftFlavour, REDSHIFT_STYLE};
 use crate::adapter::aws::{S3Location, S3};
 use crate::adapter::wire::{WireSettings, WireTransport};
 use crate::adapter::{
-    Adapter, AdapterError, Cell, CsvLoad, CsvOptions, ExecOutcome, Flavour, KnownSchemas,
+    Adapter, AdapterError, Cell, ExecOutcome, FileFormat, FileLoad, Flavour, KnownSchemas,
     RelationInfo, Table,
 };
 use crate::project::target::RedshiftConfig;
@@ -140,33 +140,43 @@ impl RedshiftAdapter {
     }
 }
 
-/// `COPY` of a staged CSV file (with a header) into `relation`'s `columns` (all when empty).
-/// Empty fields load as NULL, as the other warehouses read them.
+/// `COPY` of a staged file into `relation`. CSV (with a header) fills `columns` (all when
+/// empty), empty fields as NULL as the other warehouses read them; Parquet fills every column
+/// by position and takes neither a column list nor `region` (Redshift refuses both).
 pub fn copy_sql(
     relation: &RelationName,
     columns: &[String],
     from: &S3Location,
     iam_role: &str,
-    options: &CsvOptions,
+    format: &FileFormat,
     region: Option<&str>,
 ) -> String {
     let style = &REDSHIFT_STYLE;
-    let columns = if columns.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", crate::adapter::ansi::column_list(columns, style))
-    };
-    let region = region
-        .map(|r| format!(" region {}", string_literal(r)))
-        .unwrap_or_default();
-    format!(
-        "copy {}{columns} from {} iam_role {} format as csv quote as {} delimiter {} ignoreheader 1 emptyasnull dateformat 'auto' timeformat 'auto'{region}",
+    let head = format!(
+        "copy {}{{columns}} from {} iam_role {}",
         relation.render(style),
         string_literal(&from.uri()),
         string_literal(iam_role),
-        string_literal(&options.quote.to_string()),
-        string_literal(&options.delimiter.to_string()),
-    )
+    );
+    match format {
+        FileFormat::Parquet => format!("{} format as parquet", head.replace("{columns}", "")),
+        FileFormat::Csv(options) => {
+            let columns = if columns.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", crate::adapter::ansi::column_list(columns, style))
+            };
+            let region = region
+                .map(|r| format!(" region {}", string_literal(r)))
+                .unwrap_or_default();
+            format!(
+                "{} format as csv quote as {} delimiter {} ignoreheader 1 emptyasnull dateformat 'auto' timeformat 'auto'{region}",
+                head.replace("{columns}", &columns),
+                string_literal(&options.quote.to_string()),
+                string_literal(&options.delimiter.to_string()),
+            )
+        }
+    }
 }
 
 #[async_trait]
@@ -227,7 +237,7 @@ impl Adapter for RedshiftAdapter {
         Some(&self.schemas)
     }
 
-    async fn load_csv(&self, load: &CsvLoad<'_>) -> Result<u64, AdapterError> {
+    async fn load_file(&self, load: &FileLoad<'_>) -> Result<u64, AdapterError> {
         let Some(stage) = &self.stage else {
             return Err(AdapterError::Database {
                 message: format!(
@@ -237,8 +247,12 @@ impl Adapter for RedshiftAdapter {
                 retryable: false,
             });
         };
+        let extension = match load.format {
+            FileFormat::Csv(_) => "csv",
+            FileFormat::Parquet => "parquet",
+        };
         let object = stage.location.join(&format!(
-            "strata/{}/{}.{}.csv",
+            "strata/{}/{}.{}.{extension}",
             uuid::Uuid::new_v4(),
             load.relation.schema,
             load.relation.identifier
@@ -249,7 +263,7 @@ impl Adapter for RedshiftAdapter {
             load.columns,
             &object,
             &stage.iam_role,
-            load.options,
+            load.format,
             stage.region.as_deref(),
         );
         let mut statements: Vec<String> = load.before.to_vec();
@@ -316,7 +330,7 @@ mod tests {
             &["id".into(), "amount".into()],
             &S3Location::parse("s3://lake/stage/x.csv").unwrap(),
             "arn:aws:iam::123:role/load",
-            &CsvOptions::default(),
+            &FileFormat::Csv(crate::adapter::CsvOptions::default()),
             Some("eu-west-1"),
         );
         assert_eq!(
@@ -326,5 +340,17 @@ mod tests {
         let parsed =
             sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::RedshiftSqlDialect {}, &sql);
         assert!(parsed.is_ok(), "{parsed:?}");
+        let parquet = copy_sql(
+            &RelationName::new(None, "raw", "orders"),
+            &["id".into()],
+            &S3Location::parse("s3://lake/stage/x.parquet").unwrap(),
+            "arn:aws:iam::123:role/load",
+            &FileFormat::Parquet,
+            Some("eu-west-1"),
+        );
+        assert_eq!(
+            parquet,
+            "copy \"raw\".\"orders\" from 's3://lake/stage/x.parquet' iam_role 'arn:aws:iam::123:role/load' format as parquet"
+        );
     }
 }

@@ -379,6 +379,10 @@ impl Flavour for RedshiftFlavour {
         Some(catalog_sql(schema))
     }
 
+    fn staged_file_format(&self) -> crate::adapter::FileFormat {
+        crate::adapter::FileFormat::Parquet
+    }
+
     fn grants_sql(&self, relation: &RelationName) -> Option<String> {
         Some(ansi::grants_sql(relation))
     }
