@@ -330,6 +330,11 @@ fn ctrl_c_cancels_a_slow_statement_on_the_stand_in_by_both_transports() {
             "1",
             "{name}: the previous table is kept"
         );
+        assert_eq!(
+            db.query("select count(*) from information_schema.tables where table_name like '%\\_\\_strata\\_%'"),
+            "0",
+            "{name}: nothing half-built is left"
+        );
     }
 }
 
