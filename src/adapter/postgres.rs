@@ -361,26 +361,30 @@ impl Adapter for PostgresAdapter {
             string_literal(&name)
         );
         let table = self.query(&sql).await?;
-        let style = POSTGRES_STYLE;
-        Ok(table
-            .rows
-            .into_iter()
-            .filter_map(|row| match (row.first(), row.get(1), row.get(2)) {
-                (
-                    Some(Cell::Text(schema)),
-                    Some(Cell::Text(view)),
-                    Some(Cell::Text(definition)),
-                ) => {
-                    let name = RelationName::new(None, schema.clone(), view.clone());
-                    Some(recreate_view_sql(
-                        &name.render(&style),
-                        definition.trim().trim_end_matches(';'),
-                    ))
-                }
-                _ => None,
-            })
+        Ok(view_definitions(&table, &POSTGRES_STYLE)
+            .iter()
+            .map(|(view, definition)| recreate_view_sql(view, definition))
             .collect())
     }
+}
+
+/// Rows of `(schema, view, definition)` read from the PostgreSQL catalog (Redshift's too) as
+/// the view's rendered name and its definition without a trailing `;`.
+pub fn view_definitions(table: &Table, style: &QuoteStyle) -> Vec<(String, String)> {
+    table
+        .rows
+        .iter()
+        .filter_map(|row| match (row.first(), row.get(1), row.get(2)) {
+            (Some(Cell::Text(schema)), Some(Cell::Text(view)), Some(Cell::Text(definition))) => {
+                let name = RelationName::new(None, schema.clone(), view.clone());
+                Some((
+                    name.render(style),
+                    definition.trim().trim_end_matches(';').to_string(),
+                ))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Recreates a view dropped by `cascade`. In its own subtransaction (a `DO` block with an

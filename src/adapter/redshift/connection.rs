@@ -14,8 +14,8 @@ use super::{retryable_message, RedshiftFlavour, REDSHIFT_STYLE};
 use crate::adapter::aws::{S3Location, S3};
 use crate::adapter::wire::{WireSettings, WireTransport};
 use crate::adapter::{
-    Adapter, AdapterError, Cell, ExecOutcome, FileFormat, FileLoad, Flavour, KnownSchemas,
-    RelationInfo, Table,
+    Adapter, AdapterError, ExecOutcome, FileFormat, FileLoad, Flavour, KnownSchemas, RelationInfo,
+    Table,
 };
 use crate::project::target::RedshiftConfig;
 use crate::relation::{string_literal, RelationName};
@@ -283,25 +283,13 @@ impl Adapter for RedshiftAdapter {
         relation: &RelationName,
     ) -> Result<Vec<String>, AdapterError> {
         let table = self.query(&super::dependent_views_sql(relation)).await?;
-        Ok(table
-            .rows
-            .into_iter()
-            .filter_map(|row| match (row.first(), row.get(1), row.get(2)) {
-                (
-                    Some(Cell::Text(schema)),
-                    Some(Cell::Text(view)),
-                    Some(Cell::Text(definition)),
-                ) => {
-                    let name = RelationName::new(None, schema.clone(), view.clone());
-                    Some(format!(
-                        "create view {} as {}",
-                        name.render(&REDSHIFT_STYLE),
-                        definition.trim().trim_end_matches(';')
-                    ))
-                }
-                _ => None,
-            })
-            .collect())
+        // No `DO` blocks on Redshift: a view the new table no longer satisfies fails the swap.
+        Ok(
+            crate::adapter::postgres::view_definitions(&table, &REDSHIFT_STYLE)
+                .iter()
+                .map(|(view, definition)| format!("create view {view} as {definition}"))
+                .collect(),
+        )
     }
 
     async fn checks(&self) -> Vec<(String, Result<String, AdapterError>)> {

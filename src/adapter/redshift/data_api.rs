@@ -68,6 +68,29 @@ impl Polling {
     }
 }
 
+/// Sets who runs a statement on a request: `ExecuteStatement`'s and `BatchExecuteStatement`'s
+/// builders are different types with the same setters.
+macro_rules! with_endpoint {
+    ($request:expr, $endpoint:expr) => {
+        match $endpoint {
+            Endpoint::Cluster {
+                cluster,
+                db_user,
+                secret_arn,
+            } => $request
+                .cluster_identifier(cluster)
+                .set_db_user(db_user.clone())
+                .set_secret_arn(secret_arn.clone()),
+            Endpoint::Workgroup {
+                workgroup,
+                secret_arn,
+            } => $request
+                .workgroup_name(workgroup)
+                .set_secret_arn(secret_arn.clone()),
+        }
+    };
+}
+
 /// What a finished statement said.
 #[derive(Debug, Clone, Default)]
 struct Finished {
@@ -207,22 +230,7 @@ impl DataApi {
             .sql(sql)
             .database(&self.database)
             .client_token(token);
-        request = match &self.endpoint {
-            Endpoint::Cluster {
-                cluster,
-                db_user,
-                secret_arn,
-            } => request
-                .cluster_identifier(cluster)
-                .set_db_user(db_user.clone())
-                .set_secret_arn(secret_arn.clone()),
-            Endpoint::Workgroup {
-                workgroup,
-                secret_arn,
-            } => request
-                .workgroup_name(workgroup)
-                .set_secret_arn(secret_arn.clone()),
-        };
+        request = with_endpoint!(request, &self.endpoint);
         let output = request
             .send()
             .await
@@ -240,22 +248,7 @@ impl DataApi {
             .set_sqls(Some(sqls.to_vec()))
             .database(&self.database)
             .client_token(token);
-        request = match &self.endpoint {
-            Endpoint::Cluster {
-                cluster,
-                db_user,
-                secret_arn,
-            } => request
-                .cluster_identifier(cluster)
-                .set_db_user(db_user.clone())
-                .set_secret_arn(secret_arn.clone()),
-            Endpoint::Workgroup {
-                workgroup,
-                secret_arn,
-            } => request
-                .workgroup_name(workgroup)
-                .set_secret_arn(secret_arn.clone()),
-        };
+        request = with_endpoint!(request, &self.endpoint);
         let output = request
             .send()
             .await
@@ -374,10 +367,15 @@ impl DataApi {
             return Ok(outcomes);
         }
         if statements.len() > BATCH_STATEMENTS {
-            return Err(AdapterError::Internal(format!(
-                "{} statements must commit together, more than the Data API's {BATCH_STATEMENTS} per batch",
-                statements.len()
-            )));
+            return Err(AdapterError::Database {
+                message: format!(
+                    "{} statements must commit together, more than the Data API's {BATCH_STATEMENTS} per batch; \
+                     a large seed loads in one COPY once the target sets `s3_staging_dir` and `iam_role`, \
+                     or use the wire protocol (`method: database`)",
+                    statements.len()
+                ),
+                retryable: false,
+            });
         }
         let (_, finished) = self.run(statements, true).await?;
         Ok((0..statements.len())
