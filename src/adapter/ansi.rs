@@ -96,7 +96,8 @@ pub fn lower<F: Flavour + ?Sized>(flavour: &F, step: &Step) -> Vec<Lowered> {
             key,
             update,
             insert,
-        } => dml_sql(merge(into, using, key, update, insert, &dml)),
+            predicates,
+        } => dml_sql(merge(into, using, key, update, insert, predicates, &dml)),
         Step::AddColumns { relation, columns } => columns
             .iter()
             .map(|c| {
@@ -412,10 +413,15 @@ pub fn condition(
     };
     match filter {
         Filter::All => None,
-        Filter::Matching { relation, key } => Some(format!(
-            "exists (select 1 from {} as {NEW_ROWS} where {})",
+        Filter::Matching {
+            relation,
+            key,
+            predicates,
+        } => Some(format!(
+            "exists (select 1 from {} as {NEW_ROWS} where {}{})",
             relation.render(style),
-            key_match(NEW_ROWS, key)
+            key_match(NEW_ROWS, key),
+            predicates_sql(predicates, &target)
         )),
         Filter::MatchingNotOlder {
             relation,
@@ -506,6 +512,7 @@ pub fn merge(
     key: &[String],
     update: &[String],
     insert: &[String],
+    predicates: &[String],
     style: &QuoteStyle,
 ) -> String {
     let on = key
@@ -517,9 +524,10 @@ pub fn merge(
         .collect::<Vec<_>>()
         .join(" and ");
     let mut sql = format!(
-        "merge into {} as {TARGET} using {} as {NEW_ROWS} on ({on})",
+        "merge into {} as {TARGET} using {} as {NEW_ROWS} on ({on}{})",
         into.render(style),
-        using.render(style)
+        using.render(style),
+        predicates_sql(predicates, TARGET)
     );
     if !update.is_empty() {
         let sets: Vec<String> = update
@@ -544,6 +552,47 @@ pub fn merge(
         values.join(", ")
     ));
     sql
+}
+
+/// `incremental_predicates` as ` and (…)` terms, dbt's aliases replaced by the statement's:
+/// `DBT_INTERNAL_DEST` by `target` (how the table's row is named), `DBT_INTERNAL_SOURCE` by
+/// the new rows' alias.
+pub fn predicates_sql(predicates: &[String], target: &str) -> String {
+    predicates
+        .iter()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let p = replace_word(p, "DBT_INTERNAL_DEST", target);
+            format!(
+                " and ({})",
+                replace_word(&p, "DBT_INTERNAL_SOURCE", NEW_ROWS)
+            )
+        })
+        .collect()
+}
+
+/// `text` with every whole-word, case-insensitive occurrence of `word` replaced.
+fn replace_word(text: &str, word: &str, with: &str) -> String {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let lower = text.to_ascii_lowercase();
+    let needle = word.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    let mut from = 0;
+    while let Some(found) = lower[from..].find(&needle) {
+        let start = from + found;
+        let end = start + needle.len();
+        let before = text[..start].chars().next_back().is_some_and(is_word);
+        let after = text[end..].chars().next().is_some_and(is_word);
+        if !before && !after {
+            out.push_str(&text[rest..start]);
+            out.push_str(with);
+            rest = end;
+        }
+        from = end;
+    }
+    out.push_str(&text[rest..]);
+    out
 }
 
 /// The two queries of a unique-key check over `relation`.
@@ -585,6 +634,7 @@ mod tests {
         let filter = Filter::Matching {
             relation: relation("orders__strata_new_1"),
             key: vec!["id".into(), "line".into()],
+            predicates: Vec::new(),
         };
         assert_eq!(
             delete(&relation("orders"), &filter, &style(), true),
@@ -593,6 +643,28 @@ mod tests {
         assert_eq!(
             delete(&relation("orders"), &filter, &style(), false),
             "delete from \"dev\".\"main\".\"orders\" where exists (select 1 from \"dev\".\"main\".\"orders__strata_new_1\" as new_rows where \"orders\".\"id\" = new_rows.\"id\" and \"orders\".\"line\" = new_rows.\"line\")"
+        );
+    }
+
+    #[test]
+    fn predicates_take_the_statement_s_aliases() {
+        let predicates = vec![
+            "DBT_INTERNAL_DEST.order_date >= '2024-01-01'".to_string(),
+            "dbt_internal_source.x = dbt_internal_dest.x and my_dbt_internal_dest = 1".into(),
+            " ".into(),
+        ];
+        assert_eq!(
+            predicates_sql(&predicates, "target"),
+            " and (target.order_date >= '2024-01-01') and (new_rows.x = target.x and my_dbt_internal_dest = 1)"
+        );
+        let filter = Filter::Matching {
+            relation: relation("orders__strata_new_1"),
+            key: vec!["id".into()],
+            predicates: predicates[..1].to_vec(),
+        };
+        assert_eq!(
+            delete(&relation("orders"), &filter, &style(), false),
+            "delete from \"dev\".\"main\".\"orders\" where exists (select 1 from \"dev\".\"main\".\"orders__strata_new_1\" as new_rows where \"orders\".\"id\" = new_rows.\"id\" and (\"orders\".order_date >= '2024-01-01'))"
         );
     }
 
@@ -639,6 +711,7 @@ mod tests {
                 &["id".into()],
                 &["v".into()],
                 &["id".into(), "v".into()],
+                &[],
                 &style()
             ),
             "merge into \"dev\".\"main\".\"t\" as target using \"dev\".\"main\".\"n\" as new_rows on (target.\"id\" = new_rows.\"id\")\nwhen matched then update set \"v\" = new_rows.\"v\"\nwhen not matched then insert (\"id\", \"v\") values (new_rows.\"id\", new_rows.\"v\")"

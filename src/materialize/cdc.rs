@@ -360,6 +360,7 @@ pub fn batch_apply(
     let matching = Filter::Matching {
         relation: new_rows.clone(),
         key: columns.key.clone(),
+        predicates: Vec::new(),
     };
     let steps = vec![
         Step::Delete {

@@ -410,11 +410,28 @@ pub fn increment_of(request: &Request<'_>) -> Result<plans::Increment, Materiali
             "`partition_by` (the columns whose touched values are replaced)".into(),
         ));
     }
+    let mut predicates =
+        crate::project::config::as_string_list(request.config_map.get("incremental_predicates"));
+    if predicates.is_empty() {
+        predicates = crate::project::config::as_string_list(request.config_map.get("predicates"));
+    }
+    if !predicates.is_empty()
+        && !matches!(
+            strategy,
+            IncrementalStrategy::Merge | IncrementalStrategy::DeleteInsert
+        )
+    {
+        return Err(MaterializeError::Settings(format!(
+            "`incremental_predicates` limit which rows a merge or delete+insert replaces; the `{}` strategy does not use them, so they would be ignored: remove them or use merge or delete+insert",
+            strategy.as_str()
+        )));
+    }
     Ok(plans::Increment {
         strategy,
         unique_key: key,
         on_schema_change: config.on_schema_change,
         partition_by,
+        predicates,
     })
 }
 

@@ -513,6 +513,9 @@ pub struct Increment {
     /// The columns whose values insert_overwrite replaces (`partition_by`, or the table's
     /// partitions).
     pub partition_by: Vec<String>,
+    /// `incremental_predicates` (or dbt's older `predicates`): conditions on the rows a merge
+    /// or delete+insert may replace, so rows outside them are kept.
+    pub predicates: Vec<String>,
 }
 
 /// Column changes between an incremental model's table and its new rows.
@@ -680,6 +683,7 @@ pub fn apply_increment(
             filter: Filter::Matching {
                 relation: new_rows.clone(),
                 key: key.to_vec(),
+                predicates: increment.predicates.clone(),
             },
         });
         counted.push(steps.len());
@@ -716,6 +720,7 @@ pub fn apply_increment(
                     key: key.clone(),
                     update,
                     insert: columns.clone(),
+                    predicates: increment.predicates.clone(),
                 });
             } else {
                 replace_matching(&mut steps, &mut counted, key);

@@ -187,10 +187,13 @@ impl StorageSpec for Plain {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
     All,
-    /// Rows whose `key` columns equal those of some row of `relation`.
+    /// Rows whose `key` columns equal those of some row of `relation`, and for which every
+    /// one of `predicates` holds (`incremental_predicates`: SQL in which `DBT_INTERNAL_DEST`
+    /// names the filtered table's row and `DBT_INTERNAL_SOURCE` the matching row).
     Matching {
         relation: RelationName,
         key: Vec<String>,
+        predicates: Vec<String>,
     },
     /// Rows whose `columns` hold one of the `values` tuples.
     In {
@@ -325,6 +328,8 @@ pub enum Step {
         key: Vec<String>,
         update: Vec<String>,
         insert: Vec<String>,
+        /// `incremental_predicates`, added to the match condition (see [`Filter::Matching`]).
+        predicates: Vec<String>,
     },
     AddColumns {
         relation: RelationName,

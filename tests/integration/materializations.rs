@@ -25,6 +25,7 @@ on_every_warehouse!(
     persist_docs_stores_descriptions_as_comments,
     cdc_batches_apply_the_last_change_per_key_like_a_full_refresh,
     an_unchanged_view_is_left_alone_and_a_changed_one_recreated,
+    incremental_predicates_keep_the_rows_outside_them,
 );
 
 /// The message `strata` printed for a model: `OK <name> [<message> in …`.
@@ -171,6 +172,54 @@ fn delete_insert_and_append_strategies(kind: Kind) {
     assert_eq!(
         w.query("select id, v from {s}.log order by id, v"),
         rows(&[&["1", "a"], &["2", "B"], &["2", "b"], &["3", "c"]])
+    );
+}
+
+/// dbt's `incremental_predicates`: a delete+insert keyed on `store` replaces only the rows of
+/// recent days; without them it would delete the store's older days too.
+fn incremental_predicates_keep_the_rows_outside_them(kind: Kind) {
+    let model = "{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='store', incremental_predicates=['DBT_INTERNAL_DEST.day >= 5']) }}\nselect * from {{ ref('sales') }}\n{% if is_incremental() %}where day >= 5{% endif %}\n";
+    let Some(w) = Warehouse::new(
+        kind,
+        "predicates",
+        PROJECT,
+        &[
+            ("seeds/sales.csv", "store,day,total\n1,1,10\n2,1,20\n"),
+            ("models/daily.sql", model),
+        ],
+    ) else {
+        return;
+    };
+    w.build_ok(&[]);
+    w.write(
+        "seeds/sales.csv",
+        "store,day,total\n1,1,10\n2,1,20\n1,5,50\n",
+    );
+    w.build_ok(&[]);
+    w.write(
+        "seeds/sales.csv",
+        "store,day,total\n1,1,10\n2,1,20\n1,5,55\n",
+    );
+    w.build_ok(&[]);
+    assert_eq!(
+        w.query("select store, day, total from {s}.daily order by store, day"),
+        rows(&[&["1", "1", "10"], &["1", "5", "55"], &["2", "1", "20"]])
+    );
+    // The older spelling, on a strategy that cannot use them, is refused before any write.
+    w.write(
+        "models/daily.sql",
+        &model
+            .replace("delete+insert", "append")
+            .replace("incremental_predicates", "predicates"),
+    );
+    let refused = w.run(&["build"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("`incremental_predicates` limit which rows"),
+        "{}",
+        refused.stderr
     );
 }
 

@@ -324,7 +324,12 @@ impl Flavour for RedshiftFlavour {
             // Redshift's DELETE takes no alias: match through `using`.
             Step::Delete {
                 from,
-                filter: Filter::Matching { relation, key },
+                filter:
+                    Filter::Matching {
+                        relation,
+                        key,
+                        predicates,
+                    },
             } => {
                 let target = REDSHIFT_STYLE.quote_identifier(&from.identifier);
                 let condition = key
@@ -335,6 +340,7 @@ impl Flavour for RedshiftFlavour {
                     })
                     .collect::<Vec<_>>()
                     .join(" and ");
+                let condition = format!("{condition}{}", ansi::predicates_sql(predicates, &target));
                 dml(format!(
                     "delete from {} using {} as {} where {condition}",
                     from.render(&REDSHIFT_STYLE),
@@ -351,7 +357,8 @@ impl Flavour for RedshiftFlavour {
                 key,
                 update,
                 insert,
-            } => dml(merge(into, using, key, update, insert)),
+                predicates,
+            } => dml(merge(into, using, key, update, insert, predicates)),
             // A seed's table keeps its column order; Redshift has no `if not exists` index.
             other => ansi::lower(self, other),
         }
@@ -466,6 +473,7 @@ fn merge(
     key: &[String],
     update: &[String],
     insert: &[String],
+    predicates: &[String],
 ) -> String {
     let style = &REDSHIFT_STYLE;
     let target = style.quote_identifier(&into.identifier);
@@ -490,10 +498,11 @@ fn merge(
         .map(|c| format!("{}.{}", ansi::NEW_ROWS, style.quote_identifier(c)))
         .collect();
     format!(
-        "merge into {} using {} as {} on ({on})\nwhen matched then update set {}\nwhen not matched then insert ({}) values ({})",
+        "merge into {} using {} as {} on ({on}{})\nwhen matched then update set {}\nwhen not matched then insert ({}) values ({})",
         into.render(style),
         using.render(style),
         ansi::NEW_ROWS,
+        ansi::predicates_sql(predicates, &target),
         sets.join(", "),
         ansi::column_list(insert, style),
         values.join(", ")
