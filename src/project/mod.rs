@@ -107,7 +107,7 @@ impl ProjectError {
                     line: *line,
                     column: None,
                 })
-                .with_hint("only `env_var()` and `var()` can be used in YAML values"),
+                .with_hint("YAML values can use `env_var()`, `var()` and, beside models, `target`"),
             ProjectError::ProfileNotFound {
                 profile,
                 path,
@@ -283,9 +283,13 @@ pub fn find_project_file(dir: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Renders `{{ env_var(...) }}` and `{{ var(...) }}` in YAML strings.
-fn yaml_renderer(vars: &IndexMap<String, Json>) -> impl Fn(&str) -> Result<String, String> + '_ {
-    move |s: &str| crate::template::render_yaml_string(s, vars).map_err(|e| e.to_string())
+/// Renders `{{ env_var(...) }}` and `{{ var(...) }}` in YAML strings, and `{{ target.… }}`
+/// where the target is known (the YAML beside models).
+fn yaml_renderer<'a>(
+    vars: &'a IndexMap<String, Json>,
+    target: Option<&'a Json>,
+) -> impl Fn(&str) -> Result<String, String> + 'a {
+    move |s: &str| crate::template::render_yaml_string(s, vars, target).map_err(|e| e.to_string())
 }
 
 /// Loads the project in `options.project_dir`.
@@ -307,7 +311,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
     // Vars from the CLI win; the project file may use them in its own values.
     let mut vars = options.vars.clone();
     let file: ProjectFile =
-        yaml::parse(&text, &project_path, &yaml_renderer(&vars)).map_err(|e| vec![e])?;
+        yaml::parse(&text, &project_path, &yaml_renderer(&vars, None)).map_err(|e| vec![e])?;
     for (key, value) in &file.vars {
         if key == &file.name {
             if let Json::Object(scoped) = value {
@@ -489,8 +493,9 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
             }
         }
     }
+    let target_value = target.jinja_value();
     let spec_results: Vec<Result<SpecFile, ProjectError>> = {
-        let renderer = yaml_renderer(&vars);
+        let renderer = yaml_renderer(&vars, Some(&target_value));
         tree.files(&spec_dirs, &["yml", "yaml"])
             .into_par_iter()
             .map(|(path, _)| {
@@ -767,7 +772,7 @@ fn resolve_target(
         match (&file.profile, profiles_path) {
             (Some(profile), Some(path)) => {
                 let text = read(&path)?;
-                let renderer = yaml_renderer(vars);
+                let renderer = yaml_renderer(vars, None);
                 // Read as written; only the profile's `target` and the chosen output are
                 // rendered below, as dbt does.
                 let verbatim = |s: &str| -> Result<String, String> { Ok(s.to_string()) };

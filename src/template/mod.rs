@@ -478,10 +478,12 @@ fn convert_error(err: &minijinja::Error, fallback_path: &str, known: &[String]) 
     }
 }
 
-/// Renders Jinja inside a YAML value: only `env_var()` and `var()` exist there, as in dbt.
+/// Renders Jinja inside a YAML value: `env_var()` and `var()` exist there, and `target` in
+/// the YAML beside models (not in the file the target is chosen from), as in dbt.
 pub fn render_yaml_string(
     source: &str,
     vars: &IndexMap<String, Json>,
+    target: Option<&Json>,
 ) -> Result<String, minijinja::Error> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     let env = ENV.get_or_init(|| {
@@ -504,8 +506,12 @@ pub fn render_yaml_string(
         env
     });
     let env: &Environment<'_> = env;
-    env.render_str(
-        source,
-        minijinja::context! { __vars => Value::from(minijinja::value::Serde(vars)) },
-    )
+    let vars = Value::from(minijinja::value::Serde(vars));
+    match target {
+        Some(target) => env.render_str(
+            source,
+            minijinja::context! { __vars => vars, target => Value::from(minijinja::value::Serde(target)) },
+        ),
+        None => env.render_str(source, minijinja::context! { __vars => vars }),
+    }
 }

@@ -169,3 +169,36 @@ fn environment_selects_project_and_target() {
         run.stderr
     );
 }
+
+/// dbt renders `target` in the YAML beside models (a source in the target's own schema is the
+/// common case); in the project file, which chooses the target, it stays undefined.
+#[test]
+fn yaml_beside_models_renders_target() {
+    let dir = crate::common::project(&[
+        ("project.yml", "name: shop\n"),
+        (
+            "models/sources.yml",
+            "version: 2\nsources:\n  - name: raw\n    schema: \"{{ target.schema }}_raw\"\n    tables:\n      - name: orders\n",
+        ),
+        (
+            "models/orders.sql",
+            "select * from {{ source('raw', 'orders') }}\n",
+        ),
+    ]);
+    let compiled = strata(dir.path(), &["compile", "--select", "orders"]);
+    assert_eq!(compiled.code, 0, "{}", compiled.stderr);
+    assert!(
+        compiled.stdout.contains("\"main_raw\".\"orders\""),
+        "{}",
+        compiled.stdout
+    );
+
+    std::fs::write(
+        dir.path().join("project.yml"),
+        "name: shop\nvars:\n  s: \"{{ target.schema }}\"\n",
+    )
+    .expect("write project file");
+    let refused = strata(dir.path(), &["compile"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("project.yml"), "{}", refused.stderr);
+}
