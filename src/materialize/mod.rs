@@ -726,14 +726,15 @@ pub fn grants_config(
 }
 
 /// Makes a built relation's privileges what its `grants:` config says, in one transaction,
-/// where the warehouse has SQL grants.
+/// where the warehouse has SQL grants; nothing without a `grants:` config.
 pub async fn apply_grants(
     ctx: &Context<'_>,
     relation: &RelationName,
-    wanted: &[(String, Vec<String>)],
+    config_map: &crate::project::ConfigMap,
 ) -> Result<(), MaterializeError> {
+    let wanted = grants_config(config_map)?;
     let flavour = ctx.adapter.flavour();
-    let Some(sql) = flavour.grants_sql(relation) else {
+    let Some(sql) = flavour.grants_sql(relation).filter(|_| !wanted.is_empty()) else {
         return Ok(());
     };
     let held = ctx.adapter.query(&sql).await?;
@@ -747,7 +748,7 @@ pub async fn apply_grants(
             _ => None,
         })
         .collect();
-    let plan = plans::grants(flavour, relation, wanted, &current);
+    let plan = plans::grants(flavour, relation, &wanted, &current);
     if !plan.blocks.is_empty() {
         ctx.run(plan).await?;
     }
@@ -827,14 +828,9 @@ pub async fn load_seed(
     };
     // A small seed goes by inserts where a bulk load would first upload it (Redshift's COPY
     // from S3): one statement against an upload, a COPY and a removal.
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX);
+    let small = |max: u64| std::fs::metadata(path).is_ok_and(|m| m.len() <= max);
     let load = match flavour.capabilities().seeds {
-        SeedLoad::BulkLoad
-            if flavour
-                .limits()
-                .seed_insert_bytes
-                .is_some_and(|max| size <= max) =>
-        {
+        SeedLoad::BulkLoad if flavour.limits().seed_insert_bytes.is_some_and(small) => {
             SeedLoad::InsertRows
         }
         other => other,

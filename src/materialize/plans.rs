@@ -863,17 +863,7 @@ pub fn comments(
                 }),
         })
         .collect();
-    if steps.is_empty() {
-        return Plan::default();
-    }
-    Plan {
-        blocks: vec![Block::new(
-            Role::Publish,
-            flavour.capabilities().transactional_ddl,
-            steps,
-        )],
-        ..Plan::default()
-    }
+    after_build(flavour, steps)
 }
 
 /// The grants that make a relation's privileges what `wanted` says (privilege → grantees, as
@@ -925,6 +915,12 @@ pub fn grants(
             }
         }
     }
+    after_build(flavour, steps)
+}
+
+/// Steps applied to a relation after its build (comments, grants): one block, in one
+/// transaction where DDL is transactional; no plan when there is nothing to do.
+fn after_build(flavour: &dyn Flavour, steps: Vec<Step>) -> Plan {
     if steps.is_empty() {
         return Plan::default();
     }

@@ -235,10 +235,7 @@ async fn run_model(
     if !model.comments.is_empty() {
         materialize::apply_comments(ctx, &model.relation, &model.comments).await?;
     }
-    let grants = materialize::grants_config(&model.config_map)?;
-    if !grants.is_empty() {
-        materialize::apply_grants(ctx, &model.relation, &grants).await?;
-    }
+    materialize::apply_grants(ctx, &model.relation, &model.config_map).await?;
     Ok(built)
 }
 
@@ -263,10 +260,7 @@ async fn run_one(shared: Shared, work: Work, full_refresh: bool) -> Result<Done,
                 &seed.storage,
             )
             .await?;
-            let grants = materialize::grants_config(&seed.config_map)?;
-            if !grants.is_empty() {
-                materialize::apply_grants(&ctx, &seed.relation, &grants).await?;
-            }
+            materialize::apply_grants(&ctx, &seed.relation, &seed.config_map).await?;
             Ok(Done::Built(loaded))
         }
         Job::Model(model) => run_model(&ctx, model, full_refresh).await.map(Done::Built),
