@@ -157,6 +157,11 @@ pub struct DuckdbAdapter {
     base: Mutex<Connection>,
     idle: Mutex<Vec<Connection>>,
     interrupts: Mutex<Vec<Arc<InterruptHandle>>>,
+    /// The connections running work a cancel must stop (not cleanup), by a work number:
+    /// DuckDB forgets an interrupt that arrives before a statement starts, so a cancel keeps
+    /// interrupting these until they are done.
+    in_flight: Arc<Mutex<std::collections::HashMap<u64, Arc<InterruptHandle>>>>,
+    next_work: std::sync::atomic::AtomicU64,
     cancelled: Arc<super::Cancellation>,
     /// Nanoseconds spent inside DuckDB calls, summed over connections.
     busy: Arc<std::sync::atomic::AtomicU64>,
@@ -248,6 +253,8 @@ impl DuckdbAdapter {
             base: Mutex::new(base),
             idle: Mutex::new(Vec::with_capacity(threads)),
             interrupts: Mutex::new(interrupts),
+            in_flight: Arc::default(),
+            next_work: std::sync::atomic::AtomicU64::new(0),
             cancelled: Arc::default(),
             busy: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             schemas: super::KnownSchemas::default(),
@@ -265,17 +272,26 @@ impl DuckdbAdapter {
         Ok(connection)
     }
 
-    /// Runs `work` on a pooled connection on a blocking thread.
-    async fn with_connection<T, F>(&self, work: F) -> Result<T, AdapterError>
+    /// Runs `work` on a pooled connection on a blocking thread; `stoppable` work (anything but
+    /// cleanup) is registered for [`Adapter::cancel`] before it checks for a cancel.
+    async fn with_connection<T, F>(&self, stoppable: bool, work: F) -> Result<T, AdapterError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, AdapterError> + Send + 'static,
     {
         let connection = self.checkout()?;
         let busy = self.busy.clone();
+        let in_flight = self.in_flight.clone();
+        let number = self
+            .next_work
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if stoppable {
+            lock(&in_flight).insert(number, connection.interrupt_handle());
+        }
         let (connection, result) = tokio::task::spawn_blocking(move || {
             let clock = std::time::Instant::now();
             let result = work(&connection);
+            lock(&in_flight).remove(&number);
             let spent = u64::try_from(clock.elapsed().as_nanos()).unwrap_or(u64::MAX);
             busy.fetch_add(spent, std::sync::atomic::Ordering::Relaxed);
             (connection, result)
@@ -438,7 +454,8 @@ impl Adapter for DuckdbAdapter {
     async fn execute(&self, sql: &str) -> Result<ExecOutcome, AdapterError> {
         let sql = sql.to_string();
         let cancelled = self.cancelled.clone();
-        self.with_connection(move |c| {
+        let stoppable = !super::Cancellation::is_cleanup(&sql);
+        self.with_connection(stoppable, move |c| {
             cancelled.admit(&sql)?;
             run_statement(c, &sql)
         })
@@ -452,7 +469,7 @@ impl Adapter for DuckdbAdapter {
     ) -> Result<Vec<ExecOutcome>, AdapterError> {
         let statements = statements.to_vec();
         let cancelled = self.cancelled.clone();
-        self.with_connection(move |c| {
+        self.with_connection(true, move |c| {
             cancelled.check()?;
             if transaction {
                 c.execute_batch("begin transaction")
@@ -484,7 +501,7 @@ impl Adapter for DuckdbAdapter {
     async fn query(&self, sql: &str) -> Result<Table, AdapterError> {
         let sql = sql.to_string();
         let cancelled = self.cancelled.clone();
-        self.with_connection(move |c| {
+        self.with_connection(true, move |c| {
             cancelled.check()?;
             run_query(c, &sql)
         })
@@ -520,7 +537,20 @@ impl Adapter for DuckdbAdapter {
         for handle in lock(&self.interrupts).iter() {
             handle.interrupt();
         }
-        Ok(())
+        // Work that passed its cancel check just before may start its statement after the
+        // interrupt above, which DuckDB then forgets: interrupt it until it ends.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let running: Vec<Arc<InterruptHandle>> =
+                lock(&self.in_flight).values().cloned().collect();
+            if running.is_empty() || std::time::Instant::now() > deadline {
+                return Ok(());
+            }
+            for handle in running {
+                handle.interrupt();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     fn busy_time(&self) -> std::time::Duration {

@@ -97,17 +97,21 @@ impl Cancellation {
     /// Like [`Cancellation::check`] for one statement run on its own, which may still be a
     /// `drop` or a rename cleaning up after the cancelled work.
     pub fn admit(&self, sql: &str) -> Result<(), AdapterError> {
+        if Cancellation::is_cleanup(sql) {
+            return Ok(());
+        }
+        self.check()
+    }
+
+    /// Whether a statement is a lone `drop` or rename: what a cancelled build still runs to
+    /// remove what it staged and put a moved table back.
+    pub fn is_cleanup(sql: &str) -> bool {
         let text = sql.trim_start();
         let starts = |word: &str| {
             text.get(..word.len())
                 .is_some_and(|head| head.eq_ignore_ascii_case(word))
         };
-        if starts("drop ")
-            || (starts("alter ") && text.to_ascii_lowercase().contains(" rename to "))
-        {
-            return Ok(());
-        }
-        self.check()
+        starts("drop ") || (starts("alter ") && text.to_ascii_lowercase().contains(" rename to "))
     }
 }
 
