@@ -20,6 +20,13 @@
     ) as date)
 {%- endmacro %}
 
+{% macro trino__parse_date(column_name) -%}
+    cast(coalesce(
+        try(date_parse(trim({{ column_name }}), '%Y-%m-%d')),
+        try(date_parse(trim({{ column_name }}), '%d.%m.%Y'))
+    ) as date)
+{%- endmacro %}
+
 {% macro default__parse_date(column_name) -%}
     {%- set text = "trim(" ~ column_name ~ ")" -%}
     {%- set iso = "regexp_replace(" ~ text ~ ", '^(\\d{2})\\.(\\d{2})\\.(\\d{4})$', '\\3-\\2-\\1')" -%}

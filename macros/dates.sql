@@ -11,6 +11,10 @@
     cast(strftime({{ column_name }}, '%Y%m%d') as integer)
 {%- endmacro %}
 
+{% macro trino__date_key(column_name) -%}
+    cast(date_format({{ column_name }}, '%Y%m%d') as integer)
+{%- endmacro %}
+
 {#- The days from `start_date` to `end_date` (ISO date strings) as one `date` column `day`. -#}
 {% macro calendar_days(start_date, end_date) -%}
     {{ return(adapter.dispatch('calendar_days')(start_date, end_date)) }}
@@ -43,4 +47,23 @@
     select cast(cast('{{ start_date }}' as date) + n as date) as day
     from numbers
     where n <= cast('{{ end_date }}' as date) - cast('{{ start_date }}' as date)
+{%- endmacro %}
+
+{#- Trino (and Athena, which dispatches to `trino__`) builds a day sequence in one call. -#}
+{% macro trino__calendar_days(start_date, end_date) -%}
+    select day
+    from unnest(sequence(date '{{ start_date }}', date '{{ end_date }}', interval '1' day)) as calendar(day)
+{%- endmacro %}
+
+{#- The ISO day of the week, Monday 1 to Sunday 7. -#}
+{% macro iso_day_of_week(column_name) -%}
+    {{ return(adapter.dispatch('iso_day_of_week')(column_name)) }}
+{%- endmacro %}
+
+{% macro default__iso_day_of_week(column_name) -%}
+    extract(isodow from {{ column_name }})
+{%- endmacro %}
+
+{% macro trino__iso_day_of_week(column_name) -%}
+    day_of_week({{ column_name }})
 {%- endmacro %}

@@ -10,6 +10,6 @@ select
     extract(year from date_day) as year,
     extract(month from date_day) as month,
     extract(day from date_day) as day_of_month,
-    extract(isodow from date_day) as iso_day_of_week,
+    {{ iso_day_of_week('date_day') }} as iso_day_of_week,
     cast(date_trunc('month', date_day) as date) as month_start
 from days

@@ -4,6 +4,7 @@
 //! after the load).
 
 use std::path::Path;
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::error::DisplayErrorContext;
@@ -15,7 +16,48 @@ use super::AdapterError;
 /// (`AWS_REGION`, `AWS_PROFILE`, the credentials chain). `AWS_ENDPOINT_URL` and
 /// `AWS_ENDPOINT_URL_<SERVICE>` are honoured by the SDK itself.
 pub async fn sdk_config(region: Option<&str>, profile: Option<&str>) -> SdkConfig {
+    sdk_config_for(&AwsSettings {
+        region,
+        profile,
+        ..AwsSettings::default()
+    })
+    .await
+}
+
+/// What a target may say about its AWS clients.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AwsSettings<'a> {
+    pub region: Option<&'a str>,
+    pub profile: Option<&'a str>,
+    /// One endpoint for every service (the target's `endpoint_url`).
+    pub endpoint_url: Option<&'a str>,
+    /// Attempts per call the SDK makes on throttling and transport errors, the first included.
+    pub max_attempts: Option<u32>,
+    /// Keys written in the target (`aws_access_key_id`, `aws_secret_access_key`).
+    pub keys: Option<(&'a str, &'a str)>,
+}
+
+/// Loads the SDK configuration for [`AwsSettings`].
+pub async fn sdk_config_for(settings: &AwsSettings<'_>) -> SdkConfig {
+    let (region, profile) = (settings.region, settings.profile);
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(url) = settings.endpoint_url.filter(|u| !u.is_empty()) {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(attempts) = settings.max_attempts {
+        loader = loader.retry_config(
+            aws_config::retry::RetryConfig::standard().with_max_attempts(attempts.max(1)),
+        );
+    }
+    if let Some((id, secret)) = settings.keys {
+        loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+            id,
+            secret,
+            None,
+            None,
+            "strata-target",
+        ));
+    }
     if let Some(region) = region.filter(|r| !r.is_empty()) {
         loader = loader.region(Region::new(region.to_string()));
     }
@@ -28,6 +70,37 @@ pub async fn sdk_config(region: Option<&str>, profile: Option<&str>) -> SdkConfi
 /// An SDK error with its causes, as one line (the SDK's own `Display` says only "service error").
 pub fn error_text(err: &(dyn std::error::Error + 'static)) -> String {
     DisplayErrorContext(err).to_string()
+}
+
+/// How a remote statement is polled until it ends (Redshift's `DescribeStatement`,
+/// Athena's `GetQueryExecution`): the first wait, each later one doubled up to `max`
+/// (half of each wait random, so concurrent statements do not poll in step), until `deadline`.
+#[derive(Debug, Clone, Copy)]
+pub struct Polling {
+    pub first: Duration,
+    pub max: Duration,
+    pub deadline: Duration,
+}
+
+impl Default for Polling {
+    fn default() -> Self {
+        Polling {
+            first: Duration::from_millis(20),
+            max: Duration::from_secs(2),
+            deadline: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+impl Polling {
+    pub fn wait(&self, poll: u32) -> Duration {
+        let step = self
+            .first
+            .saturating_mul(1u32 << poll.min(16))
+            .min(self.max);
+        let random = (uuid::Uuid::new_v4().as_u128() % 1_000_001) as f64 / 1_000_000.0;
+        step.mul_f64(0.5 + random / 2.0)
+    }
 }
 
 /// An `s3://bucket/prefix` location.
@@ -130,6 +203,84 @@ impl S3 {
         Ok(())
     }
 
+    /// Every object key under a prefix, paged by `ListObjectsV2` (1,000 a page).
+    pub async fn list(&self, prefix: &S3Location) -> Result<Vec<String>, AdapterError> {
+        let mut keys = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&prefix.bucket)
+                .prefix(&prefix.key)
+                .set_continuation_token(next.take())
+                .send()
+                .await
+                .map_err(|e| AdapterError::Database {
+                    message: format!("cannot list {}: {}", prefix.uri(), error_text(&e)),
+                    retryable: false,
+                })?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            match page.next_continuation_token() {
+                Some(token) if page.is_truncated() == Some(true) => next = Some(token.to_string()),
+                _ => return Ok(keys),
+            }
+        }
+    }
+
+    /// Removes every object under a prefix, 1,000 keys a `DeleteObjects` call; returns how
+    /// many went.
+    pub async fn remove_prefix(&self, prefix: &S3Location) -> Result<usize, AdapterError> {
+        let keys = self.list(prefix).await?;
+        for batch in keys.chunks(1000) {
+            let objects = batch
+                .iter()
+                .map(|key| {
+                    aws_sdk_s3::types::ObjectIdentifier::builder()
+                        .key(key)
+                        .build()
+                        .map_err(|e| AdapterError::Internal(format!("an S3 key: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let delete = aws_sdk_s3::types::Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| AdapterError::Internal(format!("an S3 delete: {e}")))?;
+            let answer = self
+                .client
+                .delete_objects()
+                .bucket(&prefix.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| AdapterError::Database {
+                    message: format!(
+                        "cannot remove objects under {}: {}",
+                        prefix.uri(),
+                        error_text(&e)
+                    ),
+                    retryable: false,
+                })?;
+            if let Some(error) = answer.errors().first() {
+                return Err(AdapterError::Database {
+                    message: format!(
+                        "cannot remove s3://{}/{}: {}",
+                        prefix.bucket,
+                        error.key().unwrap_or_default(),
+                        error.message().unwrap_or_default()
+                    ),
+                    retryable: false,
+                });
+            }
+        }
+        Ok(keys.len())
+    }
+
     /// Checks that a location can be listed (`strata debug`).
     pub async fn check(&self, at: &S3Location) -> Result<(), AdapterError> {
         self.client
@@ -150,6 +301,16 @@ impl S3 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn polls_back_off_with_jitter_up_to_the_cap() {
+        let polling = Polling::default();
+        let first = polling.wait(0);
+        assert!(first >= Duration::from_millis(10) && first <= Duration::from_millis(20));
+        let later = polling.wait(3);
+        assert!(later >= Duration::from_millis(80) && later <= Duration::from_millis(160));
+        assert!(polling.wait(30) <= polling.max);
+    }
 
     #[test]
     fn locations_parse_and_join() {

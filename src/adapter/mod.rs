@@ -17,6 +17,7 @@ pub mod properties;
 pub mod redshift;
 pub mod retry;
 pub mod testing;
+pub mod trino;
 pub mod wire;
 
 use std::fmt;
@@ -46,6 +47,7 @@ pub fn flavour_for(target: &Target) -> Arc<dyn Flavour> {
         ConnectionConfig::Postgres(_) => Arc::new(postgres::PostgresFlavour::default()),
         ConnectionConfig::Redshift(config) => Arc::new(redshift::RedshiftFlavour::new(config)),
         ConnectionConfig::Athena(config) => Arc::new(athena::AthenaFlavour::new(config)),
+        ConnectionConfig::Trino(config) => Arc::new(athena::AthenaFlavour::trino(config)),
     }
 }
 
@@ -474,12 +476,15 @@ pub async fn connect(target: &Target) -> Result<Arc<dyn Adapter>, AdapterError> 
                 redshift::connection::RedshiftAdapter::connect(config, target.threads).await?;
             Ok(Arc::new(adapter))
         }
-        ConnectionConfig::Athena(_) => Err(AdapterError::Connect {
-            adapter: "athena",
-            message:
-                "the Athena connection is not available yet (its SQL is: `strata compile` works)"
-                    .into(),
-        }),
+        ConnectionConfig::Athena(config) => {
+            let adapter =
+                athena::connection::AthenaAdapter::connect(config, target.threads).await?;
+            Ok(Arc::new(adapter))
+        }
+        ConnectionConfig::Trino(config) => {
+            let adapter = trino::TrinoAdapter::connect(config, target.threads).await?;
+            Ok(Arc::new(adapter))
+        }
     }
 }
 

@@ -698,6 +698,7 @@ fn resolve_target(
                 ConnectionConfig::Postgres(c) => c.threads = Some(threads),
                 ConnectionConfig::Redshift(c) => c.threads = Some(threads),
                 ConnectionConfig::Athena(c) => c.threads = Some(threads),
+                ConnectionConfig::Trino(c) => c.threads = Some(threads),
             }
         }
         Ok(Target::from_connection(

@@ -53,6 +53,7 @@ pub enum AdapterKind {
     Postgres,
     Redshift,
     Athena,
+    Trino,
 }
 
 impl AdapterKind {
@@ -62,6 +63,7 @@ impl AdapterKind {
             AdapterKind::Postgres => "postgres",
             AdapterKind::Redshift => "redshift",
             AdapterKind::Athena => "athena",
+            AdapterKind::Trino => "trino",
         }
     }
 }
@@ -74,6 +76,7 @@ pub enum ConnectionConfig {
     Postgres(PostgresConfig),
     Redshift(RedshiftConfig),
     Athena(AthenaConfig),
+    Trino(TrinoConfig),
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -244,8 +247,19 @@ pub struct AthenaConfig {
     pub threads: Option<usize>,
     #[serde(default)]
     pub num_retries: Option<u32>,
+    /// Retries of a query that failed to commit to an Iceberg table (`ICEBERG_COMMIT_ERROR`).
+    #[serde(default)]
+    pub num_iceberg_retries: Option<u32>,
+    /// Seconds between polls of a running query, at most (dbt-athena's key; the first polls
+    /// come sooner).
     #[serde(default)]
     pub poll_interval: Option<f64>,
+    /// Where tables strata builds for its own use in a run go (dbt-athena's key).
+    #[serde(default)]
+    pub s3_tmp_table_dir: Option<String>,
+    /// Seconds a query may run before strata stops it.
+    #[serde(default)]
+    pub query_timeout: Option<u64>,
     /// A local AWS API endpoint (tests, LocalStack-style set-ups).
     #[serde(default)]
     pub endpoint_url: Option<String>,
@@ -257,6 +271,63 @@ fn default_athena_catalog() -> String {
     "awsdatacatalog".to_string()
 }
 
+/// A Trino target, with dbt-trino's keys: the coordinator's address, the catalog (`database`)
+/// and schema, session properties sent with every query.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TrinoConfig {
+    pub host: String,
+    #[serde(default = "default_trino_port", deserialize_with = "port_number")]
+    pub port: u16,
+    pub user: String,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// `none` (the default) or `ldap` (HTTP basic authentication, over HTTPS only).
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(alias = "catalog")]
+    pub database: String,
+    pub schema: String,
+    /// `http` or `https` (the default when a password is set).
+    #[serde(default)]
+    pub http_scheme: Option<String>,
+    #[serde(default)]
+    pub session_properties: IndexMap<String, Json>,
+    #[serde(default)]
+    pub threads: Option<usize>,
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// Seconds a query may run before strata cancels it.
+    #[serde(default)]
+    pub query_timeout: Option<u64>,
+    /// Where tables' data goes, when not where the catalog places it.
+    #[serde(default)]
+    pub s3_data_dir: Option<String>,
+    #[serde(default)]
+    pub s3_data_naming: Option<String>,
+    #[serde(flatten)]
+    pub extra: IndexMap<String, Json>,
+}
+
+fn default_trino_port() -> u16 {
+    8080
+}
+
+/// A port written as a number, or as text (what `{{ env_var(…) }}` renders to).
+fn port_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Port {
+        Number(u16),
+        Text(String),
+    }
+    match Port::deserialize(deserializer)? {
+        Port::Number(n) => Ok(n),
+        Port::Text(text) => text.trim().parse().map_err(|_| {
+            serde::de::Error::custom(format!("port `{text}` is not a number from 1 to 65535"))
+        }),
+    }
+}
+
 impl ConnectionConfig {
     pub fn kind(&self) -> AdapterKind {
         match self {
@@ -264,6 +335,7 @@ impl ConnectionConfig {
             ConnectionConfig::Postgres(_) => AdapterKind::Postgres,
             ConnectionConfig::Redshift(_) => AdapterKind::Redshift,
             ConnectionConfig::Athena(_) => AdapterKind::Athena,
+            ConnectionConfig::Trino(_) => AdapterKind::Trino,
         }
     }
 
@@ -273,6 +345,7 @@ impl ConnectionConfig {
             ConnectionConfig::Postgres(c) => c.threads,
             ConnectionConfig::Redshift(c) => c.threads,
             ConnectionConfig::Athena(c) => c.threads,
+            ConnectionConfig::Trino(c) => c.threads,
         }
     }
 
@@ -282,6 +355,7 @@ impl ConnectionConfig {
             ConnectionConfig::Postgres(c) => &mut c.extra,
             ConnectionConfig::Redshift(c) => &mut c.extra,
             ConnectionConfig::Athena(c) => &mut c.extra,
+            ConnectionConfig::Trino(c) => &mut c.extra,
         }
     }
 
@@ -292,6 +366,7 @@ impl ConnectionConfig {
             ConnectionConfig::Postgres(c) => &c.extra,
             ConnectionConfig::Redshift(c) => &c.extra,
             ConnectionConfig::Athena(c) => &c.extra,
+            ConnectionConfig::Trino(c) => &c.extra,
         };
         extra
             .keys()
@@ -385,6 +460,7 @@ impl Target {
             ConnectionConfig::Postgres(c) => (c.schema.clone(), c.dbname.clone()),
             ConnectionConfig::Redshift(c) => (c.schema.clone(), c.dbname.clone()),
             ConnectionConfig::Athena(c) => (c.schema.clone(), c.database.clone()),
+            ConnectionConfig::Trino(c) => (c.schema.clone(), c.database.clone()),
         };
         let threads = connection.threads().unwrap_or(4).max(1);
         let state_schema = connection

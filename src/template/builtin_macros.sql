@@ -32,12 +32,12 @@
 {% macro type_boolean() -%}boolean{%- endmacro %}
 {% macro hash(field) -%}{{ adapter.dispatch('hash')(field) }}{%- endmacro %}
 {% macro default__hash(field) -%}md5(cast({{ field }} as {{ type_string() }})){%- endmacro %}
-{% macro athena__hash(field) -%}lower(to_hex(md5(to_utf8(cast({{ field }} as varchar))))){%- endmacro %}
+{% macro trino__hash(field) -%}lower(to_hex(md5(to_utf8(cast({{ field }} as varchar))))){%- endmacro %}
 {% macro concat(fields) -%}{{ fields | join(' || ') }}{%- endmacro %}
 {% macro safe_cast(field, type) -%}{{ adapter.dispatch('safe_cast')(field, type) }}{%- endmacro %}
 {% macro default__safe_cast(field, type) -%}cast({{ field }} as {{ type }}){%- endmacro %}
 {% macro duckdb__safe_cast(field, type) -%}try_cast({{ field }} as {{ type }}){%- endmacro %}
-{% macro athena__safe_cast(field, type) -%}try_cast({{ field }} as {{ type }}){%- endmacro %}
+{% macro trino__safe_cast(field, type) -%}try_cast({{ field }} as {{ type }}){%- endmacro %}
 {% macro cast(field, type) -%}cast({{ field }} as {{ type }}){%- endmacro %}
 {% macro dateadd(datepart, interval, from_date_or_timestamp) -%}
     {{ adapter.dispatch('dateadd')(datepart, interval, from_date_or_timestamp) }}
@@ -48,7 +48,7 @@
 {% macro redshift__dateadd(datepart, interval, from_date_or_timestamp) -%}
     dateadd({{ datepart }}, {{ interval }}, {{ from_date_or_timestamp }})
 {%- endmacro %}
-{% macro athena__dateadd(datepart, interval, from_date_or_timestamp) -%}
+{% macro trino__dateadd(datepart, interval, from_date_or_timestamp) -%}
     date_add('{{ datepart }}', {{ interval }}, {{ from_date_or_timestamp }})
 {%- endmacro %}
 {% macro date_trunc(datepart, date) -%}date_trunc('{{ datepart }}', {{ date }}){%- endmacro %}

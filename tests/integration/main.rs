@@ -7,6 +7,7 @@ mod compile;
 mod data_tests;
 mod errors;
 mod example;
+mod lake;
 mod landing;
 mod library;
 mod ls;

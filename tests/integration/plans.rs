@@ -77,12 +77,13 @@ struct Unparsed {
     reason: String,
 }
 
-const WAREHOUSES: [&str; 5] = [
+const WAREHOUSES: [&str; 6] = [
     "duckdb",
     "postgres",
     "redshift",
     "athena_iceberg",
     "athena_hive",
+    "trino",
 ];
 
 fn flavour(warehouse: &str) -> Arc<dyn Flavour> {
@@ -94,6 +95,12 @@ fn flavour(warehouse: &str) -> Arc<dyn Flavour> {
         "redshift" => Arc::new(strata::adapter::redshift::RedshiftFlavour::new(
             &serde_json::from_value(serde_json::json!({
                 "host": "cluster.example", "user": "u", "dbname": "warehouse", "schema": "analytics"
+            }))
+            .unwrap(),
+        )),
+        "trino" => Arc::new(strata::adapter::athena::AthenaFlavour::trino(
+            &serde_json::from_value(serde_json::json!({
+                "host": "trino.example", "user": "u", "database": "iceberg", "schema": "analytics"
             }))
             .unwrap(),
         )),
@@ -129,6 +136,8 @@ fn literal(value: &serde_json::Value) -> Literal {
 fn case_for(file: &CaseFile, warehouse: &str, flavour: &dyn Flavour) -> Case {
     let database = if warehouse.starts_with("athena") {
         "awsdatacatalog"
+    } else if warehouse == "trino" {
+        "iceberg"
     } else {
         "warehouse"
     };

@@ -16,7 +16,7 @@ use aws_sdk_redshiftdata::types::{Field, StatusString};
 use aws_sdk_redshiftdata::Client;
 
 use super::retryable_message;
-use crate::adapter::aws::error_text;
+use crate::adapter::aws::{error_text, Polling};
 use crate::adapter::retry::RetryPolicy;
 use crate::adapter::{AdapterError, Cancellation, Cell, ColumnInfo, ExecOutcome, Table};
 use crate::project::target::RedshiftConfig;
@@ -36,36 +36,6 @@ enum Endpoint {
         workgroup: String,
         secret_arn: Option<String>,
     },
-}
-
-/// How `DescribeStatement` is polled: the first wait, each later one doubled up to `max`
-/// (half of each wait random, so concurrent statements do not poll in step), until `deadline`.
-#[derive(Debug, Clone, Copy)]
-pub struct Polling {
-    pub first: Duration,
-    pub max: Duration,
-    pub deadline: Duration,
-}
-
-impl Default for Polling {
-    fn default() -> Self {
-        Polling {
-            first: Duration::from_millis(20),
-            max: Duration::from_secs(2),
-            deadline: Duration::from_secs(12 * 3600),
-        }
-    }
-}
-
-impl Polling {
-    fn wait(&self, poll: u32) -> Duration {
-        let step = self
-            .first
-            .saturating_mul(1u32 << poll.min(16))
-            .min(self.max);
-        let random = (uuid::Uuid::new_v4().as_u128() % 1_000_001) as f64 / 1_000_000.0;
-        step.mul_f64(0.5 + random / 2.0)
-    }
 }
 
 /// Sets who runs a statement on a request: `ExecuteStatement`'s and `BatchExecuteStatement`'s
@@ -459,16 +429,6 @@ fn cell(field: &Field) -> Cell {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn polls_back_off_with_jitter_up_to_the_cap() {
-        let polling = Polling::default();
-        let first = polling.wait(0);
-        assert!(first >= Duration::from_millis(10) && first <= Duration::from_millis(20));
-        let later = polling.wait(3);
-        assert!(later >= Duration::from_millis(80) && later <= Duration::from_millis(160));
-        assert!(polling.wait(30) <= polling.max);
-    }
 
     #[test]
     fn fields_read_as_cells() {

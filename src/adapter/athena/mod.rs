@@ -1,13 +1,18 @@
-//! Amazon Athena (and Trino, which speaks its SQL): its [`AthenaFlavour`]. Tables are Iceberg
-//! by default (`table_type='iceberg'`) or Hive (`table_type='hive'`), each in an S3 location
-//! unique to the run that built it; DDL quotes with backticks, queries with double quotes;
-//! nothing is transactional, so tables are swapped by renames with a backup (Iceberg) or by
-//! pointing the Glue table at the new data (Hive); a write opens at most 100 partitions and a
-//! statement is at most 262,144 bytes.
+//! Amazon Athena and Trino, which share one SQL: their [`AthenaFlavour`], and the Athena
+//! connection ([`connection`]: queries through aws-sdk-athena, the catalog through Glue, files
+//! through S3). Trino's own connection is [`super::trino`].
 //!
-//! Only the SQL exists so far: the golden plan tests lower every plan for Athena and parse the
-//! statements with sqlparser. Glue, S3 and query execution are the next issue; the API calls
-//! the steps lower to are described here, not run.
+//! On Athena, tables are Iceberg by default (`table_type='iceberg'`) or Hive
+//! (`table_type='hive'`), each in an S3 location unique to the run that built it; DDL goes to
+//! Athena's Hive engine and quotes with backticks, queries with double quotes; nothing is
+//! transactional, so tables are swapped by renames with a backup (Iceberg) or by pointing the
+//! Glue table at the new data (Hive); a write opens at most 100 partitions and a statement is at
+//! most 262,144 bytes. On Trino every statement is Trino SQL (double quotes, catalog included)
+//! and the target's catalog decides the table format (Iceberg, whose rows can be deleted and
+//! merged); locations are the catalog's unless `s3_data_dir` names one.
+
+pub mod connection;
+pub mod glue;
 
 use std::any::Any;
 
@@ -21,7 +26,7 @@ use super::flavour::{
 };
 use super::properties::{columns, text};
 use crate::plan::{Literal, Step, Storage, StorageSpec};
-use crate::project::target::AthenaConfig;
+use crate::project::target::{AthenaConfig, TrinoConfig};
 use crate::project::ConfigMap;
 use crate::relation::{string_literal, QuoteStyle, RelationName};
 
@@ -37,15 +42,25 @@ pub const DML_STYLE: QuoteStyle = QuoteStyle {
     include_database: true,
 };
 
-/// Glue deletes at most 25 partitions a call.
-const PARTITIONS_PER_DELETE: usize = 25;
+use glue::PARTITIONS_PER_DELETE;
 
-/// What Athena's SQL can do, and where its tables' data goes.
+/// The engine the SQL is sent to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Athena: table definitions in Hive DDL, Glue and S3 calls where SQL cannot do it.
+    Athena,
+    /// Trino itself: Trino SQL for everything.
+    Trino,
+}
+
+/// What Athena's (or Trino's) SQL can do, and where its tables' data goes.
 #[derive(Debug, Clone)]
 pub struct AthenaFlavour {
+    engine: Engine,
     capabilities: Capabilities,
-    /// The S3 prefix tables are written under (`s3_data_dir`, or the staging dir's).
-    data_dir: String,
+    /// The S3 prefix tables are written under (`s3_data_dir`, or the staging dir's); `None`
+    /// on Trino without `s3_data_dir`, whose catalog then places each table.
+    data_dir: Option<String>,
     naming: DataNaming,
 }
 
@@ -78,7 +93,25 @@ impl AthenaFlavour {
             .s3_data_dir
             .clone()
             .unwrap_or_else(|| format!("{}/tables", config.s3_staging_dir.trim_end_matches('/')));
+        AthenaFlavour::with(
+            Engine::Athena,
+            Some(data_dir),
+            config.s3_data_naming.as_deref(),
+        )
+    }
+
+    /// Trino's flavour: the same SQL, with Trino's DDL in place of Athena's Hive DDL.
+    pub fn trino(config: &TrinoConfig) -> AthenaFlavour {
+        AthenaFlavour::with(
+            Engine::Trino,
+            config.s3_data_dir.clone(),
+            config.s3_data_naming.as_deref(),
+        )
+    }
+
+    fn with(engine: Engine, data_dir: Option<String>, naming: Option<&str>) -> AthenaFlavour {
         AthenaFlavour {
+            engine,
             capabilities: Capabilities {
                 transactions: false,
                 transactional_ddl: false,
@@ -94,13 +127,15 @@ impl AthenaFlavour {
                 batch_state_writes: true,
                 alter_type_in_transaction: true,
             },
-            data_dir: data_dir.trim_end_matches('/').to_string(),
-            naming: config
-                .s3_data_naming
-                .as_deref()
+            data_dir: data_dir.map(|d| d.trim_end_matches('/').to_string()),
+            naming: naming
                 .and_then(DataNaming::parse)
                 .unwrap_or(DataNaming::SchemaTableUnique),
         }
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 }
 
@@ -122,8 +157,10 @@ pub struct AthenaTable {
     pub bucket_count: Option<u64>,
     pub write_compression: Option<String>,
     /// Where the table's data lives: its `external_location`, or one built by the naming
-    /// rule, without a trailing slash.
+    /// rule, without a trailing slash; empty where the engine places it (Trino's catalog).
     pub location: String,
+    /// Which engine's `with (…)` properties the table is written with.
+    pub engine: Engine,
     /// The location is the user's `external_location`: tables built aside go beside it.
     pub external: bool,
 }
@@ -141,6 +178,29 @@ impl AthenaTable {
             )
         };
         let mut parts = Vec::new();
+        if self.engine == Engine::Trino {
+            // The catalog's connector decides the format; Iceberg's properties.
+            if !self.location.is_empty() {
+                parts.push(format!(
+                    "location={}",
+                    string_literal(&format!("{}/", self.location))
+                ));
+            }
+            if !self.partitioned_by.is_empty() {
+                parts.push(format!("partitioning={}", array(&self.partitioned_by)));
+            }
+            parts.push(format!(
+                "format={}",
+                string_literal(&self.format.to_ascii_uppercase())
+            ));
+            if let Some(compression) = &self.write_compression {
+                parts.push(format!(
+                    "compression_codec={}",
+                    string_literal(&compression.to_ascii_uppercase())
+                ));
+            }
+            return parts.join(", ");
+        }
         match self.table_type {
             TableType::Iceberg => {
                 parts.push("table_type='ICEBERG'".to_string());
@@ -191,7 +251,11 @@ impl StorageSpec for AthenaTable {
     fn aside(&self, run_id: &str) -> Storage {
         // A location of its own: the live table's data is never written over.
         Storage::new(AthenaTable {
-            location: format!("{}/{run_id}", self.location),
+            location: if self.location.is_empty() {
+                String::new()
+            } else {
+                format!("{}/{run_id}", self.location)
+            },
             ..self.clone()
         })
     }
@@ -209,14 +273,26 @@ static GENERIC_DIALECT: GenericDialect = GenericDialect {};
 static HIVE_DIALECT: HiveDialect = HiveDialect {};
 
 impl AthenaFlavour {
+    /// Where a table's data goes by the naming rule; empty where the engine places it.
     fn base_location(&self, relation: &RelationName) -> String {
+        let Some(data_dir) = &self.data_dir else {
+            return String::new();
+        };
         let (schema, table) = (&relation.schema, &relation.identifier);
         match self.naming {
-            DataNaming::Unique => self.data_dir.clone(),
-            DataNaming::Table | DataNaming::TableUnique => format!("{}/{table}", self.data_dir),
+            DataNaming::Unique => data_dir.clone(),
+            DataNaming::Table | DataNaming::TableUnique => format!("{data_dir}/{table}"),
             DataNaming::SchemaTable | DataNaming::SchemaTableUnique => {
-                format!("{}/{schema}/{table}", self.data_dir)
+                format!("{data_dir}/{schema}/{table}")
             }
+        }
+    }
+
+    /// How table definitions are quoted: Hive DDL's backticks on Athena, Trino's SQL on Trino.
+    fn ddl_style(&self) -> QuoteStyle {
+        match self.engine {
+            Engine::Athena => DDL_STYLE,
+            Engine::Trino => DML_STYLE,
         }
     }
 
@@ -227,9 +303,99 @@ impl AthenaFlavour {
     }
 }
 
+impl AthenaFlavour {
+    /// Trino's DDL for the steps Athena sends to its Hive engine; `None` for the steps both
+    /// lower alike.
+    fn lower_trino_ddl(&self, step: &Step) -> Option<Vec<Lowered>> {
+        let ddl = |text: String| Lowered::sql(StatementKind::Ddl, text);
+        Some(match step {
+            Step::CreateSchema { database, schema } => {
+                let name = match database {
+                    Some(catalog) => format!(
+                        "{}.{}",
+                        DML_STYLE.quote_identifier(catalog),
+                        DML_STYLE.quote_identifier(schema)
+                    ),
+                    None => DML_STYLE.quote_identifier(schema),
+                };
+                vec![ddl(format!("create schema if not exists {name}"))]
+            }
+            Step::CreateTable {
+                relation,
+                columns,
+                storage,
+            } => {
+                let with = storage
+                    .get::<AthenaTable>()
+                    .map(AthenaTable::with_clause)
+                    .unwrap_or_else(|| "format='PARQUET'".into());
+                vec![ddl(format!(
+                    "create table {} ({}) with ({with})",
+                    relation.render(&DML_STYLE),
+                    ansi::column_definitions(columns, &DML_STYLE)
+                ))]
+            }
+            Step::AddColumns { relation, columns } => columns
+                .iter()
+                .map(|c| {
+                    ddl(format!(
+                        "alter table {} add column {} {}",
+                        relation.render(&DML_STYLE),
+                        DML_STYLE.quote_identifier(&c.name),
+                        c.data_type
+                    ))
+                })
+                .collect(),
+            Step::AlterColumnTypes { relation, columns } => columns
+                .iter()
+                .map(|c| {
+                    ddl(format!(
+                        "alter table {} alter column {} set data type {}",
+                        relation.render(&DML_STYLE),
+                        DML_STYLE.quote_identifier(&c.name),
+                        c.data_type
+                    ))
+                })
+                .collect(),
+            Step::Rename {
+                from,
+                to,
+                kind: crate::adapter::RelationKind::Table,
+            } => {
+                let target = RelationName::new(from.database.clone(), from.schema.clone(), to);
+                vec![ddl(format!(
+                    "alter table {} rename to {}",
+                    from.render(&DML_STYLE),
+                    target.render(&DML_STYLE)
+                ))]
+            }
+            Step::Drop {
+                relation,
+                kind: crate::adapter::RelationKind::Table,
+                ..
+            } => vec![ddl(format!(
+                "drop table if exists {}",
+                relation.render(&DML_STYLE)
+            ))],
+            _ => return None,
+        })
+    }
+}
+
 impl Flavour for AthenaFlavour {
     fn name(&self) -> &'static str {
-        "athena"
+        match self.engine {
+            Engine::Athena => "athena",
+            Engine::Trino => "trino",
+        }
+    }
+
+    fn dispatch_parents(&self) -> &'static [&'static str] {
+        // Athena's engine is Trino: a `trino__` macro is right on Athena too.
+        match self.engine {
+            Engine::Athena => &["trino"],
+            Engine::Trino => &[],
+        }
     }
 
     fn dialect(&self) -> &(dyn Dialect + Send + Sync) {
@@ -238,15 +404,15 @@ impl Flavour for AthenaFlavour {
     }
 
     fn statement_dialect(&self, kind: StatementKind) -> &(dyn Dialect + Send + Sync) {
-        match kind {
-            StatementKind::Ddl => &HIVE_DIALECT,
-            StatementKind::Dml => &GENERIC_DIALECT,
+        match (kind, self.engine) {
+            (StatementKind::Ddl, Engine::Athena) => &HIVE_DIALECT,
+            _ => &GENERIC_DIALECT,
         }
     }
 
     fn quote_style(&self, kind: StatementKind) -> QuoteStyle {
         match kind {
-            StatementKind::Ddl => DDL_STYLE,
+            StatementKind::Ddl => self.ddl_style(),
             StatementKind::Dml => DML_STYLE,
         }
     }
@@ -285,7 +451,13 @@ impl Flavour for AthenaFlavour {
         let table_type = match text(config, "table_type")?.map(|t| t.to_ascii_lowercase()) {
             None => TableType::Iceberg,
             Some(t) if t == "iceberg" => TableType::Iceberg,
-            Some(t) if t == "hive" => TableType::Hive,
+            Some(t) if t == "hive" && self.engine == Engine::Athena => TableType::Hive,
+            Some(t) if t == "hive" => {
+                return Err(PropertyError::new(
+                    "table_type",
+                    "on Trino the target's catalog decides the table format: point `catalog` at an Iceberg catalog, or use an Athena target for Hive tables",
+                ))
+            }
             Some(other) => {
                 return Err(PropertyError::new(
                     "table_type",
@@ -337,6 +509,7 @@ impl Flavour for AthenaFlavour {
             write_compression: text(config, "write_compression")?,
             location,
             external: external.is_some(),
+            engine: self.engine,
         }))
     }
 
@@ -360,6 +533,7 @@ impl Flavour for AthenaFlavour {
             write_compression: None,
             location: self.base_location(relation),
             external: false,
+            engine: self.engine,
         })
     }
 
@@ -372,6 +546,11 @@ impl Flavour for AthenaFlavour {
     }
 
     fn lower(&self, step: &Step) -> Vec<Lowered> {
+        if self.engine == Engine::Trino {
+            if let Some(lowered) = self.lower_trino_ddl(step) {
+                return lowered;
+            }
+        }
         let ddl = |text: String| vec![Lowered::sql(StatementKind::Ddl, text)];
         let dml = |text: String| vec![Lowered::sql(StatementKind::Dml, text)];
         match step {
@@ -408,9 +587,13 @@ impl Flavour for AthenaFlavour {
                 storage,
             } => {
                 let table = storage.get::<AthenaTable>();
-                let location = table
-                    .map(|t| format!("{}/", t.location))
-                    .unwrap_or_default();
+                // A table of strata's own (a landing table) goes where the naming rule says.
+                let location = format!(
+                    "{}/",
+                    table
+                        .map(|t| t.location.clone())
+                        .unwrap_or_else(|| self.base_location(relation))
+                );
                 let columns = ansi::column_definitions(columns, &DDL_STYLE);
                 let name = relation.render(&DDL_STYLE);
                 ddl(match table.map(|t| t.table_type) {
@@ -533,6 +716,22 @@ impl Flavour for AthenaFlavour {
 
     fn column_type_for(&self, duckdb_type: &str) -> String {
         let upper = duckdb_type.to_ascii_uppercase();
+        if self.engine == Engine::Trino {
+            return match upper.as_str() {
+                "BIGINT" | "HUGEINT" | "UBIGINT" | "UINTEGER" => "bigint".into(),
+                "INTEGER" | "USMALLINT" => "integer".into(),
+                "SMALLINT" | "TINYINT" | "UTINYINT" => "smallint".into(),
+                "DOUBLE" => "double".into(),
+                "FLOAT" => "real".into(),
+                "BOOLEAN" => "boolean".into(),
+                "DATE" => "date".into(),
+                "TIMESTAMP" | "TIMESTAMP_NS" | "TIMESTAMP_MS" | "TIMESTAMP_S" => {
+                    "timestamp(6)".into()
+                }
+                _ if upper.starts_with("DECIMAL") => format!("decimal{}", &duckdb_type[7..]),
+                _ => "varchar".into(),
+            };
+        }
         match upper.as_str() {
             "BIGINT" | "HUGEINT" | "UBIGINT" | "UINTEGER" => "bigint".into(),
             "INTEGER" | "USMALLINT" => "int".into(),
@@ -545,6 +744,36 @@ impl Flavour for AthenaFlavour {
             _ if upper.starts_with("DECIMAL") => format!("decimal{}", &duckdb_type[7..]),
             _ => "string".into(),
         }
+    }
+
+    fn staged_file_format(&self) -> crate::adapter::FileFormat {
+        // Athena reads the Parquet file through an external table over S3; Trino gets the
+        // rows of a CSV file as inserts.
+        match self.engine {
+            Engine::Athena => crate::adapter::FileFormat::Parquet,
+            Engine::Trino => crate::adapter::FileFormat::Csv(crate::adapter::CsvOptions::default()),
+        }
+    }
+
+    fn catalog_sql(&self, database: Option<&str>, schema: &str) -> Option<String> {
+        // Athena's catalog is Glue, read through its API (`connection.rs`); Trino's is the
+        // target catalog's information_schema.
+        if self.engine == Engine::Athena {
+            return None;
+        }
+        let info = match database {
+            Some(catalog) => format!("{}.information_schema", DML_STYLE.quote_identifier(catalog)),
+            None => "information_schema".to_string(),
+        };
+        Some(format!(
+            "select t.table_name, t.table_type, c.column_name, c.data_type \
+             from {info}.tables t \
+             left join {info}.columns c \
+               on c.table_schema = t.table_schema and c.table_name = t.table_name \
+             where t.table_schema = {} \
+             order by t.table_name, c.ordinal_position",
+            string_literal(&schema.to_lowercase())
+        ))
     }
 
     fn is_retryable_message(&self, message: &str) -> bool {
@@ -575,30 +804,43 @@ fn dml_type(data_type: &str) -> Option<String> {
     })
 }
 
+/// A literal as Hive writes it in a partition's values and path.
+pub fn partition_text(value: &Literal) -> String {
+    match value {
+        Literal::Null => "__HIVE_DEFAULT_PARTITION__".to_string(),
+        Literal::Bool(b) => b.to_string(),
+        Literal::Int(i) => i.to_string(),
+        Literal::Text(t) | Literal::Typed { text: t, .. } => t.clone(),
+    }
+}
+
+/// Partitions' values as Glue takes them: a JSON list of lists of text.
 fn partition_values(batch: &[Vec<Literal>]) -> String {
-    let tuples: Vec<String> = batch
+    let lists: Vec<Vec<String>> = batch
         .iter()
-        .map(|tuple| {
-            let values: Vec<String> = tuple.iter().map(ansi::literal).collect();
-            format!("({})", values.join(", "))
-        })
+        .map(|tuple| tuple.iter().map(partition_text).collect())
         .collect();
-    format!("[{}]", tuples.join(", "))
+    Json::from(lists).to_string()
+}
+
+/// Escapes a partition value as Hive does in a path (`:` in a timestamp becomes `%3A`).
+fn escape_path_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || "\"#%'*/:=?\\\x7f{[]^".contains(c) {
+            out.push_str(&format!("%{:02X}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn partition_path(columns: &[String], tuple: &[Literal]) -> String {
     columns
         .iter()
         .zip(tuple)
-        .map(|(column, value)| {
-            let text = match value {
-                Literal::Null => "__HIVE_DEFAULT_PARTITION__".to_string(),
-                Literal::Bool(b) => b.to_string(),
-                Literal::Int(i) => i.to_string(),
-                Literal::Text(t) | Literal::Typed { text: t, .. } => t.clone(),
-            };
-            format!("{column}={text}")
-        })
+        .map(|(column, value)| format!("{column}={}", escape_path_value(&partition_text(value))))
         .collect::<Vec<_>>()
         .join("/")
 }
