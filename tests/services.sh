@@ -38,3 +38,4 @@ done
 psql -h 127.0.0.1 -U postgres -d postgres -X -q -At -c 'select 1' >/dev/null
 echo "services: PostgreSQL $version is up at 127.0.0.1:5432 (user postgres, trust)" >&2
 "$(dirname "${BASH_SOURCE[0]}")/redshift/start.sh"
+"$(dirname "${BASH_SOURCE[0]}")/athena/start.sh"

@@ -70,6 +70,24 @@ pub fn read_csv_text(path: &Path, options: &CsvOptions) -> Result<TextRows, Adap
     Ok((names, out))
 }
 
+/// A CSV file (with a header) rewritten as Parquet whose columns are all text, NULL for empty
+/// fields: warehouses that read Parquet from S3 load seeds from it and cast each column to its
+/// type themselves, so a value that does not fit is the warehouse's error.
+pub fn csv_to_text_parquet(
+    path: &Path,
+    options: &CsvOptions,
+    out: &Path,
+) -> Result<(), AdapterError> {
+    export(
+        &format!(
+            "select * from {}",
+            csv_reader(path, options, ", all_varchar = true")
+        ),
+        out,
+        &FileFormat::Parquet,
+    )
+}
+
 /// The columns a query over local files gives (warehouses that stage landing files type their
 /// tables from it).
 pub fn describe(select: &str) -> Result<Vec<ColumnInfo>, AdapterError> {

@@ -222,6 +222,45 @@ fn duck_rows_sql(table: &str, columns: &[(String, String)]) -> String {
     )
 }
 
+/// The columns of a table on Trino, by name and type.
+fn lake_columns(catalog: &str, schema: &str, table: &str) -> Vec<(String, String)> {
+    trino(&format!(
+        "select column_name, data_type from {catalog}.information_schema.columns where table_schema = '{schema}' and table_name = '{table}' order by ordinal_position"
+    ))
+    .unwrap_or_else(|e| panic!("columns of {table}: {e}"))
+    .iter()
+    .map(|r| {
+        (
+            r[0].as_str().unwrap_or_default().to_string(),
+            r[1].as_str().unwrap_or_default().to_string(),
+        )
+    })
+    .collect()
+}
+
+/// One table on Trino (`lake`, a relation or a subquery with its columns in `schema.table`)
+/// equals one in DuckDB, row for row, over the columns `keep` allows.
+fn assert_table_equal(
+    catalog: &str,
+    (schema, table): (&str, &str),
+    lake: &str,
+    duck: &Path,
+    duck_table: &str,
+    keep: impl Fn(&str) -> bool,
+) {
+    let columns: Vec<(String, String)> = lake_columns(catalog, schema, table)
+        .into_iter()
+        .filter(|(name, _)| keep(name))
+        .collect();
+    assert!(!columns.is_empty(), "no columns for {table}");
+    let lake_rows = texts(&trino_rows_sql(lake, &columns));
+    let duck_rows: Vec<String> = crate::common::query(duck, &duck_rows_sql(duck_table, &columns))
+        .into_iter()
+        .map(|r| r.join(""))
+        .collect();
+    assert_eq!(lake_rows, duck_rows, "table `{table}` differs");
+}
+
 /// Every model table and view of the example in `catalog.schema` equals DuckDB's, row for
 /// row (run-stamped columns aside), and so do the file bookmarks.
 pub fn assert_same_tables(catalog: &str, schema: &str, duck: &Path) {
@@ -234,47 +273,29 @@ pub fn assert_same_tables(catalog: &str, schema: &str, duck: &Path) {
             .iter()
             .any(|r| table.starts_with(r))
     };
-    let run_derived = |table: &str, column: &str| {
-        column == "recorded_at"
-            || (restated(table) && ["_op", "_commit_ts", "_change_seq"].contains(&column))
-            || (table == "strata_files"
-                && ["relation_database", "relation_schema"].contains(&column))
-    };
-    let mut pairs: Vec<(String, String, String, String)> = tables
-        .iter()
-        .map(|t| {
-            (
-                format!("{catalog}.\"{schema}\".\"{t}\""),
-                format!("main.\"{t}\""),
-                schema.to_string(),
-                t.to_string(),
-            )
-        })
-        .collect();
-    pairs.push((
-        format!("(select * from {catalog}.\"{schema}_strata\".strata_files where relation_schema = '{schema}') as b"),
-        "(select * from main_strata.strata_files where relation_schema = 'main') as b".into(),
-        format!("{schema}_strata"),
-        "strata_files".into(),
-    ));
-    for (lake_table, duck_table, in_schema, table) in pairs {
-        let columns: Vec<(String, String)> = trino(&format!(
-            "select column_name, data_type from {catalog}.information_schema.columns where table_schema = '{in_schema}' and table_name = '{table}' order by ordinal_position"
-        ))
-        .unwrap_or_else(|e| panic!("columns of {table}: {e}"))
-        .iter()
-        .map(|r| (r[0].as_str().unwrap_or_default().to_string(), r[1].as_str().unwrap_or_default().to_string()))
-        .filter(|(name, _)| !run_derived(&table, name))
-        .collect();
-        assert!(!columns.is_empty(), "no columns for {table}");
-        let lake_rows = texts(&trino_rows_sql(&lake_table, &columns));
-        let duck_rows: Vec<String> =
-            crate::common::query(duck, &duck_rows_sql(&duck_table, &columns))
-                .into_iter()
-                .map(|r| r.join(""))
-                .collect();
-        assert_eq!(lake_rows, duck_rows, "table `{table}` differs");
+    for table in &tables {
+        let keep = |column: &str| {
+            column != "recorded_at"
+                && !(restated(table) && ["_op", "_commit_ts", "_change_seq"].contains(&column))
+        };
+        assert_table_equal(
+            catalog,
+            (schema, table),
+            &format!("{catalog}.\"{schema}\".\"{table}\""),
+            duck,
+            &format!("main.\"{table}\""),
+            keep,
+        );
     }
+    // The models' bookmarks; they name the relation by its database and schema, which differ.
+    assert_table_equal(
+        catalog,
+        (&format!("{schema}_strata"), "strata_files"),
+        &format!("(select * from {catalog}.\"{schema}_strata\".strata_files where relation_schema = '{schema}') as b"),
+        duck,
+        "(select * from main_strata.strata_files where relation_schema = 'main') as b",
+        |column| !["recorded_at", "relation_database", "relation_schema"].contains(&column),
+    );
 }
 
 /// Builds the example on DuckDB and on `target`, and compares; then lands the next day and
@@ -334,4 +355,149 @@ fn the_example_builds_on_trino_and_athena_and_equals_duckdb() {
     );
     drop_schema("awsdatacatalog", &schema);
     drop_schema("awsdatacatalog", &format!("{schema}_strata"));
+}
+
+/// The stand-in's events of `kind` (`query`, `call`, `stop`, `fault`) whose fields mention
+/// `needle`.
+fn events(kind: &str, needle: &str) -> Vec<Json> {
+    let (_, body) = http("GET", "/_standin/events", "").expect("events");
+    let all: Vec<Json> = serde_json::from_str(&body).expect("events are JSON");
+    all.into_iter()
+        .filter(|e| e["kind"] == kind)
+        .filter(|e| {
+            e.as_object().is_some_and(|fields| {
+                fields.values().any(|v| match v {
+                    Json::String(s) => s.contains(needle),
+                    Json::Array(items) => items
+                        .iter()
+                        .any(|i| i.as_str().is_some_and(|s| s.contains(needle))),
+                    _ => false,
+                })
+            })
+        })
+        .collect()
+}
+
+/// Injects a fault (`tests/athena/shared.py` documents the kinds).
+fn inject(fault: Json) {
+    let (status, body) = http("POST", "/_standin/faults", &fault.to_string()).expect("inject");
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A project with a DuckDB target and an Athena target writing to `schema`.
+fn lake_project(schema: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+    let profiles = format!(
+        "lake:\n  target: duck\n  outputs:\n    duck:\n      type: duckdb\n      path: target/lake.duckdb\n    athena:\n      type: athena\n      region_name: us-east-1\n      schema: {schema}\n      work_group: primary\n      s3_staging_dir: s3://strata-athena/staging/{schema}/\n      s3_data_dir: s3://strata-athena/tables/\n      threads: 4\n    trino:\n      type: trino\n      host: 127.0.0.1\n      port: 8090\n      user: strata\n      database: iceberg\n      schema: {schema}\n      threads: 4\n"
+    );
+    let mut all: Vec<(&str, &str)> = vec![
+        ("project.yml", "name: lake\nprofile: lake\n"),
+        ("profiles.yml", &profiles),
+    ];
+    all.extend_from_slice(files);
+    crate::common::project(&all)
+}
+
+/// `days` days of sales for 20 stores from 2024-01-01, as a seed's CSV, padded so the file
+/// is larger than one Athena statement may be.
+fn sales_seed(days: i64) -> String {
+    let mut csv = String::from("day,store_id,amount,note\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("a date");
+    for d in 0..days {
+        let day = start + chrono::Duration::days(d);
+        for store in 1..=20 {
+            let cents = (d * 37 + store * 11) % 10_000;
+            csv.push_str(&format!(
+                "{day},{store},{}.{:02},till receipt {d:04}-{store:02} for the quarterly reconciliation run\n",
+                cents / 100,
+                cents % 100
+            ));
+        }
+    }
+    csv
+}
+
+const SALES_YML: &str = "seeds:\n  - name: sales\n    config:\n      column_types: {day: date, store_id: integer, amount: 'decimal(10,2)', note: varchar}\n";
+
+/// A table partitioned by day, and a Hive table overwritten by the days new rows touch.
+const DAILY: &str = "{{ config(materialized='table', partitioned_by=['day']) }}\nselect store_id, sum(amount) as amount, count(*) as n, day\nfrom {{ ref('sales') }}\ngroup by store_id, day\n";
+const DAILY_HIVE: &str = "{{ config(materialized='incremental', incremental_strategy='insert_overwrite', table_type='hive', partitioned_by=['day'], partition_by=['day']) }}\nselect store_id, sum(amount) as amount, count(*) as n, day\nfrom {{ ref('sales') }}\n{% if is_incremental() %}where day >= (select max(day) from {{ this }}){% endif %}\ngroup by store_id, day\n";
+
+#[test]
+fn partitioned_tables_write_at_most_100_partitions_at_a_time_and_a_large_seed_goes_through_s3() {
+    if !stand_in("partitions") || !athena_front("partitions") {
+        return;
+    }
+    let schema = format!("parts_{}", std::process::id());
+    drop_schema("awsdatacatalog", &schema);
+    let seed = sales_seed(260);
+    assert!(seed.len() > 262_144, "{}", seed.len());
+    let dir = lake_project(
+        &schema,
+        &[
+            ("seeds/sales.csv", &seed),
+            ("seeds/sales.yml", SALES_YML),
+            ("models/daily.sql", DAILY),
+            ("models/daily_hive.sql", DAILY_HIVE),
+        ],
+    );
+    let compare = |dir: &Path| {
+        let duck = crate::common::strata(dir, &["build"]);
+        assert_eq!(duck.code, 0, "{}", duck.stderr);
+        let db = dir.join("target/lake.duckdb");
+        for table in ["sales", "daily", "daily_hive"] {
+            assert_table_equal(
+                "awsdatacatalog",
+                (&schema, table),
+                &format!("awsdatacatalog.\"{schema}\".\"{table}\""),
+                &db,
+                &format!("main.\"{table}\""),
+                |_| true,
+            );
+        }
+    };
+    let built = run(dir.path(), &["build", "--target", "athena"], &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    // The seed went up to S3 and was read through an external table, not inserted.
+    assert!(events("query", "__strata_load_").iter().any(|e| e["sql"]
+        .as_str()
+        .is_some_and(|s| s.starts_with(&format!("create external table `{schema}`.`sales")))));
+    // 260 days at most 100 at a time: at least three writes into each table.
+    for table in ["daily", "daily_hive"] {
+        let writes: Vec<String> = events("query", &schema)
+            .iter()
+            .filter_map(|e| e["sql"].as_str().map(str::to_string))
+            .filter(|sql| {
+                ["create table", "insert into"].iter().any(|verb| {
+                    sql.starts_with(&format!(
+                        "{verb} \"awsdatacatalog\".\"{schema}\".\"{table}\""
+                    )) || sql.starts_with(&format!(
+                        "{verb} \"awsdatacatalog\".\"{schema}\".\"{table}__strata_tmp_"
+                    ))
+                })
+            })
+            .collect();
+        assert!(writes.len() >= 3, "{table}: {writes:?}");
+        for write in &writes {
+            let days = write.matches(" as date)").count();
+            assert!(
+                (1..=100).contains(&days),
+                "{table}: a write of {days} days: {write}"
+            );
+        }
+    }
+    compare(dir.path());
+
+    // The next day lands: the Hive table's touched partitions are replaced, in Glue and S3.
+    let next = sales_seed(261);
+    std::fs::write(dir.path().join("seeds/sales.csv"), &next).expect("seed");
+    let built = run(dir.path(), &["build", "--target", "athena"], &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    assert!(
+        events("call", "BatchDeletePartition")
+            .iter()
+            .any(|e| e["DatabaseName"] == schema.as_str() && e["TableName"] == "daily_hive"),
+        "no partition of daily_hive was deleted through Glue"
+    );
+    compare(dir.path());
+    drop_schema("awsdatacatalog", &schema);
 }

@@ -448,11 +448,17 @@ impl AthenaAdapter {
     /// Loads a local Parquet file: uploaded to the staging dir, read through an external
     /// table over its folder, inserted with the load's statements around it; the external
     /// table and the object removed after, whether or not the load succeeded.
-    async fn load_parquet(&self, load: &FileLoad<'_>) -> Result<u64, AdapterError> {
+    /// With `cast`, the file's columns are text, cast to the table's column types on insert.
+    async fn load_parquet(
+        &self,
+        load: &FileLoad<'_>,
+        file: &std::path::Path,
+        cast: bool,
+    ) -> Result<u64, AdapterError> {
         let run = uuid::Uuid::new_v4().simple().to_string();
         let folder = self.staging.join(&format!("strata/load/{run}/"));
         let object = folder.join(&format!("{}.parquet", load.relation.identifier));
-        let path = load.path.to_path_buf();
+        let path = file.to_path_buf();
         let reader = format!(
             "select * from read_parquet({})",
             string_literal(&path.to_string_lossy())
@@ -460,7 +466,7 @@ impl AthenaAdapter {
         let described = tokio::task::spawn_blocking(move || crate::local::describe(&reader))
             .await
             .map_err(|e| AdapterError::Internal(format!("the file reader task failed: {e}")))??;
-        self.s3.upload(load.path, &object).await?;
+        self.s3.upload(file, &object).await?;
         let external = RelationName::new(
             load.relation.database.clone(),
             load.relation.schema.clone(),
@@ -480,7 +486,38 @@ impl AthenaAdapter {
             .iter()
             .map(|c| DML_STYLE.quote_identifier(&c.name))
             .collect();
-        let mut statements: Vec<String> = load.before.to_vec();
+        for statement in load.before {
+            self.execute(statement).await?;
+        }
+        let mut selected = names.clone();
+        if cast {
+            let table = self
+                .glue
+                .table(&load.relation.schema, &load.relation.identifier)
+                .await?
+                .ok_or_else(|| {
+                    AdapterError::Internal(format!(
+                        "{} is missing after its creation",
+                        load.relation
+                    ))
+                })?;
+            selected = described
+                .iter()
+                .zip(&names)
+                .map(|(column, quoted)| {
+                    let ty = table
+                        .columns
+                        .iter()
+                        .find(|c| c.name.eq_ignore_ascii_case(&column.name))
+                        .and_then(|c| super::dml_type(&c.data_type));
+                    match ty {
+                        Some(ty) => format!("cast({quoted} as {ty})"),
+                        None => quoted.clone(),
+                    }
+                })
+                .collect();
+        }
+        let mut statements: Vec<String> = Vec::new();
         statements.push(format!(
             "create external table {} ({}) stored as parquet location {}",
             external.render(&DDL_STYLE),
@@ -492,7 +529,7 @@ impl AthenaAdapter {
             "insert into {} ({}) select {} from {}",
             load.relation.render(&DML_STYLE),
             names.join(", "),
-            names.join(", "),
+            selected.join(", "),
             external.render(&DML_STYLE)
         ));
         statements.extend(load.after.iter().cloned());
@@ -722,10 +759,26 @@ impl Adapter for AthenaAdapter {
 
     async fn load_file(&self, load: &FileLoad<'_>) -> Result<u64, AdapterError> {
         match load.format {
-            FileFormat::Parquet => self.load_parquet(load).await,
-            FileFormat::Csv(_) => Err(AdapterError::Internal(
-                "Athena loads files staged as Parquet".into(),
-            )),
+            FileFormat::Parquet => self.load_parquet(load, load.path, false).await,
+            // A seed: its CSV rewritten as Parquet of text, cast to the table's types.
+            FileFormat::Csv(options) => {
+                let scratch = tempfile::NamedTempFile::new().map_err(|e| {
+                    AdapterError::Internal(format!("cannot create a scratch file: {e}"))
+                })?;
+                let (path, out, options) = (
+                    load.path.to_path_buf(),
+                    scratch.path().to_path_buf(),
+                    *options,
+                );
+                tokio::task::spawn_blocking(move || {
+                    crate::local::csv_to_text_parquet(&path, &options, &out)
+                })
+                .await
+                .map_err(|e| {
+                    AdapterError::Internal(format!("the file writer task failed: {e}"))
+                })??;
+                self.load_parquet(load, scratch.path(), true).await
+            }
         }
     }
 }

@@ -119,7 +119,11 @@ impl AthenaFlavour {
                 create_or_replace_view: true,
                 merge: true,
                 comments: false,
-                seeds: SeedLoad::InsertRows,
+                // Athena's seeds go through S3 unless they are small; Trino's are inserted.
+                seeds: match engine {
+                    Engine::Athena => SeedLoad::BulkLoad,
+                    Engine::Trino => SeedLoad::InsertRows,
+                },
                 reads_local_files: false,
                 views_bind_to_tables: false,
                 batch_column_tests: true,
@@ -426,7 +430,8 @@ impl Flavour for AthenaFlavour {
             statement_bytes: Some(262_144),
             partitions_per_write: Some(100),
             identifier_length: 255,
-            seed_insert_bytes: None,
+            // One insert costs less than an upload, an external table and an insert.
+            seed_insert_bytes: Some(64 * 1024),
         }
     }
 
@@ -789,7 +794,7 @@ impl Flavour for AthenaFlavour {
 }
 
 /// The Athena query type of a DDL type, for casting literals; `None` for text columns.
-fn dml_type(data_type: &str) -> Option<String> {
+pub(super) fn dml_type(data_type: &str) -> Option<String> {
     let lower = data_type.trim().to_ascii_lowercase();
     if lower.is_empty()
         || lower == "string"
