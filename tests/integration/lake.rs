@@ -501,3 +501,290 @@ fn partitioned_tables_write_at_most_100_partitions_at_a_time_and_a_large_seed_go
     compare(dir.path());
     drop_schema("awsdatacatalog", &schema);
 }
+
+/// An Iceberg table, a Hive table (swapped by repointing Glue) and a view over both.
+const SWAPPED: &[(&str, &str)] = &[
+    (
+        "models/t.sql",
+        "{{ config(materialized='table') }}\nselect {{ var('n') }} as n\n",
+    ),
+    (
+        "models/h.sql",
+        "{{ config(materialized='table', table_type='hive') }}\nselect {{ var('n') }} as n\n",
+    ),
+    (
+        "models/v.sql",
+        "select t.n from {{ ref('t') }} t join {{ ref('h') }} h on h.n = t.n\n",
+    ),
+];
+
+/// The value a table of the swap test holds, or `None` when it does not exist.
+fn held(schema: &str, table: &str) -> Option<String> {
+    let exists = texts(&format!(
+        "select table_name from awsdatacatalog.information_schema.tables where table_schema = '{schema}' and table_name = '{table}'"
+    ));
+    if exists.is_empty() {
+        return None;
+    }
+    Some(
+        texts(&format!(
+            "select n from awsdatacatalog.\"{schema}\".\"{table}\""
+        ))
+        .join(","),
+    )
+}
+
+#[test]
+fn a_run_killed_between_any_two_steps_of_an_athena_swap_loses_no_table() {
+    if !stand_in("athena_kill") || !athena_front("athena_kill") {
+        return;
+    }
+    let schema = format!("kill_{}", std::process::id());
+    drop_schema("awsdatacatalog", &schema);
+    let dir = lake_project(&schema, SWAPPED);
+    let env = aws_environment();
+    for (key, value) in &env {
+        // The library connects in this process: the SDKs read the environment.
+        std::env::set_var(key, value);
+    }
+    let n = |value: i64| vec![("n", serde_json::json!(value))];
+    let build = |value: i64,
+                 faults: &dyn Fn(
+        strata::adapter::testing::TestWarehouse,
+    ) -> strata::adapter::testing::TestWarehouse| {
+        crate::library::build_on_target(dir.path(), "athena", faults, &n(value), true)
+    };
+    let first = build(1, &|w| w);
+    assert!(first.ok(), "{:?} {:?}", first.stopped, first.results);
+    let probe = build(2, &|w| w);
+    assert!(probe.ok(), "{:?}", probe.stopped);
+    let total = probe.log.len();
+    assert!(
+        probe.log.iter().any(|s| s.contains("glue:UpdateTable"))
+            && probe.log.iter().any(|s| s.contains("__strata_backup_")),
+        "the rebuild did not swap both ways: {:#?}",
+        probe.log
+    );
+    let mut value = 2;
+    let mut window = 0;
+    for after in 0..total {
+        let old = value;
+        let new = value + 1;
+        let _ = build(new, &|w| w.killed_after(after));
+        let what = format!(
+            "killed after step {after} of {total} ({:?})",
+            probe.log.get(after)
+        );
+        for table in ["t", "h"] {
+            match held(&schema, table) {
+                Some(v) => assert!(
+                    v == old.to_string() || v == new.to_string(),
+                    "{what}: `{table}` holds {v}"
+                ),
+                None => {
+                    window += 1;
+                    let backups = texts(&format!(
+                        "select table_name from awsdatacatalog.information_schema.tables where table_schema = '{schema}' and table_name like '{table}\\_\\_strata\\_backup\\_%' escape '\\'"
+                    ));
+                    assert_eq!(
+                        backups.len(),
+                        1,
+                        "{what}: `{table}` is missing and no backup holds it"
+                    );
+                    assert_eq!(held(&schema, &backups[0]), Some(old.to_string()), "{what}");
+                }
+            }
+        }
+        // The next run repairs what the kill left and leaves only the models.
+        value = new + 1;
+        let next = build(value, &|w| w);
+        assert!(
+            next.ok(),
+            "{what}: the next run failed: {:?} {:?}",
+            next.stopped,
+            next.results
+        );
+        for table in ["t", "h", "v"] {
+            assert_eq!(
+                held(&schema, table),
+                Some(value.to_string()),
+                "{what}: `{table}`"
+            );
+        }
+        let stray = texts(&format!(
+            "select table_name from awsdatacatalog.information_schema.tables where table_schema = '{schema}' and table_name not in ('t', 'h', 'v') order by 1"
+        ));
+        assert!(stray.is_empty(), "{what}: stray relations {stray:?}");
+    }
+    // Some kill did fall between the renames, and the table came back from its backup.
+    assert!(window > 0, "no kill fell between the renames");
+    drop_schema("awsdatacatalog", &schema);
+    drop_schema("awsdatacatalog", &format!("{schema}_strata"));
+}
+
+#[test]
+fn throttling_and_iceberg_commit_errors_are_retried_and_ctrl_c_stops_the_query() {
+    if !stand_in("athena_faults") || !athena_front("athena_faults") {
+        return;
+    }
+    let schema = format!("faults_{}", std::process::id());
+    drop_schema("awsdatacatalog", &schema);
+    let dir = lake_project(
+        &schema,
+        &[(
+            "models/m.sql",
+            "{{ config(materialized='table') }}\nselect 1 as n\n",
+        )],
+    );
+    assert_eq!(run(dir.path(), &["run", "--target", "athena"], &[]).code, 0);
+
+    // Throttled calls and a commit that fails twice: the run succeeds all the same.
+    inject(serde_json::json!({"kind": "throttle", "count": 3, "match": "StartQueryExecution"}));
+    let table = format!("\"{schema}\".\"m__strata_tmp_");
+    inject(serde_json::json!({"kind": "iceberg_commit", "count": 2, "match": table}));
+    std::fs::write(
+        dir.path().join("models/m.sql"),
+        "{{ config(materialized='table') }}\nselect 2 as n\n",
+    )
+    .expect("model");
+    let retried = run(dir.path(), &["run", "--target", "athena"], &[]);
+    assert_eq!(retried.code, 0, "{}", retried.stderr);
+    let commits: Vec<Json> = events("query", &table)
+        .into_iter()
+        .filter(|e| {
+            e["error"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("ICEBERG_COMMIT_ERROR"))
+        })
+        .collect();
+    assert_eq!(commits.len(), 2, "{commits:?}");
+    let (_, faults) = http("GET", "/_standin/faults", "").expect("faults");
+    let faults: Vec<Json> = serde_json::from_str(&faults).expect("faults are JSON");
+    assert!(
+        faults.iter().all(|f| f["remaining"] == 0),
+        "faults left unused: {faults:?}"
+    );
+    assert_eq!(held(&schema, "m").as_deref(), Some("2"));
+
+    // A slow query, then Ctrl-C: the stand-in sees StopQueryExecution, the table stays.
+    inject(serde_json::json!({"kind": "slow", "seconds": 120, "match": table}));
+    std::fs::write(
+        dir.path().join("models/m.sql"),
+        "{{ config(materialized='table') }}\nselect 3 as n\n",
+    )
+    .expect("model");
+    let env = aws_environment();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let started = std::time::Instant::now();
+    let running = crate::common::Running::until_env(
+        dir.path(),
+        &["run", "--target", "athena"],
+        &env,
+        &format!("START sql table model {schema}.m"),
+    );
+    let slowed = || {
+        let (_, body) = http("GET", "/_standin/events", "").expect("events");
+        let all: Vec<Json> = serde_json::from_str(&body).expect("events are JSON");
+        let queries: Vec<String> = all
+            .iter()
+            .filter(|e| e["kind"] == "query" || e["kind"] == "fault")
+            .filter(|e| e["detail"] == "slow")
+            .filter_map(|e| e["id"].as_str().map(str::to_string))
+            .collect();
+        (all, queries)
+    };
+    let mut slow_ids = Vec::new();
+    for _ in 0..200 {
+        let (_, ids) = slowed();
+        if !ids.is_empty() {
+            slow_ids = ids;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!slow_ids.is_empty(), "the slow query never started");
+    let (code, seen) = running.interrupt();
+    assert_eq!(code, Some(1), "{seen}");
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "the query was not stopped: {seen}"
+    );
+    let (all, _) = slowed();
+    assert!(
+        all.iter()
+            .any(|e| e["kind"] == "stop" && slow_ids.iter().any(|id| e["id"] == id.as_str())),
+        "the stand-in saw no StopQueryExecution for {slow_ids:?}"
+    );
+    assert_eq!(held(&schema, "m").as_deref(), Some("2"), "{seen}");
+    let next = run(dir.path(), &["run", "--target", "athena"], &[]);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    assert_eq!(held(&schema, "m").as_deref(), Some("3"));
+    drop_schema("awsdatacatalog", &schema);
+    drop_schema("awsdatacatalog", &format!("{schema}_strata"));
+}
+
+#[test]
+fn the_glue_catalog_is_listed_once_per_schema_per_run_and_debug_checks_the_target() {
+    if !stand_in("athena_catalog") || !athena_front("athena_catalog") {
+        return;
+    }
+    let schema = format!("glue_{}", std::process::id());
+    drop_schema("awsdatacatalog", &schema);
+    let dir = lake_project(
+        &schema,
+        &[
+            ("models/a.sql", "{{ config(materialized='table') }}\nselect 1 as id\n"),
+            ("models/b.sql", "select id from {{ ref('a') }}\n"),
+            ("models/c.sql", "{{ config(materialized='incremental', unique_key='id') }}\nselect id from {{ ref('b') }}\n"),
+            ("models/d.sql", "{{ config(materialized='table') }}\nselect id from {{ ref('c') }}\n"),
+        ],
+    );
+    let listings = |schema: &str| {
+        events("call", "GetTables")
+            .iter()
+            .filter(|e| e["operation"] == "GetTables" && e["DatabaseName"] == schema)
+            .count()
+    };
+    for round in 1..=2 {
+        let before = (listings(&schema), listings(&format!("{schema}_strata")));
+        let built = run(dir.path(), &["build", "--target", "athena"], &[]);
+        assert_eq!(built.code, 0, "{}", built.stderr);
+        let after = (listings(&schema), listings(&format!("{schema}_strata")));
+        assert!(
+            after.0 - before.0 <= 1,
+            "round {round}: {} listings of {schema}",
+            after.0 - before.0
+        );
+        assert!(
+            after.1 - before.1 <= 1,
+            "round {round}: {} listings of its state schema",
+            after.1 - before.1
+        );
+    }
+    let debug = run(dir.path(), &["debug", "--target", "athena"], &[]);
+    assert_eq!(debug.code, 0, "{}{}", debug.stdout, debug.stderr);
+    let said = format!("{}{}", debug.stdout, debug.stderr);
+    for check in [
+        "workgroup `primary`",
+        "staging location s3://strata-athena/staging/",
+        "catalog `awsdatacatalog` (Glue)",
+    ] {
+        assert!(said.contains(check), "{check}: {said}");
+    }
+    // A workgroup that does not exist is named in the error.
+    let profiles = std::fs::read_to_string(dir.path().join("profiles.yml")).expect("profiles");
+    std::fs::write(
+        dir.path().join("profiles.yml"),
+        profiles.replace("work_group: primary", "work_group: nowhere"),
+    )
+    .expect("profiles");
+    let refused = run(dir.path(), &["build", "--target", "athena"], &[]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("workgroup `nowhere`"),
+        "{}",
+        refused.stderr
+    );
+    drop_schema("awsdatacatalog", &schema);
+    drop_schema("awsdatacatalog", &format!("{schema}_strata"));
+}

@@ -64,6 +64,30 @@ pub fn build_only(
     full_refresh: bool,
     only: &[&str],
 ) -> Built {
+    build_with(dir, None, Some(flavour), faults, vars, full_refresh, only)
+}
+
+/// `strata build` of the project at `dir` on its target `target`, connected as the CLI
+/// connects, with the warehouse made by `faults` (its own flavour, unadjusted).
+pub fn build_on_target(
+    dir: &Path,
+    target: &str,
+    faults: impl FnOnce(TestWarehouse) -> TestWarehouse,
+    vars: &[(&str, serde_json::Value)],
+    full_refresh: bool,
+) -> Built {
+    build_with(dir, Some(target), None, faults, vars, full_refresh, &[])
+}
+
+fn build_with(
+    dir: &Path,
+    target: Option<&str>,
+    flavour: Option<Adjusted>,
+    faults: impl FnOnce(TestWarehouse) -> TestWarehouse,
+    vars: &[(&str, serde_json::Value)],
+    full_refresh: bool,
+    only: &[&str],
+) -> Built {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -73,7 +97,7 @@ pub fn build_only(
         let project = strata::project::load(&strata::project::LoadOptions {
             project_dir: dir.to_path_buf(),
             profiles_dir: None,
-            target: None,
+            target: target.map(str::to_string),
             vars: vars
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
@@ -115,12 +139,26 @@ pub fn build_only(
                 })
             })
             .collect();
-        let path = database(dir);
-        let duckdb =
-            strata::adapter::duckdb::DuckdbAdapter::open(&path.to_string_lossy(), Vec::new(), 1)
+        let (inner, flavour): (Arc<dyn Adapter>, Adjusted) = match flavour {
+            Some(flavour) => {
+                let path = database(dir);
+                let duckdb = strata::adapter::duckdb::DuckdbAdapter::open(
+                    &path.to_string_lossy(),
+                    Vec::new(),
+                    1,
+                )
                 .await
                 .expect("the database opens");
-        let warehouse = Arc::new(faults(TestWarehouse::new(Arc::new(duckdb), flavour)));
+                (Arc::new(duckdb), flavour)
+            }
+            None => (
+                strata::adapter::connect(&project.target)
+                    .await
+                    .expect("the target connects"),
+                Adjusted::new(strata::adapter::flavour_for(&project.target)),
+            ),
+        };
+        let warehouse = Arc::new(faults(TestWarehouse::new(inner, flavour)));
         let printer = strata::output::Printer::new(true, true, Default::default());
         let inputs = prepare::Inputs {
             project: &project,
