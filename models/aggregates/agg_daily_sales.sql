@@ -6,6 +6,7 @@
     unique_key=['date_key', 'store_id'],
     sequence_column='_change_seq',
     bookmark='files',
+    partitioned_by=['date_key'],
 ) }}
 -- depends_on: {{ ref('stg_orders') }}, {{ ref('stg_order_items') }}
 {%- set changed = 'select date_key from changed_days' %}

@@ -1,3 +1,5 @@
+{#- Sales per month and store; on a lake, one partition per month. -#}
+{{ config(partitioned_by=['month_start']) }}
 select
     d.month_start,
     a.store_id,

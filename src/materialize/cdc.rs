@@ -143,15 +143,27 @@ fn select_from(
 }
 
 /// A first build or full refresh, before the swap: the latest change per key built aside, its
-/// deletes moved out into the tombstones' table built aside too.
+/// deletes moved out into the tombstones' table built aside too. With `unpartitioned`, the
+/// rows are staged without the table's partitions, under the new-rows name, for a copy into
+/// the partitioned table in batches (where one write may open only so many partitions).
 pub fn full_prepare(
     b: &Build,
     sql: &str,
     columns: &CdcColumns,
     tombstones: &RelationName,
+    unpartitioned: bool,
 ) -> (RelationName, RelationName, Plan) {
     let style = b.flavour.quote_style(StatementKind::Dml);
-    let staged = b.aside(aside::STAGED);
+    let (staged, storage) = if unpartitioned {
+        let scratch = b.aside(aside::NEW_ROWS);
+        let storage = b.flavour.scratch_storage(&scratch);
+        (scratch, storage)
+    } else {
+        (
+            b.aside(aside::STAGED),
+            b.storage.spec().aside(&b.run.run_id),
+        )
+    };
     let staged_tombstones = aside::name(
         tombstones,
         aside::STAGED,
@@ -163,7 +175,7 @@ pub fn full_prepare(
         Step::CreateTableAs {
             relation: staged.clone(),
             select: latest_sql(sql, columns, &style),
-            storage: b.storage.spec().aside(&b.run.run_id),
+            storage,
             replace: false,
         },
         Step::CreateTableAs {

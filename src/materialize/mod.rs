@@ -525,9 +525,54 @@ async fn build_cdc(
             let kind = other.map(|info| info.kind);
             let build = build_for(ctx, request, kind).await?;
             crate::materialize::ensure_schema(ctx.adapter, &tombstones).await?;
-            let (staged, staged_tombstones, prepare) =
-                cdc::full_prepare(&build, request.sql, &columns, &tombstones);
+            let partitions = request.storage.partition_columns();
+            let bounded = ctx
+                .adapter
+                .flavour()
+                .limits()
+                .partitions_per_write
+                .is_some()
+                && !partitions.is_empty();
+            let (mut staged, staged_tombstones, prepare) =
+                cdc::full_prepare(&build, request.sql, &columns, &tombstones, bounded);
             ctx.run(prepare).await?;
+            if bounded {
+                // The rows went aside unpartitioned: copy them into the partitioned table built
+                // aside, a batch of partitions at a time.
+                let copied = async {
+                    let raw_columns = aside_columns(ctx, &staged).await?;
+                    let values = partitions_of(ctx, &staged, partitions).await?;
+                    let target = build.aside(crate::plan::aside::STAGED);
+                    let steps = plans::batched_copy(
+                        &build,
+                        &staged,
+                        &raw_columns,
+                        values.as_deref().unwrap_or_default(),
+                        &target,
+                        &build.storage.spec().aside(&build.run.run_id),
+                        false,
+                    );
+                    ctx.run(Plan {
+                        blocks: vec![
+                            crate::plan::Block::new(crate::plan::Role::Prepare, false, steps),
+                            crate::plan::Block::new(
+                                crate::plan::Role::Cleanup,
+                                false,
+                                vec![plans::drop_table(&staged)],
+                            ),
+                        ],
+                        on_failure: vec![
+                            plans::drop_table(&target),
+                            plans::drop_table(&staged_tombstones),
+                        ],
+                        count: Vec::new(),
+                    })
+                    .await?;
+                    Ok::<_, MaterializeError>(target)
+                }
+                .await;
+                staged = dropping_on_error(ctx, &staged, copied).await?;
+            }
             let swap = cdc::full_swap(
                 &build,
                 &staged,

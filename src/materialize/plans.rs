@@ -330,6 +330,28 @@ pub fn table_from_scratch(
     partitions: &[Vec<Literal>],
     existing: Option<RelationKind>,
 ) -> Plan {
+    let build = |relation: &RelationName, storage: &Storage, replace: bool| {
+        batched_copy(b, scratch, columns, partitions, relation, storage, replace)
+    };
+    let mut plan = replace_table(b, existing, &build, 0);
+    plan.blocks
+        .push(Block::new(Role::Cleanup, false, vec![drop_table(scratch)]));
+    plan.on_failure.push(drop_table(scratch));
+    plan
+}
+
+/// `relation` (of `storage`, partitioned) created from the rows of `scratch`: at once when they
+/// touch at most as many partitions as one write may open, else from the first batch of them
+/// and each further batch inserted.
+pub fn batched_copy(
+    b: &Build,
+    scratch: &RelationName,
+    columns: &[ColumnInfo],
+    partitions: &[Vec<Literal>],
+    relation: &RelationName,
+    storage: &Storage,
+    replace: bool,
+) -> Vec<Step> {
     let dml = b.flavour.quote_style(crate::adapter::StatementKind::Dml);
     let partition_by = b.storage.partition_columns().to_vec();
     let limit = b
@@ -342,44 +364,37 @@ pub fn table_from_scratch(
     let values = typed_partitions(partitions, &partition_by, columns);
     let batches: Vec<&[Vec<Literal>]> = values.chunks(limit).collect();
     let all = format!("select * from {}", scratch.render(&dml));
-    let build = |relation: &RelationName, storage: &Storage, replace: bool| {
-        if batches.len() <= 1 {
-            return vec![Step::CreateTableAs {
-                relation: relation.clone(),
-                select: all.clone(),
-                storage: storage.clone(),
-                replace,
-            }];
-        }
-        let mut steps = vec![Step::CreateTableAs {
+    if batches.len() <= 1 {
+        return vec![Step::CreateTableAs {
             relation: relation.clone(),
-            select: format!(
-                "{all} where {}",
-                crate::adapter::ansi::in_list(&partition_by, batches[0], &dml)
-            ),
+            select: all,
             storage: storage.clone(),
-            replace: false,
+            replace,
         }];
-        for batch in &batches[1..] {
-            steps.push(Step::Insert {
-                into: relation.clone(),
-                columns: names.clone(),
-                from: Source::Relation {
-                    relation: scratch.clone(),
-                    filter: Filter::In {
-                        columns: partition_by.clone(),
-                        values: batch.to_vec(),
-                    },
+    }
+    let mut steps = vec![Step::CreateTableAs {
+        relation: relation.clone(),
+        select: format!(
+            "{all} where {}",
+            crate::adapter::ansi::in_list(&partition_by, batches[0], &dml)
+        ),
+        storage: storage.clone(),
+        replace: false,
+    }];
+    for batch in &batches[1..] {
+        steps.push(Step::Insert {
+            into: relation.clone(),
+            columns: names.clone(),
+            from: Source::Relation {
+                relation: scratch.clone(),
+                filter: Filter::In {
+                    columns: partition_by.clone(),
+                    values: batch.to_vec(),
                 },
-            });
-        }
-        steps
-    };
-    let mut plan = replace_table(b, existing, &build, 0);
-    plan.blocks
-        .push(Block::new(Role::Cleanup, false, vec![drop_table(scratch)]));
-    plan.on_failure.push(drop_table(scratch));
-    plan
+            },
+        });
+    }
+    steps
 }
 
 /// How a seed's rows reach the warehouse, as its driver read the file.

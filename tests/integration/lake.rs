@@ -788,3 +788,64 @@ fn the_glue_catalog_is_listed_once_per_schema_per_run_and_debug_checks_the_targe
     drop_schema("awsdatacatalog", &schema);
     drop_schema("awsdatacatalog", &format!("{schema}_strata"));
 }
+
+/// A model whose query is longer than one Athena statement: three CTEs of literal rows.
+fn long_model() -> String {
+    let values = |tag: &str| {
+        (0..1500)
+            .map(|i| format!("({i}, '{tag} row {i} of a hand-kept mapping table, padded out')"))
+            .collect::<Vec<_>>()
+            .join(",\n")
+    };
+    format!(
+        "{{{{ config(materialized='table') }}}}\nwith a as (select * from (values {}) as t(id, note)),\nb as (select * from (values {}) as t(id, note)),\nc as (select id + 10000 as id, note from a union all select * from (values {}) as t(id, note))\nselect * from a union all select * from b union all select * from c\n",
+        values("a"),
+        values("b"),
+        values("c")
+    )
+}
+
+#[test]
+fn a_model_longer_than_one_statement_is_staged_by_its_ctes_and_equals_duckdb() {
+    if !stand_in("athena_long") || !athena_front("athena_long") {
+        return;
+    }
+    let schema = format!("long_{}", std::process::id());
+    drop_schema("awsdatacatalog", &schema);
+    let model = long_model();
+    assert!(model.len() > 262_144, "{}", model.len());
+    let dir = lake_project(&schema, &[("models/mapping.sql", &model)]);
+    let duck = crate::common::strata(dir.path(), &["run"]);
+    assert_eq!(duck.code, 0, "{}", duck.stderr);
+    let built = run(dir.path(), &["run", "--target", "athena"], &[]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let staged: Vec<Json> = events("query", "mapping_cte")
+        .into_iter()
+        .filter(|e| {
+            e["sql"].as_str().is_some_and(|s| {
+                s.starts_with(&format!(
+                    "create table \"awsdatacatalog\".\"{schema}\".\"mapping_cte"
+                ))
+            })
+        })
+        .collect();
+    assert_eq!(staged.len(), 3, "{staged:?}");
+    assert!(
+        staged.iter().all(|e| e["state"] == "SUCCEEDED"),
+        "{staged:?}"
+    );
+    assert_table_equal(
+        "awsdatacatalog",
+        (&schema, "mapping"),
+        &format!("awsdatacatalog.\"{schema}\".\"mapping\""),
+        &dir.path().join("target/lake.duckdb"),
+        "main.\"mapping\"",
+        |_| true,
+    );
+    let left = texts(&format!(
+        "select table_name from awsdatacatalog.information_schema.tables where table_schema = '{schema}' order by 1"
+    ));
+    assert_eq!(left, ["mapping"]);
+    drop_schema("awsdatacatalog", &schema);
+    drop_schema("awsdatacatalog", &format!("{schema}_strata"));
+}

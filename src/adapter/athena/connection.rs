@@ -58,6 +58,10 @@ pub struct AthenaAdapter {
     schemas: KnownSchemas,
     /// The location a repointed Hive table had, until its objects are removed.
     previous: Mutex<HashMap<String, String>>,
+    /// How long this target's statements of each kind have been taking (moving averages,
+    /// microseconds; see [`kind_of`]): the first poll waits about that long, so a statement as
+    /// fast as its kind's others costs one poll.
+    typical: [AtomicU64; 4],
     calls: AtomicU64,
     busy: AtomicU64,
 }
@@ -120,6 +124,34 @@ fn cell(value: Option<&str>, data_type: &str) -> Cell {
     }
 }
 
+/// Which of four kinds a statement is, for polling: DDL that writes no data, a table created
+/// from a query, a write of rows, a query.
+fn kind_of(sql: &str) -> usize {
+    let text = sql.trim_start();
+    let head: String = text
+        .chars()
+        .take(8)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if head.starts_with("select") || head.starts_with("with") || head.starts_with("show") {
+        3
+    } else if head.starts_with("insert")
+        || head.starts_with("merge")
+        || head.starts_with("delete")
+        || head.starts_with("update")
+    {
+        2
+    } else if text
+        .get(..12)
+        .is_some_and(|h| h.eq_ignore_ascii_case("create table"))
+        && text.contains(" as\n")
+    {
+        1
+    } else {
+        0
+    }
+}
+
 /// `(schema, table)` of an API call's `table=catalog.schema.table` argument.
 fn table_argument(call: &ApiCall) -> Result<(String, String), AdapterError> {
     let dotted = argument(call, "table")?;
@@ -174,7 +206,7 @@ impl AthenaAdapter {
         .await;
         let client = Client::new(&sdk);
         let mut polling = Polling {
-            first: Duration::from_millis(100),
+            first: Duration::from_millis(50),
             max: Duration::from_secs_f64(config.poll_interval.unwrap_or(1.0).clamp(0.05, 60.0)),
             ..Polling::default()
         };
@@ -214,6 +246,7 @@ impl AthenaAdapter {
             cancelled: Cancellation::default(),
             schemas: KnownSchemas::default(),
             previous: Mutex::new(HashMap::new()),
+            typical: Default::default(),
             calls: AtomicU64::new(1),
             busy: AtomicU64::new(0),
         })
@@ -280,12 +313,40 @@ impl AthenaAdapter {
             .await;
     }
 
+    /// The first wait of a poll: about as long as this target's queries have been taking
+    /// (never less than the policy's first wait, at most its longest), so a query as fast as
+    /// the others is found finished by one `GetQueryExecution`.
+    fn first_wait(&self, kind: usize) -> Duration {
+        let typical = Duration::from_micros(self.typical[kind].load(Ordering::Relaxed));
+        let random = (uuid::Uuid::new_v4().as_u128() % 1_000_001) as f64 / 1_000_000.0;
+        typical
+            .mul_f64(1.0 + random / 10.0)
+            .clamp(self.polling.first, self.polling.max)
+    }
+
+    /// Folds a finished query's time into the moving average (weight 1/8, as TCP's RTT).
+    fn observe(&self, kind: usize, took: Duration) {
+        let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let _ = self.typical[kind].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+            Some(if old == 0 {
+                sample
+            } else {
+                old - old / 8 + sample / 8
+            })
+        });
+    }
+
     /// Polls a query until it ends; past the deadline it is stopped.
-    async fn wait(&self, id: &str) -> Result<Finished, AdapterError> {
+    async fn wait(&self, id: &str, kind: usize) -> Result<Finished, AdapterError> {
         let started = Instant::now();
         let mut poll = 0;
         loop {
-            tokio::time::sleep(self.polling.wait(poll)).await;
+            let pause = if poll == 0 {
+                self.first_wait(kind)
+            } else {
+                self.polling.wait(poll)
+            };
+            tokio::time::sleep(pause).await;
             poll += 1;
             self.count();
             let answer = self
@@ -299,9 +360,10 @@ impl AthenaAdapter {
             let status = execution.and_then(|e| e.status());
             match status.and_then(|s| s.state()) {
                 Some(QueryExecutionState::Succeeded) => {
+                    self.observe(kind, started.elapsed());
                     return Ok(Finished {
                         statement_type: execution.and_then(|e| e.statement_type()).cloned(),
-                    })
+                    });
                 }
                 Some(QueryExecutionState::Failed) => {
                     let reason = status
@@ -345,7 +407,7 @@ impl AthenaAdapter {
                 let started = Instant::now();
                 let id = self.start(sql).await?;
                 lock(&self.running).insert(id.clone());
-                let finished = self.wait(&id).await;
+                let finished = self.wait(&id, kind_of(sql)).await;
                 lock(&self.running).remove(&id);
                 let spent = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 self.busy.fetch_add(spent, Ordering::Relaxed);
@@ -807,6 +869,13 @@ mod tests {
             ("analytics".to_string(), "orders".to_string())
         );
         assert!(AthenaAdapter::writes_rows("  INSERT into t select 1"));
+        assert_eq!(
+            kind_of("create table t with (format='PARQUET') as\nselect 1"),
+            1
+        );
+        assert_eq!(kind_of("create or replace view v as\nselect 1"), 0);
+        assert_eq!(kind_of("insert into t select 1"), 2);
+        assert_eq!(kind_of("select 1"), 3);
         assert!(!AthenaAdapter::writes_rows("create table t as select 1"));
     }
 }
