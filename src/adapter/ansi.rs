@@ -70,6 +70,9 @@ pub fn lower<F: Flavour + ?Sized>(flavour: &F, step: &Step) -> Vec<Lowered> {
             format: *format,
             columns: columns.clone(),
         }],
+        // Only warehouses whose adapters list remote locations plan this step (Athena), and
+        // their flavours lower it; prepare refuses remote locations elsewhere.
+        Step::LoadRemote { .. } => Vec::new(),
         Step::Insert {
             into,
             columns,

@@ -188,6 +188,29 @@ impl S3 {
         Ok(())
     }
 
+    /// Downloads one object to a local file.
+    pub async fn download(&self, from: &S3Location, to: &Path) -> Result<(), AdapterError> {
+        let failed = |message: String| AdapterError::Database {
+            message: format!("cannot download {}: {message}", from.uri()),
+            retryable: false,
+        };
+        let object = self
+            .client
+            .get_object()
+            .bucket(&from.bucket)
+            .key(&from.key)
+            .send()
+            .await
+            .map_err(|e| failed(error_text(&e)))?;
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .into_bytes();
+        std::fs::write(to, &bytes).map_err(|e| failed(e.to_string()))
+    }
+
     /// Removes one object; a missing object is not an error (S3 says nothing either).
     pub async fn remove(&self, at: &S3Location) -> Result<(), AdapterError> {
         self.client
@@ -205,6 +228,19 @@ impl S3 {
 
     /// Every object key under a prefix, paged by `ListObjectsV2` (1,000 a page).
     pub async fn list(&self, prefix: &S3Location) -> Result<Vec<String>, AdapterError> {
+        Ok(self
+            .list_sized(prefix)
+            .await?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
+    }
+
+    /// Every object under a prefix with its size, paged by `ListObjectsV2` (1,000 a page).
+    pub async fn list_sized(
+        &self,
+        prefix: &S3Location,
+    ) -> Result<Vec<(String, u64)>, AdapterError> {
         let mut keys = Vec::new();
         let mut next: Option<String> = None;
         loop {
@@ -220,11 +256,14 @@ impl S3 {
                     message: format!("cannot list {}: {}", prefix.uri(), error_text(&e)),
                     retryable: false,
                 })?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_string)),
-            );
+            keys.extend(page.contents().iter().filter_map(|o| {
+                o.key().map(|k| {
+                    (
+                        k.to_string(),
+                        u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),
+                    )
+                })
+            }));
             match page.next_continuation_token() {
                 Some(token) if page.is_truncated() == Some(true) => next = Some(token.to_string()),
                 _ => return Ok(keys),

@@ -439,6 +439,27 @@ pub trait Adapter: Send + Sync + fmt::Debug {
         )))
     }
 
+    /// The files under a remote location glob (`s3://bucket/landing/orders/*.parquet`) with
+    /// their sizes, sorted by path, for warehouses that read files where they lie; `None` where
+    /// this warehouse does not.
+    async fn list_remote(
+        &self,
+        location: &str,
+    ) -> Result<Option<Vec<(String, u64)>>, AdapterError> {
+        let _ = location;
+        Ok(None)
+    }
+
+    /// Copies one remote file (as [`Adapter::list_remote`] names it) to a local path: strata
+    /// reads a landing file's columns from it.
+    async fn fetch_remote(&self, path: &str, to: &std::path::Path) -> Result<(), AdapterError> {
+        let _ = to;
+        Err(AdapterError::Internal(format!(
+            "the {} adapter cannot fetch {path}",
+            self.flavour().name()
+        )))
+    }
+
     /// Statements that recreate the views reading `relation` (directly or through other
     /// views) after it is dropped with `cascade` and replaced, for warehouses whose views bind
     /// to tables (PostgreSQL). They run in the swap's transaction. The default is none.

@@ -175,6 +175,19 @@ impl Adapter for TestWarehouse {
         self.inner.known_schemas()
     }
 
+    async fn list_remote(
+        &self,
+        location: &str,
+    ) -> Result<Option<Vec<(String, u64)>>, AdapterError> {
+        self.dead()?;
+        self.inner.list_remote(location).await
+    }
+
+    async fn fetch_remote(&self, path: &str, to: &std::path::Path) -> Result<(), AdapterError> {
+        self.dead()?;
+        self.inner.fetch_remote(path, to).await
+    }
+
     async fn load_file(&self, load: &FileLoad<'_>) -> Result<u64, AdapterError> {
         self.admit(&format!("load {}", load.relation))?;
         self.inner.load_file(load).await

@@ -113,6 +113,25 @@ impl External {
         })
     }
 
+    /// The folder of a remote location: everything up to the last `/` before the first glob
+    /// character (`s3://lake/landing/orders/` of `s3://lake/landing/orders/*.parquet`).
+    pub fn folder(&self) -> String {
+        let literal: String = self
+            .location
+            .chars()
+            .take_while(|c| !matches!(c, '*' | '?' | '[' | '{'))
+            .collect();
+        match literal.rfind('/') {
+            Some(at) => literal[..=at].to_string(),
+            None => literal,
+        }
+    }
+
+    /// Whether the files lie in the warehouse's storage (`s3://…`) rather than on this machine.
+    pub fn is_remote(&self) -> bool {
+        self.location.contains("://")
+    }
+
     fn is_local_relative(&self) -> bool {
         !self.location.contains("://") && !Path::new(&self.location).is_absolute()
     }
@@ -396,6 +415,11 @@ pub struct Listings {
 }
 
 impl Listings {
+    /// Sets what a location holds, as a warehouse listed it (remote locations).
+    pub fn insert(&mut self, location: &str, files: Vec<LandingFile>) {
+        self.listed.insert(location.to_string(), files);
+    }
+
     /// A source's files; none at all is an error (a reader needs at least one).
     fn source_files(
         &mut self,
@@ -509,8 +533,12 @@ pub struct StagePlan {
     pub changed: Vec<String>,
     /// The raw table is (re)created from every file (first load or `--full-refresh`).
     pub rebuild: bool,
-    /// DuckDB SQL reading `files`, each row tagged with `_source_file`.
+    /// DuckDB SQL reading `files`, each row tagged with `_source_file`; empty for remote files.
     pub reader: String,
+    /// The source's `external:` block, when its files lie in the warehouse's storage.
+    pub remote: Option<External>,
+    /// A file whose columns the source has (the first listed).
+    pub schema_file: Option<String>,
 }
 
 /// Plans the load of one external source into its raw table: the listed files its state
@@ -537,10 +565,16 @@ pub fn plan_stage(
         source_name: source.source_name.clone(),
         table: source.table.clone(),
         relation: relation.clone(),
-        reader: format!(
-            "select * from {}",
-            duckdb_reader(root, &source.external, FileSet::List(&paths))
-        ),
+        reader: if source.external.is_remote() {
+            String::new()
+        } else {
+            format!(
+                "select * from {}",
+                duckdb_reader(root, &source.external, FileSet::List(&paths))
+            )
+        },
+        remote: source.external.is_remote().then(|| source.external.clone()),
+        schema_file: listed.first().map(|f| f.path.clone()),
         files,
         changed,
         rebuild,

@@ -19,6 +19,9 @@ pub async fn stage_files(ctx: &Context<'_>, plan: &StagePlan) -> Result<Outcome,
             warnings: Vec::new(),
         });
     }
+    if let Some(external) = &plan.remote {
+        return stage_remote(ctx, plan, external).await;
+    }
     let adapter = ctx.adapter;
     let flavour = adapter.flavour();
     let scratch = tempfile::NamedTempFile::new()
@@ -163,6 +166,145 @@ pub async fn stage_files(ctx: &Context<'_>, plan: &StagePlan) -> Result<Outcome,
     let rows = executed.rows.unwrap_or(0);
     Ok(Outcome {
         message: format!("LOADED {} files ({rows} rows)", plan.files.len()),
+        rows_affected: Some(rows),
+        warnings: executed.warnings,
+    })
+}
+
+/// Loads files that lie in the warehouse's own storage (an S3 prefix): their columns read from
+/// one of them, then the warehouse reads the new files where they lie, in the same plan as the
+/// statements that create or widen the table and record the files.
+async fn stage_remote(
+    ctx: &Context<'_>,
+    plan: &StagePlan,
+    external: &crate::landing::External,
+) -> Result<Outcome, MaterializeError> {
+    let adapter = ctx.adapter;
+    let flavour = adapter.flavour();
+    if external.format != crate::landing::FileFormat::Parquet {
+        return Err(AdapterError::Database {
+            message: format!(
+                "files at `{}` are read where they lie as Parquet only; stage CSV and JSON files from a local path",
+                external.location
+            ),
+            retryable: false,
+        }
+        .into());
+    }
+    let Some(schema_file) = plan
+        .schema_file
+        .clone()
+        .or_else(|| plan.files.first().map(|f| f.path.clone()))
+    else {
+        return Err(MaterializeError::Internal(
+            "a remote load without files".into(),
+        ));
+    };
+    let scratch = tempfile::NamedTempFile::new()
+        .map_err(|e| AdapterError::Internal(format!("cannot create a scratch file: {e}")))?;
+    adapter.fetch_remote(&schema_file, scratch.path()).await?;
+    let reader = format!(
+        "select * from read_parquet({})",
+        crate::relation::string_literal(&scratch.path().to_string_lossy())
+    );
+    let columns = tokio::task::spawn_blocking(move || crate::local::describe(&reader))
+        .await
+        .map_err(|e| AdapterError::Internal(format!("the file reader task failed: {e}")))??;
+    let file_columns: Vec<ColumnDef> = columns
+        .iter()
+        .map(|c| ColumnDef {
+            name: c.name.to_lowercase(),
+            data_type: flavour.column_type_for(&c.data_type),
+        })
+        .collect();
+    let relation = &plan.relation;
+    super::ensure_schema(adapter, relation).await?;
+    let existing = ctx.catalog.relation(relation).await?;
+    let mut steps = Vec::new();
+    match &existing {
+        Some(existing) if !plan.rebuild => {
+            let added: Vec<ColumnDef> = file_columns
+                .iter()
+                .filter(|c| {
+                    !existing
+                        .columns
+                        .iter()
+                        .any(|e| e.name.eq_ignore_ascii_case(&c.name))
+                })
+                .cloned()
+                .collect();
+            if !added.is_empty() {
+                steps.push(Step::AddColumns {
+                    relation: relation.clone(),
+                    columns: added,
+                });
+            }
+            if !plan.changed.is_empty() {
+                steps.push(Step::Delete {
+                    from: relation.clone(),
+                    filter: Filter::In {
+                        columns: vec![SOURCE_FILE_COLUMN.to_string()],
+                        values: plan
+                            .changed
+                            .iter()
+                            .map(|p| vec![Literal::Text(p.clone())])
+                            .collect(),
+                    },
+                });
+            }
+        }
+        _ => {
+            if let Some(existing) = &existing {
+                steps.push(Step::Drop {
+                    relation: relation.clone(),
+                    kind: existing.kind,
+                    cascade: false,
+                });
+            }
+            let mut table_columns = file_columns.clone();
+            table_columns.push(ColumnDef {
+                name: SOURCE_FILE_COLUMN.to_string(),
+                data_type: flavour.column_type_for("VARCHAR"),
+            });
+            steps.push(Step::CreateTable {
+                relation: relation.clone(),
+                columns: table_columns,
+                storage: Storage::plain(),
+            });
+        }
+    }
+    let reader = crate::plan::aside::name(
+        relation,
+        crate::plan::aside::STAGED,
+        &ctx.run.run_id,
+        flavour.limits().identifier_length,
+    );
+    steps.push(Step::LoadRemote {
+        relation: relation.clone(),
+        prefix: external.folder(),
+        files: plan.files.iter().map(|f| f.path.clone()).collect(),
+        columns: file_columns,
+        source_column: SOURCE_FILE_COLUMN.to_string(),
+        reader: reader.clone(),
+    });
+    let load_at = steps.len() - 1;
+    steps.push(Step::Record(stage_record(plan)));
+    let load = Plan {
+        blocks: vec![Block::new(Role::Publish, true, steps)],
+        count: vec![load_at],
+        on_failure: vec![Step::Drop {
+            relation: reader,
+            kind: crate::adapter::RelationKind::Table,
+            cascade: false,
+        }],
+    };
+    let executed = ctx.run(load).await?;
+    let rows = executed.rows.unwrap_or(0);
+    Ok(Outcome {
+        message: format!(
+            "LOADED {} files ({rows} rows) where they lie",
+            plan.files.len()
+        ),
         rows_affected: Some(rows),
         warnings: executed.warnings,
     })

@@ -303,6 +303,20 @@ pub enum Step {
         format: FileFormat,
         columns: Vec<String>,
     },
+    /// Files in the warehouse's own storage (an S3 prefix) loaded into an existing table, each
+    /// row tagged with its file's path in `source_column`: the warehouse reads them where they
+    /// lie (Athena: through an external table over `prefix`, named `reader`, dropped after).
+    LoadRemote {
+        relation: RelationName,
+        /// The folder the files lie in, ending in `/` (`s3://bucket/landing/orders/`).
+        prefix: String,
+        /// The files to load, as listed (full URIs).
+        files: Vec<String>,
+        /// The files' columns, typed for the warehouse, in file order.
+        columns: Vec<ColumnDef>,
+        source_column: String,
+        reader: RelationName,
+    },
     Insert {
         into: RelationName,
         columns: Vec<String>,
@@ -402,6 +416,7 @@ impl Step {
             | Step::CreateTable { relation, .. }
             | Step::InsertRows { relation, .. }
             | Step::LoadFile { relation, .. }
+            | Step::LoadRemote { relation, .. }
             | Step::AddColumns { relation, .. }
             | Step::DropColumns { relation, .. }
             | Step::AlterColumnTypes { relation, .. }

@@ -112,6 +112,17 @@ impl Adapter for Counted {
         self.0.lock_target().await
     }
 
+    async fn list_remote(
+        &self,
+        location: &str,
+    ) -> Result<Option<Vec<(String, u64)>>, AdapterError> {
+        self.0.list_remote(location).await
+    }
+
+    async fn fetch_remote(&self, path: &str, to: &std::path::Path) -> Result<(), AdapterError> {
+        self.0.fetch_remote(path, to).await
+    }
+
     async fn load_file(&self, load: &FileLoad<'_>) -> Result<u64, AdapterError> {
         count(1 + load.before.len() + load.after.len(), 1);
         self.0.load_file(load).await

@@ -521,6 +521,32 @@ async fn stage_landing(
         let (Some(relation), Some(source)) = (&node.relation, external.first()) else {
             continue;
         };
+        if source.external.is_remote() {
+            let location = &source.external.location;
+            let listed = ctx
+                .adapter
+                .list_remote(location)
+                .await
+                .map_err(|e| adapter_error(&e))?
+                .ok_or_else(|| {
+                    at(
+                        format!(
+                            "source `{}.{}`: the {} target cannot read files at `{location}`",
+                            source.source_name,
+                            source.table,
+                            ctx.adapter.flavour().name()
+                        ),
+                        Some("remote landing locations (s3://…) are read on Athena targets; elsewhere use a local path".into()),
+                    )
+                })?;
+            listings.insert(
+                location,
+                listed
+                    .into_iter()
+                    .map(|(path, size)| landing::LandingFile { path, size })
+                    .collect(),
+            );
+        }
         let exists = ctx
             .catalog
             .kind(relation)

@@ -849,3 +849,122 @@ fn a_model_longer_than_one_statement_is_staged_by_its_ctes_and_equals_duckdb() {
     drop_schema("awsdatacatalog", &schema);
     drop_schema("awsdatacatalog", &format!("{schema}_strata"));
 }
+
+/// Puts a local file into the stand-in's S3 (moto takes unsigned path-style PUTs; `-T`
+/// sends no form content type, which moto would try to parse).
+fn put_object(key: &str, file: &Path) {
+    let out = Command::new("curl")
+        .args(["-sS", "-f", "--max-time", "30", "-T"])
+        .arg(file)
+        .arg(format!("http://127.0.0.1:4567/strata-athena/{key}"))
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn landing_files_in_s3_are_read_where_they_lie_and_only_new_files_are_read_next_time() {
+    if !stand_in("athena_s3_landing") || !athena_front("athena_s3_landing") {
+        return;
+    }
+    let schema = format!("s3land_{}", std::process::id());
+    drop_schema("awsdatacatalog", &schema);
+    drop_schema("awsdatacatalog", &format!("{schema}_raw"));
+    let orders = Path::new(env!("CARGO_MANIFEST_DIR")).join("landing/shop/orders");
+    let prefix = format!("landing/{schema}/orders");
+    let sources = format!(
+        "sources:\n  - name: shop\n    schema: {schema}_raw\n    tables:\n      - name: orders\n        external: {{location: 's3://strata-athena/{prefix}/*.parquet', format: parquet}}\n"
+    );
+    let dir = lake_project(
+        &schema,
+        &[
+            ("models/sources.yml", &sources),
+            (
+                "models/orders_copy.sql",
+                "{{ config(materialized='incremental', bookmark='files') }}\nselect order_id, op, _source_file from {{ source('shop', 'orders') }}\n",
+            ),
+        ],
+    );
+    for file in ["LOAD00000001.parquet", "20240702-061500000.parquet"] {
+        put_object(&format!("{prefix}/{file}"), &orders.join(file));
+    }
+    // Not matched by the glob: never read.
+    put_object(
+        &format!("{prefix}/notes.txt"),
+        &orders.join("LOAD00000001.parquet"),
+    );
+    let first = run(dir.path(), &["build", "--target", "athena"], &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stderr.contains("LOADED 2 files"), "{}", first.stderr);
+    let count = |table: &str| {
+        texts(&format!(
+            "select cast(count(*) as varchar) from awsdatacatalog.\"{table}\""
+        ))
+    };
+    let local = |files: &[&str]| {
+        let list: Vec<String> = files
+            .iter()
+            .map(|f| format!("'{}'", orders.join(f).display()))
+            .collect();
+        crate::common::query(
+            &dir.path().join("target/scratch.duckdb"),
+            &format!("select count(*) from read_parquet([{}])", list.join(", ")),
+        )[0][0]
+            .clone()
+    };
+    let two = local(&["LOAD00000001.parquet", "20240702-061500000.parquet"]);
+    assert_eq!(
+        count(&format!("{schema}_raw\".\"orders")),
+        std::slice::from_ref(&two)
+    );
+    assert_eq!(count(&format!("{schema}\".\"orders_copy")), [two]);
+
+    // A new file lands: only it is read, by the load and by the model.
+    put_object(
+        &format!("{prefix}/20240703-061500000.parquet"),
+        &orders.join("20240703-061500000.parquet"),
+    );
+    let next = run(dir.path(), &["build", "--target", "athena"], &[]);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    assert!(next.stderr.contains("LOADED 1 files"), "{}", next.stderr);
+    let loads: Vec<String> = events("query", "\"$path\" in (")
+        .iter()
+        .filter_map(|e| e["sql"].as_str().map(str::to_string))
+        .filter(|sql| sql.contains(&format!("\"{schema}_raw\".\"orders\"")))
+        .collect();
+    assert_eq!(loads.len(), 2, "{loads:?}");
+    assert!(
+        loads[1].contains("20240703-061500000.parquet") && !loads[1].contains("LOAD00000001"),
+        "{}",
+        loads[1]
+    );
+    let three = local(&[
+        "LOAD00000001.parquet",
+        "20240702-061500000.parquet",
+        "20240703-061500000.parquet",
+    ]);
+    assert_eq!(
+        count(&format!("{schema}_raw\".\"orders")),
+        std::slice::from_ref(&three)
+    );
+    assert_eq!(count(&format!("{schema}\".\"orders_copy")), [three]);
+    let sources_read = texts(&format!(
+        "select distinct _source_file from awsdatacatalog.\"{schema}\".\"orders_copy\" order by 1"
+    ));
+    assert_eq!(sources_read.len(), 3, "{sources_read:?}");
+    assert!(sources_read
+        .iter()
+        .all(|s| s.starts_with(&format!("s3://strata-athena/{prefix}/"))));
+    // The external tables the loads read through are gone.
+    let left = texts(&format!(
+        "select table_name from awsdatacatalog.information_schema.tables where table_schema = '{schema}_raw' order by 1"
+    ));
+    assert_eq!(left, ["orders"]);
+    drop_schema("awsdatacatalog", &schema);
+    drop_schema("awsdatacatalog", &format!("{schema}_raw"));
+    drop_schema("awsdatacatalog", &format!("{schema}_strata"));
+}

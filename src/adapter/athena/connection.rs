@@ -819,6 +819,52 @@ impl Adapter for AthenaAdapter {
         Some(&self.schemas)
     }
 
+    async fn list_remote(
+        &self,
+        location: &str,
+    ) -> Result<Option<Vec<(String, u64)>>, AdapterError> {
+        let bad = |message: String| AdapterError::Database {
+            message: format!("the landing location `{location}`: {message}"),
+            retryable: false,
+        };
+        if !location.starts_with("s3://") {
+            return Ok(None);
+        }
+        // The literal folders before the first glob character are the prefix listed.
+        let literal: String = location
+            .chars()
+            .take_while(|c| !matches!(c, '*' | '?' | '[' | '{'))
+            .collect();
+        let folder = match literal.rfind('/') {
+            Some(at) => &literal[..=at],
+            None => literal.as_str(),
+        };
+        let prefix = S3Location::parse(folder).map_err(bad)?;
+        let matcher = globset::GlobBuilder::new(location)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| bad(e.to_string()))?
+            .compile_matcher();
+        let mut files: Vec<(String, u64)> = self
+            .s3
+            .list_sized(&prefix)
+            .await?
+            .into_iter()
+            .map(|(key, size)| (format!("s3://{}/{key}", prefix.bucket), size))
+            .filter(|(uri, _)| matcher.is_match(uri))
+            .collect();
+        files.sort();
+        Ok(Some(files))
+    }
+
+    async fn fetch_remote(&self, path: &str, to: &std::path::Path) -> Result<(), AdapterError> {
+        let at = S3Location::parse(path).map_err(|message| AdapterError::Database {
+            message,
+            retryable: false,
+        })?;
+        self.s3.download(&at, to).await
+    }
+
     async fn load_file(&self, load: &FileLoad<'_>) -> Result<u64, AdapterError> {
         match load.format {
             FileFormat::Parquet => self.load_parquet(load, load.path, false).await,

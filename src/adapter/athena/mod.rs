@@ -641,6 +641,65 @@ impl Flavour for AthenaFlavour {
                 }
                 calls
             }
+            Step::LoadRemote {
+                relation,
+                prefix,
+                files,
+                columns,
+                source_column,
+                reader,
+            } => {
+                // An external table over the files' folder; each row's file is its `$path`.
+                let mut out = vec![Lowered::sql(
+                    StatementKind::Ddl,
+                    format!(
+                        "create external table {} ({}) stored as parquet location {}",
+                        reader.render(&DDL_STYLE),
+                        ansi::column_definitions(columns, &DDL_STYLE),
+                        string_literal(prefix)
+                    ),
+                )];
+                let names: Vec<String> = columns
+                    .iter()
+                    .map(|c| DML_STYLE.quote_identifier(&c.name))
+                    .collect();
+                let head = format!(
+                    "insert into {} ({}, {}) select {}, \"$path\" from {} where \"$path\" in (",
+                    relation.render(&DML_STYLE),
+                    names.join(", "),
+                    DML_STYLE.quote_identifier(source_column),
+                    names.join(", "),
+                    reader.render(&DML_STYLE)
+                );
+                // As many files a statement as fit in half the statement limit.
+                let budget = self.limits().statement_bytes.unwrap_or(262_144) / 2;
+                let mut batch: Vec<String> = Vec::new();
+                let mut length = head.len();
+                let flush = |batch: &mut Vec<String>, out: &mut Vec<Lowered>| {
+                    if !batch.is_empty() {
+                        out.push(Lowered::sql(
+                            StatementKind::Dml,
+                            format!("{head}{})", batch.join(", ")),
+                        ));
+                        batch.clear();
+                    }
+                };
+                for file in files {
+                    let literal = string_literal(file);
+                    if length + literal.len() + 2 > budget {
+                        flush(&mut batch, &mut out);
+                        length = head.len();
+                    }
+                    length += literal.len() + 2;
+                    batch.push(literal);
+                }
+                flush(&mut batch, &mut out);
+                out.push(Lowered::sql(
+                    StatementKind::Ddl,
+                    format!("drop table if exists {}", reader.render(&DDL_STYLE)),
+                ));
+                out
+            }
             Step::Delete { from, filter } => dml(ansi::delete(from, filter, &DML_STYLE, false)),
             Step::AddColumns { relation, columns } => ddl(format!(
                 "alter table {} add columns ({})",
