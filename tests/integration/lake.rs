@@ -387,7 +387,7 @@ fn inject(fault: Json) {
 /// A project with a DuckDB target and an Athena target writing to `schema`.
 fn lake_project(schema: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
     let profiles = format!(
-        "lake:\n  target: duck\n  outputs:\n    duck:\n      type: duckdb\n      path: target/lake.duckdb\n    athena:\n      type: athena\n      region_name: us-east-1\n      schema: {schema}\n      work_group: primary\n      s3_staging_dir: s3://strata-athena/staging/{schema}/\n      s3_data_dir: s3://strata-athena/tables/\n      threads: 4\n    trino:\n      type: trino\n      host: 127.0.0.1\n      port: 8090\n      user: strata\n      database: iceberg\n      schema: {schema}\n      threads: 4\n"
+        "lake:\n  target: duck\n  outputs:\n    duck:\n      type: duckdb\n      path: target/lake.duckdb\n    athena:\n      type: athena\n      region_name: us-east-1\n      schema: {schema}\n      work_group: primary\n      s3_staging_dir: s3://strata-athena/staging/{schema}/\n      s3_data_dir: s3://strata-athena/tables/\n      threads: 4\n    trino:\n      type: trino\n      host: 127.0.0.1\n      port: 8090\n      user: strata\n      database: iceberg\n      schema: {schema}\n      threads: 4\n      session_properties: {{query_max_run_time: 2m}}\n"
     );
     let mut all: Vec<(&str, &str)> = vec![
         ("project.yml", "name: lake\nprofile: lake\n"),
@@ -771,6 +771,20 @@ fn the_glue_catalog_is_listed_once_per_schema_per_run_and_debug_checks_the_targe
     ] {
         assert!(said.contains(check), "{check}: {said}");
     }
+    // A workgroup that enforces its own result location.
+    let profiles = std::fs::read_to_string(dir.path().join("profiles.yml")).expect("profiles");
+    std::fs::write(
+        dir.path().join("profiles.yml"),
+        profiles.replace("work_group: primary", "work_group: enforced"),
+    )
+    .expect("profiles");
+    let enforced = run(dir.path(), &["debug", "--target", "athena"], &[]);
+    let said = format!("{}{}", enforced.stdout, enforced.stderr);
+    assert!(
+        said.contains("results where the workgroup enforces"),
+        "{said}"
+    );
+    std::fs::write(dir.path().join("profiles.yml"), &profiles).expect("profiles");
     // A workgroup that does not exist is named in the error.
     let profiles = std::fs::read_to_string(dir.path().join("profiles.yml")).expect("profiles");
     std::fs::write(
@@ -967,4 +981,64 @@ fn landing_files_in_s3_are_read_where_they_lie_and_only_new_files_are_read_next_
     drop_schema("awsdatacatalog", &schema);
     drop_schema("awsdatacatalog", &format!("{schema}_raw"));
     drop_schema("awsdatacatalog", &format!("{schema}_strata"));
+}
+
+#[test]
+fn ctrl_c_cancels_the_running_query_on_trino_and_debug_checks_the_target() {
+    if !stand_in("trino_cancel") {
+        return;
+    }
+    let schema = format!("cancel_{}", std::process::id());
+    drop_schema("iceberg", &schema);
+    let marker = format!("slow_{}", std::process::id());
+    let dir = lake_project(
+        &schema,
+        &[(
+            "models/slow.sql",
+            &format!(
+                "{{{{ config(materialized='table') }}}}\n-- {marker}\nselect count(*) as n from unnest(sequence(1, 3000)) a(x) cross join unnest(sequence(1, 3000)) b(y) cross join unnest(sequence(1, 3000)) c(z) where a.x * b.y * c.z % 7 = 3\n"
+            ),
+        )],
+    );
+    let debug = run(dir.path(), &["debug", "--target", "trino"], &[]);
+    let said = format!("{}{}", debug.stdout, debug.stderr);
+    assert_eq!(debug.code, 0, "{said}");
+    assert!(said.contains("catalog `iceberg` readable"), "{said}");
+
+    let started = std::time::Instant::now();
+    let running = crate::common::Running::until_env(
+        dir.path(),
+        &["run", "--target", "trino"],
+        &[],
+        &format!("START sql table model {schema}.slow"),
+    );
+    let state = |wanted: &str| {
+        trino(&format!(
+            "select state, coalesce(error_code, '') from system.runtime.queries where query like '%-- {marker}%' and query not like '%system.runtime%'"
+        ))
+        .unwrap_or_default()
+        .iter()
+        .any(|r| r.iter().any(|c| c.as_str() == Some(wanted)))
+    };
+    for _ in 0..200 {
+        if state("RUNNING") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(state("RUNNING"), "the slow query never ran on Trino");
+    let (code, seen) = running.interrupt();
+    assert_eq!(code, Some(1), "{seen}");
+    assert!(started.elapsed().as_secs() < 60, "{seen}");
+    let mut cancelled = false;
+    for _ in 0..100 {
+        if state("USER_CANCELED") {
+            cancelled = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(cancelled, "Trino did not see the query cancelled: {seen}");
+    drop_schema("iceberg", &schema);
+    drop_schema("iceberg", &format!("{schema}_strata"));
 }

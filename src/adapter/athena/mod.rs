@@ -61,6 +61,9 @@ pub struct AthenaFlavour {
     /// The S3 prefix tables are written under (`s3_data_dir`, or the staging dir's); `None`
     /// on Trino without `s3_data_dir`, whose catalog then places each table.
     data_dir: Option<String>,
+    /// Where tables strata builds for its own use in a run go (`s3_tmp_table_dir`); the data
+    /// dir when unset.
+    tmp_dir: Option<String>,
     naming: DataNaming,
 }
 
@@ -93,11 +96,17 @@ impl AthenaFlavour {
             .s3_data_dir
             .clone()
             .unwrap_or_else(|| format!("{}/tables", config.s3_staging_dir.trim_end_matches('/')));
-        AthenaFlavour::with(
-            Engine::Athena,
-            Some(data_dir),
-            config.s3_data_naming.as_deref(),
-        )
+        AthenaFlavour {
+            tmp_dir: config
+                .s3_tmp_table_dir
+                .as_ref()
+                .map(|d| d.trim_end_matches('/').to_string()),
+            ..AthenaFlavour::with(
+                Engine::Athena,
+                Some(data_dir),
+                config.s3_data_naming.as_deref(),
+            )
+        }
     }
 
     /// Trino's flavour: the same SQL, with Trino's DDL in place of Athena's Hive DDL.
@@ -132,6 +141,7 @@ impl AthenaFlavour {
                 alter_type_in_transaction: true,
             },
             data_dir: data_dir.map(|d| d.trim_end_matches('/').to_string()),
+            tmp_dir: None,
             naming: naming
                 .and_then(DataNaming::parse)
                 .unwrap_or(DataNaming::SchemaTableUnique),
@@ -536,7 +546,10 @@ impl Flavour for AthenaFlavour {
             bucketed_by: Vec::new(),
             bucket_count: None,
             write_compression: None,
-            location: self.base_location(relation),
+            location: match &self.tmp_dir {
+                Some(dir) => format!("{dir}/{}/{}", relation.schema, relation.identifier),
+                None => self.base_location(relation),
+            },
             external: false,
             engine: self.engine,
         })
@@ -907,4 +920,60 @@ fn partition_path(columns: &[String], tuple: &[Literal]) -> String {
         .map(|(column, value)| format!("{column}={}", escape_path_value(&partition_text(value))))
         .collect::<Vec<_>>()
         .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flavour(extra: serde_json::Value) -> AthenaFlavour {
+        let mut config = serde_json::json!({
+            "s3_staging_dir": "s3://lake/staging/", "s3_data_dir": "s3://lake/tables/",
+            "region_name": "eu-west-1", "schema": "analytics"
+        });
+        if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
+            config.extend(extra.clone());
+        }
+        AthenaFlavour::new(&serde_json::from_value(config).unwrap())
+    }
+
+    fn location(storage: &Storage) -> String {
+        storage.get::<AthenaTable>().unwrap().location.clone()
+    }
+
+    #[test]
+    fn scratch_tables_go_to_the_tmp_table_dir_when_one_is_set() {
+        let relation = RelationName::new(
+            Some("awsdatacatalog".into()),
+            "analytics",
+            "orders__strata_new_1a2b3c4d",
+        );
+        assert_eq!(
+            location(&flavour(serde_json::json!({})).scratch_storage(&relation)),
+            "s3://lake/tables/analytics/orders__strata_new_1a2b3c4d"
+        );
+        assert_eq!(
+            location(
+                &flavour(serde_json::json!({"s3_tmp_table_dir": "s3://scratch/tmp/"}))
+                    .scratch_storage(&relation)
+            ),
+            "s3://scratch/tmp/analytics/orders__strata_new_1a2b3c4d"
+        );
+    }
+
+    #[test]
+    fn partition_values_are_hive_text_and_paths_escape_as_hive_does() {
+        let batch = vec![vec![Literal::Text("2024-07-01".into()), Literal::Null]];
+        assert_eq!(
+            partition_values(&batch),
+            r#"[["2024-07-01","__HIVE_DEFAULT_PARTITION__"]]"#
+        );
+        assert_eq!(
+            partition_path(
+                &["at".to_string()],
+                &[Literal::Text("2024-07-01 10:00:00".into())]
+            ),
+            "at=2024-07-01 10%3A00%3A00"
+        );
+    }
 }
