@@ -78,43 +78,24 @@ pub async fn stage_files(ctx: &Context<'_>, plan: &StagePlan) -> Result<Outcome,
     tokio::task::spawn_blocking(move || crate::local::export(&export, &out, &format))
         .await
         .map_err(|e| AdapterError::Internal(format!("the file writer task failed: {e}")))??;
+    let file_columns: Vec<ColumnDef> = columns
+        .iter()
+        .zip(&names)
+        .map(|(column, name)| ColumnDef {
+            name: name.clone(),
+            data_type: flavour.column_type_for(&column.data_type),
+        })
+        .collect();
     let mut steps = Vec::new();
     let mut views = Vec::new();
     match &existing {
         Some(existing) if !plan.rebuild => {
-            let added: Vec<ColumnDef> = columns
-                .iter()
-                .zip(&names)
-                .filter(|(_, name)| {
-                    !existing
-                        .columns
-                        .iter()
-                        .any(|e| e.name.eq_ignore_ascii_case(name))
-                })
-                .map(|(column, name)| ColumnDef {
-                    name: name.clone(),
-                    data_type: flavour.column_type_for(&column.data_type),
-                })
-                .collect();
-            if !added.is_empty() {
-                steps.push(Step::AddColumns {
-                    relation: relation.clone(),
-                    columns: added,
-                });
-            }
-            if !plan.changed.is_empty() {
-                steps.push(Step::Delete {
-                    from: relation.clone(),
-                    filter: Filter::In {
-                        columns: vec![SOURCE_FILE_COLUMN.to_string()],
-                        values: plan
-                            .changed
-                            .iter()
-                            .map(|p| vec![Literal::Text(p.clone())])
-                            .collect(),
-                    },
-                });
-            }
+            steps.extend(appending_steps(
+                relation,
+                existing,
+                &file_columns,
+                &plan.changed,
+            ));
         }
         _ => {
             if let Some(existing) = &existing {
@@ -129,14 +110,7 @@ pub async fn stage_files(ctx: &Context<'_>, plan: &StagePlan) -> Result<Outcome,
             }
             steps.push(Step::CreateTable {
                 relation: relation.clone(),
-                columns: columns
-                    .iter()
-                    .zip(&names)
-                    .map(|(column, name)| ColumnDef {
-                        name: name.clone(),
-                        data_type: flavour.column_type_for(&column.data_type),
-                    })
-                    .collect(),
+                columns: file_columns.clone(),
                 storage: Storage::plain(),
             });
         }
@@ -223,35 +197,12 @@ async fn stage_remote(
     let mut steps = Vec::new();
     match &existing {
         Some(existing) if !plan.rebuild => {
-            let added: Vec<ColumnDef> = file_columns
-                .iter()
-                .filter(|c| {
-                    !existing
-                        .columns
-                        .iter()
-                        .any(|e| e.name.eq_ignore_ascii_case(&c.name))
-                })
-                .cloned()
-                .collect();
-            if !added.is_empty() {
-                steps.push(Step::AddColumns {
-                    relation: relation.clone(),
-                    columns: added,
-                });
-            }
-            if !plan.changed.is_empty() {
-                steps.push(Step::Delete {
-                    from: relation.clone(),
-                    filter: Filter::In {
-                        columns: vec![SOURCE_FILE_COLUMN.to_string()],
-                        values: plan
-                            .changed
-                            .iter()
-                            .map(|p| vec![Literal::Text(p.clone())])
-                            .collect(),
-                    },
-                });
-            }
+            steps.extend(appending_steps(
+                relation,
+                existing,
+                &file_columns,
+                &plan.changed,
+            ));
         }
         _ => {
             if let Some(existing) = &existing {
@@ -308,4 +259,44 @@ async fn stage_remote(
         rows_affected: Some(rows),
         warnings: executed.warnings,
     })
+}
+
+/// The steps before new files are appended to an existing raw table: the files' new columns
+/// added, and the rows of files whose size changed since they were read deleted.
+fn appending_steps(
+    relation: &crate::relation::RelationName,
+    existing: &crate::adapter::RelationInfo,
+    file_columns: &[ColumnDef],
+    changed: &[String],
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let added: Vec<ColumnDef> = file_columns
+        .iter()
+        .filter(|c| {
+            !existing
+                .columns
+                .iter()
+                .any(|e| e.name.eq_ignore_ascii_case(&c.name))
+        })
+        .cloned()
+        .collect();
+    if !added.is_empty() {
+        steps.push(Step::AddColumns {
+            relation: relation.clone(),
+            columns: added,
+        });
+    }
+    if !changed.is_empty() {
+        steps.push(Step::Delete {
+            from: relation.clone(),
+            filter: Filter::In {
+                columns: vec![SOURCE_FILE_COLUMN.to_string()],
+                values: changed
+                    .iter()
+                    .map(|p| vec![Literal::Text(p.clone())])
+                    .collect(),
+            },
+        });
+    }
+    steps
 }

@@ -4,8 +4,6 @@
 //! the events it saw). Tables are read back through Trino itself, not through strata. In CI a
 //! missing stand-in fails the test; elsewhere the test prints why it skipped.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -82,31 +80,7 @@ pub fn stand_in(test: &str) -> bool {
 
 /// One HTTP/1.1 request to the Athena front's control API; the status and the body.
 fn http(method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
-    let mut stream = TcpStream::connect(FRONT).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {FRONT}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .map_err(|e| e.to_string())?;
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("not an HTTP response: {response}"))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
+    crate::common::http(FRONT, method, path, body)
 }
 
 /// Whether the Athena front answers; in CI its absence fails the test.
@@ -167,24 +141,26 @@ pub fn drop_schema(catalog: &str, schema: &str) {
     let _ = trino(&format!("drop schema if exists {catalog}.\"{schema}\""));
 }
 
-/// Every column as comparable text on Trino: numbers as decimal(38,6), timestamps to the
-/// second, NULL as `∅`.
-fn trino_rows_sql(table: &str, columns: &[(String, String)]) -> String {
+/// Every column of `table` as comparable text, by the Trino column types: numbers as
+/// decimal(38,6), timestamps to the second (`timestamp` formats it: Trino's and DuckDB's
+/// functions differ), booleans as words, NULL as `∅`.
+fn rows_sql(table: &str, columns: &[(String, String)], timestamp: fn(&str) -> String) -> String {
     let parts: Vec<String> = columns
         .iter()
         .map(|(name, data_type)| {
             let ty = data_type.to_lowercase();
+            let column = format!("\"{name}\"");
             let value = if ["int", "decimal", "double", "real"]
                 .iter()
                 .any(|t| ty.contains(t))
             {
-                format!("cast(cast(\"{name}\" as decimal(38, 6)) as varchar)")
+                format!("cast(cast({column} as decimal(38, 6)) as varchar)")
             } else if ty.starts_with("timestamp") {
-                format!("format_datetime(\"{name}\", 'yyyy-MM-dd HH:mm:ss')")
+                timestamp(&column)
             } else if ty == "boolean" {
-                format!("case when \"{name}\" then 'true' when not \"{name}\" then 'false' end")
+                format!("case when {column} then 'true' when not {column} then 'false' end")
             } else {
-                format!("cast(\"{name}\" as varchar)")
+                format!("cast({column} as varchar)")
             };
             format!("coalesce({value}, '∅')")
         })
@@ -195,31 +171,16 @@ fn trino_rows_sql(table: &str, columns: &[(String, String)]) -> String {
     )
 }
 
-/// The same text of DuckDB's columns, by the Trino column types.
+fn trino_rows_sql(table: &str, columns: &[(String, String)]) -> String {
+    rows_sql(table, columns, |c| {
+        format!("format_datetime({c}, 'yyyy-MM-dd HH:mm:ss')")
+    })
+}
+
 fn duck_rows_sql(table: &str, columns: &[(String, String)]) -> String {
-    let parts: Vec<String> = columns
-        .iter()
-        .map(|(name, data_type)| {
-            let ty = data_type.to_lowercase();
-            let value = if ["int", "decimal", "double", "real"]
-                .iter()
-                .any(|t| ty.contains(t))
-            {
-                format!("cast(cast(\"{name}\" as decimal(38, 6)) as varchar)")
-            } else if ty.starts_with("timestamp") {
-                format!("strftime(\"{name}\", '%Y-%m-%d %H:%M:%S')")
-            } else if ty == "boolean" {
-                format!("case when \"{name}\" then 'true' when not \"{name}\" then 'false' end")
-            } else {
-                format!("cast(\"{name}\" as varchar)")
-            };
-            format!("coalesce({value}, '∅')")
-        })
-        .collect();
-    format!(
-        "select {} as r from {table} order by 1",
-        parts.join(" || '|' || ")
-    )
+    rows_sql(table, columns, |c| {
+        format!("strftime({c}, '%Y-%m-%d %H:%M:%S')")
+    })
 }
 
 /// The columns of a table on Trino, by name and type.
@@ -1041,4 +1002,50 @@ fn ctrl_c_cancels_the_running_query_on_trino_and_debug_checks_the_target() {
     assert!(cancelled, "Trino did not see the query cancelled: {seen}");
     drop_schema("iceberg", &schema);
     drop_schema("iceberg", &format!("{schema}_strata"));
+}
+
+#[test]
+fn iceberg_insert_overwrite_and_new_columns_on_athena() {
+    if !stand_in("athena_schema_change") || !athena_front("athena_schema_change") {
+        return;
+    }
+    let schema = format!("evolve_{}", std::process::id());
+    drop_schema("awsdatacatalog", &schema);
+    let wide = "{{ config(materialized='incremental', unique_key='id', on_schema_change='append_new_columns') }}\n";
+    let over = "{{ config(materialized='incremental', incremental_strategy='insert_overwrite', partitioned_by=['day']) }}\n";
+    let dir = lake_project(
+        &schema,
+        &[
+            ("models/wide.sql", &format!("{wide}select 1 as id\n")),
+            (
+                "models/over.sql",
+                &format!("{over}select 1 as n, date '2024-01-01' as day union all select 2, date '2024-01-02'\n"),
+            ),
+        ],
+    );
+    let first = run(dir.path(), &["run", "--target", "athena"], &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    std::fs::write(
+        dir.path().join("models/wide.sql"),
+        format!("{wide}select 2 as id, 'x' as note\n"),
+    )
+    .expect("model");
+    std::fs::write(
+        dir.path().join("models/over.sql"),
+        format!("{over}select 3 as n, date '2024-01-02' as day\n"),
+    )
+    .expect("model");
+    let next = run(dir.path(), &["run", "--target", "athena"], &[]);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    assert_eq!(
+        texts(&format!("select cast(id as varchar) || ':' || coalesce(note, '∅') from awsdatacatalog.\"{schema}\".wide order by id")),
+        ["1:∅", "2:x"]
+    );
+    // The touched day's rows were replaced, the other day's kept (Iceberg: a row delete).
+    assert_eq!(
+        texts(&format!("select cast(n as varchar) || '@' || cast(day as varchar) from awsdatacatalog.\"{schema}\".over order by n")),
+        ["1@2024-01-01", "3@2024-01-02"]
+    );
+    drop_schema("awsdatacatalog", &schema);
+    drop_schema("awsdatacatalog", &format!("{schema}_strata"));
 }
