@@ -42,8 +42,13 @@
 {% macro dateadd(datepart, interval, from_date_or_timestamp) -%}
     {{ adapter.dispatch('dateadd')(datepart, interval, from_date_or_timestamp) }}
 {%- endmacro %}
+{#- PostgreSQL's intervals know no quarter: three months. -#}
 {% macro default__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    {%- if datepart | lower == 'quarter' -%}
+    {{ from_date_or_timestamp }} + ((interval '3 month') * ({{ interval }}))
+    {%- else -%}
     {{ from_date_or_timestamp }} + ((interval '1 {{ datepart }}') * ({{ interval }}))
+    {%- endif -%}
 {%- endmacro %}
 {% macro redshift__dateadd(datepart, interval, from_date_or_timestamp) -%}
     dateadd({{ datepart }}, {{ interval }}, {{ from_date_or_timestamp }})
@@ -58,6 +63,148 @@
 {% macro any_value(expression) -%}{{ adapter.dispatch('any_value')(expression) }}{%- endmacro %}
 {% macro default__any_value(expression) -%}any_value({{ expression }}){%- endmacro %}
 {% macro postgres__any_value(expression) -%}min({{ expression }}){%- endmacro %}
+{#- dbt's other cross-database macros, each dispatched so a project or package can override it
+    per warehouse (`<adapter>__name`), with strata's own SQL for each warehouse it supports. -#}
+{% macro length(expression) -%}{{ adapter.dispatch('length', 'dbt')(expression) }}{%- endmacro %}
+{% macro default__length(expression) -%}length({{ expression }}){%- endmacro %}
+{% macro redshift__length(expression) -%}len({{ expression }}){%- endmacro %}
+{% macro position(substring_text, string_text) -%}{{ adapter.dispatch('position', 'dbt')(substring_text, string_text) }}{%- endmacro %}
+{% macro default__position(substring_text, string_text) -%}position({{ substring_text }} in {{ string_text }}){%- endmacro %}
+{% macro trino__position(substring_text, string_text) -%}strpos({{ string_text }}, {{ substring_text }}){%- endmacro %}
+{% macro replace(field, old_chars, new_chars) -%}{{ adapter.dispatch('replace', 'dbt')(field, old_chars, new_chars) }}{%- endmacro %}
+{% macro default__replace(field, old_chars, new_chars) -%}replace({{ field }}, {{ old_chars }}, {{ new_chars }}){%- endmacro %}
+{% macro right(string_text, length_expression) -%}{{ adapter.dispatch('right', 'dbt')(string_text, length_expression) }}{%- endmacro %}
+{% macro default__right(string_text, length_expression) -%}right({{ string_text }}, {{ length_expression }}){%- endmacro %}
+{% macro trino__right(string_text, length_expression) -%}
+    case when {{ length_expression }} = 0 then '' else substr({{ string_text }}, -({{ length_expression }})) end
+{%- endmacro %}
+{% macro cast_bool_to_text(field) -%}{{ adapter.dispatch('cast_bool_to_text', 'dbt')(field) }}{%- endmacro %}
+{% macro default__cast_bool_to_text(field) -%}cast({{ field }} as {{ type_string() }}){%- endmacro %}
+{% macro redshift__cast_bool_to_text(field) -%}
+    case when {{ field }} is true then 'true' when {{ field }} is false then 'false' end
+{%- endmacro %}
+{% macro equals(expr1, expr2) -%}{{ adapter.dispatch('equals', 'dbt')(expr1, expr2) }}{%- endmacro %}
+{#- dbt's default: plain `=` (NULL for NULLs), unless the project sets the behaviour flag
+    `enable_truthy_nulls_equals_macro`, which makes two NULLs equal. -#}
+{% macro default__equals(expr1, expr2) -%}
+    {%- if flags.enable_truthy_nulls_equals_macro | default(false) -%}
+    (({{ expr1 }} = {{ expr2 }}) or ({{ expr1 }} is null and {{ expr2 }} is null))
+    {%- else -%}
+    ({{ expr1 }} = {{ expr2 }})
+    {%- endif -%}
+{%- endmacro %}
+{% macro except() -%}{{ adapter.dispatch('except', 'dbt')() }}{%- endmacro %}
+{% macro default__except() -%}except{%- endmacro %}
+{% macro intersect() -%}{{ adapter.dispatch('intersect', 'dbt')() }}{%- endmacro %}
+{% macro default__intersect() -%}intersect{%- endmacro %}
+{% macro bool_or(expression) -%}{{ adapter.dispatch('bool_or', 'dbt')(expression) }}{%- endmacro %}
+{% macro default__bool_or(expression) -%}bool_or({{ expression }}){%- endmacro %}
+{% macro trino__bool_or(expression) -%}bool_or({{ expression }}){%- endmacro %}
+{% macro redshift__bool_or(expression) -%}bool_or({{ expression }}){%- endmacro %}
+{% macro date(year, month, day) -%}{{ adapter.dispatch('date', 'dbt')(year, month, day) }}{%- endmacro %}
+{% macro default__date(year, month, day) -%}
+    cast('{{ year }}-{{ ('0' ~ month)[-2:] }}-{{ ('0' ~ day)[-2:] }}' as date)
+{%- endmacro %}
+{% macro last_day(date, datepart) -%}{{ adapter.dispatch('last_day', 'dbt')(date, datepart) }}{%- endmacro %}
+{% macro default__last_day(date, datepart) -%}
+    cast({{ dateadd('day', '-1', dateadd(datepart, '1', date_trunc(datepart, date))) }} as date)
+{%- endmacro %}
+{% macro datediff(first_date, second_date, datepart) -%}{{ adapter.dispatch('datediff', 'dbt')(first_date, second_date, datepart) }}{%- endmacro %}
+{#- Calendar boundaries crossed from the first to the second, as dbt counts them. -#}
+{% macro default__datediff(first_date, second_date, datepart) -%}
+    {%- set part = datepart | lower -%}
+    {%- if part == 'year' -%}
+        (extract(year from {{ second_date }}) - extract(year from {{ first_date }}))
+    {%- elif part == 'quarter' -%}
+        ((extract(year from {{ second_date }}) - extract(year from {{ first_date }})) * 4 + extract(quarter from {{ second_date }}) - extract(quarter from {{ first_date }}))
+    {%- elif part == 'month' -%}
+        ((extract(year from {{ second_date }}) - extract(year from {{ first_date }})) * 12 + extract(month from {{ second_date }}) - extract(month from {{ first_date }}))
+    {%- elif part == 'day' -%}
+        (cast({{ second_date }} as date) - cast({{ first_date }} as date))
+    {%- elif part == 'week' -%}
+        (floor((cast(date_trunc('week', cast({{ second_date }} as date)) as date) - cast(date_trunc('week', cast({{ first_date }} as date)) as date)) / 7))
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("datediff: the datepart `" ~ datepart ~ "` is not supported; use year, quarter, month, week or day") }}
+    {%- endif -%}
+{%- endmacro %}
+{% macro duckdb__datediff(first_date, second_date, datepart) -%}
+    date_diff('{{ datepart }}', cast({{ first_date }} as timestamp), cast({{ second_date }} as timestamp))
+{%- endmacro %}
+{% macro redshift__datediff(first_date, second_date, datepart) -%}
+    datediff({{ datepart }}, {{ first_date }}, {{ second_date }})
+{%- endmacro %}
+{% macro trino__datediff(first_date, second_date, datepart) -%}
+    date_diff('{{ datepart }}', date_trunc('{{ datepart }}', cast({{ first_date }} as timestamp)), date_trunc('{{ datepart }}', cast({{ second_date }} as timestamp)))
+{%- endmacro %}
+{% macro listagg(measure, delimiter_text="','", order_by_clause=none, limit_num=none) -%}
+    {{ adapter.dispatch('listagg', 'dbt')(measure, delimiter_text, order_by_clause, limit_num) }}
+{%- endmacro %}
+{% macro default__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
+    {%- if limit_num -%}
+        array_to_string((array_agg({{ measure }} {{ order_by_clause or '' }}))[1:{{ limit_num }}], {{ delimiter_text }})
+    {%- else -%}
+        string_agg({{ measure }}, {{ delimiter_text }} {{ order_by_clause or '' }})
+    {%- endif -%}
+{%- endmacro %}
+{% macro duckdb__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
+    {%- if limit_num -%}
+        array_to_string(list_slice(list({{ measure }} {{ order_by_clause or '' }}), 1, {{ limit_num }}), {{ delimiter_text }})
+    {%- else -%}
+        string_agg({{ measure }}, {{ delimiter_text }} {{ order_by_clause or '' }})
+    {%- endif -%}
+{%- endmacro %}
+{% macro redshift__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
+    {%- if limit_num -%}
+        {{ exceptions.raise_compiler_error("listagg: `limit_num` is not supported on Redshift") }}
+    {%- endif -%}
+    listagg({{ measure }}, {{ delimiter_text }}){% if order_by_clause %} within group ({{ order_by_clause }}){% endif %}
+{%- endmacro %}
+{% macro trino__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
+    {%- if limit_num -%}
+        array_join(slice(array_agg({{ measure }} {{ order_by_clause or '' }}), 1, {{ limit_num }}), {{ delimiter_text }})
+    {%- else -%}
+        listagg({{ measure }}, {{ delimiter_text }}) within group ({{ order_by_clause or 'order by 1' }})
+    {%- endif -%}
+{%- endmacro %}
+{% macro array_construct(inputs=[], data_type=api.Column.translate_type('integer')) -%}
+    {{ adapter.dispatch('array_construct', 'dbt')(inputs, data_type) }}
+{%- endmacro %}
+{% macro default__array_construct(inputs, data_type) -%}
+    {%- if inputs | length > 0 -%}array[ {{ inputs | join(' , ') }} ]{%- else -%}cast(array[] as {{ data_type }}[]){%- endif -%}
+{%- endmacro %}
+{% macro trino__array_construct(inputs, data_type) -%}
+    {%- if inputs | length > 0 -%}array[ {{ inputs | join(' , ') }} ]{%- else -%}cast(array[] as array({{ data_type }})){%- endif -%}
+{%- endmacro %}
+{% macro array_append(array, new_element) -%}{{ adapter.dispatch('array_append', 'dbt')(array, new_element) }}{%- endmacro %}
+{% macro default__array_append(array, new_element) -%}array_append({{ array }}, {{ new_element }}){%- endmacro %}
+{% macro trino__array_append(array, new_element) -%}concat({{ array }}, {{ new_element }}){%- endmacro %}
+{% macro array_concat(array_1, array_2) -%}{{ adapter.dispatch('array_concat', 'dbt')(array_1, array_2) }}{%- endmacro %}
+{% macro default__array_concat(array_1, array_2) -%}array_cat({{ array_1 }}, {{ array_2 }}){%- endmacro %}
+{% macro duckdb__array_concat(array_1, array_2) -%}list_concat({{ array_1 }}, {{ array_2 }}){%- endmacro %}
+{% macro trino__array_concat(array_1, array_2) -%}concat({{ array_1 }}, {{ array_2 }}){%- endmacro %}
+{#- How many binary digits count to `upper_bound` (at least 1). -#}
+{% macro get_powers_of_two(upper_bound) -%}{{ return(adapter.dispatch('get_powers_of_two', 'dbt')(upper_bound)) }}{%- endmacro %}
+{% macro default__get_powers_of_two(upper_bound) -%}
+    {%- if upper_bound <= 0 -%}
+        {{ exceptions.raise_compiler_error("get_powers_of_two: `upper_bound` must be positive, not " ~ upper_bound) }}
+    {%- endif -%}
+    {%- set ns = namespace(digits=0) -%}
+    {%- for i in range(1, 64) -%}
+        {%- if ns.digits == 0 and 2 ** i >= upper_bound -%}{%- set ns.digits = i -%}{%- endif -%}
+    {%- endfor -%}
+    {{ return(ns.digits) }}
+{%- endmacro %}
+{#- The integers 1 to `upper_bound` as `generated_number`, from a cross join of binary digits
+    (no engine function, so every warehouse runs it, Redshift's compute nodes too). -#}
+{% macro generate_series(upper_bound) -%}{{ return(adapter.dispatch('generate_series', 'dbt')(upper_bound)) }}{%- endmacro %}
+{% macro default__generate_series(upper_bound) -%}
+    {%- set digits = get_powers_of_two(upper_bound) -%}
+    with bits as (select 0 as generated_number union all select 1), digits as (
+        select {% for i in range(digits) %}b{{ i }}.generated_number * {{ 2 ** i }}{% if not loop.last %} + {% endif %}{% endfor %} + 1 as generated_number
+        from {% for i in range(digits) %}bits b{{ i }}{% if not loop.last %} cross join {% endif %}{% endfor %}
+    )
+    select generated_number from digits where generated_number <= {{ upper_bound }}
+{%- endmacro %}
 {% macro escape_single_quotes(expression) -%}{{ expression | replace("'", "''") }}{%- endmacro %}
 {% macro string_literal(value) -%}'{{ value }}'{%- endmacro %}
 {#- Generic data tests: each returns the failing rows. -#}

@@ -509,7 +509,54 @@ impl Object for Api {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
             "Relation" => Some(Value::from_object(RelationFactory(self.0.clone()))),
+            "Column" => Some(Value::from_object(ColumnFactory)),
             _ => None,
+        }
+    }
+}
+
+/// `api.Column`: dbt's column type helpers. `translate_type` maps dbt's portable type names
+/// (`string`, `integer`, `float`, `timestamp`, `boolean`) to SQL every supported warehouse
+/// casts to; any other name is returned as written, as dbt does.
+#[derive(Debug)]
+struct ColumnFactory;
+
+impl Object for ColumnFactory {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let (positional, _) = split_args(args)?;
+        let text = |i: usize| positional.get(i).map(|v| v.to_string());
+        match method {
+            "translate_type" => {
+                let name = text(0).unwrap_or_default();
+                Ok(Value::from(match name.to_ascii_lowercase().as_str() {
+                    "string" => "varchar".to_string(),
+                    "integer" => "integer".to_string(),
+                    "float" => "float".to_string(),
+                    "timestamp" => "timestamp".to_string(),
+                    "boolean" => "boolean".to_string(),
+                    _ => name,
+                }))
+            }
+            "string_type" => Ok(Value::from(match text(0) {
+                Some(size) => format!("character varying({size})"),
+                None => "character varying".to_string(),
+            })),
+            "numeric_type" => {
+                let dtype = text(0).unwrap_or_else(|| "numeric".into());
+                Ok(Value::from(match (text(1), text(2)) {
+                    (Some(p), Some(s)) if p != "none" && s != "none" => format!("{dtype}({p},{s})"),
+                    _ => dtype,
+                }))
+            }
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("api.Column.{method}() is not supported by strata yet"),
+            )),
         }
     }
 }

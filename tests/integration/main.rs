@@ -4,6 +4,7 @@ mod bounds;
 mod commands;
 mod common;
 mod compile;
+mod cross_db;
 mod data_tests;
 mod errors;
 mod example;
