@@ -171,14 +171,17 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
     );
     env.add_global("dbt_version", Value::from("1.10.0"));
     env.add_global("strata_version", Value::from(env!("CARGO_PKG_VERSION")));
-    env.add_global(
-        "flags",
-        Value::from(minijinja::value::Serde(serde_json::json!({
-            "FULL_REFRESH": shared.full_refresh,
-            "STORE_FAILURES": false,
-            "WHICH": shared.command,
-        }))),
-    );
+    let mut flags = serde_json::json!({
+        "FULL_REFRESH": shared.full_refresh,
+        "STORE_FAILURES": false,
+        "WHICH": shared.command,
+    });
+    if let (Some(all), Some(project)) = (flags.as_object_mut(), shared.project_flags.as_object()) {
+        for (name, value) in project {
+            all.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+    }
+    env.add_global("flags", Value::from(minijinja::value::Serde(flags)));
     env.add_global(
         "graph",
         Value::from(minijinja::value::Serde(serde_json::json!({

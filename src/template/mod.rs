@@ -56,6 +56,9 @@ pub struct Shared {
     pub docs: IndexMap<String, String>,
     pub full_refresh: bool,
     pub command: String,
+    /// The project file's `flags:` (dbt's behaviour flags), visible to templates as
+    /// `flags.<name>` beside the run's own flags.
+    pub project_flags: Json,
 }
 
 /// What went wrong in a template, and where.
@@ -155,6 +158,7 @@ impl Engine {
                 .collect(),
             full_refresh: options.full_refresh,
             command: options.command.clone(),
+            project_flags: project.file.flags.clone(),
         });
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::SemiStrict);

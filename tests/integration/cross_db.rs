@@ -94,6 +94,26 @@ fn cross_database_macros_compute_what_dbt_computes_on_every_warehouse() {
         assert_eq!(&got, rows, "DuckDB: `{table}` differs from dbt's");
     }
 
+    // With dbt's behaviour flag, two NULLs are equal (dbt-core 1.12.6 gives `true, false` for
+    // these two columns with the flag set, run by hand with the peers' venv).
+    let project = dir.path().join("dbt_project.yml");
+    let original = std::fs::read_to_string(&project).expect("project");
+    std::fs::write(
+        &project,
+        format!("{original}flags:\n  enable_truthy_nulls_equals_macro: true\n"),
+    )
+    .expect("project");
+    let flagged = strata_env(dir.path(), &["run", "--select", "scalars"], &[]);
+    assert_eq!(flagged.code, 0, "{}", flagged.stderr);
+    assert_eq!(
+        crate::common::query(
+            &duck,
+            "select cast(nulls_equal as varchar), cast(one_is_two as varchar) from main.scalars"
+        ),
+        [["true", "false"]]
+    );
+    std::fs::write(&project, original).expect("project");
+
     // Arrays print differently on each engine; their values are DuckDB's concern above.
     let portable: Vec<(&String, &Rows)> = expected
         .iter()
