@@ -276,9 +276,10 @@ impl TrinoAdapter {
             let response = self.client.request(request).await.map_err(|e| {
                 AdapterError::Database {
                     message: format!("the request to Trino at {} failed: {e}", self.base),
-                    // Nothing was submitted when the connection failed before an answer to a
-                    // POST; a GET of a nextUri may be repeated.
-                    retryable: true,
+                    // Only a connection that never opened submitted nothing: a statement whose
+                    // request or answer was cut may have run, and running it again could write
+                    // its rows twice.
+                    retryable: e.is_connect(),
                 }
             })?;
             let status = response.status();
@@ -288,7 +289,7 @@ impl TrinoAdapter {
                 .await
                 .map_err(|e| AdapterError::Database {
                     message: format!("reading Trino's answer failed: {e}"),
-                    retryable: true,
+                    retryable: false,
                 })?
                 .to_bytes();
             match status {
@@ -311,7 +312,7 @@ impl TrinoAdapter {
                             "Trino answered HTTP {status}: {}",
                             String::from_utf8_lossy(&bytes).trim()
                         ),
-                        retryable: status.is_server_error(),
+                        retryable: status.is_server_error() && method == Method::POST,
                     })
                 }
             }

@@ -680,6 +680,32 @@ fn throttling_and_iceberg_commit_errors_are_retried_and_ctrl_c_stops_the_query()
     let next = run(dir.path(), &["run", "--target", "athena"], &[]);
     assert_eq!(next.code, 0, "{}", next.stderr);
     assert_eq!(held(&schema, "m").as_deref(), Some("3"));
+
+    // Polls throttled past the SDK's retries (none here): strata polls again, and the query is
+    // started once, not run again.
+    let profiles = std::fs::read_to_string(dir.path().join("profiles.yml")).expect("profiles");
+    std::fs::write(
+        dir.path().join("profiles.yml"),
+        profiles.replace(
+            "      work_group: primary\n",
+            "      work_group: primary\n      num_retries: 0\n",
+        ),
+    )
+    .expect("profiles");
+    std::fs::write(
+        dir.path().join("models/m.sql"),
+        "{{ config(materialized='table') }}\nselect 4 as n\n",
+    )
+    .expect("model");
+    inject(serde_json::json!({"kind": "throttle", "count": 3, "match": "GetQueryExecution"}));
+    let polled = run(dir.path(), &["run", "--target", "athena"], &[]);
+    assert_eq!(polled.code, 0, "{}", polled.stderr);
+    assert_eq!(held(&schema, "m").as_deref(), Some("4"));
+    let started: Vec<Json> = events("query", "select 4 as n")
+        .into_iter()
+        .filter(|e| e["sql"].as_str().is_some_and(|s| s.contains(&table)))
+        .collect();
+    assert_eq!(started.len(), 1, "the query ran again: {started:?}");
     drop_schema("awsdatacatalog", &schema);
     drop_schema("awsdatacatalog", &format!("{schema}_strata"));
 }

@@ -104,6 +104,17 @@ where
     }
 }
 
+/// The same error, never retried by running the query again.
+fn not_retryable(err: AdapterError) -> AdapterError {
+    match err {
+        AdapterError::Database { message, .. } => AdapterError::Database {
+            message,
+            retryable: false,
+        },
+        other => other,
+    }
+}
+
 /// A result value: integers, floats and booleans by the column's type; the rest as Athena
 /// prints it.
 fn cell(value: Option<&str>, data_type: &str) -> Cell {
@@ -349,13 +360,24 @@ impl AthenaAdapter {
             tokio::time::sleep(pause).await;
             poll += 1;
             self.count();
-            let answer = self
+            let answer = match self
                 .client
                 .get_query_execution()
                 .query_execution_id(id)
                 .send()
                 .await
-                .map_err(|e| call_error("GetQueryExecution", e))?;
+            {
+                Ok(answer) => answer,
+                Err(err) => {
+                    let err = call_error("GetQueryExecution", err);
+                    // A throttled poll polls again later: the query runs on regardless, and
+                    // starting it again could write its rows twice.
+                    if err.is_retryable() && started.elapsed() <= self.polling.deadline {
+                        continue;
+                    }
+                    return Err(not_retryable(err));
+                }
+            };
             let execution = answer.query_execution();
             let status = execution.and_then(|e| e.status());
             match status.and_then(|s| s.state()) {
@@ -436,7 +458,8 @@ impl AthenaAdapter {
                 .set_next_token(next.take())
                 .send()
                 .await
-                .map_err(|e| call_error("GetQueryResults", e))?;
+                // The query has run: reading its results again is all a retry could do.
+                .map_err(|e| not_retryable(call_error("GetQueryResults", e)))?;
             if let Some(count) = page.update_count() {
                 update_count = u64::try_from(count).ok();
             }

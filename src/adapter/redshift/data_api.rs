@@ -236,13 +236,24 @@ impl DataApi {
             tokio::time::sleep(self.polling.wait(poll)).await;
             poll += 1;
             self.count();
-            let described = self
-                .client
-                .describe_statement()
-                .id(id)
-                .send()
-                .await
-                .map_err(|e| call_error("DescribeStatement", e))?;
+            let described = match self.client.describe_statement().id(id).send().await {
+                Ok(described) => described,
+                Err(err) => {
+                    let err = call_error("DescribeStatement", err);
+                    // A throttled poll polls again later: the statement runs on regardless,
+                    // and submitting it again could write its rows twice.
+                    if err.is_retryable() && started.elapsed() <= self.polling.deadline {
+                        continue;
+                    }
+                    return Err(match err {
+                        AdapterError::Database { message, .. } => AdapterError::Database {
+                            message,
+                            retryable: false,
+                        },
+                        other => other,
+                    });
+                }
+            };
             match described.status() {
                 Some(StatusString::Finished) => {
                     let rows = |n: i64| u64::try_from(n).ok();
@@ -373,7 +384,14 @@ impl DataApi {
                 .set_next_token(next.take())
                 .send()
                 .await
-                .map_err(|e| call_error("GetStatementResult", e))?;
+                // The statement has run: reading its result again is all a retry could do.
+                .map_err(|e| match call_error("GetStatementResult", e) {
+                    AdapterError::Database { message, .. } => AdapterError::Database {
+                        message,
+                        retryable: false,
+                    },
+                    other => other,
+                })?;
             if table.columns.is_empty() {
                 table.columns = page
                     .column_metadata()
