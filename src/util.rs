@@ -1,9 +1,21 @@
-//! Small helpers shared across rooms: hashing and atomic file writes.
+//! Small helpers shared across rooms: hashing, atomic file writes, glob folders.
 
 use std::io::Write;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
+
+/// The folder of a path or URI glob: everything up to the last `/` before the first glob
+/// character (`s3://lake/landing/orders/` of `s3://lake/landing/orders/*.parquet`).
+pub fn glob_folder(location: &str) -> &str {
+    let literal = location
+        .find(['*', '?', '[', '{'])
+        .map_or(location, |at| &location[..at]);
+    match literal.rfind('/') {
+        Some(at) => &literal[..=at],
+        None => literal,
+    }
+}
 
 /// Hex SHA-256 of `bytes`, as dbt's checksums.
 pub fn sha256_hex(bytes: &[u8]) -> String {

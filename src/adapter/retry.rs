@@ -44,6 +44,20 @@ impl AdapterError {
     }
 }
 
+impl AdapterError {
+    /// The same error, never retried: for failures after a statement was submitted, where a
+    /// retry would submit it again and could write its rows twice.
+    pub fn not_retryable(self) -> AdapterError {
+        match self {
+            AdapterError::Database { message, .. } => AdapterError::Database {
+                message,
+                retryable: false,
+            },
+            other => other,
+        }
+    }
+}
+
 impl RetryPolicy {
     /// A policy with `retries` retries after the first attempt (a profile's `retries:` key).
     pub fn with_retries(retries: u32) -> RetryPolicy {

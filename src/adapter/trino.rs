@@ -321,13 +321,7 @@ impl TrinoAdapter {
 
     /// Submits a statement and follows it to its end, collecting its rows.
     async fn run_once(&self, sql: &str) -> Result<(Table, Option<u64>), AdapterError> {
-        self.cancelled.check().or_else(|e| {
-            if Cancellation::is_cleanup(sql) {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })?;
+        self.cancelled.admit(sql)?;
         let started = Instant::now();
         let body = self
             .send(

@@ -116,15 +116,7 @@ impl External {
     /// The folder of a remote location: everything up to the last `/` before the first glob
     /// character (`s3://lake/landing/orders/` of `s3://lake/landing/orders/*.parquet`).
     pub fn folder(&self) -> String {
-        let literal: String = self
-            .location
-            .chars()
-            .take_while(|c| !matches!(c, '*' | '?' | '[' | '{'))
-            .collect();
-        match literal.rfind('/') {
-            Some(at) => literal[..=at].to_string(),
-            None => literal,
-        }
+        crate::util::glob_folder(&self.location).to_string()
     }
 
     /// Whether the files lie in the warehouse's storage (`s3://…`) rather than on this machine.

@@ -62,7 +62,6 @@ pub struct AthenaAdapter {
     /// microseconds; see [`kind_of`]): the first poll waits about that long, so a statement as
     /// fast as its kind's others costs one poll.
     typical: [AtomicU64; 4],
-    calls: AtomicU64,
     busy: AtomicU64,
 }
 
@@ -101,17 +100,6 @@ where
     AdapterError::Database {
         message: format!("Athena {operation} failed: {}", error_text(&err)),
         retryable,
-    }
-}
-
-/// The same error, never retried by running the query again.
-fn not_retryable(err: AdapterError) -> AdapterError {
-    match err {
-        AdapterError::Database { message, .. } => AdapterError::Database {
-            message,
-            retryable: false,
-        },
-        other => other,
     }
 }
 
@@ -165,7 +153,12 @@ fn kind_of(sql: &str) -> usize {
 
 /// `(schema, table)` of an API call's `table=catalog.schema.table` argument.
 fn table_argument(call: &ApiCall) -> Result<(String, String), AdapterError> {
-    let dotted = argument(call, "table")?;
+    table_named(call, "table")
+}
+
+/// `(schema, table)` of an API call's argument `name`, written `catalog.schema.table`.
+fn table_named(call: &ApiCall, name: &str) -> Result<(String, String), AdapterError> {
+    let dotted = argument(call, name)?;
     let mut parts = dotted.rsplitn(2, '.');
     let table = parts.next().unwrap_or_default();
     let schema = parts
@@ -258,18 +251,8 @@ impl AthenaAdapter {
             schemas: KnownSchemas::default(),
             previous: Mutex::new(HashMap::new()),
             typical: Default::default(),
-            calls: AtomicU64::new(1),
             busy: AtomicU64::new(0),
         })
-    }
-
-    /// Athena calls made so far (polls included), and Glue's.
-    pub fn calls(&self) -> (u64, u64) {
-        (self.calls.load(Ordering::Relaxed), self.glue.calls())
-    }
-
-    fn count(&self) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
     async fn start(&self, sql: &str) -> Result<String, AdapterError> {
@@ -282,7 +265,6 @@ impl AthenaAdapter {
                 retryable: false,
             });
         }
-        self.count();
         let output = self.output.as_ref().map(|location| {
             ResultConfiguration::builder()
                 .output_location(location)
@@ -314,7 +296,6 @@ impl AthenaAdapter {
     }
 
     async fn stop(&self, id: &str) {
-        self.count();
         // A query that ended meanwhile cannot be stopped: nothing to do either way.
         let _ = self
             .client
@@ -359,7 +340,6 @@ impl AthenaAdapter {
             };
             tokio::time::sleep(pause).await;
             poll += 1;
-            self.count();
             let answer = match self
                 .client
                 .get_query_execution()
@@ -375,7 +355,7 @@ impl AthenaAdapter {
                     if err.is_retryable() && started.elapsed() <= self.polling.deadline {
                         continue;
                     }
-                    return Err(not_retryable(err));
+                    return Err(err.not_retryable());
                 }
             };
             let execution = answer.query_execution();
@@ -449,7 +429,6 @@ impl AthenaAdapter {
         let mut next: Option<String> = None;
         let mut first = true;
         loop {
-            self.count();
             let page = self
                 .client
                 .get_query_results()
@@ -459,7 +438,7 @@ impl AthenaAdapter {
                 .send()
                 .await
                 // The query has run: reading its results again is all a retry could do.
-                .map_err(|e| not_retryable(call_error("GetQueryResults", e)))?;
+                .map_err(|e| call_error("GetQueryResults", e).not_retryable())?;
             if let Some(count) = page.update_count() {
                 update_count = u64::try_from(count).ok();
             }
@@ -518,16 +497,7 @@ impl AthenaAdapter {
 
     /// Whether a statement writes rows, so its count is worth a `GetQueryResults`.
     fn writes_rows(sql: &str) -> bool {
-        let head: String = sql
-            .trim_start()
-            .chars()
-            .take(7)
-            .collect::<String>()
-            .to_ascii_lowercase();
-        head.starts_with("insert")
-            || head.starts_with("merge")
-            || head.starts_with("delete")
-            || head.starts_with("update")
+        kind_of(sql) == 2
     }
 
     /// Loads a local Parquet file: uploaded to the staging dir, read through an external
@@ -729,13 +699,7 @@ impl Adapter for AthenaAdapter {
                     .await
             }
             "glue:UpdateTable" => {
-                let (_, aside) = table_argument(&ApiCall {
-                    operation: call.operation.clone(),
-                    arguments: vec![(
-                        "table".into(),
-                        argument(call, "location_and_columns_of")?.to_string(),
-                    )],
-                })?;
+                let (_, aside) = table_named(call, "location_and_columns_of")?;
                 if let Some(previous) = self.glue.repoint(&schema, &table, &aside).await? {
                     lock(&self.previous).insert(format!("{schema}.{table}"), previous);
                 }
@@ -854,14 +818,7 @@ impl Adapter for AthenaAdapter {
             return Ok(None);
         }
         // The literal folders before the first glob character are the prefix listed.
-        let literal: String = location
-            .chars()
-            .take_while(|c| !matches!(c, '*' | '?' | '[' | '{'))
-            .collect();
-        let folder = match literal.rfind('/') {
-            Some(at) => &literal[..=at],
-            None => literal.as_str(),
-        };
+        let folder = crate::util::glob_folder(location);
         let prefix = S3Location::parse(folder).map_err(bad)?;
         let matcher = globset::GlobBuilder::new(location)
             .literal_separator(true)

@@ -3,8 +3,6 @@
 //! case), and the catalog calls Hive-table plans lower to: partitions deleted at most 25 a
 //! call, a table pointed at another table's data and partitions.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_glue::types::{
     Column, Partition, PartitionInput, PartitionValueList, StorageDescriptor, Table, TableInput,
@@ -89,27 +87,15 @@ fn not_found<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     err.code() == Some("EntityNotFoundException")
 }
 
-/// The Glue client of one Athena target, counting its calls.
+/// The Glue client of one Athena target.
 #[derive(Debug)]
 pub struct Glue {
     client: Client,
-    calls: AtomicU64,
 }
 
 impl Glue {
     pub fn new(client: Client) -> Glue {
-        Glue {
-            client,
-            calls: AtomicU64::new(0),
-        }
-    }
-
-    pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
-    }
-
-    fn count(&self) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
+        Glue { client }
     }
 
     /// Every table and view of a schema (a Glue database), in one paged listing; a schema
@@ -118,7 +104,6 @@ impl Glue {
         let mut tables = Vec::new();
         let mut next: Option<String> = None;
         loop {
-            self.count();
             let page = self
                 .client
                 .get_tables()
@@ -142,7 +127,6 @@ impl Glue {
     }
 
     async fn get(&self, schema: &str, name: &str) -> Result<Option<Table>, AdapterError> {
-        self.count();
         match self
             .client
             .get_table()
@@ -180,7 +164,6 @@ impl Glue {
                         .map_err(|e| AdapterError::Internal(format!("a partition list: {e}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            self.count();
             let answer = self
                 .client
                 .batch_delete_partition()
@@ -213,7 +196,6 @@ impl Glue {
         let mut out = Vec::new();
         let mut next: Option<String> = None;
         loop {
-            self.count();
             let page = self
                 .client
                 .get_partitions()
@@ -283,7 +265,6 @@ impl Glue {
             .set_parameters(new.parameters().cloned())
             .build()
             .map_err(|e| AdapterError::Internal(format!("a Glue table input: {e}")))?;
-        self.count();
         self.client
             .update_table()
             .database_name(&schema)
@@ -305,7 +286,6 @@ impl Glue {
                 })
                 .collect();
             for batch in inputs.chunks(PARTITIONS_PER_CREATE) {
-                self.count();
                 self.client
                     .batch_create_partition()
                     .database_name(&schema)
@@ -321,7 +301,6 @@ impl Glue {
 
     /// Removes a table's definition (not its data); a missing table is no error.
     pub async fn delete_table(&self, schema: &str, name: &str) -> Result<(), AdapterError> {
-        self.count();
         match self
             .client
             .delete_table()
@@ -338,7 +317,6 @@ impl Glue {
 
     /// Checks the catalog can be read (`strata debug`).
     pub async fn check(&self) -> Result<usize, AdapterError> {
-        self.count();
         let answer = self
             .client
             .get_databases()

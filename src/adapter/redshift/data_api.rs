@@ -245,13 +245,7 @@ impl DataApi {
                     if err.is_retryable() && started.elapsed() <= self.polling.deadline {
                         continue;
                     }
-                    return Err(match err {
-                        AdapterError::Database { message, .. } => AdapterError::Database {
-                            message,
-                            retryable: false,
-                        },
-                        other => other,
-                    });
+                    return Err(err.not_retryable());
                 }
             };
             match described.status() {
@@ -385,13 +379,7 @@ impl DataApi {
                 .send()
                 .await
                 // The statement has run: reading its result again is all a retry could do.
-                .map_err(|e| match call_error("GetStatementResult", e) {
-                    AdapterError::Database { message, .. } => AdapterError::Database {
-                        message,
-                        retryable: false,
-                    },
-                    other => other,
-                })?;
+                .map_err(|e| call_error("GetStatementResult", e).not_retryable())?;
             if table.columns.is_empty() {
                 table.columns = page
                     .column_metadata()
