@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod cli;
 pub mod compile;
 pub mod data_test;
+pub mod deps;
 pub mod diagnostic;
 pub mod graph;
 pub mod landing;

@@ -25,6 +25,10 @@ pub fn lower<F: Flavour + ?Sized>(flavour: &F, step: &Step) -> Vec<Lowered> {
             "create schema if not exists {}",
             schema_name(database.as_deref(), schema, &ddl)
         )),
+        Step::DropSchema { database, schema } => ddl_sql(format!(
+            "drop schema if exists {} cascade",
+            schema_name(database.as_deref(), schema, &ddl)
+        )),
         Step::CreateTableAs {
             relation,
             select,

@@ -71,6 +71,19 @@ pub enum Command {
     Clean,
     /// Create a new project that builds at once on embedded DuckDB
     Init(InitArgs),
+    /// Install the packages in packages.yml (or dependencies.yml) and pin them in
+    /// package-lock.yml
+    Deps(DepsArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DepsArgs {
+    /// Resolve every package afresh (the newest versions the ranges allow), rewriting the lock
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Only resolve and write package-lock.yml; install nothing
+    #[arg(long)]
+    pub lock: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -17,6 +17,23 @@ pub fn run(settings: &Settings, args: &CompileArgs) -> anyhow::Result<u8> {
         Ok(selected) => selected,
         Err(code) => return Ok(code),
     };
+    // A node whose templates may query the warehouse (`run_query`, `{% if execute %}`) needs
+    // a connection to compile, as in dbt; the rest compile without one.
+    let _runtime = if selected
+        .iter()
+        .filter_map(|id| session.manifest.get(id))
+        .any(|n| n.compile_late)
+    {
+        match session::connect_for_templates(&session) {
+            Ok(runtime) => Some(runtime),
+            Err(diagnostic) => {
+                settings.printer.diagnostic(&diagnostic);
+                return Ok(EXIT_FAILURE);
+            }
+        }
+    } else {
+        None
+    };
     let options = CompileOptions {
         write: true,
         ..CompileOptions::default()

@@ -6,6 +6,7 @@ mod args;
 mod clean;
 mod compile;
 mod debug;
+mod deps;
 mod init;
 mod ls;
 mod parse;
@@ -71,6 +72,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Debug => debug::run(&settings),
         Command::Clean => clean::run(&settings),
         Command::Init(args) => init::run(&settings, args),
+        Command::Deps(args) => deps::run(&settings, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

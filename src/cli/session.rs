@@ -195,3 +195,30 @@ pub fn select(
     }
     selector::select(&session.manifest, &session.graph, &spec).map_err(|e| fail(e.to_diagnostic()))
 }
+
+/// Connects to the target and gives the templates the connection (`run_query` and the like,
+/// for nodes that ask the warehouse while compiling); the runtime the connection lives on is
+/// returned, to be kept until compiling is done.
+pub fn connect_for_templates(
+    session: &Session,
+) -> Result<tokio::runtime::Runtime, crate::diagnostic::Diagnostic> {
+    use crate::diagnostic::Diagnostic;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Diagnostic::error(format!("cannot start the async runtime: {e}")))?;
+    let adapter = runtime
+        .block_on(crate::adapter::connect(&session.project.target))
+        .map_err(|e| {
+            Diagnostic::error(format!(
+                "cannot connect to target `{}`, which the selected nodes' templates query: {e}",
+                session.project.target.name
+            ))
+            .with_hint("check the target with `strata debug`")
+        })?;
+    session.engine.attach_warehouse(std::sync::Arc::new(
+        crate::run::introspect::Introspection::new(adapter, runtime.handle().clone()),
+    ));
+    Ok(runtime)
+}

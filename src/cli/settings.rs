@@ -67,6 +67,7 @@ impl Settings {
             super::Command::Debug => "debug",
             super::Command::Clean => "clean",
             super::Command::Init(_) => "init",
+            super::Command::Deps(_) => "deps",
         };
         Ok(Settings {
             load,

@@ -63,6 +63,16 @@ pub fn run(settings: &Settings, args: &ShowArgs) -> anyhow::Result<u8> {
             }
         } else {
             let options = CompileOptions::default();
+            let _connected = match manifest.get(id).is_some_and(|n| n.compile_late) {
+                true => match super::session::connect_for_templates(&session) {
+                    Ok(runtime) => Some(runtime),
+                    Err(diagnostic) => {
+                        printer.diagnostic(&diagnostic);
+                        return Ok(EXIT_FAILURE);
+                    }
+                },
+                false => None,
+            };
             match crate::compile::compile(
                 project,
                 manifest,

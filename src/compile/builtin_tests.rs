@@ -34,7 +34,12 @@ pub(super) fn render(
     resolver: &dyn Resolver,
 ) -> Option<NativeTest> {
     let test = node.test.as_ref().filter(|t| t.generic)?;
-    if !is_builtin(engine, test.namespace.as_deref(), &test.test_name) {
+    if !is_builtin(
+        engine,
+        test.namespace.as_deref(),
+        &test.test_name,
+        &node.package_name,
+    ) {
         return None;
     }
     let style = engine.shared().style;
@@ -84,7 +89,7 @@ pub(super) fn render(
             let Json::String(to) = args.get("to")? else {
                 return None;
             };
-            let parent = call_relation(simple_call(to)?, resolver)?;
+            let parent = call_relation(simple_call(to)?, resolver, &node.package_name)?;
             let to = parent.render(&style);
             known.push(parent);
             writer::relationships(&model, column, &to, field)
@@ -141,20 +146,20 @@ fn attached_relation(attached: &Node, resolver: &dyn Resolver) -> Option<Relatio
         }
         (ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot, _) => {
             Call::Ref(RefCall {
-                package: None,
+                package: Some(attached.package_name.clone()),
                 name: attached.name.clone(),
                 version: None,
             })
         }
         _ => return None,
     };
-    call_relation(call, resolver)
+    call_relation(call, resolver, &attached.package_name)
 }
 
 /// What a `ref`/`source` call resolves to, when that is a plain relation name.
-fn call_relation(call: Call, resolver: &dyn Resolver) -> Option<RelationName> {
+fn call_relation(call: Call, resolver: &dyn Resolver, from_package: &str) -> Option<RelationName> {
     match call {
-        Call::Ref(call) => match resolver.resolve_ref(&call).ok()? {
+        Call::Ref(call) => match resolver.resolve_ref(&call, from_package).ok()? {
             Resolved::Relation(relation) => Some(relation),
             Resolved::Ephemeral { .. } => None,
         },

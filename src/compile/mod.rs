@@ -118,7 +118,7 @@ impl ManifestResolver {
                                 externals.insert(key.clone(), (external, relation.clone()));
                             }
                         }
-                        sources.insert(key, relation.clone());
+                        sources.entry(key).or_insert_with(|| relation.clone());
                     }
                 }
                 _ => {}
@@ -155,10 +155,8 @@ impl ManifestResolver {
 }
 
 impl Resolver for ManifestResolver {
-    fn resolve_ref(&self, call: &RefCall) -> Result<Resolved, String> {
-        let package = call.package.clone().unwrap_or_else(|| self.project.clone());
-        self.refs
-            .get(&(package, call.name.clone()))
+    fn resolve_ref(&self, call: &RefCall, from_package: &str) -> Result<Resolved, String> {
+        crate::manifest::lookup_ref(&self.refs, &self.project, from_package, call, true)
             .cloned()
             .ok_or_else(|| format!("ref `{}` does not exist", call.name))
     }
@@ -186,17 +184,19 @@ struct FilesResolver {
 }
 
 impl Resolver for FilesResolver {
-    fn resolve_ref(&self, call: &RefCall) -> Result<Resolved, String> {
-        let package = call
-            .package
-            .clone()
-            .unwrap_or_else(|| self.base.project.clone());
-        match self.inline.get(&(package, call.name.clone())) {
+    fn resolve_ref(&self, call: &RefCall, from_package: &str) -> Result<Resolved, String> {
+        match crate::manifest::lookup_ref(
+            &self.inline,
+            &self.base.project,
+            from_package,
+            call,
+            false,
+        ) {
             Some((unique_id, cte_name)) => Ok(Resolved::Ephemeral {
                 unique_id: unique_id.clone(),
                 cte_name: cte_name.clone(),
             }),
-            None => self.base.resolve_ref(call),
+            None => self.base.resolve_ref(call, from_package),
         }
     }
 
@@ -717,7 +717,7 @@ fn reuse_parse_render(
     let mut known: Vec<RelationName> =
         Vec::with_capacity(reads.refs.len() + reads.sources.len() + 1);
     for (call, rendered) in &reads.refs {
-        match resolver.resolve_ref(call) {
+        match resolver.resolve_ref(call, &node.package_name) {
             Ok(Resolved::Relation(relation)) if relation == *rendered => known.push(relation),
             _ => return None,
         }
@@ -798,7 +798,7 @@ fn render_node(
         })?;
     let mut known: Vec<RelationName> = Vec::new();
     for call in &capture.refs {
-        if let Ok(Resolved::Relation(r)) = resolver.resolve_ref(call) {
+        if let Ok(Resolved::Relation(r)) = resolver.resolve_ref(call, &node.package_name) {
             known.push(r);
         }
     }

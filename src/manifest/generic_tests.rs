@@ -22,7 +22,7 @@ use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Location};
 use crate::project::config::{merge_into, ConfigMap, NodeConfig};
 use crate::project::{yaml, ColumnSpec, Project};
 use crate::template::context::RefCall;
-use crate::template::Engine;
+use crate::template::{Engine, TestMacro};
 
 /// Keys of a test entry that configure it rather than pass arguments.
 const CONFIG_KEYS: &[&str] = &[
@@ -44,6 +44,8 @@ const CONFIG_KEYS: &[&str] = &[
 
 /// One test entry to synthesize.
 struct Declared<'a> {
+    /// The package whose YAML declares it.
+    package: &'a str,
     definition: &'a Json,
     /// The model expression the test receives (`ref('orders')`, `source('shop', 'orders')`).
     model_expr: String,
@@ -83,22 +85,24 @@ pub(crate) fn synthesize(
     engine: &Engine,
     diagnostics: &mut Diagnostics,
 ) -> Vec<Synthesized> {
-    let project_name = &project.name;
-    let mut known: Vec<String> = engine
-        .macros()
-        .keys()
-        .filter_map(|k| k.strip_prefix("test_").map(String::from))
-        .collect();
-    if let Some(builtins) = crate::template::BUILTIN_MACRO_NAMES.get() {
-        known.extend(
-            builtins
-                .iter()
-                .filter_map(|k| k.strip_prefix("test_").map(String::from)),
-        );
-    }
+    let known: Vec<String> = engine.test_names();
     let mut declared: Vec<Declared<'_>> = Vec::new();
     for spec in &project.specs {
         let folders = spec.folders();
+        let package = spec.package.as_str();
+        // A package's tests name their model with the package, so a root model of the same
+        // name is never the one tested.
+        let ref_expr = |name: &str| {
+            if package == project.name {
+                format!("ref({})", literal(&Json::from(name)))
+            } else {
+                format!(
+                    "ref({}, {})",
+                    literal(&Json::from(package)),
+                    literal(&Json::from(name))
+                )
+            }
+        };
         let sections = [
             (ResourceType::Model, &spec.spec.models),
             (ResourceType::Seed, &spec.spec.seeds),
@@ -106,14 +110,15 @@ pub(crate) fn synthesize(
         ];
         for (kind, entries) in sections {
             for entry in entries {
-                let attached = NodeId(format!("{}.{project_name}.{}", kind.as_str(), entry.name));
+                let attached = NodeId(format!("{}.{package}.{}", kind.as_str(), entry.name));
                 if !manifest.nodes.contains_key(&attached) {
                     continue;
                 }
                 let entry_line = spec.entries.first(&entry.name);
-                let model_expr = format!("ref({})", literal(&Json::from(entry.name.clone())));
+                let model_expr = ref_expr(&entry.name);
                 for definition in entry.all_tests() {
                     declared.push(Declared {
+                        package,
                         definition,
                         model_expr: model_expr.clone(),
                         target_name: entry.name.clone(),
@@ -126,6 +131,7 @@ pub(crate) fn synthesize(
                 }
                 push_column_tests(
                     &mut declared,
+                    package,
                     &entry.columns,
                     &model_expr,
                     &entry.name,
@@ -139,10 +145,7 @@ pub(crate) fn synthesize(
         }
         for source in &spec.spec.sources {
             for table in &source.tables {
-                let attached = NodeId(format!(
-                    "source.{project_name}.{}.{}",
-                    source.name, table.name
-                ));
+                let attached = NodeId(format!("source.{package}.{}.{}", source.name, table.name));
                 let model_expr = format!(
                     "source({}, {})",
                     literal(&Json::from(source.name.clone())),
@@ -152,6 +155,7 @@ pub(crate) fn synthesize(
                 let table_line = spec.entries.first(&table.name);
                 for definition in table.all_tests() {
                     declared.push(Declared {
+                        package,
                         definition,
                         model_expr: model_expr.clone(),
                         target_name: target_name.clone(),
@@ -164,6 +168,7 @@ pub(crate) fn synthesize(
                 }
                 push_column_tests(
                     &mut declared,
+                    package,
                     &table.columns,
                     &model_expr,
                     &target_name,
@@ -219,7 +224,7 @@ fn synthesize_one(
     known: &[String],
     item: &Declared<'_>,
 ) -> Result<(Synthesized, Diagnostics), Diagnostic> {
-    let project_name = &project.name;
+    let package = item.package;
     let mut diagnostics = Diagnostics::new();
     let location = Location {
         path: item.path.clone(),
@@ -234,7 +239,25 @@ fn synthesize_one(
             ));
         }
     };
-    if !known.contains(&parsed.test_name) {
+    let callee = engine.test_macro(parsed.namespace.as_deref(), &parsed.test_name, package);
+    if callee.is_none() {
+        if let Some(namespace) = parsed.namespace.as_deref() {
+            if engine.shared().namespace(namespace).is_none() {
+                return Err(Diagnostic::error(format!(
+                    "unknown generic test `{}`: no package `{namespace}` is installed",
+                    parsed.full_test_name()
+                ))
+                .at(location)
+                .with_hint(format!(
+                    "add `{namespace}` to packages.yml and run `strata deps`"
+                )));
+            }
+        }
+        let known = if parsed.namespace.is_some() {
+            Vec::new()
+        } else {
+            known.to_vec()
+        };
         return Err(
             Diagnostic::error(format!("unknown generic test `{}`", parsed.full_test_name()))
                 .at(location)
@@ -248,16 +271,23 @@ fn synthesize_one(
     if let Some(column) = item.column {
         args.insert("column_name".into(), Json::from(column));
     }
-    let (short_name, full_name) = test_names(&parsed.test_name, &item.target_name, &args);
+    // dbt names a namespaced test with its package: `dbt_utils_at_least_one_orders_id`.
+    let named = match &parsed.namespace {
+        Some(namespace) => format!("{namespace}_{}", parsed.test_name),
+        None => parsed.test_name.clone(),
+    };
+    let (short_name, full_name) = test_names(&named, &item.target_name, &args);
     let full_name = parsed.custom_name.clone().unwrap_or(full_name);
     let short_name = parsed.custom_name.clone().unwrap_or(short_name);
     let hash = hex_md5(&format!("{full_name}{}", item.attached))[..10].to_string();
-    let unique_id = NodeId(format!("test.{project_name}.{full_name}.{hash}"));
-    let mut fqn = vec![project_name.clone()];
+    let unique_id = NodeId(format!("test.{package}.{full_name}.{hash}"));
+    let mut fqn = vec![package.to_string()];
     fqn.extend(item.folders.iter().cloned());
     fqn.push(full_name.clone());
     let mut config_map = ConfigMap::new();
-    project.configs.tests.apply(&fqn, &mut config_map);
+    for trees in project.config_trees(package) {
+        trees.tests.apply(&fqn, &mut config_map);
+    }
     merge_into(&mut config_map, &parsed.config);
     let config: NodeConfig = resolve_config(
         &config_map,
@@ -278,12 +308,17 @@ fn synthesize_one(
     for (key, value) in &args {
         call_args.push(format!("{key}={}", literal(value)));
     }
-    let raw_sql = format!(
-        "{{{{ test_{}({}) }}}}",
-        parsed.test_name,
-        call_args.join(", ")
+    let callee = match callee {
+        Some(TestMacro::Project(qualified)) => qualified,
+        _ => format!("test_{}", parsed.test_name),
+    };
+    let raw_sql = format!("{{{{ {callee}({}) }}}}", call_args.join(", "));
+    let builtin = is_builtin(
+        engine,
+        parsed.namespace.as_deref(),
+        &parsed.test_name,
+        package,
     );
-    let builtin = is_builtin(engine, parsed.namespace.as_deref(), &parsed.test_name);
     let known = if builtin {
         known_dependencies(&item.model_expr, &args)
     } else {
@@ -296,7 +331,7 @@ fn synthesize_one(
         unique_id,
         resource_type: ResourceType::Test,
         name: short_name,
-        package_name: project_name.clone(),
+        package_name: package.to_string(),
         original_file_path: item.path.clone(),
         patch_path: None,
         fqn,
@@ -322,6 +357,7 @@ fn synthesize_one(
         }),
         source: None,
         parse_render: None,
+        compile_late: false,
     };
     Ok((
         Synthesized {
@@ -332,12 +368,17 @@ fn synthesize_one(
     ))
 }
 
-/// Whether a generic test is strata's own built-in one: not namespaced, and not overridden by a
-/// project macro.
-pub(crate) fn is_builtin(engine: &Engine, namespace: Option<&str>, test_name: &str) -> bool {
-    namespace.is_none()
+/// Whether a generic test is strata's own built-in one: not namespaced (or under `dbt.`), and
+/// not overridden by a project or package macro.
+pub(crate) fn is_builtin(
+    engine: &Engine,
+    namespace: Option<&str>,
+    test_name: &str,
+    from_package: &str,
+) -> bool {
+    matches!(namespace, None | Some("dbt"))
         && BUILTIN_TESTS.contains(&test_name)
-        && !engine.macros().contains_key(&format!("test_{test_name}"))
+        && engine.test_macro(namespace, test_name, from_package) == Some(TestMacro::Builtin)
 }
 
 /// The refs and the `(source, table)` pairs a node reads.
@@ -417,6 +458,7 @@ pub(crate) fn is_call(text: &str) -> bool {
 #[allow(clippy::too_many_arguments)]
 fn push_column_tests<'a>(
     declared: &mut Vec<Declared<'a>>,
+    package: &'a str,
     columns: &'a [ColumnSpec],
     model_expr: &str,
     target_name: &str,
@@ -432,6 +474,7 @@ fn push_column_tests<'a>(
             .or(entry_line);
         for definition in column.all_tests() {
             declared.push(Declared {
+                package,
                 definition,
                 model_expr: model_expr.to_string(),
                 target_name: target_name.to_string(),

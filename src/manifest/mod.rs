@@ -147,6 +147,10 @@ pub struct Node {
     /// phase uses it as the compiled SQL if every relation and config it read is unchanged.
     #[serde(skip)]
     pub parse_render: Option<Arc<ParseRender>>,
+    /// Its parse render read `execute` or asked the warehouse: a run compiles it right before
+    /// running it, once the relations it may query are built, as dbt does.
+    #[serde(skip)]
+    pub compile_late: bool,
 }
 
 /// A parse-phase render kept for the compile phase.
@@ -319,28 +323,67 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Finds the node a `ref()` names: models, seeds and snapshots share one namespace.
-    pub fn find_ref(&self, call: &RefCall) -> Option<&NodeId> {
-        [
+    /// Finds the node a `ref()` from a node of `from_package` names: models, seeds and
+    /// snapshots share one namespace, searched as dbt searches it (the named package; else
+    /// the root project, the calling node's package, then any package).
+    pub fn find_ref(&self, call: &RefCall, from_package: &str) -> Option<&NodeId> {
+        let kinds = [
             ResourceType::Model,
             ResourceType::Seed,
             ResourceType::Snapshot,
-        ]
-        .iter()
-        .map(|kind| {
-            let package = call.package.as_deref().unwrap_or(&self.project_name);
-            NodeId(format!("{}.{package}.{}", kind.as_str(), call.name))
-        })
-        .find_map(|id| self.nodes.get_key_value(&id).map(|(k, _)| k))
+        ];
+        for package in search_packages(&self.project_name, from_package, call.package.as_deref()) {
+            for kind in &kinds {
+                let id = NodeId(format!("{}.{package}.{}", kind.as_str(), call.name));
+                if let Some((k, _)) = self.nodes.get_key_value(&id) {
+                    return Some(k);
+                }
+            }
+        }
+        if call.package.is_some() {
+            return None;
+        }
+        self.nodes
+            .iter()
+            .find(|(_, n)| n.name == call.name && kinds.contains(&n.resource_type))
+            .map(|(k, _)| k)
     }
 
-    pub fn find_source(&self, source: &str, table: &str) -> Option<&NodeId> {
-        let id = NodeId(format!("source.{}.{source}.{table}", self.project_name));
-        self.nodes.get_key_value(&id).map(|(k, _)| k)
+    /// Finds a source table declared in the root project, the calling node's package, or
+    /// any package, in that order.
+    pub fn find_source(&self, source: &str, table: &str, from_package: &str) -> Option<&NodeId> {
+        for package in search_packages(&self.project_name, from_package, None) {
+            let id = NodeId(format!("source.{package}.{source}.{table}"));
+            if let Some((k, _)) = self.nodes.get_key_value(&id) {
+                return Some(k);
+            }
+        }
+        self.nodes
+            .iter()
+            .find(|(_, n)| {
+                n.source
+                    .as_ref()
+                    .is_some_and(|s| s.source_name == source && s.table_name == table)
+            })
+            .map(|(k, _)| k)
     }
 
     pub fn get(&self, id: &NodeId) -> Option<&Node> {
         self.nodes.get(id)
+    }
+}
+
+/// The packages a `ref()` or `source()` searches before any package, as dbt orders them: the
+/// package it names; else the root project, then the calling node's own package.
+pub fn search_packages<'a>(
+    root: &'a str,
+    from_package: &'a str,
+    named: Option<&'a str>,
+) -> Vec<&'a str> {
+    match named {
+        Some(package) => vec![package],
+        None if from_package == root => vec![root],
+        None => vec![root, from_package],
     }
 }
 
@@ -362,8 +405,19 @@ pub fn build(
     let root = project.root.as_path();
 
     // Index YAML entries by (section, name) with the file they came from.
-    let mut patches: IndexMap<(ResourceType, String), (&NodeSpec, PathBuf, &yaml::EntryIndex)> =
-        IndexMap::new();
+    #[allow(clippy::type_complexity)]
+    let mut patches: IndexMap<
+        (String, ResourceType, String),
+        (&NodeSpec, PathBuf, &yaml::EntryIndex),
+    > = IndexMap::new();
+    // The config trees of each package: its own project file's, then the root project's.
+    let trees = |package: &str, pick: fn(&crate::project::ConfigTrees) -> &ConfigTree| {
+        project
+            .config_trees(package)
+            .into_iter()
+            .map(pick)
+            .collect::<Vec<&ConfigTree>>()
+    };
     for spec in &project.specs {
         let sections = [
             (ResourceType::Model, &spec.spec.models),
@@ -373,7 +427,7 @@ pub fn build(
         ];
         for (kind, entries) in sections {
             for entry in entries {
-                let key = (kind, entry.name.clone());
+                let key = (spec.package.clone(), kind, entry.name.clone());
                 if let Some((_, first, _)) = patches.get(&key) {
                     if kind != ResourceType::Snapshot || entry.relation.is_none() {
                         diagnostics.push(
@@ -403,16 +457,16 @@ pub fn build(
 
     // Models.
     for file in &project.models {
-        let fqn = fqn_of(&project_name, &file.folders, &file.name);
-        let patch = patches.get(&(ResourceType::Model, file.name.clone()));
+        let fqn = fqn_of(&file.package, &file.folders, &file.name);
+        let patch = patches.get(&(file.package.clone(), ResourceType::Model, file.name.clone()));
         let node = base_node(
             ResourceType::Model,
-            &project_name,
+            &file.package,
             &file.name,
             &file.path,
             fqn,
             Arc::from(file.source.as_str()),
-            &project.configs.models,
+            &trees(&file.package, |t| &t.models),
             patch.map(|(spec, path, _)| (*spec, path.clone())),
             &mut diagnostics,
         );
@@ -423,16 +477,20 @@ pub fn build(
     }
     // Analyses render like models but never run.
     for file in &project.analyses {
-        let fqn = fqn_of(&project_name, &file.folders, &file.name);
-        let patch = patches.get(&(ResourceType::Analysis, file.name.clone()));
+        let fqn = fqn_of(&file.package, &file.folders, &file.name);
+        let patch = patches.get(&(
+            file.package.clone(),
+            ResourceType::Analysis,
+            file.name.clone(),
+        ));
         let node = base_node(
             ResourceType::Analysis,
-            &project_name,
+            &file.package,
             &file.name,
             &file.path,
             fqn,
             Arc::from(file.source.as_str()),
-            &project.configs.analyses,
+            &trees(&file.package, |t| &t.analyses),
             patch.map(|(spec, path, _)| (*spec, path.clone())),
             &mut diagnostics,
         );
@@ -444,16 +502,20 @@ pub fn build(
     // Snapshots: `{% snapshot name %}` blocks in SQL files, and YAML snapshots with `relation:`.
     for file in &project.snapshots {
         for block in snapshot_blocks(&file.source) {
-            let fqn = fqn_of(&project_name, &file.folders, &block.name);
-            let patch = patches.get(&(ResourceType::Snapshot, block.name.clone()));
+            let fqn = fqn_of(&file.package, &file.folders, &block.name);
+            let patch = patches.get(&(
+                file.package.clone(),
+                ResourceType::Snapshot,
+                block.name.clone(),
+            ));
             let mut node = base_node(
                 ResourceType::Snapshot,
-                &project_name,
+                &file.package,
                 &block.name,
                 &file.path,
                 fqn,
                 Arc::from(block.body.as_str()),
-                &project.configs.snapshots,
+                &trees(&file.package, |t| &t.snapshots),
                 patch.map(|(spec, path, _)| (*spec, path.clone())),
                 &mut diagnostics,
             );
@@ -464,7 +526,7 @@ pub fn build(
             });
         }
     }
-    for ((kind, name), (spec, path, _)) in &patches {
+    for ((package, kind, name), (spec, path, _)) in &patches {
         if *kind != ResourceType::Snapshot {
             continue;
         }
@@ -472,15 +534,15 @@ pub fn build(
             continue;
         };
         let sql = format!("select * from {{{{ {relation} }}}}");
-        let fqn = vec![project_name.clone(), name.clone()];
+        let fqn = vec![package.clone(), name.clone()];
         let node = base_node(
             ResourceType::Snapshot,
-            &project_name,
+            package,
             name,
             path,
             fqn,
             Arc::from(sql.as_str()),
-            &project.configs.snapshots,
+            &trees(package, |t| &t.snapshots),
             Some(((*spec), path.clone())),
             &mut diagnostics,
         );
@@ -491,15 +553,15 @@ pub fn build(
     }
     // Singular tests.
     for file in &project.singular_tests {
-        let fqn = fqn_of(&project_name, &file.folders, &file.name);
+        let fqn = fqn_of(&file.package, &file.folders, &file.name);
         let mut node = base_node(
             ResourceType::Test,
-            &project_name,
+            &file.package,
             &file.name,
             &file.path,
             fqn,
             Arc::from(file.source.as_str()),
-            &project.configs.tests,
+            &trees(&file.package, |t| &t.tests),
             None,
             &mut diagnostics,
         );
@@ -521,16 +583,16 @@ pub fn build(
     // Seeds (before the render: models ref them).
     let mut seeds: Vec<Node> = Vec::with_capacity(project.seeds.len());
     for seed in &project.seeds {
-        let fqn = fqn_of(&project_name, &seed.folders, &seed.name);
-        let patch = patches.get(&(ResourceType::Seed, seed.name.clone()));
+        let fqn = fqn_of(&seed.package, &seed.folders, &seed.name);
+        let patch = patches.get(&(seed.package.clone(), ResourceType::Seed, seed.name.clone()));
         let mut node = base_node(
             ResourceType::Seed,
-            &project_name,
+            &seed.package,
             &seed.name,
             &seed.path,
             fqn,
             Arc::from(""),
-            &project.configs.seeds,
+            &trees(&seed.package, |t| &t.seeds),
             patch.map(|(spec, path, _)| (*spec, path.clone())),
             &mut diagnostics,
         );
@@ -555,6 +617,7 @@ pub fn build(
                 let resolver = Some(provisional.clone());
                 match engine.render(&template_path, &node.raw_sql, info, Phase::Parse, resolver) {
                     Ok((sql, capture)) => {
+                        node.compile_late = capture.reads.execute || capture.reads.introspective;
                         node.parse_render = ParseRender::keep(sql, &capture);
                         node.refs = capture.refs;
                         node.sources = capture.sources;
@@ -609,12 +672,15 @@ pub fn build(
         for source in &spec_file.spec.sources {
             for table in &source.tables {
                 let folders = spec_file.folders();
-                let mut fqn = vec![project_name.clone()];
+                let package = &spec_file.package;
+                let mut fqn = vec![package.clone()];
                 fqn.extend(folders);
                 fqn.push(source.name.clone());
                 fqn.push(table.name.clone());
                 let mut config_map = ConfigMap::new();
-                project.configs.sources.apply(&fqn, &mut config_map);
+                for tree in trees(package, |t| &t.sources) {
+                    tree.apply(&fqn, &mut config_map);
+                }
                 merge_into(&mut config_map, &source.config);
                 merge_into(&mut config_map, &table.config);
                 for (key, value) in [
@@ -635,15 +701,12 @@ pub fn build(
                     &spec_file.path,
                     &mut diagnostics,
                 );
-                let unique_id = NodeId(format!(
-                    "source.{project_name}.{}.{}",
-                    source.name, table.name
-                ));
+                let unique_id = NodeId(format!("source.{package}.{}.{}", source.name, table.name));
                 let node = Node {
                     unique_id: unique_id.clone(),
                     resource_type: ResourceType::Source,
                     name: table.name.clone(),
-                    package_name: project_name.clone(),
+                    package_name: package.clone(),
                     original_file_path: spec_file.path.clone(),
                     patch_path: Some(spec_file.path.clone()),
                     fqn,
@@ -673,6 +736,7 @@ pub fn build(
                         external: table.external.clone(),
                     }),
                     parse_render: None,
+                    compile_late: false,
                 };
                 nodes.push(node);
             }
@@ -729,8 +793,8 @@ pub fn build(
     }
 
     // YAML entries that describe nothing.
-    for ((kind, name), (_, path, entries)) in &patches {
-        let id = NodeId(format!("{}.{project_name}.{name}", kind.as_str()));
+    for ((package, kind, name), (_, path, entries)) in &patches {
+        let id = NodeId(format!("{}.{package}.{name}", kind.as_str()));
         if !manifest.nodes.contains_key(&id) && !manifest.disabled.contains_key(&id) {
             let candidates: Vec<&str> = manifest
                 .nodes
@@ -769,6 +833,7 @@ pub fn build(
             let resolver = Some(provisional.clone());
             match engine.render(&path, &node.raw_sql, info, Phase::Parse, resolver) {
                 Ok((sql, capture)) => {
+                    node.compile_late = capture.reads.execute || capture.reads.introspective;
                     node.parse_render = ParseRender::keep(sql, &capture);
                     node.refs = capture.refs;
                     node.sources = capture.sources;
@@ -854,7 +919,7 @@ fn resolve_dependencies(
         };
         let what = format!("{} `{}`", node.resource_type.as_str(), node.name);
         for call in &node.refs {
-            match manifest.find_ref(call) {
+            match manifest.find_ref(call, &node.package_name) {
                 Some(id) => {
                     if !deps.contains(id) {
                         deps.push(id.clone());
@@ -886,7 +951,7 @@ fn resolve_dependencies(
             }
         }
         for (source, table) in &node.sources {
-            match manifest.find_source(source, table) {
+            match manifest.find_source(source, table, &node.package_name) {
                 Some(id) => {
                     if !deps.contains(id) {
                         deps.push(id.clone());
@@ -1005,12 +1070,14 @@ fn base_node(
     path: &Path,
     fqn: Vec<String>,
     raw_sql: Arc<str>,
-    tree: &ConfigTree,
+    trees: &[&ConfigTree],
     patch: Option<(&NodeSpec, PathBuf)>,
     diagnostics: &mut Diagnostics,
 ) -> Node {
     let mut config_map = ConfigMap::new();
-    tree.apply(&fqn, &mut config_map);
+    for tree in trees {
+        tree.apply(&fqn, &mut config_map);
+    }
     let mut description = String::new();
     let mut columns = IndexMap::new();
     let mut patch_path = None;
@@ -1055,6 +1122,7 @@ fn base_node(
         test: None,
         source: None,
         parse_render: None,
+        compile_late: false,
     }
 }
 
@@ -1205,10 +1273,8 @@ impl Provisional {
 }
 
 impl Resolver for Provisional {
-    fn resolve_ref(&self, call: &RefCall) -> Result<Resolved, String> {
-        let package = call.package.as_ref().unwrap_or(&self.project);
-        self.refs
-            .get(&(package.clone(), call.name.clone()))
+    fn resolve_ref(&self, call: &RefCall, from_package: &str) -> Result<Resolved, String> {
+        lookup_ref(&self.refs, &self.project, from_package, call, true)
             .map(|r| Resolved::Relation(r.clone()))
             .ok_or_else(|| format!("ref `{}` is not known yet", call.name))
     }
@@ -1219,6 +1285,29 @@ impl Resolver for Provisional {
             .cloned()
             .ok_or_else(|| format!("source `{source}.{table}` is not declared"))
     }
+}
+
+/// Finds a ref in a map keyed by `(package, name)`, in dbt's search order (see
+/// [`search_packages`]), then (`any`) in any package.
+pub fn lookup_ref<'a, T>(
+    map: &'a std::collections::HashMap<(String, String), T>,
+    root: &str,
+    from_package: &str,
+    call: &RefCall,
+    any: bool,
+) -> Option<&'a T> {
+    for package in search_packages(root, from_package, call.package.as_deref()) {
+        if let Some(found) = map.get(&(package.to_string(), call.name.clone())) {
+            return Some(found);
+        }
+    }
+    if call.package.is_some() || !any {
+        return None;
+    }
+    map.iter()
+        .filter(|((_, name), _)| *name == call.name)
+        .min_by(|a, b| a.0.cmp(b.0))
+        .map(|(_, v)| v)
 }
 
 fn provisional_relation(node: &Node, project: &Project) -> RelationName {

@@ -37,6 +37,9 @@ use plans::Build;
 pub enum MaterializeError {
     #[error("{0}")]
     Adapter(#[from] AdapterError),
+    /// The node's compile right before it ran failed (a `run_query` in it, say).
+    #[error("{0}")]
+    Compile(String),
     #[error(
         "the new rows have {count} NULL value(s) in the unique key ({key}); nothing was written"
     )]
@@ -81,6 +84,9 @@ impl MaterializeError {
                 "set `on_schema_change` to append_new_columns or sync_all_columns, or rebuild with --full-refresh".into(),
             ),
             MaterializeError::Adapter(e) => e.hint(),
+            MaterializeError::Compile(_) => Some(
+                "the node is compiled right before it runs, as its templates may query the warehouse; fix the template or what it queries".into(),
+            ),
             MaterializeError::Config(..)
             | MaterializeError::Settings(_)
             | MaterializeError::Internal(_) => None,

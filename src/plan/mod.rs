@@ -265,6 +265,11 @@ pub enum Step {
         database: Option<String>,
         schema: String,
     },
+    /// Drops a schema and everything in it, if it exists (`adapter.drop_schema` in a macro).
+    DropSchema {
+        database: Option<String>,
+        schema: String,
+    },
     /// A table of a SELECT's rows; `replace` replaces the relation of that name in the same
     /// statement (warehouses with `create or replace table`).
     CreateTableAs {
@@ -427,6 +432,7 @@ impl Step {
             Step::Rename { from, .. } => vec![from],
             Step::Repoint { live, from } => vec![live, from],
             Step::CreateSchema { .. }
+            | Step::DropSchema { .. }
             | Step::Comment { .. }
             | Step::Grant { .. }
             | Step::IndexColumn { .. }

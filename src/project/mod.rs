@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod files;
+pub mod packages;
 pub mod target;
 pub mod yaml;
 
@@ -75,6 +76,13 @@ pub enum ProjectError {
     },
     #[error("invalid `--vars`: {message}")]
     InvalidVars { message: String },
+    #[error("{message}")]
+    Packages {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+        hint: String,
+    },
 }
 
 impl ProjectError {
@@ -144,6 +152,15 @@ impl ProjectError {
             ))
             .at_file(rel(second))
             .with_hint("rename one of the files; node names must be unique in a project"),
+            ProjectError::Packages {
+                path, line, hint, ..
+            } => Diagnostic::error(message)
+                .at(Location {
+                    path: rel(path),
+                    line: *line,
+                    column: None,
+                })
+                .with_hint(hint.clone()),
             ProjectError::InvalidVars { .. } => Diagnostic::error(message)
                 .with_hint("pass a YAML or JSON mapping, e.g. --vars '{start_date: 2024-01-01}'"),
         }
@@ -171,6 +188,8 @@ pub struct LoadOptions {
 /// A SQL file of the project: a model, snapshot, analysis, singular test or macro file.
 #[derive(Debug, Clone)]
 pub struct SqlFile {
+    /// The package it belongs to (the root project's name for its own files).
+    pub package: String,
     /// Path relative to the project root.
     pub path: PathBuf,
     /// The file stem; for models the node name.
@@ -183,6 +202,7 @@ pub struct SqlFile {
 /// A CSV seed file.
 #[derive(Debug, Clone)]
 pub struct SeedFile {
+    pub package: String,
     pub path: PathBuf,
     pub name: String,
     pub folders: Vec<String>,
@@ -193,7 +213,11 @@ pub struct SeedFile {
 /// A YAML spec file and its text (kept to point at entries by line).
 #[derive(Debug)]
 pub struct SpecFile {
+    pub package: String,
     pub path: PathBuf,
+    /// Folders between the resource path and the file (`models/staging/x.yml` → `staging`),
+    /// for the FQNs of the sources and tests it declares.
+    pub folders: Vec<String>,
     pub text: String,
     pub spec: SchemaFile,
     /// Lines of its `name:` entries.
@@ -201,24 +225,15 @@ pub struct SpecFile {
 }
 
 impl SpecFile {
-    /// Folders between the resource path and the file (`models/staging/x.yml` → `staging`),
-    /// for the FQNs of the sources and tests it declares.
     pub fn folders(&self) -> Vec<String> {
-        self.path
-            .parent()
-            .map(|p| {
-                p.components()
-                    .skip(1)
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.folders.clone()
     }
 }
 
 /// A `{% docs name %}` block.
 #[derive(Debug, Clone)]
 pub struct DocBlock {
+    pub package: String,
     pub name: String,
     pub path: PathBuf,
     pub text: String,
@@ -256,10 +271,43 @@ pub struct Project {
     pub seeds: Vec<SeedFile>,
     pub specs: Vec<SpecFile>,
     pub docs: IndexMap<String, DocBlock>,
+    /// Installed packages (`packages-install-path`), in name order.
+    pub packages: Vec<Package>,
     pub warnings: Vec<Diagnostic>,
 }
 
+/// An installed package: its own project file, config trees and the vars its nodes see.
+#[derive(Debug)]
+pub struct Package {
+    pub name: String,
+    /// Its folder, relative to the root project.
+    pub dir: PathBuf,
+    pub file: ProjectFile,
+    pub configs: ConfigTrees,
+    /// Vars as its nodes see them: its own, under the root project's, under `--vars`.
+    pub vars: IndexMap<String, Json>,
+}
+
 impl Project {
+    /// The package `name` (not the root project), if installed.
+    pub fn package(&self, name: &str) -> Option<&Package> {
+        self.packages.iter().find(|p| p.name == name)
+    }
+
+    /// The config trees that apply to a node of `package`, outermost first: the package's
+    /// own project file, then the root project's (which configures packages by name).
+    pub fn config_trees(&self, package: &str) -> Vec<&ConfigTrees> {
+        match self.package(package) {
+            Some(p) => vec![&p.configs, &self.configs],
+            None => vec![&self.configs],
+        }
+    }
+
+    /// The vars a node of `package` sees.
+    pub fn vars_for(&self, package: &str) -> &IndexMap<String, Json> {
+        self.package(package).map(|p| &p.vars).unwrap_or(&self.vars)
+    }
+
     pub fn model_paths(&self) -> Vec<String> {
         self.file
             .model_paths
@@ -288,7 +336,7 @@ pub fn find_project_file(dir: &Path) -> Option<PathBuf> {
 fn yaml_renderer<'a>(
     vars: &'a IndexMap<String, Json>,
     target: Option<&'a Json>,
-) -> impl Fn(&str) -> Result<String, String> + 'a {
+) -> impl Fn(&str) -> Result<String, String> + Sync + 'a {
     move |s: &str| crate::template::render_yaml_string(s, vars, target).map_err(|e| e.to_string())
 }
 
@@ -308,28 +356,241 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
     let text = read(&project_path).map_err(|e| vec![e])?;
     let mut warnings = Vec::new();
 
-    // Vars from the CLI win; the project file may use them in its own values.
-    let mut vars = options.vars.clone();
-    let file: ProjectFile =
-        yaml::parse(&text, &project_path, &yaml_renderer(&vars, None)).map_err(|e| vec![e])?;
-    for (key, value) in &file.vars {
-        if key == &file.name {
-            if let Json::Object(scoped) = value {
-                for (k, v) in scoped {
-                    vars.entry(k.clone()).or_insert_with(|| v.clone());
-                }
-                continue;
+    // The project file is read twice, as dbt does: first without the target (it says which
+    // profile and target to use; a value that needs `target` stays as written), then, once
+    // the target is known, with it.
+    let lenient = |s: &str| -> Result<String, String> {
+        Ok(crate::template::render_yaml_string(s, &options.vars, None)
+            .unwrap_or_else(|_| s.to_string()))
+    };
+    let first: ProjectFile = yaml::parse(&text, &project_path, &lenient).map_err(|e| vec![e])?;
+    let vars = root_vars(&options.vars, &first);
+    let project_rel = PathBuf::from(project_path.file_name().unwrap_or_default());
+    let target_path = root.join(first.target_path.as_deref().unwrap_or("target"));
+    let target = resolve_target(options, &root, &first, &target_path, &vars, &mut warnings)
+        .map_err(|e| vec![e])?;
+    let target_value = target.jinja_value();
+    let file: ProjectFile = if text.contains("target") && text.contains("{{") {
+        yaml::parse(
+            &text,
+            &project_path,
+            &yaml_renderer(&vars, Some(&target_value)),
+        )
+        .map_err(|e| vec![e])?
+    } else {
+        first
+    };
+    warn_unknown_project_keys(&file, &text, &project_rel, &mut warnings);
+    let configs = config_trees(&file, &text, &project_rel, &mut warnings);
+
+    let mut errors = Vec::new();
+    let root_files = read_files(
+        &root,
+        Path::new(""),
+        &file,
+        &file.name,
+        &yaml_renderer(&vars, Some(&target_value)),
+        &mut errors,
+    );
+
+    // Packages: every project installed under `packages-install-path`, checked against the
+    // package file and its lock first so a stale install is named before anything else.
+    let install_dir = file
+        .packages_install_path
+        .clone()
+        .unwrap_or_else(|| "dbt_packages".into());
+    let package_render = yaml_renderer(&options.vars, None);
+    match packages::read_packages_file(&root, &package_render) {
+        Ok(Some(declared)) if !declared.packages.is_empty() => {
+            if let Err(e) =
+                packages::check_installed(&root, &install_dir, &declared, &package_render)
+            {
+                return Err(vec![e]);
             }
         }
-        vars.entry(key.clone()).or_insert_with(|| value.clone());
+        Ok(_) => {}
+        Err(e) => return Err(vec![e]),
     }
-    let project_rel = PathBuf::from(project_path.file_name().unwrap_or_default());
+    let mut packages: Vec<Package> = Vec::new();
+    let mut package_files: Vec<Files> = Vec::new();
+    for dir_name in packages::installed_names(&root.join(&install_dir)) {
+        let dir = PathBuf::from(&install_dir).join(&dir_name);
+        let Some(package_path) = find_project_file(&root.join(&dir)) else {
+            continue;
+        };
+        let package_text = match read(&package_path) {
+            Ok(text) => text,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let package_rel = dir.join(package_path.file_name().unwrap_or_default());
+        let package_file: ProjectFile = match yaml::parse(
+            &package_text,
+            &package_rel,
+            &yaml_renderer(&vars, Some(&target_value)),
+        ) {
+            Ok(f) => f,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        if package_file.name == file.name {
+            errors.push(ProjectError::Packages {
+                path: package_rel,
+                line: yaml::find_line(&package_text, "name:"),
+                message: format!(
+                    "the package in `{}` has the root project's name `{}`",
+                    dir.display(),
+                    file.name
+                ),
+                hint: "remove it from the package file, or rename one of the projects".into(),
+            });
+            continue;
+        }
+        let package_vars = package_vars(&options.vars, &file, &package_file);
+        let mut ignored = Vec::new();
+        let package_configs =
+            config_trees(&package_file, &package_text, &package_rel, &mut ignored);
+        let files = read_files(
+            &root,
+            &dir,
+            &package_file,
+            &package_file.name,
+            &yaml_renderer(&package_vars, Some(&target_value)),
+            &mut errors,
+        );
+        package_files.push(files);
+        packages.push(Package {
+            name: package_file.name.clone(),
+            dir,
+            file: package_file,
+            configs: package_configs,
+            vars: package_vars,
+        });
+    }
+
+    let mut all = root_files;
+    for files in package_files {
+        all.extend(files);
+    }
+    for spec in &all.specs {
+        warn_unknown_spec_keys(spec, &mut warnings);
+    }
+    let mut docs = IndexMap::new();
+    for block in all.docs {
+        // A docs block of the root project wins over a package's of the same name.
+        if block.package != file.name && docs.contains_key(&block.name) {
+            continue;
+        }
+        docs.insert(block.name.clone(), block);
+    }
+    for package in packages
+        .iter()
+        .map(|p| p.name.as_str())
+        .chain([file.name.as_str()])
+    {
+        check_duplicates(
+            "model",
+            all.models
+                .iter()
+                .filter(|m| m.package == package)
+                .map(|m| (&m.name, &m.path)),
+            &root,
+            &mut errors,
+        );
+        check_duplicates(
+            "seed",
+            all.seeds
+                .iter()
+                .filter(|m| m.package == package)
+                .map(|m| (&m.name, &m.path)),
+            &root,
+            &mut errors,
+        );
+    }
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Project {
+        root,
+        project_file: project_rel,
+        name: file.name.clone(),
+        vars,
+        target,
+        target_path,
+        configs,
+        models: all.models,
+        snapshots: all.snapshots,
+        analyses: all.analyses,
+        singular_tests: all.singular_tests,
+        macro_files: all.macro_files,
+        seeds: all.seeds,
+        specs: all.specs,
+        docs,
+        packages,
+        warnings,
+        file,
+    })
+}
+
+/// The vars the root project's nodes see: its `vars:` (those scoped to it win over global
+/// ones), under `--vars`.
+fn root_vars(cli: &IndexMap<String, Json>, file: &ProjectFile) -> IndexMap<String, Json> {
+    let mut vars = IndexMap::new();
+    overlay_vars(&mut vars, &file.vars, &file.name);
+    vars.extend(cli.iter().map(|(k, v)| (k.clone(), v.clone())));
+    vars
+}
+
+/// The vars a package's nodes see, as dbt merges them (later wins): the package's own
+/// `vars:` (global, then scoped to itself), the root project's (global, then scoped to the
+/// package), `--vars`.
+fn package_vars(
+    cli: &IndexMap<String, Json>,
+    root: &ProjectFile,
+    package: &ProjectFile,
+) -> IndexMap<String, Json> {
+    let mut vars = IndexMap::new();
+    overlay_vars(&mut vars, &package.vars, &package.name);
+    overlay_vars(&mut vars, &root.vars, &package.name);
+    vars.extend(cli.iter().map(|(k, v)| (k.clone(), v.clone())));
+    vars
+}
+
+/// Lays a project file's `vars:` over `vars`: the global ones, then those scoped to `package`.
+fn overlay_vars(
+    vars: &mut IndexMap<String, Json>,
+    declared: &IndexMap<String, Json>,
+    package: &str,
+) {
+    for (key, value) in declared {
+        if key != package {
+            vars.insert(key.clone(), value.clone());
+        }
+    }
+    if let Some(Json::Object(scoped)) = declared.get(package) {
+        for (key, value) in scoped {
+            vars.insert(key.clone(), value.clone());
+        }
+    }
+}
+
+fn warn_unknown_project_keys(
+    file: &ProjectFile,
+    text: &str,
+    project_rel: &Path,
+    warnings: &mut Vec<Diagnostic>,
+) {
     for key in file.extra.keys() {
         warnings.push(
             Diagnostic::warning(format!("unknown key `{key}` in the project file"))
                 .at(Location {
-                    path: project_rel.clone(),
-                    line: yaml::find_line(&text, &format!("{key}:")),
+                    path: project_rel.to_path_buf(),
+                    line: yaml::find_line(text, &format!("{key}:")),
                     column: None,
                 })
                 .with_hint_opt(did_you_mean(
@@ -355,11 +616,20 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
                         "targets",
                         "target",
                         "clean-targets",
+                        "packages-install-path",
                     ],
                 )),
         );
     }
+}
 
+/// The project file's config trees, warning about keys that are neither folders nor configs.
+fn config_trees(
+    file: &ProjectFile,
+    text: &str,
+    project_rel: &Path,
+    warnings: &mut Vec<Diagnostic>,
+) -> ConfigTrees {
     let mut configs = ConfigTrees::default();
     let mut unknown = Vec::new();
     configs.models = ConfigTree::from_yaml(&file.models, "models", &mut unknown);
@@ -377,8 +647,8 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
         warnings.push(
             Diagnostic::warning(format!("unknown config key `{key_path}`"))
                 .at(Location {
-                    path: project_rel.clone(),
-                    line: yaml::find_line(&text, &format!("{leaf}:")),
+                    path: project_rel.to_path_buf(),
+                    line: yaml::find_line(text, &format!("{leaf}:")),
                     column: None,
                 })
                 .with_hint_opt(config::suggest_key(leaf.trim_start_matches('+')).or(Some(
@@ -386,15 +656,56 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
                 ))),
         );
     }
+    configs
+}
 
-    let target_path = root.join(file.target_path.as_deref().unwrap_or("target"));
-    let target = resolve_target(options, &root, &file, &target_path, &vars, &mut warnings)
-        .map_err(|e| vec![e])?;
+/// The files of one project (the root, or a package in `base`): every SQL file, seed, YAML
+/// spec and docs block under its resource paths.
+struct Files {
+    models: Vec<SqlFile>,
+    snapshots: Vec<SqlFile>,
+    analyses: Vec<SqlFile>,
+    singular_tests: Vec<SqlFile>,
+    macro_files: Vec<SqlFile>,
+    seeds: Vec<SeedFile>,
+    specs: Vec<SpecFile>,
+    docs: Vec<DocBlock>,
+}
 
+impl Files {
+    fn extend(&mut self, other: Files) {
+        self.models.extend(other.models);
+        self.snapshots.extend(other.snapshots);
+        self.analyses.extend(other.analyses);
+        self.singular_tests.extend(other.singular_tests);
+        self.macro_files.extend(other.macro_files);
+        self.seeds.extend(other.seeds);
+        self.specs.extend(other.specs);
+        self.docs.extend(other.docs);
+    }
+}
+
+fn read_files(
+    root: &Path,
+    base: &Path,
+    file: &ProjectFile,
+    package: &str,
+    renderer: &(dyn Fn(&str) -> Result<String, String> + Sync),
+    errors: &mut Vec<ProjectError>,
+) -> Files {
     let paths = |configured: &Option<Vec<String>>, default: &str| -> Vec<String> {
         configured
             .clone()
             .unwrap_or_else(|| vec![default.to_string()])
+            .into_iter()
+            .map(|dir| {
+                if base.as_os_str().is_empty() {
+                    dir
+                } else {
+                    base.join(dir).to_string_lossy().replace('\\', "/")
+                }
+            })
+            .collect()
     };
     let model_paths = paths(&file.model_paths, "models");
     let seed_paths = paths(&file.seed_paths, "seeds");
@@ -402,7 +713,10 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
     let test_paths = paths(&file.test_paths, "tests");
     let snapshot_paths = paths(&file.snapshot_paths, "snapshots");
     let analysis_paths = paths(&file.analysis_paths, "analyses");
-    let mut docs_paths = file.docs_paths.clone().unwrap_or_default();
+    let mut docs_paths = match &file.docs_paths {
+        Some(_) => paths(&file.docs_paths, "docs"),
+        None => Vec::new(),
+    };
     // Docs blocks: `.md` files beside models (and in docs-paths).
     for dir in &model_paths {
         if !docs_paths.contains(dir) {
@@ -410,7 +724,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
         }
     }
     let tree = FileTree::walk(
-        &root,
+        root,
         [
             &model_paths,
             &seed_paths,
@@ -424,7 +738,6 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
         .flatten(),
     );
 
-    let mut errors = Vec::new();
     let read_sql = |dirs: &[String], errors: &mut Vec<ProjectError>| -> Vec<SqlFile> {
         let found = tree.files(dirs, &["sql"]);
         let results: Vec<Result<SqlFile, ProjectError>> = found
@@ -433,6 +746,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
                 let source = read(&root.join(&path))?;
                 let name = stem(&path);
                 Ok(SqlFile {
+                    package: package.to_string(),
                     path,
                     name,
                     folders,
@@ -449,12 +763,12 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
         }
         files
     };
-    let models = read_sql(&model_paths, &mut errors);
-    let snapshots = read_sql(&snapshot_paths, &mut errors);
-    let analyses = read_sql(&analysis_paths, &mut errors);
-    let mut macro_files = read_sql(&macro_paths, &mut errors);
+    let models = read_sql(&model_paths, errors);
+    let snapshots = read_sql(&snapshot_paths, errors);
+    let analyses = read_sql(&analysis_paths, errors);
+    let mut macro_files = read_sql(&macro_paths, errors);
     let mut singular_tests = Vec::new();
-    for file in read_sql(&test_paths, &mut errors) {
+    for file in read_sql(&test_paths, errors) {
         // `tests/generic/` holds `{% test %}` blocks: they are macros, not singular tests.
         if file.folders.first().map(String::as_str) == Some("generic") {
             macro_files.push(file);
@@ -469,6 +783,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
         .filter_map(|(path, folders)| {
             let bytes = std::fs::read(root.join(&path)).ok()?;
             Some(SeedFile {
+                package: package.to_string(),
                 name: stem(&path),
                 checksum: crate::util::sha256_hex(&bytes),
                 path,
@@ -493,24 +808,23 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
             }
         }
     }
-    let target_value = target.jinja_value();
-    let spec_results: Vec<Result<SpecFile, ProjectError>> = {
-        let renderer = yaml_renderer(&vars, Some(&target_value));
-        tree.files(&spec_dirs, &["yml", "yaml"])
-            .into_par_iter()
-            .map(|(path, _)| {
-                let text = read(&root.join(&path))?;
-                let spec: SchemaFile = yaml::parse(&text, &path, &renderer)?;
-                let entries = yaml::EntryIndex::build(&text);
-                Ok(SpecFile {
-                    path,
-                    text,
-                    spec,
-                    entries,
-                })
+    let spec_results: Vec<Result<SpecFile, ProjectError>> = tree
+        .files(&spec_dirs, &["yml", "yaml"])
+        .into_par_iter()
+        .map(|(path, folders)| {
+            let text = read(&root.join(&path))?;
+            let spec: SchemaFile = yaml::parse(&text, &path, renderer)?;
+            let entries = yaml::EntryIndex::build(&text);
+            Ok(SpecFile {
+                package: package.to_string(),
+                path,
+                folders,
+                text,
+                spec,
+                entries,
             })
-            .collect()
-    };
+        })
+        .collect();
     let mut specs = Vec::new();
     for result in spec_results {
         match result {
@@ -519,53 +833,24 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
         }
     }
     specs.sort_by(|a, b| a.path.cmp(&b.path));
-    for spec in &specs {
-        warn_unknown_spec_keys(spec, &mut warnings);
-    }
 
-    let mut docs = IndexMap::new();
+    let mut docs = Vec::new();
     for (path, _) in tree.files(&docs_paths, &["md"]) {
         match read(&root.join(&path)) {
             Ok(text) => {
                 for (name, body) in parse_docs_blocks(&text) {
-                    docs.insert(
-                        name.clone(),
-                        DocBlock {
-                            name,
-                            path: path.clone(),
-                            text: body,
-                        },
-                    );
+                    docs.push(DocBlock {
+                        package: package.to_string(),
+                        name,
+                        path: path.clone(),
+                        text: body,
+                    });
                 }
             }
             Err(e) => errors.push(e),
         }
     }
-
-    check_duplicates(
-        "model",
-        models.iter().map(|m| (&m.name, &m.path)),
-        &root,
-        &mut errors,
-    );
-    check_duplicates(
-        "seed",
-        seeds.iter().map(|m| (&m.name, &m.path)),
-        &root,
-        &mut errors,
-    );
-
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok(Project {
-        root,
-        project_file: project_rel,
-        name: file.name.clone(),
-        vars,
-        target,
-        target_path,
-        configs,
+    Files {
         models,
         snapshots,
         analyses,
@@ -574,9 +859,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
         seeds,
         specs,
         docs,
-        warnings,
-        file,
-    })
+    }
 }
 
 fn check_duplicates<'a>(

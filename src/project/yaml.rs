@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 use super::ProjectError;
 
 /// Keys whose string values keep their Jinja for later phases (descriptions render `doc()` at
-/// docs time, hooks and test arguments render with the node they run for).
+/// docs time, hooks and test arguments render with the node they run for), or for nobody.
 const DEFERRED_KEYS: &[&str] = &[
     "description",
     "pre-hook",
@@ -26,6 +26,14 @@ const DEFERRED_KEYS: &[&str] = &[
     "tests",
     "where",
     "sql_header",
+    // The project file's vars render when a node reads them, with the node's context.
+    "vars",
+    // The semantic layer's filters (`{{ Dimension('order__is_food') }}`) are its own Jinja,
+    // which dbt leaves unrendered; strata does not read these sections.
+    "semantic_models",
+    "metrics",
+    "saved_queries",
+    "filter",
 ];
 
 /// Deserializes `text` (read from `path`, shown relative to the project) into `T`. Strings holding

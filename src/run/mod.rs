@@ -5,6 +5,7 @@
 //! that work before anything runs.
 
 mod counted;
+pub mod introspect;
 pub mod prepare;
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -131,7 +132,20 @@ pub struct Work {
     pub unique_id: NodeId,
     pub label: String,
     pub job: Job,
+    /// Compiled right before it runs (its SQL is empty until then), once the relations its
+    /// templates may query exist: it reads `execute` or asks the warehouse.
+    pub late: Option<Late>,
 }
+
+/// What a node compiled right before it runs needs to know.
+#[derive(Debug, Clone)]
+pub struct Late {
+    /// Its relation exists and is incremental: `is_incremental()` is true.
+    pub incremental: bool,
+}
+
+/// Compiles a late node's SQL into its work (see [`Work::late`]); the message on failure.
+pub type LateCompile<'a> = dyn Fn(&mut Work) -> Result<(), String> + Sync + 'a;
 
 /// Knobs of a run.
 #[derive(Debug, Clone)]
@@ -278,6 +292,7 @@ pub async fn execute(
     work: Vec<Work>,
     options: &RunOptions,
     printer: &Printer,
+    late: &LateCompile<'_>,
 ) -> Vec<NodeResult> {
     let total = work.len();
     let ids: HashSet<NodeId> = work.iter().map(|w| w.unique_id.clone()).collect();
@@ -331,7 +346,7 @@ pub async fn execute(
             let Some(Ranked(_, _, id)) = ready.pop() else {
                 break;
             };
-            let Some(work) = by_id.remove(&id) else {
+            let Some(mut work) = by_id.remove(&id) else {
                 continue;
             };
             if skipped.contains(&id) {
@@ -352,10 +367,18 @@ pub async fn execute(
             let shared = shared.clone();
             let full_refresh = options.full_refresh;
             let counts = Arc::new(counted::Counts::default());
+            // Its parents are built now: compile it (its templates may query them).
+            let clock = Instant::now();
+            let late_error = match work.late.is_some() {
+                true => late(&mut work).err(),
+                false => None,
+            };
             running.spawn(counted::NODE.scope(counts.clone(), async move {
-                let clock = Instant::now();
                 let id = work.unique_id.clone();
-                let result = run_one(shared, work, full_refresh).await;
+                let result = match late_error {
+                    Some(message) => Err(MaterializeError::Compile(message)),
+                    None => run_one(shared, work, full_refresh).await,
+                };
                 (id, clock.elapsed().as_secs_f64(), counts, result)
             }));
         }

@@ -129,6 +129,10 @@ pub async fn prepare(
         .await
         .map_err(|e| Stopped::one(adapter_error(&e)))?;
     let adapter: Arc<dyn crate::adapter::Adapter> = Arc::new(super::Counted(base));
+    engine.attach_warehouse(Arc::new(super::introspect::Introspection::new(
+        adapter.clone(),
+        tokio::runtime::Handle::current(),
+    )));
     let flavour = adapter.flavour();
     let run = Arc::new(RunContext {
         run_id: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
@@ -245,14 +249,17 @@ pub async fn prepare(
     )
     .await
     .map_err(Stopped::before)?;
+    // Nodes whose templates may ask the warehouse are compiled right before they run, once
+    // what they ask about is built; the rest all at once, here.
     let models: Vec<NodeId> = runnable
         .iter()
         .filter(|n| matches!(n.resource_type, ResourceType::Model | ResourceType::Test))
+        .filter(|n| !n.compile_late)
         .map(|n| n.unique_id.clone())
         .collect();
     let options = CompileOptions {
         write: true,
-        incremental,
+        incremental: incremental.clone(),
         files: planned
             .iter()
             .map(|(id, plan)| (id.clone(), plan.files.clone()))
@@ -330,10 +337,16 @@ pub async fn prepare(
             (Job::Test(_), _) | (_, None) => node.name.clone(),
             (_, Some(relation)) => format!("{}.{}", relation.schema, relation.identifier),
         };
+        let late = (node.compile_late
+            && matches!(node.resource_type, ResourceType::Model | ResourceType::Test))
+        .then(|| super::Late {
+            incremental: incremental.contains(&node.unique_id),
+        });
         work.push(Work {
             unique_id: node.unique_id.clone(),
             label,
             job,
+            late,
         });
     }
     if !errors.is_empty() {
@@ -800,6 +813,67 @@ fn test_settings(project: &Project, node: &Node) -> Result<TestSettings, Setting
     )
 }
 
+/// Compiles one node right before it runs (see [`Work::late`]) and puts its SQL into its work.
+fn compile_late(
+    project: &Project,
+    manifest: &Manifest,
+    engine: &Engine,
+    work: &mut Work,
+) -> Result<crate::compile::CompiledNode, String> {
+    let incremental = work.late.as_ref().is_some_and(|l| l.incremental);
+    let options = CompileOptions {
+        write: true,
+        incremental: if incremental {
+            [work.unique_id.clone()].into_iter().collect()
+        } else {
+            HashSet::new()
+        },
+        files: Default::default(),
+        reference: false,
+    };
+    let describe = |d: &Diagnostic| match &d.location {
+        Some(at) => format!("{} ({at})", d.message),
+        None => d.message.clone(),
+    };
+    let mut compiled = crate::compile::compile(
+        project,
+        manifest,
+        engine,
+        std::slice::from_ref(&work.unique_id),
+        &options,
+    )
+    .map_err(|d| {
+        d.sorted()
+            .iter()
+            .filter(|d| d.is_error())
+            .map(describe)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    if let Err(d) = crate::compile::write_files(project, &compiled) {
+        return Err(d
+            .sorted()
+            .iter()
+            .map(describe)
+            .collect::<Vec<_>>()
+            .join("; "));
+    }
+    let node = compiled
+        .nodes
+        .shift_remove(&work.unique_id)
+        .ok_or_else(|| format!("`{}` did not compile", work.label))?;
+    match &mut work.job {
+        Job::Model(model) => {
+            model.sql = node.sql.clone();
+            model.pre_hooks = node.pre_hooks.clone();
+            model.post_hooks = node.post_hooks.clone();
+        }
+        Job::Test(test) => test.sql = node.sql.clone(),
+        Job::Seed(_) => {}
+    }
+    Ok(node)
+}
+
 /// What a run did.
 pub struct Finished {
     pub results: Vec<super::NodeResult>,
@@ -819,11 +893,20 @@ pub async fn run(
     let Prepared {
         shared,
         work,
-        compiled,
+        mut compiled,
         run_start_hooks,
         run_end_hooks,
         ..
     } = prepared;
+    let compiled_late: std::sync::Mutex<Vec<crate::compile::CompiledNode>> = Default::default();
+    let late = |work: &mut Work| -> Result<(), String> {
+        let node = compile_late(inputs.project, inputs.manifest, inputs.engine, work)?;
+        compiled_late
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(node);
+        Ok(())
+    };
     let project = inputs.project;
     for hook in &run_start_hooks {
         if let Err(err) = shared.adapter.execute(hook).await {
@@ -841,8 +924,15 @@ pub async fn run(
         work,
         options,
         inputs.printer,
+        &late,
     )
     .await;
+    for node in compiled_late
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+    {
+        compiled.nodes.insert(node.unique_id.clone(), node);
+    }
     let mut end_hook_failed = false;
     for hook in &run_end_hooks {
         if let Err(err) = shared.adapter.execute(hook).await {

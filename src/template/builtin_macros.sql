@@ -205,6 +205,28 @@
     )
     select generated_number from digits where generated_number <= {{ upper_bound }}
 {%- endmacro %}
+{#- How many whole `datepart`s lie between two dates, asked of the warehouse (1 while parsing,
+    when nothing is asked). -#}
+{% macro get_intervals_between(start_date, end_date, datepart) -%}{{ return(adapter.dispatch('get_intervals_between', 'dbt')(start_date, end_date, datepart)) }}{%- endmacro %}
+{% macro default__get_intervals_between(start_date, end_date, datepart) -%}
+    {%- set answer = run_query("select " ~ dbt.datediff(start_date, end_date, datepart) ~ " as intervals") -%}
+    {%- if answer is not none and answer.rows | length > 0 -%}
+        {{ return(answer.rows[0][0]) }}
+    {%- else -%}
+        {{ return(1) }}
+    {%- endif -%}
+{%- endmacro %}
+{#- One row per `datepart` from `start_date` up to `end_date` (not included), as
+    `date_<datepart>`. -#}
+{% macro date_spine(datepart, start_date, end_date) -%}{{ return(adapter.dispatch('date_spine', 'dbt')(datepart, start_date, end_date)) }}{%- endmacro %}
+{% macro default__date_spine(datepart, start_date, end_date) -%}
+    {%- set intervals = dbt.get_intervals_between(start_date, end_date, datepart) -%}
+    select spine.date_{{ datepart }} from (
+        select {{ dbt.dateadd(datepart, "series.generated_number - 1", start_date) }} as date_{{ datepart }}
+        from ({{ dbt.generate_series(intervals) }}) as series
+    ) as spine
+    where spine.date_{{ datepart }} <= {{ end_date }}
+{%- endmacro %}
 {% macro escape_single_quotes(expression) -%}{{ expression | replace("'", "''") }}{%- endmacro %}
 {% macro string_literal(value) -%}'{{ value }}'{%- endmacro %}
 {#- Generic data tests: each returns the failing rows. -#}

@@ -58,9 +58,30 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
 
     let s = shared.clone();
-    env.add_function("var", move |name: String, default: Option<Value>| {
-        lookup_var(&s.vars, &name, default)
-    });
+    env.add_function(
+        "var",
+        move |state: &State<'_, '_>, name: String, default: Option<Value>| {
+            // A package's nodes see the vars merged for that package.
+            let root = state.lookup(super::CONTEXT_KEY);
+            let vars = match root
+                .as_ref()
+                .and_then(|v| v.downcast_object_ref::<super::RenderContext>())
+            {
+                Some(ctx) => s.vars_for(ctx.package()),
+                None => &s.vars,
+            };
+            let value = lookup_var(vars, &name, default)?;
+            // A var written as Jinja (`"{{ target.schema }}_raw"`) renders where it is read,
+            // with the reading node's context, as dbt renders it.
+            match value.as_str() {
+                Some(text) if text.contains("{{") || text.contains("{%") => {
+                    let context = root.unwrap_or_default();
+                    state.env().render_str(text, context).map(Value::from)
+                }
+                _ => Ok(value),
+            }
+        },
+    );
     env.add_function("env_var", |name: String, default: Option<Value>| {
         lookup_env_var(&name, default)
     });
@@ -139,24 +160,9 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
             )
         })
     });
-    env.add_function("run_query", |_sql: String| Value::from(()));
-    env.add_function("load_result", |_name: String| Value::from(()));
-    env.add_function(
-        "statement",
-        |state: &mut State<'_, '_>,
-         _name: Option<String>,
-         kwargs: Kwargs|
-         -> Result<Value, Error> {
-            // Without a warehouse connection a statement block only renders its body.
-            if let Ok(caller) = kwargs.peek::<Value>("caller") {
-                caller.call(state, &[])?;
-            }
-            for key in kwargs.args() {
-                let _: Value = kwargs.peek(key)?;
-            }
-            Ok(Value::from(""))
-        },
-    );
+    env.add_function("run_query", super::warehouse::run_query);
+    env.add_function("load_result", super::warehouse::load_result);
+    env.add_function("statement", super::warehouse::statement);
     env.add_global("exceptions", Value::from_object(Exceptions));
     env.add_global("modules", Value::from_object(Modules));
     env.add_global("api", Value::from_object(Api(shared.clone())));
@@ -445,6 +451,15 @@ impl Object for Adapter {
         args: &[Value],
     ) -> Result<Value, Error> {
         let (positional, kwargs) = split_args(args)?;
+        if let Some(answer) = super::warehouse::adapter_method(
+            state,
+            method,
+            &positional,
+            kwargs.as_ref(),
+            self.0.style,
+        ) {
+            return answer;
+        }
         match method {
             "dispatch" => {
                 let name = positional
@@ -461,21 +476,69 @@ impl Object for Adapter {
                             "adapter.dispatch() needs a macro name",
                         )
                     })?;
-                let candidates: Vec<String> = std::iter::once(self.0.adapter)
-                    .chain(self.0.dispatch_parents.iter().copied())
-                    .map(|adapter| format!("{adapter}__{name}"))
-                    .chain([format!("default__{name}"), name.clone()])
+                if let Some((namespace, macro_name)) = name.split_once('.') {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("adapter.dispatch got the macro name `{name}`, but `.` is not part of a macro name; did you mean adapter.dispatch('{macro_name}', macro_namespace='{namespace}')?"),
+                    ));
+                }
+                let namespace = positional
+                    .get(1)
+                    .filter(|v| !v.is_none() && !v.is_undefined())
+                    .map(|v| v.to_string())
+                    .or_else(|| {
+                        kwargs
+                            .as_ref()
+                            .and_then(|k| k.peek::<Option<String>>("macro_namespace").ok())
+                            .flatten()
+                    });
+                let shared = &self.0;
+                // dbt's search: the project's `dispatch:` order for the namespace; else the
+                // root project, then the namespace when it is an installed package; else
+                // (no namespace, or one that is not a package) names as the caller sees them.
+                let packages: Vec<Option<String>> = match &namespace {
+                    Some(ns) => match shared.dispatch_orders.get(ns) {
+                        Some(order) => order.iter().cloned().map(Some).collect(),
+                        None if shared.package_macros.contains_key(ns) => {
+                            vec![Some(shared.project_name.clone()), Some(ns.clone())]
+                        }
+                        None => vec![None],
+                    },
+                    None => vec![None],
+                };
+                let prefixes: Vec<&str> = std::iter::once(shared.adapter)
+                    .chain(shared.dispatch_parents.iter().copied())
+                    .chain(["default"])
                     .collect();
-                for candidate in &candidates {
-                    if let Some(found) = state.lookup(candidate).filter(|v| !v.is_undefined()) {
+                let mut searched = Vec::new();
+                for package in &packages {
+                    for prefix in &prefixes {
+                        let candidate = format!("{prefix}__{name}");
+                        let found = match package {
+                            None => state.lookup(&candidate).filter(|v| !v.is_undefined()),
+                            Some(p) => shared.namespace(p).and_then(|ns| ns.get(&candidate)),
+                        };
+                        if let Some(found) = found {
+                            return Ok(found);
+                        }
+                        searched.push(match package {
+                            None => format!("`{candidate}`"),
+                            Some(p) => format!("`{p}.{candidate}`"),
+                        });
+                    }
+                }
+                // strata also takes a macro of the dispatched name itself.
+                if packages == [None] {
+                    if let Some(found) = state.lookup(&name).filter(|v| !v.is_undefined()) {
                         return Ok(found);
                     }
                 }
                 Err(Error::new(
                     ErrorKind::UnknownFunction,
                     format!(
-                        "adapter.dispatch found no implementation of `{name}`; define `{}` or `default__{name}` in a macro file",
-                        candidates[0]
+                        "adapter.dispatch found no implementation of `{name}` in namespace `{}`; searched {}",
+                        namespace.as_deref().unwrap_or("(none)"),
+                        searched.join(", ")
                     ),
                 ))
             }
@@ -487,11 +550,26 @@ impl Object for Adapter {
                 Ok(Value::from(self.0.style.quote_identifier(&identifier)))
             }
             "type" => Ok(Value::from(self.0.adapter)),
-            "get_relation" | "load_relation" => Ok(Value::from(())),
-            "get_columns_in_relation" | "list_relations_without_caching" => {
-                Ok(Value::from(Vec::<Value>::new()))
+            "already_exists" => {
+                let schema = positional
+                    .first()
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                let name = positional.get(1).map(|v| v.to_string()).unwrap_or_default();
+                let found = super::warehouse::adapter_method(
+                    state,
+                    "get_relation",
+                    &[
+                        Value::from(self.0.target_database.clone()),
+                        Value::from(schema),
+                        Value::from(name),
+                    ],
+                    None,
+                    self.0.style,
+                )
+                .unwrap_or(Ok(Value::from(())))?;
+                Ok(Value::from(!found.is_none()))
             }
-            "check_schema_exists" | "already_exists" => Ok(Value::from(false)),
             "quote_as_configured" | "quote_seed_column" => {
                 Ok(positional.first().cloned().unwrap_or_default())
             }
@@ -593,6 +671,7 @@ impl Object for RelationFactory {
             include_schema: true,
             cte_name: None,
             expression: None,
+            kind: get("type"),
         }))
     }
 }

@@ -46,7 +46,8 @@ pub enum Resolved {
 
 /// Resolves `ref` and `source` in the compile phase.
 pub trait Resolver: Send + Sync + std::fmt::Debug {
-    fn resolve_ref(&self, call: &RefCall) -> Result<Resolved, String>;
+    /// What `call`, made by a node of package `from_package`, resolves to.
+    fn resolve_ref(&self, call: &RefCall, from_package: &str) -> Result<Resolved, String>;
     fn resolve_source(&self, source: &str, table: &str) -> Result<RelationName, String>;
 
     /// How an external source is read when not by its relation name (DuckDB's
@@ -114,6 +115,13 @@ pub struct PhaseReads {
     /// Each `config.get`/`config.require`: the key (normalized), the value found, and whether
     /// the template's own `config()` calls had set the key by then.
     pub config: Vec<ConfigRead>,
+    /// The render asked the warehouse something (`run_query`, a statement, the adapter's
+    /// introspection): the node is compiled right before it runs, once its parents exist.
+    pub introspective: bool,
+    /// The render read `execute`, as templates guarding warehouse calls do (`{% if execute %}`):
+    /// the compile phase may ask the warehouse, so such a node too is compiled right before
+    /// it runs.
+    pub execute: bool,
 }
 
 /// What a render needs to know about its node.
@@ -143,9 +151,36 @@ pub struct RenderContext {
     pub(crate) phase: Phase,
     pub(crate) resolver: Option<Arc<dyn Resolver>>,
     pub(crate) capture: Mutex<Capture>,
+    /// What `{% call statement('name') %}` blocks returned, for `load_result('name')`.
+    pub(crate) results: Mutex<std::collections::HashMap<String, Value>>,
 }
 
 impl RenderContext {
+    /// A macro of the node's own package, when the node belongs to an installed package.
+    fn package_macro(&self, name: &str) -> Option<Value> {
+        if self.node.package.is_empty() || self.node.package == self.shared.project_name {
+            return None;
+        }
+        self.shared
+            .package_macros
+            .get(&self.node.package)?
+            .get(name)
+            .cloned()
+    }
+
+    /// The package of the node being rendered (the root project for nodes of no package).
+    pub fn package(&self) -> &str {
+        if self.node.package.is_empty() {
+            &self.shared.project_name
+        } else {
+            &self.node.package
+        }
+    }
+
+    pub fn results(&self) -> MutexGuard<'_, std::collections::HashMap<String, Value>> {
+        self.results.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn capture(&self) -> MutexGuard<'_, Capture> {
         self.capture.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -165,6 +200,7 @@ impl RenderContext {
             include_schema: true,
             cte_name: None,
             expression: None,
+            kind: None,
         })
     }
 
@@ -216,7 +252,10 @@ impl Object for RenderContext {
                 self.model_value()
             }
             "execute" => {
-                self.capture().reads.opaque = true;
+                let mut capture = self.capture();
+                capture.reads.opaque = true;
+                capture.reads.execute = true;
+                drop(capture);
                 Value::from(self.phase == Phase::Compile)
             }
             "is_incremental" => {
@@ -225,7 +264,9 @@ impl Object for RenderContext {
                 Value::from_function(move || flag)
             }
             super::CONTEXT_KEY => Value::from_dyn_object(self.clone()),
-            _ => return None,
+            // A package's nodes see its macros by bare name before the root project's, as
+            // in dbt (the root's and the built-ins are environment globals).
+            name => return self.package_macro(name),
         })
     }
 
@@ -305,32 +346,38 @@ impl Object for RefFunction {
         let ctx = &self.0;
         ctx.capture().refs.push(call.clone());
         match (ctx.phase, &ctx.resolver) {
-            (Phase::Compile, Some(resolver)) => match resolver.resolve_ref(&call) {
-                Ok(Resolved::Relation(relation)) => Ok(ctx.relation_value(&relation)),
-                Ok(Resolved::Ephemeral {
-                    unique_id,
-                    cte_name,
-                }) => {
-                    let mut capture = ctx.capture();
-                    if !capture.ephemerals.contains(&unique_id) {
-                        capture.ephemerals.push(unique_id);
+            (Phase::Compile, Some(resolver)) => {
+                match resolver.resolve_ref(&call, &ctx.node.package) {
+                    Ok(Resolved::Relation(relation)) => Ok(ctx.relation_value(&relation)),
+                    Ok(Resolved::Ephemeral {
+                        unique_id,
+                        cte_name,
+                    }) => {
+                        let mut capture = ctx.capture();
+                        if !capture.ephemerals.contains(&unique_id) {
+                            capture.ephemerals.push(unique_id);
+                        }
+                        Ok(Value::from_object(RelationValue {
+                            relation: RelationName::new(None, "", cte_name.clone()),
+                            style: ctx.shared.style,
+                            include_database: false,
+                            include_schema: false,
+                            cte_name: Some(cte_name),
+                            expression: None,
+                            kind: None,
+                        }))
                     }
-                    Ok(Value::from_object(RelationValue {
-                        relation: RelationName::new(None, "", cte_name.clone()),
-                        style: ctx.shared.style,
-                        include_database: false,
-                        include_schema: false,
-                        cte_name: Some(cte_name),
-                        expression: None,
-                    }))
+                    Err(message) => Err(Error::new(ErrorKind::InvalidOperation, message)),
                 }
-                Err(message) => Err(Error::new(ErrorKind::InvalidOperation, message)),
-            },
+            }
             (_, resolver) => {
                 // Parse phase: the relation the model is expected to get (the resolver knows
                 // every model's config before in-file `config()` calls), else a stand-in, so
                 // templates can use `.identifier` etc.
-                let relation = match resolver.as_ref().map(|r| r.resolve_ref(&call)) {
+                let relation = match resolver
+                    .as_ref()
+                    .map(|r| r.resolve_ref(&call, &ctx.node.package))
+                {
                     Some(Ok(Resolved::Relation(relation))) => relation,
                     _ => RelationName::new(
                         Some(ctx.shared.target_database.clone()),
@@ -390,6 +437,7 @@ impl Object for SourceFunction {
                     include_schema: true,
                     cte_name,
                     expression,
+                    kind: None,
                 }))
             }
             (_, resolver) => {
@@ -512,6 +560,8 @@ pub struct RelationValue {
     pub cte_name: Option<String>,
     /// SQL rendered instead of the name (an external source's file reader).
     pub expression: Option<String>,
+    /// `table` or `view`, when the warehouse said (`adapter.get_relation`).
+    pub kind: Option<String>,
 }
 
 impl RelationValue {
@@ -543,8 +593,10 @@ impl Object for RelationValue {
             "schema" => Value::from(self.relation.schema.clone()),
             "identifier" | "name" | "table" => Value::from(self.relation.identifier.clone()),
             "is_cte" => Value::from(self.cte_name.is_some()),
-            "type" => Value::from(()),
-            "is_table" | "is_view" | "is_materialized_view" => Value::from(false),
+            "type" => Value::from(self.kind.clone()),
+            "is_table" => Value::from(self.kind.as_deref() == Some("table")),
+            "is_view" => Value::from(self.kind.as_deref() == Some("view")),
+            "is_materialized_view" => Value::from(false),
             _ => return None,
         })
     }

@@ -10,6 +10,7 @@ pub mod builtins;
 pub mod context;
 pub mod macros;
 pub mod mutable;
+pub mod warehouse;
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -59,6 +60,60 @@ pub struct Shared {
     /// The project file's `flags:` (dbt's behaviour flags), visible to templates as
     /// `flags.<name>` beside the run's own flags.
     pub project_flags: Json,
+    /// Each installed package's macros by name: the bare names a node of that package sees
+    /// before the root project's, and what `<package>.<macro>` reaches.
+    pub package_macros: std::collections::HashMap<String, Arc<MacroNamespace>>,
+    /// The root project's macros by name (`<project>.<macro>`).
+    pub root_macros: Arc<MacroNamespace>,
+    /// The vars of each package's nodes (the root project's are `vars`).
+    pub package_vars: std::collections::HashMap<String, IndexMap<String, Json>>,
+    /// The project's `dispatch:` config: macro namespace → packages to search, in order.
+    pub dispatch_orders: std::collections::HashMap<String, Vec<String>>,
+    /// The warehouse, once the command has connected (`run_query` and the like).
+    pub warehouse: OnceLock<Arc<dyn warehouse::WarehouseAccess>>,
+}
+
+/// One package's macros: public name → macro proxy.
+pub type MacroNamespace = std::collections::BTreeMap<String, Value>;
+
+impl Shared {
+    /// The macros `<package>.` reaches: the root project's, an installed package's, or
+    /// (`dbt`) strata's built-in ones.
+    pub fn namespace(&self, package: &str) -> Option<Namespace<'_>> {
+        if package == self.project_name {
+            Some(Namespace::Macros(&self.root_macros))
+        } else if let Some(macros) = self.package_macros.get(package) {
+            Some(Namespace::Macros(macros))
+        } else if package == "dbt" {
+            Some(Namespace::Builtin)
+        } else {
+            None
+        }
+    }
+
+    /// The vars a node of `package` sees.
+    pub fn vars_for(&self, package: &str) -> &IndexMap<String, Json> {
+        self.package_vars.get(package).unwrap_or(&self.vars)
+    }
+}
+
+/// A macro namespace as `adapter.dispatch` searches it.
+#[derive(Debug, Clone, Copy)]
+pub enum Namespace<'a> {
+    Macros(&'a MacroNamespace),
+    Builtin,
+}
+
+impl Namespace<'_> {
+    pub fn get(&self, name: &str) -> Option<Value> {
+        match self {
+            Namespace::Macros(macros) => macros.get(name).cloned(),
+            Namespace::Builtin => BUILTIN_MACRO_NAMES
+                .get()
+                .filter(|names| names.iter().any(|n| n == name))
+                .map(|_| Value::from_object(MacroProxy::new(BUILTIN_TEMPLATE, name))),
+        }
+    }
 }
 
 /// What went wrong in a template, and where.
@@ -123,12 +178,24 @@ pub struct MacroLocation {
     pub line: usize,
 }
 
+/// How a generic test's macro is called from the test's SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestMacro {
+    /// strata's own built-in test macro (`test_unique`).
+    Builtin,
+    /// A project or package macro, by its qualified name (`dbt_utils.test_at_least_one`).
+    Project(String),
+}
+
 /// The environment for one command.
 #[derive(Debug)]
 pub struct Engine {
     env: Environment<'static>,
     shared: Arc<Shared>,
+    /// The root project's macros.
     macros: IndexMap<String, MacroLocation>,
+    /// Each package's macros.
+    package_macros: IndexMap<String, IndexMap<String, MacroLocation>>,
 }
 
 impl Engine {
@@ -137,6 +204,77 @@ impl Engine {
     pub fn new(project: &Project, options: EngineOptions) -> Result<Engine, Vec<TemplateError>> {
         let flavour = crate::adapter::flavour_for(&project.target);
         let style = flavour.template_quote_style();
+
+        // Every macro file, rewritten (see `macros.rs`), before the environment exists: the
+        // namespaces of proxies are run-wide facts renders look bare names up in.
+        struct MacroFile {
+            path: String,
+            package: String,
+            source: String,
+            defs: Vec<MacroDef>,
+        }
+        let files: Vec<MacroFile> = project
+            .macro_files
+            .iter()
+            .map(|file| {
+                let path = file.path.to_string_lossy().replace('\\', "/");
+                let (source, defs) = macros::rewrite_macro_file(&file.source);
+                let source = mutable::rewrite_mutable_sets(&source).unwrap_or(source);
+                MacroFile {
+                    path,
+                    package: file.package.clone(),
+                    source,
+                    defs,
+                }
+            })
+            .collect();
+        let mut root_macros = MacroNamespace::new();
+        let mut package_namespaces: std::collections::HashMap<String, MacroNamespace> =
+            std::collections::HashMap::new();
+        let mut macro_locations: IndexMap<String, MacroLocation> = IndexMap::new();
+        let mut package_locations: IndexMap<String, IndexMap<String, MacroLocation>> =
+            IndexMap::new();
+        for file in &files {
+            let root = file.package == project.name;
+            for MacroDef { name, line } in &file.defs {
+                let proxy = Value::from_object(MacroProxy::new(&file.path, name));
+                let location = MacroLocation {
+                    path: file.path.clone(),
+                    line: *line,
+                };
+                if root {
+                    root_macros.insert(name.clone(), proxy);
+                    macro_locations.insert(name.clone(), location);
+                } else {
+                    package_namespaces
+                        .entry(file.package.clone())
+                        .or_default()
+                        .insert(name.clone(), proxy);
+                    package_locations
+                        .entry(file.package.clone())
+                        .or_default()
+                        .insert(name.clone(), location);
+                }
+            }
+        }
+        let dispatch_orders = project
+            .file
+            .dispatch
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| {
+                let namespace = entry.get("macro_namespace")?.as_str()?.to_string();
+                let order = entry
+                    .get("search_order")?
+                    .as_array()?
+                    .iter()
+                    .filter_map(|p| p.as_str().map(str::to_string))
+                    .collect();
+                Some((namespace, order))
+            })
+            .collect();
+
         let shared = Arc::new(Shared {
             target: Value::from(minijinja::value::Serde(project.target.jinja_value())),
             target_schema: project.target.schema.clone(),
@@ -159,6 +297,18 @@ impl Engine {
             full_refresh: options.full_refresh,
             command: options.command.clone(),
             project_flags: project.file.flags.clone(),
+            package_macros: package_namespaces
+                .into_iter()
+                .map(|(k, v)| (k, Arc::new(v)))
+                .collect(),
+            root_macros: Arc::new(root_macros),
+            package_vars: project
+                .packages
+                .iter()
+                .map(|p| (p.name.clone(), p.vars.clone()))
+                .collect(),
+            dispatch_orders,
+            warehouse: OnceLock::new(),
         });
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
@@ -187,38 +337,23 @@ impl Engine {
                 Value::from_object(MacroProxy::new(BUILTIN_TEMPLATE, &def.name)),
             );
         }
-
-        let mut macro_locations: IndexMap<String, MacroLocation> = IndexMap::new();
-        let mut project_namespace: IndexMap<String, Value> = IndexMap::new();
-        for file in &project.macro_files {
-            let path = file.path.to_string_lossy().replace('\\', "/");
-            let (source, defs) = macros::rewrite_macro_file(&file.source);
-            let source = mutable::rewrite_mutable_sets(&source).unwrap_or(source);
-            if let Err(err) = env.add_template_owned(path.clone(), source) {
-                errors.push(convert_error(&err, &path, &[]));
-                continue;
-            }
-            for MacroDef { name, line } in defs {
-                let proxy = Value::from_object(MacroProxy::new(&path, &name));
-                env.add_global(name.clone(), proxy.clone());
-                project_namespace.insert(name.clone(), proxy);
-                macro_locations.insert(
-                    name,
-                    MacroLocation {
-                        path: path.clone(),
-                        line,
-                    },
-                );
+        for file in files {
+            if let Err(err) = env.add_template_owned(file.path.clone(), file.source) {
+                errors.push(convert_error(&err, &file.path, &[]));
             }
         }
-        // `{{ my_project.some_macro() }}` reaches project macros by package name.
+        // Bare names reach the root project's macros (over the built-ins); a package's macros
+        // are reached as `<package>.<macro>`, or bare from that package's own nodes (the
+        // render's root looks those up first, see `context.rs`).
+        for (name, proxy) in shared.root_macros.iter() {
+            env.add_global(name.clone(), proxy.clone());
+        }
+        for (package, macros) in &shared.package_macros {
+            env.add_global(package.clone(), Value::from_dyn_object(macros.clone()));
+        }
         env.add_global(
             project.name.clone(),
-            Value::from_object(
-                project_namespace
-                    .into_iter()
-                    .collect::<std::collections::BTreeMap<String, Value>>(),
-            ),
+            Value::from_dyn_object(shared.root_macros.clone()),
         );
         if !errors.is_empty() {
             return Err(errors);
@@ -227,7 +362,71 @@ impl Engine {
             env,
             shared,
             macros: macro_locations,
+            package_macros: package_locations,
         })
+    }
+
+    /// How the generic test `test_name` (namespaced or not) is called from a test of
+    /// `from_package`, as dbt finds test macros: the named package's; else the test's own
+    /// package's, the root project's, any package's, then strata's built-in one. `None`
+    /// when no macro defines it.
+    pub fn test_macro(
+        &self,
+        namespace: Option<&str>,
+        test_name: &str,
+        from_package: &str,
+    ) -> Option<TestMacro> {
+        let macro_name = format!("test_{test_name}");
+        let root = &self.shared.project_name;
+        let builtin = || {
+            BUILTIN_MACRO_NAMES
+                .get()
+                .is_some_and(|names| names.contains(&macro_name))
+                .then_some(TestMacro::Builtin)
+        };
+        let in_package = |package: &str| -> Option<TestMacro> {
+            let found = if package == root {
+                self.macros.contains_key(&macro_name)
+            } else {
+                self.package_macros
+                    .get(package)
+                    .is_some_and(|m| m.contains_key(&macro_name))
+            };
+            found.then(|| TestMacro::Project(format!("{package}.{macro_name}")))
+        };
+        match namespace {
+            Some("dbt") => builtin(),
+            Some(package) => in_package(package),
+            None => in_package(from_package)
+                .or_else(|| in_package(root))
+                .or_else(|| {
+                    self.package_macros
+                        .iter()
+                        .find(|(_, m)| m.contains_key(&macro_name))
+                        .map(|(p, _)| TestMacro::Project(format!("{p}.{macro_name}")))
+                })
+                .or_else(builtin),
+        }
+    }
+
+    /// Every generic test name any macro defines, for "did you mean".
+    pub fn test_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .macros
+            .keys()
+            .chain(self.package_macros.values().flat_map(|m| m.keys()))
+            .chain(BUILTIN_MACRO_NAMES.get().into_iter().flatten())
+            .filter_map(|k| k.strip_prefix("test_").map(String::from))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Gives templates the warehouse (`run_query`, statements, the adapter's introspection);
+    /// set once per command, when it connects.
+    pub fn attach_warehouse(&self, warehouse: Arc<dyn warehouse::WarehouseAccess>) {
+        let _ = self.shared.warehouse.set(warehouse);
     }
 
     /// Project macros by name.
@@ -256,6 +455,7 @@ impl Engine {
             phase,
             resolver,
             capture: Mutex::new(Capture::default()),
+            results: Mutex::new(Default::default()),
         })
     }
 
@@ -292,7 +492,9 @@ impl Engine {
         Ok((rendered, capture))
     }
 
-    /// Calls a macro by name for a node (e.g. a project's `generate_schema_name`).
+    /// Calls a macro by name for a node (e.g. a project's `generate_schema_name`): the root
+    /// project's, else the built-in one; a package's own macro of that name is not used, as
+    /// dbt does not use a package's `generate_schema_name` for its nodes.
     pub fn call_macro(
         &self,
         name: &str,
@@ -313,14 +515,21 @@ impl Engine {
             .get(name)
             .map(|l| l.path.clone())
             .unwrap_or_else(|| BUILTIN_TEMPLATE.to_string());
+        let shared = self.shared.clone();
         captured.with_state_mut(|state| {
-            let function = state.lookup(name).ok_or_else(|| TemplateError {
-                kind: TemplateErrorKind::UnknownMacro,
-                path: location.clone(),
-                line: None,
-                message: format!("macro `{name}` is not defined"),
-                hint: None,
-            })?;
+            let function = shared
+                .root_macros
+                .get(name)
+                .cloned()
+                .or_else(|| Namespace::Builtin.get(name))
+                .or_else(|| state.lookup(name))
+                .ok_or_else(|| TemplateError {
+                    kind: TemplateErrorKind::UnknownMacro,
+                    path: location.clone(),
+                    line: None,
+                    message: format!("macro `{name}` is not defined"),
+                    hint: None,
+                })?;
             function
                 .call(state, args)
                 .map_err(|e| convert_error(&e, &location, &[]))

@@ -87,6 +87,11 @@ pub fn fixture(name: &str) -> tempfile::TempDir {
     dir
 }
 
+/// Copies a folder and everything under it.
+pub fn copy_tree(from: &Path, to: &Path) {
+    copy_dir(from, to)
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create dir");
     for entry in std::fs::read_dir(from).expect("read fixture dir") {

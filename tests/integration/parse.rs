@@ -171,7 +171,7 @@ fn environment_selects_project_and_target() {
 }
 
 /// dbt renders `target` in the YAML beside models (a source in the target's own schema is the
-/// common case); in the project file, which chooses the target, it stays undefined.
+/// common case); the project file's `vars:` render when a node reads them, with its context.
 #[test]
 fn yaml_beside_models_renders_target() {
     let dir = crate::common::project(&[
@@ -195,10 +195,72 @@ fn yaml_beside_models_renders_target() {
 
     std::fs::write(
         dir.path().join("project.yml"),
-        "name: shop\nvars:\n  s: \"{{ target.schema }}\"\n",
+        "name: shop\nvars:\n  s: \"{{ target.schema }}_{{ this.identifier }}\"\n",
     )
     .expect("write project file");
-    let refused = strata(dir.path(), &["compile"]);
-    assert_eq!(refused.code, 1, "{}", refused.stderr);
-    assert!(refused.stderr.contains("project.yml"), "{}", refused.stderr);
+    std::fs::write(
+        dir.path().join("models/orders.sql"),
+        "select '{{ var(\"s\") }}' as s\n",
+    )
+    .expect("write model");
+    let rendered = strata(dir.path(), &["compile", "--select", "orders"]);
+    assert_eq!(rendered.code, 0, "{}", rendered.stderr);
+    assert!(
+        rendered.stdout.contains("'main_orders'"),
+        "{}",
+        rendered.stdout
+    );
+}
+
+/// dbt renders `dbt_project.yml` and the YAML beside models with `target`, and leaves the
+/// semantic layer's own Jinja (`{{ Dimension(…) }}` filters) alone.
+#[test]
+fn yaml_renders_target_and_leaves_semantic_layer_jinja_alone() {
+    let dir = crate::common::project(&[
+        (
+            "dbt_project.yml",
+            "name: sem\nprofile: sem\nmodels:\n  sem:\n    +schema: \"{{ target.name }}_marts\"\n",
+        ),
+        (
+            "profiles.yml",
+            "sem:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: target/sem.duckdb}\n",
+        ),
+        (
+            "models/orders.sql",
+            "select 1 as order_id, true as is_food\n",
+        ),
+        (
+            "models/schema.yml",
+            concat!(
+                "version: 2\n",
+                "sources:\n",
+                "  - name: raw\n",
+                "    schema: \"{{ target.schema }}\"\n",
+                "    tables: [{name: events}]\n",
+                "semantic_models:\n",
+                "  - name: orders\n",
+                "    model: ref('orders')\n",
+                "    entities: [{name: order, type: primary, expr: order_id}]\n",
+                "    dimensions: [{name: is_food, type: categorical}]\n",
+                "metrics:\n",
+                "  - name: food_orders\n",
+                "    type: simple\n",
+                "    type_params: {measure: orders}\n",
+                "    filter: \"{{ Dimension('order__is_food') }}\"\n",
+            ),
+        ),
+    ]);
+    let run = crate::common::strata(dir.path(), &["parse"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("target/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["nodes"]["model.sem.orders"]["schema"],
+        "main_dev_marts"
+    );
+    assert_eq!(
+        manifest["sources"]["source.sem.raw.events"]["schema"],
+        "main"
+    );
 }

@@ -1,0 +1,116 @@
+//! Templates that ask the warehouse — `run_query` (its `.columns[…].values()`, `.rows` by
+//! name and position), `{% call statement(…, fetch_result=True) %}` with `load_result`,
+//! `adapter.get_columns_in_relation`, `adapter.get_relation`, and `namespace()` — against what
+//! dbt-core 1.12.6 built from the same project (`tests/fixtures/introspection`, whose
+//! `expect.sh` wrote `expected.json`). `pivoted` queries a view built in the same run, so it is
+//! compiled only once that view exists, as dbt does.
+
+use serde_json::Value as Json;
+
+use crate::common::{fixture, query, strata};
+
+fn expected() -> Json {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/introspection/expected.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("expected.json")).expect("JSON")
+}
+
+fn table_as_text(db: &std::path::Path, table: &str, columns: &[String]) -> Vec<Vec<String>> {
+    let select: Vec<String> = columns
+        .iter()
+        .map(|c| format!("coalesce(cast(\"{c}\" as varchar), 'NULL')"))
+        .collect();
+    let mut rows = query(
+        db,
+        &format!("select {} from main.{table}", select.join(", ")),
+    );
+    rows.sort();
+    rows
+}
+
+#[test]
+fn templates_that_query_the_warehouse_get_what_dbt_gets() {
+    let dir = fixture("introspection");
+    std::fs::write(
+        dir.path().join("profiles.yml"),
+        "introspection:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: target/i.duckdb}\n",
+    )
+    .expect("profiles");
+    // From nothing: `pivoted` and `statements` query `stg_payments`, which this run builds.
+    let built = strata(dir.path(), &["build"]);
+    assert_eq!(built.code, 0, "{}\n{}", built.stdout, built.stderr);
+    let db = dir.path().join("target/i.duckdb");
+    for (table, want) in expected().as_object().expect("tables") {
+        let columns: Vec<String> = want["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .map(|c| c.as_str().expect("name").to_string())
+            .collect();
+        let mut rows: Vec<Vec<String>> = want["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .expect("row")
+                    .iter()
+                    .map(|v| v.as_str().unwrap_or("NULL").to_string())
+                    .collect()
+            })
+            .collect();
+        rows.sort();
+        assert_eq!(
+            table_as_text(&db, table, &columns),
+            rows,
+            "`{table}` differs from dbt's"
+        );
+    }
+    // The compiled SQL of a node compiled right before it ran is written like any other.
+    let compiled = std::fs::read_to_string(
+        dir.path()
+            .join("target/compiled/introspection/models/pivoted.sql"),
+    )
+    .expect("compiled pivoted.sql");
+    assert!(compiled.contains("as coupon_amount"), "{compiled}");
+
+    // `strata compile` connects when a selected node queries the warehouse.
+    let compiled = strata(dir.path(), &["compile", "--select", "pivoted"]);
+    assert_eq!(compiled.code, 0, "{}", compiled.stderr);
+    assert!(
+        compiled.stdout.contains("as bank_amount"),
+        "{}",
+        compiled.stdout
+    );
+}
+
+#[test]
+fn a_failing_query_in_a_template_fails_its_node_and_skips_its_children() {
+    let dir = crate::common::project(&[
+        ("project.yml", "name: broken\n"),
+        (
+            "models/asks.sql",
+            "{% set r = run_query('select * from no_such_table') %}select 1 as x\n",
+        ),
+        ("models/child.sql", "select * from {{ ref('asks') }}\n"),
+        ("models/fine.sql", "select 1 as y\n"),
+    ]);
+    let run = strata(dir.path(), &["run"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("run_query() failed in the warehouse")
+            && run.stderr.contains("no_such_table"),
+        "{}",
+        run.stderr
+    );
+    let results = crate::common::run_results(dir.path(), "target/run_results.json");
+    let status = |name: &str| {
+        results
+            .iter()
+            .find(|r| r["unique_id"] == format!("model.broken.{name}"))
+            .map(|r| r["status"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(status("asks").as_deref(), Some("error"));
+    assert_eq!(status("child").as_deref(), Some("skipped"));
+    assert_eq!(status("fine").as_deref(), Some("success"));
+}
