@@ -792,6 +792,58 @@ pub fn build(
         }
     }
 
+    // Configs strata accepts but does not act on: named, once per key, never silent.
+    let mut unacted: IndexMap<&'static str, (bool, &'static str, Vec<&Node>)> = IndexMap::new();
+    for node in manifest.nodes.values() {
+        for (key, changes_data, hint) in crate::project::config::not_acted_on(&node.config_map) {
+            unacted
+                .entry(key)
+                .or_insert((changes_data, hint, Vec::new()))
+                .2
+                .push(node);
+        }
+    }
+    for (key, (changes_data, hint, nodes)) in unacted {
+        let first = nodes[0];
+        let mut named: Vec<String> = nodes
+            .iter()
+            .take(3)
+            .map(|n| format!("`{}`", n.name))
+            .collect();
+        if nodes.len() > 3 {
+            named.push(format!("{} more", nodes.len() - 3));
+        }
+        let message = if changes_data {
+            format!(
+                "config `{key}` is not supported by strata, and ignoring it could change what is built: {}",
+                named.join(", ")
+            )
+        } else {
+            format!(
+                "config `{key}` is not acted on by strata: {}",
+                named.join(", ")
+            )
+        };
+        let diagnostic = if changes_data {
+            Diagnostic::error(message)
+        } else {
+            Diagnostic::warning(message)
+        };
+        let diagnostic = diagnostic
+            .at_file(
+                first
+                    .patch_path
+                    .as_ref()
+                    .unwrap_or(&first.original_file_path),
+            )
+            .with_hint(hint);
+        if changes_data {
+            diagnostics.push(diagnostic);
+        } else {
+            manifest.warnings.push(diagnostic);
+        }
+    }
+
     // YAML entries that describe nothing.
     for ((package, kind, name), (_, path, entries)) in &patches {
         let id = NodeId(format!("{}.{package}.{name}", kind.as_str()));

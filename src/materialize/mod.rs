@@ -432,12 +432,35 @@ pub fn increment_of(request: &Request<'_>) -> Result<plans::Increment, Materiali
             strategy.as_str()
         )));
     }
+    let update_columns = request
+        .config_map
+        .get("merge_update_columns")
+        .filter(|v| !v.is_null())
+        .map(|v| crate::project::config::as_string_list(Some(v)));
+    let exclude_columns =
+        crate::project::config::as_string_list(request.config_map.get("merge_exclude_columns"));
+    if update_columns.is_some() && !exclude_columns.is_empty() {
+        return Err(MaterializeError::Settings(
+            "`merge_update_columns` and `merge_exclude_columns` cannot both be set: keep one"
+                .into(),
+        ));
+    }
+    if (update_columns.is_some() || !exclude_columns.is_empty())
+        && strategy != IncrementalStrategy::Merge
+    {
+        return Err(MaterializeError::Settings(format!(
+            "`merge_update_columns` / `merge_exclude_columns` choose the columns a merge updates; the `{}` strategy replaces whole rows, so they would be ignored: remove them or use merge",
+            strategy.as_str()
+        )));
+    }
     Ok(plans::Increment {
         strategy,
         unique_key: key,
         on_schema_change: config.on_schema_change,
         partition_by,
         predicates,
+        update_columns,
+        exclude_columns,
     })
 }
 

@@ -531,6 +531,10 @@ pub struct Increment {
     /// `incremental_predicates` (or dbt's older `predicates`): conditions on the rows a merge
     /// or delete+insert may replace, so rows outside them are kept.
     pub predicates: Vec<String>,
+    /// `merge_update_columns`: the only columns a merge updates in matched rows.
+    pub update_columns: Option<Vec<String>>,
+    /// `merge_exclude_columns`: columns a merge leaves as they are in matched rows.
+    pub exclude_columns: Vec<String>,
 }
 
 /// Column changes between an incremental model's table and its new rows.
@@ -722,10 +726,29 @@ pub fn apply_increment(
                     key: key.clone(),
                 });
             }
+            let partial =
+                increment.update_columns.is_some() || !increment.exclude_columns.is_empty();
+            if partial && !flavour.can_merge(b.storage) {
+                // delete+insert would replace the columns the config keeps.
+                return Err(MaterializeError::Config(
+                    "merge_update_columns / merge_exclude_columns".into(),
+                    format!(
+                        "`MERGE`, which the {} warehouse does not run on this table",
+                        flavour.name()
+                    ),
+                ));
+            }
             if increment.strategy == IncrementalStrategy::Merge && flavour.can_merge(b.storage) {
+                let listed =
+                    |list: &[String], c: &str| list.iter().any(|k| k.eq_ignore_ascii_case(c));
                 let update: Vec<String> = columns
                     .iter()
-                    .filter(|c| !key.iter().any(|k| k.eq_ignore_ascii_case(c)))
+                    .filter(|c| !listed(key, c))
+                    .filter(|c| match &increment.update_columns {
+                        Some(only) => listed(only, c),
+                        None => true,
+                    })
+                    .filter(|c| !listed(&increment.exclude_columns, c))
                     .cloned()
                     .collect();
                 counted.push(steps.len());

@@ -193,6 +193,64 @@ pub const KNOWN_KEYS: &[&str] = &[
     "plugin",
 ];
 
+/// Configs dbt and its adapters document that strata accepts but does not act on yet, with
+/// whether ignoring them could change the data built (an error then, a warning otherwise) and
+/// what to do instead.
+pub const NOT_ACTED_ON: &[(&str, bool, &str)] = &[
+    (
+        "sql_header",
+        true,
+        "strata does not run SQL headers yet; run the statement in a `pre_hook` instead",
+    ),
+    (
+        "plugin",
+        true,
+        "strata does not load DuckDB plugins; write the model to the target's database",
+    ),
+    (
+        "field_delimiter",
+        true,
+        "strata does not write Athena text tables with a custom delimiter; use `format: parquet`",
+    ),
+    (
+        "contract",
+        false,
+        "strata builds the model without checking its columns against the contract; add data tests on the columns that matter",
+    ),
+    (
+        "constraints",
+        false,
+        "strata creates no table constraints; add `not_null`, `unique` or `relationships` tests",
+    ),
+    ("indexes", false, "strata creates no indexes on models yet"),
+    ("unlogged", false, "strata creates logged tables"),
+    ("autorefresh", false, "strata does not build materialized views yet"),
+    ("on_configuration_change", false, "strata does not build materialized views yet"),
+    ("cluster_by", false, "clustering is not a setting of strata's warehouses"),
+    ("labels", false, "labels are a BigQuery setting"),
+    ("lf_tags_config", false, "strata does not set Lake Formation tags yet"),
+    ("force_batch", false, "strata batches partitioned writes itself"),
+];
+
+/// The keys of `map` strata accepts but does not act on (see [`NOT_ACTED_ON`]), skipping
+/// values that ask for nothing (`contract: {enforced: false}`, empty lists, null).
+pub fn not_acted_on(map: &ConfigMap) -> Vec<(&'static str, bool, &'static str)> {
+    NOT_ACTED_ON
+        .iter()
+        .filter(|(key, _, _)| match map.get(*key) {
+            None | Some(Json::Null) | Some(Json::Bool(false)) => false,
+            Some(Json::Array(items)) => !items.is_empty(),
+            Some(Json::String(s)) => !s.trim().is_empty(),
+            Some(Json::Object(o)) if *key == "contract" => {
+                o.get("enforced").and_then(Json::as_bool).unwrap_or(false)
+            }
+            Some(Json::Object(o)) => !o.is_empty(),
+            Some(_) => true,
+        })
+        .copied()
+        .collect()
+}
+
 /// The closest known config key, for a "did you mean" hint.
 pub fn suggest_key(key: &str) -> Option<String> {
     crate::diagnostic::did_you_mean(key, KNOWN_KEYS.iter().copied())

@@ -585,3 +585,98 @@ fn cdc_batches_apply_the_last_change_per_key_like_a_full_refresh(kind: Kind) {
         expected
     );
 }
+
+/// `merge_update_columns` / `merge_exclude_columns` limit what a merge updates in matched rows;
+/// the rows below are what dbt-core 1.12.6 with dbt-duckdb 1.11.1 left after the same two builds
+/// (run by hand with the peers' venv). Where they would be ignored, strata refuses by name.
+#[test]
+fn merge_update_and_exclude_columns_update_only_the_columns_they_name() {
+    let dir = crate::common::project(&[
+        ("dbt_project.yml", "name: mu\nprofile: mu\n"),
+        (
+            "profiles.yml",
+            "mu:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: target/mu.duckdb}\n",
+        ),
+        ("seeds/src.csv", "id,name,amount\n1,ada,10\n2,bob,20\n"),
+        (
+            "models/only_amount.sql",
+            "{{ config(materialized='incremental', incremental_strategy='merge', unique_key='id', merge_update_columns=['amount']) }}\nselect * from {{ ref('src') }}\n",
+        ),
+        (
+            "models/not_name.sql",
+            "{{ config(materialized='incremental', incremental_strategy='merge', unique_key='id', merge_exclude_columns=['name']) }}\nselect * from {{ ref('src') }}\n",
+        ),
+    ]);
+    let first = crate::common::strata(dir.path(), &["build"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    std::fs::write(
+        dir.path().join("seeds/src.csv"),
+        "id,name,amount\n1,ADA,11\n3,cy,30\n",
+    )
+    .expect("seed");
+    let second = crate::common::strata(dir.path(), &["build"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let db = dir.path().join("target/mu.duckdb");
+    for table in ["only_amount", "not_name"] {
+        assert_eq!(
+            crate::common::query(
+                &db,
+                &format!("select id, name, amount from main.{table} order by id")
+            ),
+            [["1", "ada", "11"], ["2", "bob", "20"], ["3", "cy", "30"]],
+            "{table}"
+        );
+    }
+
+    std::fs::write(
+        dir.path().join("models/only_amount.sql"),
+        "{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='id', merge_update_columns=['amount']) }}\nselect * from {{ ref('src') }}\n",
+    )
+    .expect("model");
+    let refused = crate::common::strata(dir.path(), &["run", "--select", "only_amount"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("merge_update_columns")
+            && refused.stderr.contains("would be ignored"),
+        "{}",
+        refused.stderr
+    );
+}
+
+/// A config strata does not act on is named: an error where ignoring it could change what is
+/// built (`sql_header`), a warning where only a check is skipped (`contract`), never silence.
+#[test]
+fn configs_strata_does_not_act_on_are_named() {
+    let dir = crate::common::project(&[
+        ("project.yml", "name: named\n"),
+        (
+            "models/a.sql",
+            "{{ config(sql_header=\"set timezone = 'UTC'\") }}\nselect 1 as x\n",
+        ),
+        (
+            "models/b.sql",
+            "{{ config(materialized='table', contract={'enforced': true}) }}\nselect 1 as y\n",
+        ),
+    ]);
+    let refused = crate::common::strata(dir.path(), &["run"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("config `sql_header` is not supported by strata")
+            && refused.stderr.contains("`a`")
+            && refused.stderr.contains("pre_hook"),
+        "{}",
+        refused.stderr
+    );
+    std::fs::write(dir.path().join("models/a.sql"), "select 1 as x\n").expect("model");
+    let warned = crate::common::strata(dir.path(), &["run"]);
+    assert_eq!(warned.code, 0, "{}", warned.stderr);
+    assert!(
+        warned
+            .stderr
+            .contains("config `contract` is not acted on by strata: `b`"),
+        "{}",
+        warned.stderr
+    );
+}
