@@ -1,8 +1,10 @@
-//! Small helpers shared across rooms: hashing, atomic file writes, glob folders.
+//! Small helpers shared across rooms: hashing, atomic file writes, glob folders, Python's
+//! JSON spelling.
 
 use std::io::Write;
 use std::path::Path;
 
+use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
 /// The folder of a path or URI glob: everything up to the last `/` before the first glob
@@ -65,8 +67,77 @@ pub fn write_atomic_with(
     std::fs::rename(&tmp, path)
 }
 
+/// JSON as Python's `json.dumps(value, sort_keys=…)` writes it (`", "` and `": "`
+/// separators, non-ASCII escaped): dbt's `tojson`, and the lock file's hash.
+pub fn python_json(value: &Json, sort_keys: bool) -> String {
+    let mut out = String::new();
+    write_python_json(value, sort_keys, &mut out);
+    out
+}
+
+fn write_python_json(value: &Json, sort_keys: bool, out: &mut String) {
+    match value {
+        Json::Null => out.push_str("null"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Number(n) => out.push_str(&n.to_string()),
+        Json::String(s) => write_python_string(s, out),
+        Json::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_python_json(item, sort_keys, out);
+            }
+            out.push(']');
+        }
+        Json::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            if sort_keys {
+                keys.sort();
+            }
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_python_string(key, out);
+                out.push_str(": ");
+                write_python_json(&map[key], sort_keys, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A string as Python's `json.dumps` escapes it (`ensure_ascii`: non-ASCII as `\uXXXX`).
+fn write_python_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 #[cfg(test)]
 mod tests {
+    use super::python_json;
+
     #[test]
     fn sha256_matches_known_digest() {
         assert_eq!(
@@ -94,5 +165,18 @@ mod tests {
         super::write_atomic_with(&path, |out| std::io::Write::write_all(out, b"new"))
             .expect("streamed write");
         assert_eq!(std::fs::read(&path).expect("read"), b"new");
+    }
+
+    #[test]
+    fn python_json_matches_json_dumps() {
+        let value = serde_json::json!({"b": [1, "x"], "a": null, "é": true});
+        assert_eq!(
+            python_json(&value, true),
+            r#"{"a": null, "b": [1, "x"], "\u00e9": true}"#
+        );
+        assert_eq!(
+            python_json(&value, false),
+            r#"{"b": [1, "x"], "a": null, "\u00e9": true}"#
+        );
     }
 }

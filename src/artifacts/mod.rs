@@ -253,6 +253,30 @@ impl Serialize for Entries<'_> {
 }
 
 /// Writes `<target-path>/manifest.json`; returns its path.
+/// `graph` as templates see it at compile time: every node and source as `manifest.json`
+/// has them, by unique id.
+pub fn graph_json(manifest: &Manifest) -> serde_json::Value {
+    let mut nodes = serde_json::Map::new();
+    let mut sources = serde_json::Map::new();
+    for node in manifest.nodes.values() {
+        let value = serde_json::to_value(entry(node, None)).unwrap_or_default();
+        if node.resource_type == ResourceType::Source {
+            sources.insert(node.unique_id.0.clone(), value);
+        } else {
+            nodes.insert(node.unique_id.0.clone(), value);
+        }
+    }
+    serde_json::json!({
+        "nodes": nodes,
+        "sources": sources,
+        "exposures": {},
+        "metrics": {},
+        "groups": {},
+        "semantic_models": {},
+        "saved_queries": {},
+    })
+}
+
 pub fn write_manifest(
     project: &Project,
     manifest: &Manifest,
@@ -294,14 +318,21 @@ pub fn write_manifest(
     let macros = engine
         .macros()
         .iter()
-        .map(|(name, location)| {
-            let unique_id = format!("macro.{}.{name}", project.name);
+        .map(|(name, location)| (&project.name, name, location))
+        .chain(
+            engine
+                .package_macros()
+                .iter()
+                .flat_map(|(package, macros)| macros.iter().map(move |(n, l)| (package, n, l))),
+        )
+        .map(|(package, name, location)| {
+            let unique_id = format!("macro.{package}.{name}");
             (
                 unique_id.clone(),
                 MacroEntry {
                     unique_id,
                     name: name.clone(),
-                    package_name: project.name.clone(),
+                    package_name: package.clone(),
                     original_file_path: location.path.clone(),
                     line: location.line,
                 },

@@ -91,6 +91,15 @@ pub fn open(settings: &Settings, next: Next) -> Result<Session, u8> {
         }
     };
     printer.diagnostics(&manifest.warnings);
+    // `graph.nodes` for the templates that read it (compile phase), as manifest.json has them.
+    if project
+        .macro_files
+        .iter()
+        .any(|f| f.source.contains("graph"))
+        || manifest.nodes.values().any(|n| n.raw_sql.contains("graph"))
+    {
+        engine.attach_graph(crate::artifacts::graph_json(&manifest));
+    }
     Ok(Session {
         project,
         engine,
@@ -193,7 +202,12 @@ pub fn select(
         spec.select.union.extend(select.union);
         spec.exclude.union.extend(exclude.union);
     }
-    selector::select(&session.manifest, &session.graph, &spec).map_err(|e| fail(e.to_diagnostic()))
+    let selected = selector::select(&session.manifest, &session.graph, &spec)
+        .map_err(|e| fail(e.to_diagnostic()))?;
+    session
+        .engine
+        .set_selected(selected.iter().map(|id| id.0.clone()).collect());
+    Ok(selected)
 }
 
 /// Connects to the target and gives the templates the connection (`run_query` and the like,

@@ -159,7 +159,7 @@ impl PackagesFile {
         let mut lines: Vec<String> = self
             .packages
             .iter()
-            .map(|p| python_json(&p.hash_form()))
+            .map(|p| crate::util::python_json(&p.hash_form(), true))
             .collect();
         lines.sort();
         let digest = Sha1::digest(lines.join("\n").as_bytes());
@@ -556,70 +556,6 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// JSON as Python's `json.dumps(value, sort_keys=True)` writes it.
-pub fn python_json(value: &Json) -> String {
-    let mut out = String::new();
-    write_python_json(value, &mut out);
-    out
-}
-
-fn write_python_json(value: &Json, out: &mut String) {
-    match value {
-        Json::Null => out.push_str("null"),
-        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Json::Number(n) => out.push_str(&n.to_string()),
-        Json::String(s) => write_python_string(s, out),
-        Json::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_python_json(item, out);
-            }
-            out.push(']');
-        }
-        Json::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_python_string(key, out);
-                out.push_str(": ");
-                write_python_json(&map[key], out);
-            }
-            out.push('}');
-        }
-    }
-}
-
-/// A string as Python's `json.dumps` escapes it (`ensure_ascii`: non-ASCII as `\uXXXX`).
-fn write_python_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -674,15 +610,6 @@ mod tests {
             )),
         };
         assert_eq!(file.lock_hash(), "c9ef4df6beaa8ce95491a1f5042932f3ef0b7a08");
-    }
-
-    #[test]
-    fn python_json_matches_json_dumps_sort_keys() {
-        let value = serde_json::json!({"b": [1, "x"], "a": null, "é": true});
-        assert_eq!(
-            python_json(&value),
-            r#"{"a": null, "b": [1, "x"], "\u00e9": true}"#
-        );
     }
 
     #[test]

@@ -94,6 +94,10 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
     });
     env.add_function("__strata_test_sql", super::builtin_tests::function);
     env.add_function("print", log);
+    env.add_function("local_md5", |text: String| -> String {
+        use md5::Digest;
+        crate::util::hex(&md5::Md5::digest(text.as_bytes()))
+    });
     env.add_function("zip", |lists: Rest<Value>| -> Result<Value, Error> {
         let columns: Vec<Vec<Value>> = lists
             .iter()
@@ -108,9 +112,12 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
     });
     env.add_function(
         "tojson",
-        |value: Value, _kwargs: Kwargs| -> Result<String, Error> {
-            serde_json::to_string(&value)
-                .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+        |value: Value, kwargs: Kwargs| -> Result<String, Error> {
+            // As Python's `json.dumps` writes it, which is what dbt's `tojson` calls.
+            let sort_keys = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(false);
+            let json = serde_json::to_value(&value)
+                .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+            Ok(crate::util::python_json(&json, sort_keys))
         },
     );
     env.add_function(
@@ -267,7 +274,7 @@ impl Object for Exceptions {
     }
 }
 
-/// `modules.datetime`, `modules.re` (partly), `modules.itertools` (absent).
+/// `modules.datetime`, `modules.pytz` (UTC), `modules.re`, `modules.itertools`.
 #[derive(Debug)]
 struct Modules;
 
@@ -276,8 +283,105 @@ impl Object for Modules {
         match key.as_str()? {
             "datetime" => Some(Value::from_object(DatetimeModule)),
             "pytz" => Some(Value::from_object(PytzModule)),
+            "re" => Some(Value::from_object(super::pyre::ReModule)),
+            "itertools" => Some(Value::from_object(Itertools)),
             _ => None,
         }
+    }
+}
+
+/// `modules.itertools`: `product`, `chain`, `combinations`, `permutations` over lists, each
+/// giving a list of lists (Python gives tuples, which templates iterate the same way).
+#[derive(Debug)]
+struct Itertools;
+
+impl Object for Itertools {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let (positional, kwargs) = split_args(args)?;
+        let lists: Vec<Vec<Value>> = positional
+            .iter()
+            .map(|l| l.try_iter().map(|it| it.collect()))
+            .collect::<Result<_, _>>()?;
+        let r = kwargs
+            .as_ref()
+            .and_then(|k| k.peek::<Option<usize>>("r").ok().flatten());
+        match method {
+            "chain" => Ok(Value::from(lists.concat())),
+            "product" => {
+                let mut out: Vec<Vec<Value>> = vec![Vec::new()];
+                for list in &lists {
+                    out = out
+                        .into_iter()
+                        .flat_map(|prefix| {
+                            list.iter().map(move |v| {
+                                let mut next = prefix.clone();
+                                next.push(v.clone());
+                                next
+                            })
+                        })
+                        .collect();
+                }
+                Ok(Value::from(
+                    out.into_iter().map(Value::from).collect::<Vec<_>>(),
+                ))
+            }
+            "combinations" | "permutations" => {
+                let items = lists.first().cloned().unwrap_or_default();
+                let size = r
+                    .or_else(|| positional.get(1).and_then(|v| v.as_usize()))
+                    .unwrap_or(items.len());
+                let mut out = Vec::new();
+                let mut chosen = Vec::new();
+                choose(
+                    &items,
+                    size,
+                    method == "permutations",
+                    &mut vec![false; items.len()],
+                    0,
+                    &mut chosen,
+                    &mut out,
+                );
+                Ok(Value::from(
+                    out.into_iter().map(Value::from).collect::<Vec<_>>(),
+                ))
+            }
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("modules.itertools.{method}() is not supported by strata"),
+            )),
+        }
+    }
+}
+
+/// Python's order of `combinations` (indexes increasing) and `permutations` (any order).
+fn choose(
+    items: &[Value],
+    size: usize,
+    ordered: bool,
+    used: &mut Vec<bool>,
+    from: usize,
+    chosen: &mut Vec<Value>,
+    out: &mut Vec<Vec<Value>>,
+) {
+    if chosen.len() == size {
+        out.push(chosen.clone());
+        return;
+    }
+    let start = if ordered { 0 } else { from };
+    for i in start..items.len() {
+        if used[i] {
+            continue;
+        }
+        used[i] = true;
+        chosen.push(items[i].clone());
+        choose(items, size, ordered, used, i + 1, chosen, out);
+        chosen.pop();
+        used[i] = false;
     }
 }
 

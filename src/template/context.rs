@@ -264,6 +264,23 @@ impl Object for RenderContext {
                 Value::from_function(move || flag)
             }
             super::CONTEXT_KEY => Value::from_dyn_object(self.clone()),
+            // dbt's own `ref`, `source` and `config`, for projects that override them.
+            "builtins" => {
+                let mut map: std::collections::BTreeMap<&'static str, Value> = Default::default();
+                map.insert("ref", Value::from_object(RefFunction(self.clone())));
+                map.insert("source", Value::from_object(SourceFunction(self.clone())));
+                map.insert("config", Value::from_object(ConfigObject(self.clone())));
+                Value::from_object(map)
+            }
+            // Empty while parsing, the manifest's nodes once compiling: the two renders differ.
+            "graph" => {
+                self.capture().reads.opaque = true;
+                match self.phase {
+                    Phase::Compile => self.shared.graph.get()?.clone(),
+                    Phase::Parse => return None,
+                }
+            }
+            "selected_resources" => self.shared.selected.get()?.clone(),
             // A package's nodes see its macros by bare name before the root project's, as
             // in dbt (the root's and the built-ins are environment globals).
             name => return self.package_macro(name),

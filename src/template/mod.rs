@@ -10,6 +10,7 @@ pub mod builtins;
 pub mod context;
 pub mod macros;
 pub mod mutable;
+pub mod pyre;
 pub mod warehouse;
 
 use std::borrow::Cow;
@@ -71,6 +72,10 @@ pub struct Shared {
     pub dispatch_orders: std::collections::HashMap<String, Vec<String>>,
     /// The warehouse, once the command has connected (`run_query` and the like).
     pub warehouse: OnceLock<Arc<dyn warehouse::WarehouseAccess>>,
+    /// `graph` once the manifest exists, for templates that read it (compile phase).
+    pub graph: OnceLock<Value>,
+    /// `selected_resources`: the unique ids the command selected.
+    pub selected: OnceLock<Value>,
 }
 
 /// One package's macros: public name → macro proxy.
@@ -309,6 +314,8 @@ impl Engine {
                 .collect(),
             dispatch_orders,
             warehouse: OnceLock::new(),
+            graph: OnceLock::new(),
+            selected: OnceLock::new(),
         });
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
@@ -427,6 +434,24 @@ impl Engine {
     /// set once per command, when it connects.
     pub fn attach_warehouse(&self, warehouse: Arc<dyn warehouse::WarehouseAccess>) {
         let _ = self.shared.warehouse.set(warehouse);
+    }
+
+    /// Gives templates `graph` (`graph.nodes`, `graph.sources`) in the compile phase.
+    pub fn attach_graph(&self, graph: Json) {
+        let _ = self
+            .shared
+            .graph
+            .set(Value::from(minijinja::value::Serde(graph)));
+    }
+
+    /// Sets `selected_resources`.
+    pub fn set_selected(&self, ids: Vec<String>) {
+        let _ = self.shared.selected.set(Value::from(ids));
+    }
+
+    /// Each installed package's macros by name.
+    pub fn package_macros(&self) -> &IndexMap<String, IndexMap<String, MacroLocation>> {
+        &self.package_macros
     }
 
     /// Project macros by name.

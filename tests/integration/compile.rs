@@ -396,3 +396,58 @@ fn shortcuts_compile_what_the_template_engine_renders() {
     ]);
     assert_shortcuts_agree(dir.path());
 }
+
+/// `adapter.dispatch` tries the warehouse's own prefix, then its parents', then `default__`:
+/// on Redshift, `redshift__` → `postgres__` → `default__`, as dbt does (compiled without a
+/// connection: the flavour is known from the target).
+#[test]
+fn dispatch_falls_back_through_the_adapters_parents() {
+    let dir = crate::common::project(&[
+        ("dbt_project.yml", "name: chain\nprofile: chain\n"),
+        (
+            "profiles.yml",
+            "chain:\n  target: rs\n  outputs:\n    rs:\n      type: redshift\n      host: 127.0.0.1\n      user: u\n      password: p\n      port: 5439\n      dbname: d\n      schema: s\n",
+        ),
+        (
+            "macros/which.sql",
+            "{% macro which() %}{{ return(adapter.dispatch('which')()) }}{% endmacro %}\n{% macro default__which() %}'default'{% endmacro %}\n{% macro postgres__which() %}'postgres'{% endmacro %}\n",
+        ),
+        ("models/m.sql", "select {{ which() }} as picked\n"),
+    ]);
+    let compiled = crate::common::strata(dir.path(), &["compile", "--select", "m"]);
+    assert_eq!(compiled.code, 0, "{}", compiled.stderr);
+    assert!(
+        compiled.stdout.contains("'postgres' as picked"),
+        "{}",
+        compiled.stdout
+    );
+    let macros = dir.path().join("macros/which.sql");
+    let text = std::fs::read_to_string(&macros).expect("macros");
+    std::fs::write(
+        &macros,
+        format!("{text}{{% macro redshift__which() %}}'redshift'{{% endmacro %}}\n"),
+    )
+    .expect("macros");
+    let compiled = crate::common::strata(dir.path(), &["compile", "--select", "m"]);
+    assert_eq!(compiled.code, 0, "{}", compiled.stderr);
+    assert!(
+        compiled.stdout.contains("'redshift' as picked"),
+        "{}",
+        compiled.stdout
+    );
+    std::fs::write(
+        &macros,
+        text.replace(
+            "{% macro postgres__which() %}'postgres'{% endmacro %}\n",
+            "",
+        ),
+    )
+    .expect("macros");
+    let compiled = crate::common::strata(dir.path(), &["compile", "--select", "m"]);
+    assert_eq!(compiled.code, 0, "{}", compiled.stderr);
+    assert!(
+        compiled.stdout.contains("'default' as picked"),
+        "{}",
+        compiled.stdout
+    );
+}

@@ -425,3 +425,35 @@ fn a_stale_install_is_named_with_the_command_that_fixes_it() {
         "a failed deps leaves the previous install"
     );
 }
+
+/// An error inside a package's macro names the package's file and line; a package's
+/// `subdirectory` in a git repository is installed from there.
+#[test]
+fn errors_in_package_macros_point_into_the_package() {
+    let dir = crate::common::project(&[
+        ("root/dbt_project.yml", "name: app\n"),
+        ("root/packages.yml", "packages:\n  - local: ../helpers\n"),
+        (
+            "root/models/m.sql",
+            "select {{ helpers.double('x') }} as y from (select 1 as x) as t\n",
+        ),
+        ("helpers/dbt_project.yml", "name: helpers\n"),
+        (
+            "helpers/macros/math.sql",
+            "{% macro double(column) %}\n  {{ exceptions.raise_compiler_error('double() got ' ~ column) }}\n{% endmacro %}\n",
+        ),
+    ]);
+    let root = dir.path().join("root");
+    let deps = strata_env(&root, &["deps"], &[]);
+    assert_eq!(deps.code, 0, "{}", deps.stderr);
+    let run = strata_env(&root, &["compile"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("double() got x")
+            && run
+                .stderr
+                .contains("dbt_packages/helpers/macros/math.sql:2"),
+        "{}",
+        run.stderr
+    );
+}
