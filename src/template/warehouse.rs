@@ -603,6 +603,19 @@ impl Object for Table {
     }
 }
 
+/// A column's index by its name or by its position (negative from the end, as in Python).
+fn position(names: &[String], key: &Value) -> Option<usize> {
+    let index = match key.as_str() {
+        Some(name) => names.iter().position(|n| n == name)?,
+        None => {
+            let i = key.as_i64()?;
+            let len = names.len() as i64;
+            usize::try_from(if i < 0 { len + i } else { i }).ok()?
+        }
+    };
+    (index < names.len()).then_some(index)
+}
+
 /// `table.columns`: by position or by name.
 #[derive(Debug)]
 struct Columns(Arc<Table>);
@@ -613,16 +626,8 @@ impl Object for Columns {
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let table = &self.0;
-        let index = match key.as_str() {
-            Some(name) => table.names.iter().position(|n| n == name)?,
-            None => {
-                let i = key.as_i64()?;
-                let len = table.names.len() as i64;
-                usize::try_from(if i < 0 { len + i } else { i }).ok()?
-            }
-        };
-        (index < table.names.len()).then(|| table.column(index))
+        let index = position(&self.0.names, key)?;
+        Some(self.0.column(index))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -686,15 +691,7 @@ impl Object for Row {
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let index = match key.as_str() {
-            Some(name) => self.names.iter().position(|n| n == name)?,
-            None => {
-                let i = key.as_i64()?;
-                let len = self.values.len() as i64;
-                usize::try_from(if i < 0 { len + i } else { i }).ok()?
-            }
-        };
-        self.values.get(index).cloned()
+        self.values.get(position(&self.names, key)?).cloned()
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {

@@ -114,3 +114,73 @@ fn a_failing_query_in_a_template_fails_its_node_and_skips_its_children() {
     assert_eq!(status("child").as_deref(), Some("skipped"));
     assert_eq!(status("fine").as_deref(), Some("success"));
 }
+
+/// Numbers compare by value: PostgreSQL prints `0` and `30` where DuckDB prints `0.0`.
+fn same_value(a: &str, b: &str) -> bool {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+#[test]
+fn templates_that_query_the_warehouse_get_what_dbt_gets_on_postgres() {
+    let Some(db) = crate::postgres::Database::create("introspection") else {
+        return;
+    };
+    let dir = fixture("introspection");
+    std::fs::write(
+        dir.path().join("profiles.yml"),
+        format!(
+            "introspection:\n  target: pg\n  outputs:\n    pg:\n      type: postgres\n      host: 127.0.0.1\n      user: postgres\n      dbname: {}\n      schema: intro\n      sslmode: disable\n",
+            db.name
+        ),
+    )
+    .expect("profiles");
+    let built = strata(dir.path(), &["build"]);
+    assert_eq!(built.code, 0, "{}\n{}", built.stdout, built.stderr);
+    for (table, want) in expected().as_object().expect("tables") {
+        let columns: Vec<String> = want["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .map(|c| c.as_str().expect("name").to_string())
+            .collect();
+        let parts: Vec<String> = columns
+            .iter()
+            .map(|c| format!("coalesce(cast(\"{c}\" as text), 'NULL')"))
+            .collect();
+        let sql = format!(
+            "select concat_ws(chr(31), {}) from intro.{table}",
+            parts.join(", ")
+        );
+        let mut got: Vec<Vec<String>> = db
+            .query(&sql)
+            .lines()
+            .map(|l| l.split('\u{1f}').map(str::to_string).collect())
+            .collect();
+        got.sort();
+        let mut rows: Vec<Vec<String>> = want["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .expect("row")
+                    .iter()
+                    .map(|v| v.as_str().unwrap_or("NULL").to_string())
+                    .collect()
+            })
+            .collect();
+        rows.sort();
+        let equal = got.len() == rows.len()
+            && got
+                .iter()
+                .zip(&rows)
+                .all(|(g, w)| g.len() == w.len() && g.iter().zip(w).all(|(a, b)| same_value(a, b)));
+        assert!(
+            equal,
+            "PostgreSQL: `{table}` differs from dbt's: {got:?} vs {rows:?}"
+        );
+    }
+}
