@@ -55,6 +55,14 @@ impl Introspection {
     }
 }
 
+fn kind_of(relation: &FoundRelation) -> RelationKind {
+    if relation.kind == "view" {
+        RelationKind::View
+    } else {
+        RelationKind::Table
+    }
+}
+
 fn found(info: crate::adapter::RelationInfo) -> FoundRelation {
     FoundRelation {
         name: info.name,
@@ -169,14 +177,25 @@ impl WarehouseAccess for Introspection {
         })
     }
 
+    fn rename_relation(&self, relation: &FoundRelation, to: &str) -> Result<(), String> {
+        self.run_step(&Step::Rename {
+            from: relation.name.clone(),
+            to: to.to_string(),
+            kind: kind_of(relation),
+        })
+    }
+
+    fn truncate_relation(&self, relation: &RelationName) -> Result<(), String> {
+        self.run_step(&Step::Delete {
+            from: relation.clone(),
+            filter: crate::plan::Filter::All,
+        })
+    }
+
     fn drop_relation(&self, relation: &FoundRelation) -> Result<(), String> {
         self.run_step(&Step::Drop {
             relation: relation.name.clone(),
-            kind: if relation.kind == "view" {
-                RelationKind::View
-            } else {
-                RelationKind::Table
-            },
+            kind: kind_of(relation),
             cascade: true,
         })
     }

@@ -227,6 +227,26 @@
     ) as spine
     where spine.date_{{ datepart }} <= {{ end_date }}
 {%- endmacro %}
+{#- dbt's relation and query helpers that packages call. -#}
+{% macro get_columns_in_query(select_sql) -%}{{ return(adapter.dispatch('get_columns_in_query', 'dbt')(select_sql)) }}{%- endmacro %}
+{% macro default__get_columns_in_query(select_sql) -%}
+    {%- set answer = run_query("select * from (\n" ~ select_sql ~ "\n) as __strata_columns where 1 = 0") -%}
+    {{ return(answer.column_names if answer is not none else []) }}
+{%- endmacro %}
+{% macro make_temp_relation(base_relation, suffix='__dbt_tmp') -%}
+    {{ return(base_relation.incorporate(path={"identifier": base_relation.identifier ~ suffix})) }}
+{%- endmacro %}
+{% macro make_intermediate_relation(base_relation, suffix='__dbt_tmp') -%}{{ return(make_temp_relation(base_relation, suffix)) }}{%- endmacro %}
+{% macro make_backup_relation(base_relation, backup_relation_type, suffix='__dbt_backup') -%}
+    {{ return(base_relation.incorporate(path={"identifier": base_relation.identifier ~ suffix}, type=backup_relation_type)) }}
+{%- endmacro %}
+{% macro load_cached_relation(relation) -%}
+    {{ return(adapter.get_relation(database=relation.database, schema=relation.schema, identifier=relation.identifier)) }}
+{%- endmacro %}
+{% macro load_relation(relation) -%}{{ return(load_cached_relation(relation)) }}{%- endmacro %}
+{% macro drop_relation_if_exists(relation) -%}
+    {%- if relation is not none -%}{{ adapter.drop_relation(relation) }}{%- endif -%}
+{%- endmacro %}
 {% macro escape_single_quotes(expression) -%}{{ expression | replace("'", "''") }}{%- endmacro %}
 {% macro string_literal(value) -%}'{{ value }}'{%- endmacro %}
 {#- Generic data tests: each returns the failing rows. -#}

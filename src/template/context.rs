@@ -639,7 +639,39 @@ impl Object for RelationValue {
                 }
                 Ok(Value::from_object(copy))
             }
-            "incorporate" | "quote" => Ok(Value::from_dyn_object(self.clone())),
+            // `relation.incorporate(path={'identifier': …}, type='table')`: a copy with those
+            // parts replaced (dbt's `make_temp_relation` and the like).
+            "incorporate" => {
+                let (_, kwargs) = split_args(args)?;
+                let mut copy = (**self).clone();
+                if let Some(kwargs) = kwargs {
+                    if let Ok(Some(path)) = kwargs.peek::<Option<Value>>("path") {
+                        let part = |key: &str| {
+                            path.get_attr(key)
+                                .ok()
+                                .filter(|v| !v.is_undefined() && !v.is_none())
+                                .map(|v| v.to_string())
+                        };
+                        if let Some(identifier) = part("identifier") {
+                            copy.relation.identifier = identifier;
+                        }
+                        if let Some(schema) = part("schema") {
+                            copy.relation.schema = schema;
+                        }
+                        if let Some(database) = part("database") {
+                            copy.relation.database = Some(database);
+                        }
+                    }
+                    if let Ok(Some(kind)) = kwargs.peek::<Option<String>>("type") {
+                        copy.kind = Some(kind);
+                    }
+                    for key in kwargs.args() {
+                        let _: Value = kwargs.peek(key)?;
+                    }
+                }
+                Ok(Value::from_object(copy))
+            }
+            "quote" => Ok(Value::from_dyn_object(self.clone())),
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }
     }

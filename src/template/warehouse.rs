@@ -51,6 +51,10 @@ pub trait WarehouseAccess: Send + Sync + std::fmt::Debug {
     fn create_schema(&self, database: Option<&str>, schema: &str) -> Result<(), String>;
     fn drop_schema(&self, database: Option<&str>, schema: &str) -> Result<(), String>;
     fn drop_relation(&self, relation: &FoundRelation) -> Result<(), String>;
+    /// Renames a relation within its schema.
+    fn rename_relation(&self, relation: &FoundRelation, to: &str) -> Result<(), String>;
+    /// Deletes every row of a table.
+    fn truncate_relation(&self, relation: &RelationName) -> Result<(), String>;
 }
 
 /// The render's root context, for the warehouse and the statement results it keeps.
@@ -216,6 +220,8 @@ pub fn adapter_method(
             | "create_schema"
             | "drop_schema"
             | "drop_relation"
+            | "rename_relation"
+            | "truncate_relation"
             | "execute"
     );
     if !known {
@@ -352,6 +358,23 @@ fn introspect(
             if let Some(found) = warehouse.relation(&relation).map_err(failed)? {
                 warehouse.drop_relation(&found).map_err(failed)?;
             }
+            Ok(Value::from(()))
+        }
+        "rename_relation" => {
+            let from = relation_arg(arg(0, "from_relation"), &what)?;
+            let to = relation_arg(arg(1, "to_relation"), &what)?;
+            let found = warehouse
+                .relation(&from)
+                .map_err(failed)?
+                .ok_or_else(|| failed(format!("`{}` does not exist", from.dotted())))?;
+            warehouse
+                .rename_relation(&found, &to.identifier)
+                .map_err(failed)?;
+            Ok(Value::from(()))
+        }
+        "truncate_relation" => {
+            let relation = relation_arg(arg(0, "relation"), &what)?;
+            warehouse.truncate_relation(&relation).map_err(failed)?;
             Ok(Value::from(()))
         }
         // `adapter.execute(sql, fetch=False)` → (response, table)

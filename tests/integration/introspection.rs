@@ -184,3 +184,44 @@ fn templates_that_query_the_warehouse_get_what_dbt_gets_on_postgres() {
         );
     }
 }
+
+/// The adapter's DDL methods, run by a template while it compiles: a schema created, a table
+/// renamed, truncated and the schema dropped, each lowered by the warehouse's own flavour.
+#[test]
+fn a_template_can_create_rename_truncate_and_drop() {
+    let dir = crate::common::project(&[
+        ("project.yml", "name: ddl\n"),
+        (
+            "models/ddl.sql",
+            concat!(
+                "{%- set scratch = api.Relation.create(database=this.database, schema='scratch', identifier='t') -%}\n",
+                "{%- set renamed = api.Relation.create(database=this.database, schema='scratch', identifier='u') -%}\n",
+                "{%- if execute -%}\n",
+                "  {%- do adapter.create_schema(scratch) -%}\n",
+                "  {%- call statement('make') -%}create table {{ scratch }} as select 1 as v union all select 2{%- endcall -%}\n",
+                "  {%- do adapter.rename_relation(scratch, renamed) -%}\n",
+                "  {%- set moved = adapter.get_relation(this.database, 'scratch', 'u') -%}\n",
+                "  {%- set gone = adapter.get_relation(this.database, 'scratch', 't') is none -%}\n",
+                "  {%- do adapter.truncate_relation(renamed) -%}\n",
+                "  {%- set left = run_query('select count(*) from ' ~ renamed).rows[0][0] -%}\n",
+                "  {%- do adapter.drop_schema(scratch) -%}\n",
+                "  {%- set exists = adapter.check_schema_exists(this.database, 'scratch') -%}\n",
+                "  {%- set temp = make_temp_relation(this) -%}\n",
+                "select '{{ moved.identifier }}' as moved, {{ gone }} as gone, {{ left }} as rows_left, {{ exists }} as still_there, '{{ temp.identifier }}' as temp\n",
+                "{%- else -%}\n",
+                "select '' as moved, false as gone, 0 as rows_left, false as still_there, '' as temp\n",
+                "{%- endif %}\n",
+            ),
+        ),
+    ]);
+    let run = strata(dir.path(), &["run"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let db = dir.path().join("target/ddl.duckdb");
+    assert_eq!(
+        query(
+            &db,
+            "select moved, cast(gone as varchar), cast(rows_left as varchar), cast(still_there as varchar), temp from main.ddl"
+        ),
+        [["u", "true", "0", "false", "ddl__dbt_tmp"]]
+    );
+}
