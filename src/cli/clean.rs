@@ -21,7 +21,12 @@ fn inside(root: &Path, relative: &Path) -> bool {
 
 pub fn run(settings: &Settings) -> anyhow::Result<u8> {
     let printer = &settings.printer;
-    let project = match super::session::load_project(settings) {
+    // A stale package install is no reason not to clean (`clean-targets` often holds it).
+    let options = crate::project::LoadOptions {
+        skip_package_check: true,
+        ..settings.load.clone()
+    };
+    let project = match super::session::load_project_with(settings, &options) {
         Ok(project) => project,
         Err(code) => return Ok(code),
     };

@@ -111,7 +111,15 @@ pub fn open(settings: &Settings, next: Next) -> Result<Session, u8> {
 
 /// Loads the project alone (commands that need no parse phase, like `debug` and `clean`).
 pub fn load_project(settings: &Settings) -> Result<Project, u8> {
-    match project::load(&settings.load) {
+    load_project_with(settings, &settings.load)
+}
+
+/// Loads the project with adjusted options.
+pub fn load_project_with(
+    settings: &Settings,
+    options: &project::LoadOptions,
+) -> Result<Project, u8> {
+    match project::load(options) {
         Ok(project) => Ok(project),
         Err(errors) => {
             let root = std::fs::canonicalize(&settings.load.project_dir)

@@ -54,6 +54,7 @@ impl Settings {
             }),
             vars,
             threads: global.threads,
+            skip_package_check: false,
         };
         let command = match &cli.command {
             super::Command::Parse => "parse",

@@ -183,6 +183,9 @@ pub struct LoadOptions {
     pub target: Option<String>,
     pub vars: IndexMap<String, Json>,
     pub threads: Option<usize>,
+    /// Load without checking the package install against the lock (`strata clean`, which
+    /// must work on a stale install).
+    pub skip_package_check: bool,
 }
 
 /// A SQL file of the project: a model, snapshot, analysis, singular test or macro file.
@@ -401,7 +404,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
         .unwrap_or_else(|| "dbt_packages".into());
     let package_render = yaml_renderer(&options.vars, None);
     match packages::read_packages_file(&root, &package_render) {
-        Ok(Some(declared)) if !declared.packages.is_empty() => {
+        Ok(Some(declared)) if !declared.packages.is_empty() && !options.skip_package_check => {
             if let Err(e) =
                 packages::check_installed(&root, &install_dir, &declared, &package_render)
             {

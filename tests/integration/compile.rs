@@ -320,6 +320,7 @@ fn assert_shortcuts_agree(dir: &std::path::Path) {
         target: None,
         vars: Default::default(),
         threads: None,
+        skip_package_check: false,
     })
     .expect("the project loads");
     let engine = strata::template::Engine::new(&project, Default::default()).expect("engine");

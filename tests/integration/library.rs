@@ -103,6 +103,7 @@ fn build_with(
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
             threads: Some(1),
+            skip_package_check: false,
         })
         .expect("the project loads");
         let engine = strata::template::Engine::new(

@@ -457,3 +457,27 @@ fn errors_in_package_macros_point_into_the_package() {
         run.stderr
     );
 }
+
+/// `strata clean` works on a stale install (its `clean-targets` usually hold it).
+#[test]
+fn clean_works_while_the_install_is_stale() {
+    let dir = crate::common::project(&[
+        (
+            "root/dbt_project.yml",
+            "name: app\nclean-targets: [target, dbt_packages]\n",
+        ),
+        ("root/packages.yml", "packages:\n  - local: ../helpers\n"),
+        ("helpers/dbt_project.yml", "name: helpers\n"),
+    ]);
+    let root = dir.path().join("root");
+    assert_eq!(strata_env(&root, &["deps"], &[]).code, 0);
+    std::fs::write(
+        root.join("packages.yml"),
+        "packages:\n  - local: ../helpers\n  - local: ../elsewhere\n",
+    )
+    .expect("packages.yml");
+    assert_eq!(strata_env(&root, &["parse"], &[]).code, 1);
+    let clean = strata_env(&root, &["clean"], &[]);
+    assert_eq!(clean.code, 0, "{}", clean.stderr);
+    assert!(!root.join("dbt_packages").exists());
+}
