@@ -820,6 +820,13 @@ fn compile_late(
     engine: &Engine,
     work: &mut Work,
 ) -> Result<crate::compile::CompiledNode, String> {
+    // Its schema exists before its templates run, as dbt creates every schema of a run first:
+    // a statement of the template may write into it.
+    if let (Job::Model(model), Some(warehouse)) = (&work.job, engine.shared().warehouse.get()) {
+        warehouse
+            .create_schema(model.relation.database.as_deref(), &model.relation.schema)
+            .map_err(|e| format!("cannot create schema `{}`: {e}", model.relation.schema))?;
+    }
     let incremental = work.late.as_ref().is_some_and(|l| l.incremental);
     let options = CompileOptions {
         write: true,

@@ -247,6 +247,34 @@
 {% macro drop_relation_if_exists(relation) -%}
     {%- if relation is not none -%}{{ adapter.drop_relation(relation) }}{%- endif -%}
 {%- endmacro %}
+{#- dbt's DDL helpers packages call: the SQL of a table or a view over a query, and the
+    relation operations as macros. -#}
+{% macro get_create_table_as_sql(temporary, relation, sql) -%}{{ return(adapter.dispatch('get_create_table_as_sql', 'dbt')(temporary, relation, sql)) }}{%- endmacro %}
+{% macro default__get_create_table_as_sql(temporary, relation, sql) -%}{{ return(create_table_as(temporary, relation, sql)) }}{%- endmacro %}
+{% macro create_table_as(temporary, relation, compiled_code, language='sql') -%}{{ adapter.dispatch('create_table_as', 'dbt')(temporary, relation, compiled_code, language) }}{%- endmacro %}
+{% macro default__create_table_as(temporary, relation, sql, language='sql') -%}
+    {%- if temporary -%}
+    create temporary table {{ relation.include(database=false, schema=false) }} as (
+{{ sql }}
+    )
+    {%- else -%}
+    create table {{ relation }} as (
+{{ sql }}
+    )
+    {%- endif -%}
+{%- endmacro %}
+{% macro get_create_view_as_sql(relation, sql) -%}{{ return(adapter.dispatch('get_create_view_as_sql', 'dbt')(relation, sql)) }}{%- endmacro %}
+{% macro default__get_create_view_as_sql(relation, sql) -%}{{ return(create_view_as(relation, sql)) }}{%- endmacro %}
+{% macro create_view_as(relation, sql) -%}{{ adapter.dispatch('create_view_as', 'dbt')(relation, sql) }}{%- endmacro %}
+{% macro default__create_view_as(relation, sql) -%}
+    create view {{ relation }} as (
+{{ sql }}
+    )
+{%- endmacro %}
+{% macro get_drop_sql(relation) -%}drop {{ relation.type or 'table' }} if exists {{ relation }}{%- endmacro %}
+{% macro drop_relation(relation) -%}{%- do adapter.drop_relation(relation) -%}{%- endmacro %}
+{% macro truncate_relation(relation) -%}{%- do adapter.truncate_relation(relation) -%}{%- endmacro %}
+{% macro rename_relation(from_relation, to_relation) -%}{%- do adapter.rename_relation(from_relation, to_relation) -%}{%- endmacro %}
 {% macro escape_single_quotes(expression) -%}{{ expression | replace("'", "''") }}{%- endmacro %}
 {% macro string_literal(value) -%}'{{ value }}'{%- endmacro %}
 {#- Generic data tests: each returns the failing rows. -#}

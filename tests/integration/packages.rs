@@ -481,3 +481,59 @@ fn clean_works_while_the_install_is_stale() {
     assert_eq!(clean.code, 0, "{}", clean.stderr);
     assert!(!root.join("dbt_packages").exists());
 }
+
+/// A git package in a `subdirectory:` of its repository is installed from that folder, and
+/// the lock pins the commit and keeps the subdirectory.
+#[test]
+fn a_git_package_in_a_subdirectory_installs_from_there() {
+    let dir = crate::common::project(&[
+        ("repo/README.md", "a monorepo\n"),
+        ("repo/dbt/helpers/dbt_project.yml", "name: helpers\n"),
+        (
+            "repo/dbt/helpers/macros/one.sql",
+            "{% macro one() %}1{% endmacro %}\n",
+        ),
+        ("root/dbt_project.yml", "name: app\n"),
+        ("root/models/m.sql", "select {{ helpers.one() }} as x\n"),
+    ]);
+    let repo = dir.path().join("repo");
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "."],
+        &["commit", "-qm", "one"],
+    ] {
+        let status = Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(&repo)
+            .status()
+            .expect("git runs");
+        assert!(status.success());
+    }
+    let root = dir.path().join("root");
+    std::fs::write(
+        root.join("packages.yml"),
+        format!(
+            "packages:\n  - git: \"file://{}\"\n    revision: main\n    subdirectory: dbt/helpers\n",
+            repo.display()
+        ),
+    )
+    .expect("packages.yml");
+    let deps = strata_env(&root, &["deps"], &[]);
+    assert_eq!(deps.code, 0, "{}", deps.stderr);
+    assert!(root.join("dbt_packages/helpers/macros/one.sql").is_file());
+    assert!(!root.join("dbt_packages/helpers/README.md").exists());
+    let locked = lock(&root);
+    assert_eq!(locked["packages"][0]["subdirectory"], "dbt/helpers");
+    assert_eq!(
+        locked["packages"][0]["revision"].as_str().map(str::len),
+        Some(40)
+    );
+    let compiled = strata_env(&root, &["compile", "--select", "m"], &[]);
+    assert_eq!(compiled.code, 0, "{}", compiled.stderr);
+    assert!(
+        compiled.stdout.contains("select 1 as x"),
+        "{}",
+        compiled.stdout
+    );
+}
