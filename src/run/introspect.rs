@@ -164,10 +164,15 @@ impl WarehouseAccess for Introspection {
     }
 
     fn create_schema(&self, database: Option<&str>, schema: &str) -> Result<(), String> {
-        self.run_step(&Step::CreateSchema {
-            database: database.map(str::to_string),
-            schema: schema.to_string(),
-        })
+        // Through the run's own once-per-schema creation: a template creating the schema a
+        // node of the run is creating at the same time must not race it (on Athena and
+        // PostgreSQL two concurrent `create schema if not exists` can fail).
+        let relation = RelationName::new(database.map(str::to_string), schema, "");
+        self.block(crate::materialize::ensure_schema(
+            self.adapter.as_ref(),
+            &relation,
+        ))
+        .map_err(|e| e.to_string())
     }
 
     fn drop_schema(&self, database: Option<&str>, schema: &str) -> Result<(), String> {
