@@ -157,11 +157,11 @@ pub fn run(
         path: project_path.clone(),
         source,
     })?;
-    let lenient = |s: &str| -> Result<String, String> {
-        Ok(crate::template::render_yaml_string(s, &options.vars, None)
-            .unwrap_or_else(|_| s.to_string()))
-    };
-    let file: ProjectFile = yaml::parse(&text, &project_path, &lenient)?;
+    let file: ProjectFile = yaml::parse(
+        &text,
+        &project_path,
+        &crate::project::lenient_renderer(&options.vars),
+    )?;
     let install_dir = file
         .packages_install_path
         .clone()
@@ -460,12 +460,14 @@ impl Resolver<'_> {
         match &spec.source {
             Source::Local { path } => {
                 let full = self.root.join(path);
-                let name = project_name(&full).ok_or_else(|| DepsError::Resolve {
-                    path: declared_in.to_path_buf(),
-                    line: spec.line,
-                    message: format!("local package `{path}` has no dbt_project.yml"),
-                    hint: "point `local:` at a dbt project folder, relative to the project".into(),
-                })?;
+                let name =
+                    packages::project_field(&full, "name").ok_or_else(|| DepsError::Resolve {
+                        path: declared_in.to_path_buf(),
+                        line: spec.line,
+                        message: format!("local package `{path}` has no dbt_project.yml"),
+                        hint: "point `local:` at a dbt project folder, relative to the project"
+                            .into(),
+                    })?;
                 Ok(Resolved {
                     name,
                     pinned: Pinned::Local {
@@ -517,19 +519,20 @@ impl Resolver<'_> {
                     Some(sub) => checkout.join(sub),
                     None => checkout,
                 };
-                let name = project_name(&files).ok_or_else(|| DepsError::Resolve {
-                    path: declared_in.to_path_buf(),
-                    line: spec.line,
-                    message: format!(
-                        "git package {} has no dbt_project.yml{}",
-                        redact_url(&url),
-                        subdirectory
-                            .as_deref()
-                            .map(|s| format!(" in `{s}`"))
-                            .unwrap_or_default()
-                    ),
-                    hint: "set `subdirectory:` to the folder holding the project".into(),
-                })?;
+                let name =
+                    packages::project_field(&files, "name").ok_or_else(|| DepsError::Resolve {
+                        path: declared_in.to_path_buf(),
+                        line: spec.line,
+                        message: format!(
+                            "git package {} has no dbt_project.yml{}",
+                            redact_url(&url),
+                            subdirectory
+                                .as_deref()
+                                .map(|s| format!(" in `{s}`"))
+                                .unwrap_or_default()
+                        ),
+                        hint: "set `subdirectory:` to the folder holding the project".into(),
+                    })?;
                 let written = spec
                     .unrendered
                     .get("git")
@@ -683,15 +686,13 @@ impl Resolver<'_> {
         let Some(meta) = version_meta(&entry.versions, version) else {
             return Vec::new();
         };
-        let text = serde_json::json!({"packages": meta.get("packages").cloned().unwrap_or(Json::Array(vec![]))});
-        let yaml_text = serde_yaml::to_string(&text).unwrap_or_default();
-        packages::parse_packages(
-            &yaml_text,
-            Path::new(package),
-            &|s| Ok(s.to_string()),
-            false,
-        )
-        .unwrap_or_default()
+        meta.get("packages")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .map(|entry| packages::parse_entry(entry, entry.clone(), None))
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap_or_default()
     }
 
     fn hub_resolved(&self, package: &str) -> Result<Resolved, DepsError> {
@@ -838,14 +839,6 @@ fn private_url(repo: &str, provider: Option<&str>) -> String {
         "azure_devops" | "ado" => format!("https://dev.azure.com/{repo}"),
         _ => format!("https://github.com/{repo}.git"),
     }
-}
-
-/// The `name:` of the project in `dir`.
-fn project_name(dir: &Path) -> Option<String> {
-    let path = find_project_file(dir)?;
-    let text = std::fs::read_to_string(path).ok()?;
-    let value: Json = serde_yaml::from_str(&text).ok()?;
-    value.get("name")?.as_str().map(str::to_string)
 }
 
 /// Links a local package into the install folder (as dbt does), copying where links fail.

@@ -343,6 +343,16 @@ fn yaml_renderer<'a>(
     move |s: &str| crate::template::render_yaml_string(s, vars, target).map_err(|e| e.to_string())
 }
 
+/// Renders YAML strings with `env_var()` and `var()` only, leaving a value that needs more
+/// (`target`) as written: the first read of a project file, which chooses the target.
+pub fn lenient_renderer(
+    vars: &IndexMap<String, Json>,
+) -> impl Fn(&str) -> Result<String, String> + Sync + '_ {
+    move |s: &str| {
+        Ok(crate::template::render_yaml_string(s, vars, None).unwrap_or_else(|_| s.to_string()))
+    }
+}
+
 /// Loads the project in `options.project_dir`.
 pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
     let root = std::fs::canonicalize(&options.project_dir).map_err(|source| {
@@ -362,11 +372,8 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
     // The project file is read twice, as dbt does: first without the target (it says which
     // profile and target to use; a value that needs `target` stays as written), then, once
     // the target is known, with it.
-    let lenient = |s: &str| -> Result<String, String> {
-        Ok(crate::template::render_yaml_string(s, &options.vars, None)
-            .unwrap_or_else(|_| s.to_string()))
-    };
-    let first: ProjectFile = yaml::parse(&text, &project_path, &lenient).map_err(|e| vec![e])?;
+    let first: ProjectFile =
+        yaml::parse(&text, &project_path, &lenient_renderer(&options.vars)).map_err(|e| vec![e])?;
     let vars = root_vars(&options.vars, &first);
     let project_rel = PathBuf::from(project_path.file_name().unwrap_or_default());
     let target_path = root.join(first.target_path.as_deref().unwrap_or("target"));

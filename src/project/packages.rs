@@ -288,7 +288,7 @@ fn text_field(entry: &Json, key: &str) -> Option<String> {
     }
 }
 
-fn parse_entry(
+pub(crate) fn parse_entry(
     entry: &Json,
     unrendered: Json,
     line: Option<usize>,
@@ -505,7 +505,7 @@ pub fn check_installed(
             });
         }
         if let Source::Hub { versions, .. } = &entry.source {
-            let installed = installed_version(&dir);
+            let installed = project_field(&dir, "version");
             if let (Some(installed), [pinned]) = (installed, versions.as_slice()) {
                 if &installed != pinned {
                     return Err(stale(format!(
@@ -535,12 +535,12 @@ pub fn installed_names(install: &Path) -> Vec<String> {
     names
 }
 
-/// The `version:` of the project in `dir`.
-fn installed_version(dir: &Path) -> Option<String> {
+/// A top-level value (`name`, `version`) of the project file in `dir`, as text.
+pub fn project_field(dir: &Path, key: &str) -> Option<String> {
     let path = super::find_project_file(dir)?;
     let text = std::fs::read_to_string(path).ok()?;
     let value: Json = serde_yaml::from_str(&text).ok()?;
-    match value.get("version")? {
+    match value.get(key)? {
         Json::String(s) => Some(s.clone()),
         other => Some(other.to_string()),
     }

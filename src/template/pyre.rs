@@ -33,16 +33,9 @@ fn flags_of(value: Option<&Value>) -> i64 {
 }
 
 /// Splits `args` into positional values and the value of the keyword `name`, if given.
-fn kwarg(args: &[Value], name: &str) -> (Vec<Value>, Option<Value>) {
-    match args.last().filter(|v| v.is_kwargs()) {
-        Some(last) => {
-            let found = minijinja::value::Kwargs::try_from(last.clone())
-                .ok()
-                .and_then(|k| k.peek::<Value>(name).ok());
-            (args[..args.len() - 1].to_vec(), found)
-        }
-        None => (args.to_vec(), None),
-    }
+fn kwarg(args: &[Value], name: &str) -> Result<(Vec<Value>, Option<Value>), Error> {
+    let (positional, kwargs) = super::context::split_args(args)?;
+    Ok((positional, kwargs.and_then(|k| k.peek::<Value>(name).ok())))
 }
 
 fn compile(pattern: &str, flags: i64) -> Result<Pattern, Error> {
@@ -99,7 +92,7 @@ impl Object for ReModule {
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
-        let (args, flags) = kwarg(args, "flags");
+        let (args, flags) = kwarg(args, "flags")?;
         match method {
             "escape" => Ok(Value::from(regex::escape(&text(&args, 0, "the text")?))),
             "compile" => {
@@ -198,7 +191,7 @@ impl Object for Pattern {
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
-        let (args, count) = kwarg(args, "count");
+        let (args, count) = kwarg(args, "count")?;
         match method {
             "match" | "search" | "fullmatch" => {
                 let haystack = text(&args, 0, "the text")?;

@@ -297,16 +297,15 @@ fn introspect(
                 .unwrap_or(Value::from(())))
         }
         "list_relations_without_caching" | "list_relations" => {
-            let (database, schema) = match arg(0, "schema_relation") {
-                Some(v) if v.as_str().is_none() => {
+            // A schema relation, or its names as text: `(schema)` or `(database, schema)`.
+            let (database, schema) = match (arg(0, "schema_relation"), text(arg(1, "schema"))) {
+                (Some(v), _) if v.as_str().is_none() => {
                     let relation = relation_arg(Some(v), &what)?;
                     (relation.database, relation.schema)
                 }
-                Some(v) => (
-                    text(arg(1, "schema")).map(|_| v.to_string()),
-                    text(arg(1, "schema")).unwrap_or_else(|| v.to_string()),
-                ),
-                None => {
+                (Some(database), Some(schema)) => (Some(database.to_string()), schema),
+                (Some(schema), None) => (None, schema.to_string()),
+                (None, _) => {
                     return Err(Error::new(
                         ErrorKind::MissingArgument,
                         format!("{what} needs a schema relation"),

@@ -151,6 +151,31 @@ pub fn run_results(dir: &Path, path: &str) -> Vec<serde_json::Value> {
     results["results"].as_array().cloned().expect("results")
 }
 
+/// One table of an `expected.json` a fixture's `expect.sh` wrote from dbt-core's build: its
+/// columns, and its rows as text (`NULL` for nulls), sorted.
+pub fn expected_table(want: &serde_json::Value) -> (Vec<String>, Vec<Vec<String>>) {
+    let columns = want["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| c.as_str().expect("a column name").to_string())
+        .collect();
+    let mut rows: Vec<Vec<String>> = want["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .expect("a row")
+                .iter()
+                .map(|v| v.as_str().unwrap_or("NULL").to_string())
+                .collect()
+        })
+        .collect();
+    rows.sort();
+    (columns, rows)
+}
+
 /// Runs `sql` on a DuckDB file and returns every value as text (`NULL` for nulls).
 pub fn query(db: &std::path::Path, sql: &str) -> Vec<Vec<String>> {
     let connection = duckdb::Connection::open(db).expect("open the built database");

@@ -41,25 +41,7 @@ fn templates_that_query_the_warehouse_get_what_dbt_gets() {
     assert_eq!(built.code, 0, "{}\n{}", built.stdout, built.stderr);
     let db = dir.path().join("target/i.duckdb");
     for (table, want) in expected().as_object().expect("tables") {
-        let columns: Vec<String> = want["columns"]
-            .as_array()
-            .expect("columns")
-            .iter()
-            .map(|c| c.as_str().expect("name").to_string())
-            .collect();
-        let mut rows: Vec<Vec<String>> = want["rows"]
-            .as_array()
-            .expect("rows")
-            .iter()
-            .map(|r| {
-                r.as_array()
-                    .expect("row")
-                    .iter()
-                    .map(|v| v.as_str().unwrap_or("NULL").to_string())
-                    .collect()
-            })
-            .collect();
-        rows.sort();
+        let (columns, rows) = crate::common::expected_table(want);
         assert_eq!(
             table_as_text(&db, table, &columns),
             rows,
@@ -140,12 +122,7 @@ fn templates_that_query_the_warehouse_get_what_dbt_gets_on_postgres() {
     let built = strata(dir.path(), &["build"]);
     assert_eq!(built.code, 0, "{}\n{}", built.stdout, built.stderr);
     for (table, want) in expected().as_object().expect("tables") {
-        let columns: Vec<String> = want["columns"]
-            .as_array()
-            .expect("columns")
-            .iter()
-            .map(|c| c.as_str().expect("name").to_string())
-            .collect();
+        let (columns, rows) = crate::common::expected_table(want);
         let parts: Vec<String> = columns
             .iter()
             .map(|c| format!("coalesce(cast(\"{c}\" as text), 'NULL')"))
@@ -160,19 +137,6 @@ fn templates_that_query_the_warehouse_get_what_dbt_gets_on_postgres() {
             .map(|l| l.split('\u{1f}').map(str::to_string).collect())
             .collect();
         got.sort();
-        let mut rows: Vec<Vec<String>> = want["rows"]
-            .as_array()
-            .expect("rows")
-            .iter()
-            .map(|r| {
-                r.as_array()
-                    .expect("row")
-                    .iter()
-                    .map(|v| v.as_str().unwrap_or("NULL").to_string())
-                    .collect()
-            })
-            .collect();
-        rows.sort();
         let equal = got.len() == rows.len()
             && got
                 .iter()
@@ -266,12 +230,7 @@ fn templates_that_query_the_warehouse_get_what_dbt_gets_on_trino_and_athena() {
             if target == "athena" && table == "introspected" {
                 continue;
             }
-            let columns: Vec<String> = want["columns"]
-                .as_array()
-                .expect("columns")
-                .iter()
-                .map(|c| c.as_str().expect("name").to_string())
-                .collect();
+            let (columns, rows) = crate::common::expected_table(want);
             let parts: Vec<String> = columns
                 .iter()
                 .map(|c| format!("coalesce(cast(\"{c}\" as varchar), 'NULL')"))
@@ -290,17 +249,9 @@ fn templates_that_query_the_warehouse_get_what_dbt_gets_on_trino_and_athena() {
                 })
                 .collect();
             got.sort();
-            let mut rows: Vec<Vec<String>> = want["rows"]
-                .as_array()
-                .expect("rows")
+            let mut rows: Vec<Vec<String>> = rows
                 .iter()
-                .map(|r| {
-                    r.as_array()
-                        .expect("row")
-                        .iter()
-                        .map(|v| normal(v.as_str().unwrap_or("NULL")))
-                        .collect()
-                })
+                .map(|r| r.iter().map(|v| normal(v)).collect())
                 .collect();
             rows.sort();
             let equal = got.len() == rows.len()

@@ -234,12 +234,7 @@ fn packages_installed_each_way_build_what_dbt_builds() {
     assert_eq!(built.code, 0, "{}\n{}", built.stdout, built.stderr);
     let db = root.join("target/shop.duckdb");
     for (table, want) in expected["tables"].as_object().expect("tables") {
-        let columns: Vec<String> = want["columns"]
-            .as_array()
-            .expect("columns")
-            .iter()
-            .map(|c| c.as_str().expect("a name").to_string())
-            .collect();
+        let (columns, rows) = crate::common::expected_table(want);
         let select: Vec<String> = columns
             .iter()
             .map(|c| format!("coalesce(cast(\"{c}\" as varchar), 'NULL')"))
@@ -249,19 +244,6 @@ fn packages_installed_each_way_build_what_dbt_builds() {
             &format!("select {} from main.{table}", select.join(", ")),
         );
         got.sort();
-        let mut rows: Vec<Vec<String>> = want["rows"]
-            .as_array()
-            .expect("rows")
-            .iter()
-            .map(|r| {
-                r.as_array()
-                    .expect("a row")
-                    .iter()
-                    .map(|v| v.as_str().unwrap_or("NULL").to_string())
-                    .collect()
-            })
-            .collect();
-        rows.sort();
         assert_eq!(got, rows, "`{table}` differs from dbt's");
     }
     // The package model the root project disables is not built.
