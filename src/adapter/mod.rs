@@ -389,6 +389,28 @@ pub trait Adapter: Send + Sync + fmt::Debug {
         ))
     }
 
+    /// Whether a schema exists (empty or not): `information_schema.schemata` unless the
+    /// warehouse answers otherwise.
+    async fn schema_exists(
+        &self,
+        database: Option<&str>,
+        schema: &str,
+    ) -> Result<bool, AdapterError> {
+        if !self.list_schema(database, schema).await?.is_empty() {
+            return Ok(true);
+        }
+        let table = self
+            .query(&format!(
+                "select count(*) from information_schema.schemata where lower(schema_name) = lower({})",
+                crate::relation::string_literal(schema)
+            ))
+            .await?;
+        Ok(matches!(
+            table.rows.first().and_then(|row| row.first()),
+            Some(Cell::Int(n)) if *n > 0
+        ))
+    }
+
     /// Runs a warehouse API call a plan step lowered to.
     async fn call(&self, call: &ApiCall) -> Result<(), AdapterError> {
         Err(AdapterError::Internal(format!(

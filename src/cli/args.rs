@@ -44,6 +44,23 @@ pub struct GlobalArgs {
     /// Print only errors and data
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Run even where a project or package's `require-dbt-version` excludes the dbt version
+    /// strata answers to [env: DBT_VERSION_CHECK=false]
+    #[arg(long, global = true)]
+    pub no_version_check: bool,
+}
+
+impl GlobalArgs {
+    /// Whether `require-dbt-version` is checked: not with `--no-version-check`, nor with
+    /// dbt's `DBT_VERSION_CHECK` (or `STRATA_VERSION_CHECK`) set to false.
+    pub fn version_check(&self) -> bool {
+        let off = |name: &str| {
+            std::env::var(name).is_ok_and(|v| {
+                matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "0" | "no")
+            })
+        };
+        !(self.no_version_check || off("DBT_VERSION_CHECK") || off("STRATA_VERSION_CHECK"))
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -24,6 +24,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<u8> {
     // A stale package install is no reason not to clean (`clean-targets` often holds it).
     let options = crate::project::LoadOptions {
         skip_package_check: true,
+        skip_version_check: true,
         ..settings.load.clone()
     };
     let project = match super::session::load_project_with(settings, &options) {

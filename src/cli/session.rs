@@ -17,7 +17,8 @@ use crate::template::{Engine, EngineOptions};
 /// A loaded, parsed project.
 pub struct Session {
     pub project: Project,
-    pub engine: Engine,
+    /// Shared with the run's tasks, which render the macros a model's build calls.
+    pub engine: std::sync::Arc<Engine>,
     pub manifest: Manifest,
     pub graph: Graph,
     pub started: Instant,
@@ -54,7 +55,7 @@ pub fn open(settings: &Settings, next: Next) -> Result<Session, u8> {
             ..EngineOptions::default()
         },
     ) {
-        Ok(engine) => engine,
+        Ok(engine) => std::sync::Arc::new(engine),
         Err(errors) => {
             printer.diagnostics(&project.warnings);
             for error in &errors {

@@ -55,6 +55,7 @@ impl Settings {
             vars,
             threads: global.threads,
             skip_package_check: false,
+            skip_version_check: !global.version_check(),
         };
         let command = match &cli.command {
             super::Command::Parse => "parse",

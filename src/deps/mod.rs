@@ -8,7 +8,6 @@
 //! (`project::packages::check_installed`).
 
 pub mod fetch;
-pub mod version;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -21,8 +20,8 @@ use crate::project::packages::{
     self, redact_url, LockFile, PackageSpec, PackagesFile, Source, INSTALLED_LOCK, LOCK_FILE,
     LOCK_HASH_KEY,
 };
+use crate::project::version::{self, Constraint, Version};
 use crate::project::{find_project_file, yaml, ProjectError, ProjectFile};
-use version::{Constraint, Version};
 
 /// The package hub dbt uses; `DBT_PACKAGE_HUB_URL` (or `STRATA_PACKAGE_HUB_URL`) replaces it.
 pub const DEFAULT_HUB_URL: &str = "https://hub.getdbt.com/";
@@ -50,12 +49,24 @@ pub enum DepsError {
 }
 
 impl DepsError {
+    /// The error placed at the package file's entry that asked for what failed: a failed
+    /// download or clone otherwise names only its URL.
+    fn at_entry(self, path: &Path, line: Option<usize>) -> DepsError {
+        match self {
+            DepsError::Fetch { .. } => DepsError::Resolve {
+                path: path.to_path_buf(),
+                line,
+                message: self.to_string(),
+                hint: FETCH_HINT.into(),
+            },
+            other => other,
+        }
+    }
+
     pub fn to_diagnostic(&self, root: &Path) -> Diagnostic {
         match self {
             DepsError::Project(e) => e.to_diagnostic(root),
-            DepsError::Fetch { .. } => Diagnostic::error(self.to_string()).with_hint(
-                "check the URL, the network and your credentials; nothing was installed",
-            ),
+            DepsError::Fetch { .. } => Diagnostic::error(self.to_string()).with_hint(FETCH_HINT),
             DepsError::Resolve {
                 path, line, hint, ..
             } => Diagnostic::error(self.to_string())
@@ -69,6 +80,8 @@ impl DepsError {
         }
     }
 }
+
+const FETCH_HINT: &str = "check the URL, the network and your credentials; nothing was installed";
 
 /// What the command asks.
 #[derive(Debug, Clone)]
@@ -119,6 +132,8 @@ enum Pinned {
         url: String,
         commit: String,
         subdirectory: Option<String>,
+        /// A `private:` entry, with its `provider:`: locked as written, as dbt does.
+        private: Option<Option<String>>,
     },
     Hub {
         package: String,
@@ -450,8 +465,18 @@ impl Resolver<'_> {
         Ok(out)
     }
 
-    /// Fetches a local, git or tarball entry to learn its name (and, for git, its commit).
+    /// Fetches a local, git or tarball entry to learn its name (and, for git, its commit); a
+    /// failure names the entry.
     fn fetch_spec(
+        &mut self,
+        spec: &PackageSpec,
+        declared_in: &Path,
+    ) -> Result<Resolved, DepsError> {
+        self.fetch_entry(spec, declared_in)
+            .map_err(|e| e.at_entry(declared_in, spec.line))
+    }
+
+    fn fetch_entry(
         &mut self,
         spec: &PackageSpec,
         declared_in: &Path,
@@ -547,6 +572,10 @@ impl Resolver<'_> {
                         url,
                         commit,
                         subdirectory: subdirectory.clone(),
+                        private: match &spec.source {
+                            Source::Private { provider, .. } => Some(provider.clone()),
+                            _ => None,
+                        },
                     },
                     label,
                     files: Some(files),
@@ -567,6 +596,18 @@ impl Resolver<'_> {
 
     /// Records a hub requirement, fetching the package's versions once.
     fn ask_hub(
+        &mut self,
+        package: &str,
+        versions: &[String],
+        prerelease: bool,
+        spec: &PackageSpec,
+        declared_in: &Path,
+    ) -> Result<(), DepsError> {
+        self.ask_hub_for(package, versions, prerelease, spec, declared_in)
+            .map_err(|e| e.at_entry(declared_in, spec.line))
+    }
+
+    fn ask_hub_for(
         &mut self,
         package: &str,
         versions: &[String],
@@ -832,12 +873,16 @@ fn version_meta<'a>(
         .map(|(_, v)| v)
 }
 
-/// The clone URL of a `private:` package: GitHub unless the provider says otherwise.
+/// The clone URL of a `private:` package, as dbt-core forms it outside dbt's platform: SSH to
+/// GitHub unless `provider:` names GitLab or Azure DevOps (git's own keys and URL rewrites
+/// apply).
 fn private_url(repo: &str, provider: Option<&str>) -> String {
     match provider.unwrap_or("github") {
-        "gitlab" => format!("https://gitlab.com/{repo}.git"),
-        "azure_devops" | "ado" => format!("https://dev.azure.com/{repo}"),
-        _ => format!("https://github.com/{repo}.git"),
+        "gitlab" => format!("git@gitlab.com:{repo}.git"),
+        "azure_devops" | "azure_active_directory" | "ado" => {
+            format!("git@ssh.dev.azure.com:v3/{repo}")
+        }
+        _ => format!("git@github.com:{repo}.git"),
     }
 }
 
@@ -867,9 +912,14 @@ fn write_lock(root: &Path, resolved: &[Resolved], hash: &str) -> Result<(), Deps
                 written,
                 commit,
                 subdirectory,
+                private,
                 ..
             } => {
-                text.push_str(&format!("  - git: {}\n", quote(written)));
+                let key = if private.is_some() { "private" } else { "git" };
+                text.push_str(&format!("  - {key}: {}\n", quote(written)));
+                if let Some(Some(provider)) = private {
+                    text.push_str(&format!("    provider: {}\n", quote(provider)));
+                }
                 text.push_str(&format!("    name: {}\n", package.name));
                 text.push_str(&format!("    revision: {commit}\n"));
                 if let Some(sub) = subdirectory {

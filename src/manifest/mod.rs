@@ -24,7 +24,9 @@ use serde_json::Value as Json;
 
 use crate::adapter::Flavour;
 use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Location};
-use crate::project::config::{merge_into, ConfigMap, ConfigTree, Materialization, NodeConfig};
+use crate::project::config::{
+    merge_into, ConfigMap, ConfigTree, IncrementalStrategy, Materialization, NodeConfig,
+};
 use crate::project::{yaml, ColumnSpec, NodeSpec, Project};
 use crate::relation::RelationName;
 use crate::sql::{SqlFacts, SqlSyntaxError};
@@ -784,6 +786,30 @@ pub fn build(
                 ),
             );
         }
+        if let Some(IncrementalStrategy::Custom(name)) = &node.config.incremental_strategy {
+            let wanted = crate::template::written::strategy_macro_name(name);
+            if node.config.materialized == Materialization::Incremental
+                && !engine.reaches_macro(&node.package_name, &wanted)
+            {
+                diagnostics.push(
+                    Diagnostic::error(format!(
+                        "unknown incremental_strategy `{name}` for {} `{}`: no macro `{wanted}` defines it",
+                        node.resource_type.as_str(),
+                        node.name
+                    ))
+                    .at_file(&node.original_file_path)
+                    .with_hint_opt(
+                        did_you_mean(
+                            name,
+                            crate::project::config::BUILTIN_STRATEGIES.iter().copied(),
+                        )
+                        .or(Some(format!(
+                            "use append, merge, delete+insert or insert_overwrite, or write a custom strategy as a macro `{wanted}(arg_dict)` in macros/"
+                        ))),
+                    ),
+                );
+            }
+        }
         let id = node.unique_id.clone();
         if node.config.enabled {
             manifest.nodes.insert(id, node);
@@ -795,7 +821,20 @@ pub fn build(
     // Configs strata accepts but does not act on: named, once per key, never silent.
     let mut unacted: IndexMap<&'static str, (bool, &'static str, Vec<&Node>)> = IndexMap::new();
     for node in manifest.nodes.values() {
+        // A strategy a macro of the project writes may read these keys itself.
+        let written = node.config.materialized == Materialization::Incremental
+            && engine
+                .written_strategy(
+                    node.config
+                        .incremental_strategy
+                        .as_ref()
+                        .map(IncrementalStrategy::as_str),
+                )
+                .is_some();
         for (key, changes_data, hint) in crate::project::config::not_acted_on(&node.config_map) {
+            if written && crate::project::config::STRATEGY_KEYS.contains(&key) {
+                continue;
+            }
             unacted
                 .entry(key)
                 .or_insert((changes_data, hint, Vec::new()))

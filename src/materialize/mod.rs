@@ -170,6 +170,23 @@ pub fn inline_records(inline: impl Fn(&StateWrite) -> Option<Vec<Step>>, mut pla
     plan
 }
 
+/// An incremental strategy a macro of the project writes (dbt's custom strategies, or a
+/// built-in one whose macros the project overrides): the run room renders it with the model's
+/// context; this room builds the new rows aside, asks it for the statements that apply them,
+/// and runs those in the write's commit.
+pub trait WrittenStrategy: Send + Sync + std::fmt::Debug {
+    /// The macro, for messages (`get_incremental_insert_only_sql`).
+    fn name(&self) -> &str;
+    /// The statements that apply `temp`'s rows to `target` (dbt's `arg_dict` relations),
+    /// writing `dest_columns`. Blocks until the template has rendered.
+    fn sql(
+        &self,
+        target: &RelationName,
+        temp: &RelationName,
+        dest_columns: &[crate::adapter::ColumnInfo],
+    ) -> Result<String, String>;
+}
+
 /// Everything a materialization needs to know about the node.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
@@ -192,6 +209,8 @@ pub struct Request<'a> {
     pub storage: &'a Storage,
     /// A view that resolves its relations when read (`bind: false`).
     pub late_binding: bool,
+    /// An incremental model whose strategy a macro of the project writes.
+    pub strategy: Option<&'a dyn WrittenStrategy>,
 }
 
 impl Request<'_> {
@@ -390,11 +409,14 @@ pub fn literal_of(cell: Cell) -> Literal {
 pub fn increment_of(request: &Request<'_>) -> Result<plans::Increment, MaterializeError> {
     let config = request.config;
     let key = config.unique_key.clone();
-    let strategy = config.incremental_strategy.unwrap_or(if key.is_empty() {
-        IncrementalStrategy::Append
-    } else {
-        IncrementalStrategy::Merge
-    });
+    let strategy = config
+        .incremental_strategy
+        .clone()
+        .unwrap_or(if key.is_empty() {
+            IncrementalStrategy::Append
+        } else {
+            IncrementalStrategy::Merge
+        });
     let mut partition_by =
         crate::project::config::as_string_list(request.config_map.get("partition_by"));
     if partition_by.is_empty() {
@@ -469,8 +491,11 @@ async fn build_incremental(
     request: &Request<'_>,
     existing: &crate::adapter::RelationInfo,
 ) -> Result<Outcome, MaterializeError> {
+    if let Some(written) = request.strategy {
+        return build_written_increment(ctx, request, existing, written).await;
+    }
     let increment = increment_of(request)?;
-    let strategy = increment.strategy;
+    let strategy = increment.strategy.clone();
     let flavour = ctx.adapter.flavour();
     plans::check_increment(
         flavour,
@@ -508,6 +533,65 @@ async fn build_incremental(
         rows_affected: executed.rows,
         warnings: executed.warnings,
     })
+}
+
+/// An incremental build whose statements a project macro writes: the new rows built aside,
+/// the schema change applied as for strata's own strategies, the macro given the columns to
+/// write, and its statements run in the write's commit with the records and post hooks.
+async fn build_written_increment(
+    ctx: &Context<'_>,
+    request: &Request<'_>,
+    existing: &crate::adapter::RelationInfo,
+    written: &dyn WrittenStrategy,
+) -> Result<Outcome, MaterializeError> {
+    let on_schema_change = request.config.on_schema_change;
+    let build = build_for(ctx, request, None).await?;
+    let (new_rows, prepare) = plans::new_rows(&build, request.sql);
+    ctx.run(prepare).await?;
+    let applied = async {
+        let new_columns = aside_columns(ctx, &new_rows).await?;
+        let change =
+            plans::SchemaChange::plan(&build, &existing.columns, &new_columns, on_schema_change)?;
+        let dest_columns: Vec<crate::adapter::ColumnInfo> = new_columns
+            .iter()
+            .filter(|c| change.columns.contains(&c.name))
+            .cloned()
+            .collect();
+        let sql = blocking(|| written.sql(request.relation, &new_rows, &dest_columns))
+            .map_err(MaterializeError::Compile)?;
+        let statements = crate::sql::split_statements(&sql);
+        // The status names what the last statement did (`INSERT 3`, `MERGE 3`), as dbt's does.
+        let verb = statements
+            .last()
+            .and_then(|s| s.split_whitespace().next())
+            .map(str::to_ascii_uppercase)
+            .ok_or_else(|| {
+                MaterializeError::Compile(format!("`{}` wrote no statement", written.name()))
+            })?;
+        let plan = plans::apply_written(&build, &new_rows, change, statements);
+        Ok((ctx.run(plan).await?, verb))
+    }
+    .await;
+    let (executed, verb) = dropping_on_error(ctx, &new_rows, applied).await?;
+    Ok(Outcome {
+        message: match executed.rows {
+            Some(n) => format!("{verb} {n}"),
+            None => verb,
+        },
+        rows_affected: executed.rows,
+        warnings: executed.warnings,
+    })
+}
+
+/// Runs a call that blocks (a template render, which may query the warehouse itself) without
+/// stalling the runtime's other tasks.
+fn blocking<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(call)
+        }
+        _ => call(),
+    }
 }
 
 async fn build_cdc(
@@ -735,6 +819,7 @@ pub async fn replace_table(
         records: &[],
         storage: &storage,
         late_binding: false,
+        strategy: None,
     };
     build_table(ctx, &request, existing).await
 }

@@ -598,6 +598,115 @@ impl SchemaDiff {
     }
 }
 
+/// What `on_schema_change` does before an incremental write: the columns the write fills, and
+/// the steps that change the table's columns first.
+#[derive(Debug, Clone, Default)]
+pub struct SchemaChange {
+    /// The new rows' columns the write fills (names as the new rows spell them).
+    pub columns: Vec<String>,
+    /// Column changes that run in the write's commit.
+    pub steps: Vec<Step>,
+    /// Type widenings that run before it, on their own (where the warehouse cannot alter a
+    /// type inside a transaction).
+    pub widening: Vec<Step>,
+}
+
+impl SchemaChange {
+    /// Compares the table's columns with the new rows' and applies `on_schema_change`; `fail`
+    /// with a changed column set is an error before anything is written.
+    pub fn plan(
+        b: &Build,
+        existing: &[ColumnInfo],
+        new_columns: &[ColumnInfo],
+        on_schema_change: OnSchemaChange,
+    ) -> Result<SchemaChange, MaterializeError> {
+        let flavour = b.flavour;
+        let live = b.relation;
+        let diff = SchemaDiff::between(flavour, existing, new_columns);
+        let mut change = SchemaChange {
+            columns: new_columns.iter().map(|c| c.name.clone()).collect(),
+            ..SchemaChange::default()
+        };
+        match on_schema_change {
+            _ if diff.is_empty() && diff.widened.is_empty() => {}
+            OnSchemaChange::Ignore => {
+                change
+                    .columns
+                    .retain(|c| existing.iter().any(|e| e.name.eq_ignore_ascii_case(c)));
+            }
+            OnSchemaChange::Fail if !diff.is_empty() => {
+                return Err(MaterializeError::SchemaChanged {
+                    changes: diff.describe(),
+                })
+            }
+            OnSchemaChange::Fail => {}
+            OnSchemaChange::AppendNewColumns | OnSchemaChange::SyncAllColumns => {
+                if !diff.added.is_empty() {
+                    change.steps.push(Step::AddColumns {
+                        relation: live.clone(),
+                        columns: diff.added.iter().map(ColumnDef::from).collect(),
+                    });
+                }
+                if !diff.widened.is_empty() {
+                    let widen = Step::AlterColumnTypes {
+                        relation: live.clone(),
+                        columns: diff.widened.iter().map(ColumnDef::from).collect(),
+                    };
+                    // Widening first, on its own, keeps every row: a failed write after it
+                    // leaves only a wider column.
+                    if flavour.capabilities().alter_type_in_transaction {
+                        change.steps.push(widen);
+                    } else {
+                        change.widening.push(widen);
+                    }
+                }
+                if on_schema_change == OnSchemaChange::SyncAllColumns && !diff.removed.is_empty() {
+                    change.steps.push(Step::DropColumns {
+                        relation: live.clone(),
+                        columns: diff.removed.iter().map(|c| c.name.clone()).collect(),
+                    });
+                }
+            }
+        }
+        Ok(change)
+    }
+}
+
+/// The second part of an incremental build whose statements a project macro wrote: the
+/// schema change, then those statements, in one commit where the warehouse has transactions;
+/// the new rows dropped after. The rows reported are the last statement's (the write, in
+/// every strategy dbt ships).
+pub fn apply_written(
+    b: &Build,
+    new_rows: &RelationName,
+    change: SchemaChange,
+    statements: Vec<String>,
+) -> Plan {
+    let SchemaChange {
+        mut steps,
+        widening,
+        ..
+    } = change;
+    let mut blocks = Vec::new();
+    if !widening.is_empty() {
+        blocks.push(Block::new(Role::Prepare, false, widening));
+    }
+    let first = blocks.iter().map(|b| b.steps.len()).sum::<usize>();
+    let written = statements.len();
+    steps.extend(statements.into_iter().map(Step::Sql));
+    let count = match written {
+        0 => Vec::new(),
+        _ => vec![first + steps.len() - 1],
+    };
+    blocks.extend(publish(b, steps, b.flavour.capabilities().transactions));
+    blocks.push(Block::new(Role::Cleanup, false, vec![drop_table(new_rows)]));
+    Plan {
+        blocks,
+        on_failure: vec![drop_table(new_rows)],
+        count,
+    }
+}
+
 /// Whether the table's storage can take the strategy: where rows cannot be deleted, only
 /// appends, `MERGE` and the replacement of whole partitions (`partitions_listed`) work.
 pub fn check_increment(
@@ -638,52 +747,12 @@ pub fn apply_increment(
     let flavour = b.flavour;
     let caps = flavour.capabilities();
     let live = b.relation;
-    let diff = SchemaDiff::between(flavour, existing, new_columns);
-    let mut columns: Vec<String> = new_columns.iter().map(|c| c.name.clone()).collect();
-    let mut steps = Vec::new();
+    let SchemaChange {
+        columns,
+        mut steps,
+        widening,
+    } = SchemaChange::plan(b, existing, new_columns, increment.on_schema_change)?;
     let mut checks = Vec::new();
-    let mut widening = Vec::new();
-    match increment.on_schema_change {
-        _ if diff.is_empty() && diff.widened.is_empty() => {}
-        OnSchemaChange::Ignore => {
-            columns.retain(|c| existing.iter().any(|e| e.name.eq_ignore_ascii_case(c)));
-        }
-        OnSchemaChange::Fail if !diff.is_empty() => {
-            return Err(MaterializeError::SchemaChanged {
-                changes: diff.describe(),
-            })
-        }
-        OnSchemaChange::Fail => {}
-        OnSchemaChange::AppendNewColumns | OnSchemaChange::SyncAllColumns => {
-            if !diff.added.is_empty() {
-                steps.push(Step::AddColumns {
-                    relation: live.clone(),
-                    columns: diff.added.iter().map(ColumnDef::from).collect(),
-                });
-            }
-            if !diff.widened.is_empty() {
-                let widen = Step::AlterColumnTypes {
-                    relation: live.clone(),
-                    columns: diff.widened.iter().map(ColumnDef::from).collect(),
-                };
-                // Widening first, on its own, keeps every row: a failed write after it leaves
-                // only a wider column.
-                if caps.alter_type_in_transaction {
-                    steps.push(widen);
-                } else {
-                    widening.push(widen);
-                }
-            }
-            if increment.on_schema_change == OnSchemaChange::SyncAllColumns
-                && !diff.removed.is_empty()
-            {
-                steps.push(Step::DropColumns {
-                    relation: live.clone(),
-                    columns: diff.removed.iter().map(|c| c.name.clone()).collect(),
-                });
-            }
-        }
-    }
     let key = &increment.unique_key;
     check_increment(flavour, b.storage, increment, partitions.is_some())?;
     let insert_all = |columns: &[String]| Step::Insert {
@@ -708,7 +777,7 @@ pub fn apply_increment(
         counted.push(steps.len());
         steps.push(insert_all(&columns));
     };
-    match increment.strategy {
+    match &increment.strategy {
         IncrementalStrategy::Append => {
             counted.push(steps.len());
             steps.push(insert_all(&columns));
@@ -809,6 +878,11 @@ pub fn apply_increment(
             return Err(MaterializeError::Internal(
                 "cdc batches are planned by materialize::cdc".into(),
             ))
+        }
+        IncrementalStrategy::Custom(name) => {
+            return Err(MaterializeError::Internal(format!(
+                "the custom strategy `{name}` is written by its macro, not planned here"
+            )))
         }
         IncrementalStrategy::Microbatch => {
             return Err(MaterializeError::Config(

@@ -85,6 +85,7 @@ pub fn stages(
         records: &case.records,
         storage: &storage,
         late_binding,
+        strategy: None,
     };
     let existing_kind = case.existing.as_ref().map(|e| e.kind);
     let build = |with_dependents: bool| Build {

@@ -187,10 +187,29 @@ pub const KNOWN_KEYS: &[&str] = &[
     "s3_data_naming",
     "lf_tags_config",
     "force_batch",
+    "update_condition",
+    "insert_condition",
+    "partitions_limit",
+    "native_drop",
+    "seed_by_insert",
+    "ha",
+    // trino
+    "properties",
+    "on_table_exists",
+    "views_enabled",
+    "view_security",
     // duckdb
     "location",
     "options",
     "plugin",
+    "merge_update_condition",
+    "merge_insert_condition",
+    "merge_update_set_expressions",
+    "merge_clauses",
+    "merge_on_using_columns",
+    "merge_returning_columns",
+    // microbatch
+    "concurrent_batches",
 ];
 
 /// Configs dbt and its adapters document that strata accepts but does not act on yet, with
@@ -230,6 +249,104 @@ pub const NOT_ACTED_ON: &[(&str, bool, &str)] = &[
     ("labels", false, "labels are a BigQuery setting"),
     ("lf_tags_config", false, "strata does not set Lake Formation tags yet"),
     ("force_batch", false, "strata batches partitioned writes itself"),
+    (
+        "update_condition",
+        true,
+        "strata's merge updates every matched row; write the condition into the model's new rows, or use a custom incremental strategy",
+    ),
+    (
+        "insert_condition",
+        true,
+        "strata's merge inserts every unmatched row; filter the model's new rows instead",
+    ),
+    (
+        "merge_update_condition",
+        true,
+        "strata's merge updates every matched row; write the condition into the model's new rows, or use a custom incremental strategy",
+    ),
+    (
+        "merge_insert_condition",
+        true,
+        "strata's merge inserts every unmatched row; filter the model's new rows instead",
+    ),
+    (
+        "merge_update_set_expressions",
+        true,
+        "strata's merge sets matched columns to the new rows' values; compute the values in the model, or use a custom incremental strategy",
+    ),
+    (
+        "merge_clauses",
+        true,
+        "strata writes its own merge clauses; use a custom incremental strategy (`get_incremental_<name>_sql`) for others",
+    ),
+    (
+        "merge_on_using_columns",
+        true,
+        "strata matches a merge on `unique_key`; set `unique_key` to those columns",
+    ),
+    (
+        "merge_returning_columns",
+        false,
+        "strata's merge returns no rows",
+    ),
+    (
+        "partitions_limit",
+        false,
+        "strata writes as many partitions at a time as the warehouse allows (100 on Athena)",
+    ),
+    (
+        "native_drop",
+        false,
+        "strata drops tables through the warehouse's own DDL and the catalog",
+    ),
+    (
+        "seed_by_insert",
+        false,
+        "strata loads seeds through S3 as files",
+    ),
+    (
+        "ha",
+        false,
+        "strata always builds a table aside and swaps it in, so readers never see it half-built",
+    ),
+    (
+        "properties",
+        false,
+        "strata does not pass Trino table properties yet; the table is stored as the catalog's default",
+    ),
+    (
+        "on_table_exists",
+        false,
+        "strata always builds a table aside and swaps it in",
+    ),
+    (
+        "views_enabled",
+        false,
+        "strata builds views as views",
+    ),
+    (
+        "view_security",
+        false,
+        "strata creates views with the warehouse's default security",
+    ),
+    (
+        "concurrent_batches",
+        false,
+        "strata does not run microbatch batches yet",
+    ),
+];
+
+/// Keys of [`NOT_ACTED_ON`] that only an incremental strategy reads: a strategy a project
+/// macro writes may act on them itself.
+pub const STRATEGY_KEYS: &[&str] = &[
+    "update_condition",
+    "insert_condition",
+    "merge_update_condition",
+    "merge_insert_condition",
+    "merge_update_set_expressions",
+    "merge_clauses",
+    "merge_on_using_columns",
+    "merge_returning_columns",
 ];
 
 /// The keys of `map` strata accepts but does not act on (see [`NOT_ACTED_ON`]), skipping
@@ -395,7 +512,7 @@ pub const BUILTIN_MATERIALIZATIONS: &[&str] = &[
 ];
 
 /// How an incremental model writes a new batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IncrementalStrategy {
     Append,
@@ -404,24 +521,37 @@ pub enum IncrementalStrategy {
     InsertOverwrite,
     Cdc,
     Microbatch,
+    /// dbt's custom strategy: the project's `get_incremental_<name>_sql` macro writes the SQL.
+    Custom(String),
 }
 
+/// The strategies strata writes itself, for "did you mean" on a typo.
+pub const BUILTIN_STRATEGIES: &[&str] = &[
+    "append",
+    "merge",
+    "delete+insert",
+    "insert_overwrite",
+    "cdc",
+    "microbatch",
+];
+
 impl IncrementalStrategy {
-    pub fn parse(value: &str) -> Option<IncrementalStrategy> {
-        Some(match value {
+    pub fn parse(value: &str) -> IncrementalStrategy {
+        match value {
             "append" => IncrementalStrategy::Append,
             "merge" => IncrementalStrategy::Merge,
             "delete+insert" | "delete_insert" => IncrementalStrategy::DeleteInsert,
             "insert_overwrite" => IncrementalStrategy::InsertOverwrite,
             "cdc" => IncrementalStrategy::Cdc,
             "microbatch" => IncrementalStrategy::Microbatch,
-            _ => return None,
-        })
+            other => IncrementalStrategy::Custom(other.to_string()),
+        }
     }
 
     /// The strategy as dbt spells it.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
+            IncrementalStrategy::Custom(name) => name,
             IncrementalStrategy::Append => "append",
             IncrementalStrategy::Merge => "merge",
             IncrementalStrategy::DeleteInsert => "delete+insert",
@@ -535,29 +665,10 @@ impl NodeConfig {
             None => default_materialization,
             Some(name) => Materialization::parse(&name),
         };
-        let incremental_strategy = match string("incremental_strategy")? {
-            None => None,
-            Some(name) => Some(IncrementalStrategy::parse(&name).ok_or_else(|| {
-                ConfigValueError {
-                    key: "incremental_strategy".into(),
-                    message: format!("unknown incremental strategy `{name}`"),
-                    hint: crate::diagnostic::did_you_mean(
-                        &name,
-                        [
-                            "append",
-                            "merge",
-                            "delete+insert",
-                            "insert_overwrite",
-                            "cdc",
-                            "microbatch",
-                        ],
-                    )
-                    .or(Some(
-                        "use one of append, merge, delete+insert, insert_overwrite, cdc".into(),
-                    )),
-                }
-            })?),
-        };
+        // A name strata does not write itself is dbt's custom strategy; the run checks that
+        // its macro exists (and suggests a built-in one for a typo).
+        let incremental_strategy =
+            string("incremental_strategy")?.map(|name| IncrementalStrategy::parse(&name));
         let on_schema_change = match string("on_schema_change")? {
             None => OnSchemaChange::Ignore,
             Some(name) => OnSchemaChange::parse(&name).ok_or_else(|| ConfigValueError {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod files;
 pub mod packages;
 pub mod target;
+pub mod version;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -186,6 +187,9 @@ pub struct LoadOptions {
     /// Load without checking the package install against the lock (`strata clean`, which
     /// must work on a stale install).
     pub skip_package_check: bool,
+    /// Load without checking each project's `require-dbt-version` (dbt's
+    /// `--no-version-check`).
+    pub skip_version_check: bool,
 }
 
 /// A SQL file of the project: a model, snapshot, analysis, singular test or macro file.
@@ -482,6 +486,26 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
         });
     }
 
+    if !options.skip_version_check {
+        check_required_version(&project_rel, &text, &file, None, &mut errors);
+        for package in &packages {
+            let path = package
+                .dir
+                .join(find_project_file(&root.join(&package.dir)).map_or_else(
+                    || PathBuf::from("dbt_project.yml"),
+                    |p| PathBuf::from(p.file_name().unwrap_or_default()),
+                ));
+            let text = std::fs::read_to_string(root.join(&path)).unwrap_or_default();
+            check_required_version(
+                &path,
+                &text,
+                &package.file,
+                Some(&package.name),
+                &mut errors,
+            );
+        }
+    }
+
     let mut all = root_files;
     for files in package_files {
         all.extend(files);
@@ -545,6 +569,69 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
         warnings,
         file,
     })
+}
+
+/// Checks a project's `require-dbt-version` (a version, a range, or a list of them that must
+/// all hold) against the dbt version strata answers to, as dbt does before anything runs.
+fn check_required_version(
+    path: &Path,
+    text: &str,
+    file: &ProjectFile,
+    package: Option<&str>,
+    errors: &mut Vec<ProjectError>,
+) {
+    let Some(required) = &file.require_dbt_version else {
+        return;
+    };
+    let ranges: Vec<String> = match required {
+        Json::String(s) => vec![s.clone()],
+        Json::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .collect(),
+        Json::Null => return,
+        other => vec![other.to_string()],
+    };
+    let line = yaml::find_line(text, "require-dbt-version:");
+    let running = version::dbt_version();
+    let mut unmet = Vec::new();
+    for range in &ranges {
+        match version::Constraint::parse(range) {
+            Ok(constraint) if constraint.allows(&running) => {}
+            Ok(_) => unmet.push(format!("`{range}`")),
+            Err(message) => {
+                errors.push(ProjectError::Packages {
+                    path: path.to_path_buf(),
+                    line,
+                    message: format!("invalid `require-dbt-version`: {message}"),
+                    hint: "write a version or a range, e.g. `[\">=1.3.0\", \"<2.0.0\"]`".into(),
+                });
+                return;
+            }
+        }
+    }
+    if unmet.is_empty() {
+        return;
+    }
+    let (whose, hint) = match package {
+        Some(name) => (
+            format!("the package `{name}`"),
+            format!("install a version of `{name}` that supports dbt {running} (`strata deps --upgrade`, or pin another version in packages.yml), or pass --no-version-check to run anyway"),
+        ),
+        None => (
+            "this project".to_string(),
+            "change `require-dbt-version`, or pass --no-version-check to run anyway".to_string(),
+        ),
+    };
+    errors.push(ProjectError::Packages {
+        path: path.to_path_buf(),
+        line,
+        message: format!(
+            "{whose} requires dbt {}, and strata runs projects as dbt {running}",
+            unmet.join(", ")
+        ),
+        hint,
+    });
 }
 
 /// The vars the root project's nodes see: its `vars:` (those scoped to it win over global

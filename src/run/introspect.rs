@@ -163,6 +163,11 @@ impl WarehouseAccess for Introspection {
             .map_err(|e| e.to_string())
     }
 
+    fn schema_exists(&self, database: Option<&str>, schema: &str) -> Result<bool, String> {
+        self.block(self.adapter.schema_exists(database, schema))
+            .map_err(|e| e.to_string())
+    }
+
     fn create_schema(&self, database: Option<&str>, schema: &str) -> Result<(), String> {
         // Through the run's own once-per-schema creation: a template creating the schema a
         // node of the run is creating at the same time must not race it (on Athena and

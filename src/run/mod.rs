@@ -7,6 +7,7 @@
 mod counted;
 pub mod introspect;
 pub mod prepare;
+mod written;
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
@@ -105,6 +106,8 @@ pub struct ModelWork {
     pub view: Option<materialize::view_state::ViewPlan>,
     pub storage: Storage,
     pub late_binding: bool,
+    /// An incremental model whose strategy a macro of the project writes.
+    pub strategy: Option<Arc<dyn materialize::WrittenStrategy>>,
 }
 
 /// A data test to run.
@@ -244,6 +247,7 @@ async fn run_model(
         records: &records,
         storage: &model.storage,
         late_binding: model.late_binding,
+        strategy: model.strategy.as_deref(),
     };
     let built = materialize::materialize(ctx, &request).await?;
     if !model.comments.is_empty() {

@@ -30,7 +30,8 @@ use crate::template::Engine;
 pub struct Inputs<'a> {
     pub project: &'a Project,
     pub manifest: &'a Manifest,
-    pub engine: &'a Engine,
+    /// Shared with the run's tasks, which render the macros a model's build calls.
+    pub engine: &'a Arc<Engine>,
     pub printer: &'a Printer,
 }
 
@@ -274,6 +275,7 @@ pub async fn prepare(
     // Each node's storage and settings, resolved before anything runs.
     let mut errors = Vec::new();
     let mut work = Vec::with_capacity(runnable.len());
+    let resolver = crate::compile::resolver(project, manifest);
     for node in &runnable {
         let built = compiled.nodes.get(&node.unique_id);
         let job = match node.resource_type {
@@ -328,6 +330,7 @@ pub async fn prepare(
                     },
                     files: planned.remove(&node.unique_id),
                     view: None,
+                    strategy: written_strategy(project, engine, &resolver, node),
                     storage,
                     late_binding,
                 }))
@@ -811,6 +814,38 @@ fn test_settings(project: &Project, node: &Node) -> Result<TestSettings, Setting
         node.config.severity,
         audit_relation(project, node),
     )
+}
+
+/// The strategy macro an incremental model's build calls, when a macro of the project writes
+/// its strategy (see `template::written`).
+fn written_strategy(
+    project: &Project,
+    engine: &Arc<Engine>,
+    resolver: &Arc<dyn crate::template::context::Resolver>,
+    node: &Node,
+) -> Option<Arc<dyn crate::materialize::WrittenStrategy>> {
+    use crate::project::config::IncrementalStrategy;
+    if node.config.materialized != Materialization::Incremental {
+        return None;
+    }
+    let strategy = node.config.incremental_strategy.as_ref();
+    if matches!(
+        strategy,
+        Some(IncrementalStrategy::Cdc | IncrementalStrategy::Microbatch)
+    ) {
+        return None;
+    }
+    let macro_name = engine.written_strategy(strategy.map(IncrementalStrategy::as_str))?;
+    let mut info = node.node_info();
+    info.config = node.config_map.clone();
+    info.is_incremental = true;
+    Some(Arc::new(super::written::TemplateStrategy {
+        engine: engine.clone(),
+        node: info,
+        macro_name,
+        resolver: resolver.clone(),
+        root: project.root.clone(),
+    }))
 }
 
 /// Compiles one node right before it runs (see [`Work::late`]) and puts its SQL into its work.

@@ -2,7 +2,8 @@
 //! warehouse's flavour says which), and the
 //! relations a query reads, for lineage and for "hard-coded table" warnings.
 //!
-//! This room only reads SQL; it never rewrites what users wrote.
+//! This room only reads SQL; it never rewrites what users wrote: [`split_statements`] cuts a
+//! script at its semicolons and keeps each statement's text as written.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -76,6 +77,87 @@ pub fn analyze(sql: &str, dialect: &dyn Dialect) -> Result<SqlFacts, SqlSyntaxEr
     })
 }
 
+/// The statements of a script, cut at the semicolons outside strings, quoted identifiers,
+/// dollar-quoted bodies and comments, each trimmed; pieces holding only comments or blanks
+/// are dropped (a warehouse would refuse to run them).
+pub fn split_statements(script: &str) -> Vec<String> {
+    let bytes = script.as_bytes();
+    let mut statements = Vec::new();
+    let mut start = 0;
+    let mut code = false;
+    let mut i = 0;
+    let push = |from: usize, to: usize, code: bool, out: &mut Vec<String>| {
+        let text = script[from..to].trim();
+        if code && !text.is_empty() {
+            out.push(text.to_string());
+        }
+    };
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"' | b'`') => {
+                code = true;
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == quote {
+                        // A doubled quote is one quote character inside.
+                        if bytes.get(i + 1) == Some(&quote) {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 2;
+            }
+            b'$' => {
+                code = true;
+                // `$tag$ … $tag$` (PostgreSQL's function bodies); a lone `$1` is a parameter.
+                let tag_end = script[i + 1..]
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .map(|n| i + 1 + n);
+                match tag_end {
+                    Some(end)
+                        if bytes[end] == b'$'
+                            && !script[i + 1..end].starts_with(|c: char| c.is_ascii_digit()) =>
+                    {
+                        let tag = &script[i..=end];
+                        match script[end + 1..].find(tag) {
+                            Some(close) => i = end + 1 + close + tag.len(),
+                            None => i = bytes.len(),
+                        }
+                    }
+                    _ => i += 1,
+                }
+            }
+            b';' => {
+                push(start, i, code, &mut statements);
+                start = i + 1;
+                code = false;
+                i += 1;
+            }
+            c => {
+                code |= !c.is_ascii_whitespace();
+                i += 1;
+            }
+        }
+    }
+    push(start, bytes.len().min(script.len()), code, &mut statements);
+    statements
+}
+
 fn location_of(text: &str) -> (Option<usize>, Option<usize>) {
     let number_after = |key: &str| -> Option<usize> {
         let start = text.find(key)? + key.len();
@@ -141,6 +223,25 @@ impl Visitor for RelationCollector {
 mod tests {
     use super::*;
     use sqlparser::dialect::DuckDbDialect;
+
+    #[test]
+    fn scripts_split_at_semicolons_outside_strings_comments_and_bodies() {
+        let script = "delete from t where a = 'x;y' and \"we;ird\" = 1 -- gone; still comment\n;\n\
+                      insert into t /* a; b */ select 1;\n\
+                      create function f() returns int as $body$ select 1; $body$ language sql;\n\
+                      select $1, 'it''s; fine';\n-- only a comment;\n  ;";
+        assert_eq!(
+            split_statements(script),
+            vec![
+                "delete from t where a = 'x;y' and \"we;ird\" = 1 -- gone; still comment",
+                "insert into t /* a; b */ select 1",
+                "create function f() returns int as $body$ select 1; $body$ language sql",
+                "select $1, 'it''s; fine'",
+            ]
+        );
+        assert_eq!(split_statements("select 1"), vec!["select 1"]);
+        assert!(split_statements("  -- nothing\n /* at all */ ").is_empty());
+    }
 
     #[test]
     fn collects_relations_but_not_ctes_or_functions() {

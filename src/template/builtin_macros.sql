@@ -363,3 +363,134 @@ from (select count(*) as n_records from {{ model }}) counted
 where {% if min is not none %}n_records < {{ min }}{% else %}false{% endif %}
    or {% if max is not none %}n_records > {{ max }}{% else %}false{% endif %}
 {% endtest %}
+{#- Incremental strategies as dbt's templates reach them: `get_incremental_<strategy>_sql(arg_dict)`
+    and the helpers those call, each dispatched so a project can override any of them. strata's
+    own plans build the built-in strategies; these run only for a model whose strategy a project
+    macro writes or overrides, so an override calls what dbt's would. `arg_dict` holds
+    `target_relation`, `temp_relation` (the new rows), `unique_key`, `dest_columns` and
+    `incremental_predicates`. -#}
+{% macro get_incremental_append_sql(arg_dict) -%}{{ return(adapter.dispatch('get_incremental_append_sql', 'dbt')(arg_dict)) }}{%- endmacro %}
+{% macro default__get_incremental_append_sql(arg_dict) -%}
+{{ return(get_insert_into_sql(arg_dict["target_relation"], arg_dict["temp_relation"], arg_dict["dest_columns"])) }}
+{%- endmacro %}
+{% macro get_incremental_delete_insert_sql(arg_dict) -%}{{ return(adapter.dispatch('get_incremental_delete_insert_sql', 'dbt')(arg_dict)) }}{%- endmacro %}
+{% macro default__get_incremental_delete_insert_sql(arg_dict) -%}
+{{ return(get_delete_insert_merge_sql(arg_dict["target_relation"], arg_dict["temp_relation"], arg_dict["unique_key"], arg_dict["dest_columns"], arg_dict["incremental_predicates"])) }}
+{%- endmacro %}
+{% macro get_incremental_merge_sql(arg_dict) -%}{{ return(adapter.dispatch('get_incremental_merge_sql', 'dbt')(arg_dict)) }}{%- endmacro %}
+{% macro default__get_incremental_merge_sql(arg_dict) -%}
+{{ return(get_merge_sql(arg_dict["target_relation"], arg_dict["temp_relation"], arg_dict["unique_key"], arg_dict["dest_columns"], arg_dict["incremental_predicates"])) }}
+{%- endmacro %}
+{% macro get_incremental_insert_overwrite_sql(arg_dict) -%}{{ return(adapter.dispatch('get_incremental_insert_overwrite_sql', 'dbt')(arg_dict)) }}{%- endmacro %}
+{% macro default__get_incremental_insert_overwrite_sql(arg_dict) -%}
+{{ return(get_insert_overwrite_merge_sql(arg_dict["target_relation"], arg_dict["temp_relation"], arg_dict["dest_columns"], arg_dict["incremental_predicates"])) }}
+{%- endmacro %}
+{#- The strategy of a model that names none: append, or (PostgreSQL, Redshift, DuckDB, as their
+    dbt adapters do) delete+insert when it has a `unique_key`. -#}
+{% macro get_incremental_default_sql(arg_dict) -%}{{ return(adapter.dispatch('get_incremental_default_sql', 'dbt')(arg_dict)) }}{%- endmacro %}
+{% macro default__get_incremental_default_sql(arg_dict) -%}{{ return(get_incremental_append_sql(arg_dict)) }}{%- endmacro %}
+{% macro postgres__get_incremental_default_sql(arg_dict) -%}
+{{ return(get_incremental_delete_insert_sql(arg_dict) if arg_dict["unique_key"] else get_incremental_append_sql(arg_dict)) }}
+{%- endmacro %}
+{% macro duckdb__get_incremental_default_sql(arg_dict) -%}{{ return(get_incremental_delete_insert_sql(arg_dict)) }}{%- endmacro %}
+{% macro get_quoted_csv(column_names) -%}
+{%- set quoted -%}{% for name in column_names %}{{ adapter.quote(name) }}{{ ", " if not loop.last }}{% endfor %}{%- endset -%}
+{{ return(quoted) }}
+{%- endmacro %}
+{% macro get_insert_into_sql(target_relation, temp_relation, dest_columns) -%}
+{%- set columns = get_quoted_csv(dest_columns | map(attribute="name")) -%}
+insert into {{ target_relation }} ({{ columns }})
+select {{ columns }} from {{ temp_relation }}
+{%- endmacro %}
+{#- The key as a list: dbt takes one column name or a list of them. -#}
+{% macro strata__key_list(unique_key) -%}
+{{ return([] if not unique_key else ([unique_key] if unique_key is string else unique_key)) }}
+{%- endmacro %}
+{% macro get_delete_insert_merge_sql(target, source, unique_key, dest_columns, incremental_predicates=none) -%}
+{{ adapter.dispatch('get_delete_insert_merge_sql', 'dbt')(target, source, unique_key, dest_columns, incremental_predicates) }}
+{%- endmacro %}
+{% macro default__get_delete_insert_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) -%}
+{%- set keys = strata__key_list(unique_key) -%}
+{%- set columns = get_quoted_csv(dest_columns | map(attribute="name")) -%}
+{%- if keys -%}
+delete from {{ target }} as DBT_INTERNAL_DEST
+where ({{ keys | join(", ") }}) in (select distinct {{ keys | join(", ") }} from {{ source }} as DBT_INTERNAL_SOURCE)
+{%- for predicate in incremental_predicates or [] %}
+    and {{ predicate }}
+{%- endfor %};
+{% endif -%}
+insert into {{ target }} ({{ columns }})
+select {{ columns }} from {{ source }}
+{%- endmacro %}
+{#- Trino and Athena delete without an alias on the table. -#}
+{% macro trino__get_delete_insert_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) -%}
+{%- set keys = strata__key_list(unique_key) -%}
+{%- set columns = get_quoted_csv(dest_columns | map(attribute="name")) -%}
+{%- if keys -%}
+delete from {{ target }}
+where ({{ keys | join(", ") }}) in (select {{ keys | join(", ") }} from {{ source }})
+{%- for predicate in incremental_predicates or [] %}
+    and {{ predicate }}
+{%- endfor %};
+{% endif -%}
+insert into {{ target }} ({{ columns }})
+select {{ columns }} from {{ source }}
+{%- endmacro %}
+{#- The new rows' values, qualified: Trino finds a bare column of both tables ambiguous. -#}
+{% macro strata__source_values(dest_columns) -%}
+{%- for column in dest_columns %}DBT_INTERNAL_SOURCE.{{ adapter.quote(column.name) }}{{ ", " if not loop.last }}{% endfor -%}
+{%- endmacro %}
+{% macro get_merge_unique_key_match(source_unique_key, target_unique_key) -%}
+{{ return(adapter.dispatch('get_merge_unique_key_match', 'dbt')(source_unique_key, target_unique_key)) }}
+{%- endmacro %}
+{% macro default__get_merge_unique_key_match(source_unique_key, target_unique_key) -%}
+{{ return(equals(source_unique_key, target_unique_key) | trim) }}
+{%- endmacro %}
+{% macro get_merge_update_columns(merge_update_columns, merge_exclude_columns, dest_columns) -%}
+{{ return(adapter.dispatch('get_merge_update_columns', 'dbt')(merge_update_columns, merge_exclude_columns, dest_columns)) }}
+{%- endmacro %}
+{% macro default__get_merge_update_columns(merge_update_columns, merge_exclude_columns, dest_columns) -%}
+{%- if merge_update_columns and merge_exclude_columns -%}
+{{ exceptions.raise_compiler_error("a model cannot set both merge_update_columns and merge_exclude_columns: keep one") }}
+{%- elif merge_update_columns -%}
+{{ return(merge_update_columns) }}
+{%- else -%}
+{%- set excluded = (merge_exclude_columns or []) | map("lower") | list -%}
+{%- set kept = namespace(columns=[]) -%}
+{%- for column in dest_columns if column.name | lower not in excluded -%}
+{%- set kept.columns = kept.columns + [column.quoted] -%}
+{%- endfor -%}
+{{ return(kept.columns) }}
+{%- endif -%}
+{%- endmacro %}
+{% macro get_merge_sql(target, source, unique_key, dest_columns, incremental_predicates=none) -%}
+{{ adapter.dispatch('get_merge_sql', 'dbt')(target, source, unique_key, dest_columns, incremental_predicates) }}
+{%- endmacro %}
+{% macro default__get_merge_sql(target, source, unique_key, dest_columns, incremental_predicates=none) -%}
+{%- set keys = [] if not unique_key else ([unique_key] if unique_key is string else unique_key) -%}
+{%- set key_matches -%}
+{%- if unique_key is string -%}{{ get_merge_unique_key_match("DBT_INTERNAL_SOURCE." ~ unique_key, "DBT_INTERNAL_DEST." ~ unique_key) }}
+{%- else -%}{% for key in keys %}DBT_INTERNAL_SOURCE.{{ key }} = DBT_INTERNAL_DEST.{{ key }}{{ ") and (" if not loop.last }}{% endfor %}{%- endif -%}
+{%- endset -%}
+{%- set conditions = (incremental_predicates or []) | list + ([key_matches] if keys else ["FALSE"]) -%}
+{%- set update_columns = get_merge_update_columns(config.get('merge_update_columns'), config.get('merge_exclude_columns'), dest_columns) -%}
+{%- set columns = get_quoted_csv(dest_columns | map(attribute="name")) -%}
+merge into {{ target }} as DBT_INTERNAL_DEST
+using {{ source }} as DBT_INTERNAL_SOURCE
+on ({{ conditions | join(") and (") }})
+{%- if keys %}
+when matched then update set {% for column in update_columns %}{{ column }} = DBT_INTERNAL_SOURCE.{{ column }}{{ ", " if not loop.last }}{% endfor %}
+{%- endif %}
+when not matched then insert ({{ columns }}) values ({{ strata__source_values(dest_columns) }})
+{%- endmacro %}
+{% macro get_insert_overwrite_merge_sql(target, source, dest_columns, predicates, include_sql_header=false) -%}
+{{ adapter.dispatch('get_insert_overwrite_merge_sql', 'dbt')(target, source, dest_columns, predicates, include_sql_header) }}
+{%- endmacro %}
+{% macro default__get_insert_overwrite_merge_sql(target, source, dest_columns, predicates, include_sql_header=false) -%}
+{%- set columns = get_quoted_csv(dest_columns | map(attribute="name")) -%}
+merge into {{ target }} as DBT_INTERNAL_DEST
+using {{ source }} as DBT_INTERNAL_SOURCE
+on FALSE
+when not matched by source{% if predicates %} and {{ predicates | join(" and ") }}{% endif %} then delete
+when not matched then insert ({{ columns }}) values ({{ strata__source_values(dest_columns) }})
+{%- endmacro %}

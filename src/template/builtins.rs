@@ -182,7 +182,10 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
         "run_started_at",
         Value::from_object(DateTimeValue(shared.run_started_at)),
     );
-    env.add_global("dbt_version", Value::from("1.10.0"));
+    env.add_global(
+        "dbt_version",
+        Value::from(crate::project::version::DBT_VERSION),
+    );
     env.add_global("strata_version", Value::from(env!("CARGO_PKG_VERSION")));
     let mut flags = serde_json::json!({
         "FULL_REFRESH": shared.full_refresh,
@@ -598,12 +601,13 @@ impl Object for Adapter {
                     });
                 let shared = &self.0;
                 // dbt's search: the project's `dispatch:` order for the namespace; else the
-                // root project, then the namespace when it is an installed package; else
-                // (no namespace, or one that is not a package) names as the caller sees them.
+                // root project, then the namespace when it is an installed package or dbt's
+                // own (each with every prefix before the next); else (no namespace, or one
+                // that is not a package) names as the caller sees them.
                 let packages: Vec<Option<String>> = match &namespace {
                     Some(ns) => match shared.dispatch_orders.get(ns) {
                         Some(order) => order.iter().cloned().map(Some).collect(),
-                        None if shared.package_macros.contains_key(ns) => {
+                        None if shared.package_macros.contains_key(ns) || ns == "dbt" => {
                             vec![Some(shared.project_name.clone()), Some(ns.clone())]
                         }
                         None => vec![None],
@@ -631,9 +635,15 @@ impl Object for Adapter {
                         });
                     }
                 }
-                // strata also takes a macro of the dispatched name itself.
+                // strata also takes a macro of the dispatched name itself (some of its built-in
+                // ones have no `default__` twin).
                 if packages == [None] {
                     if let Some(found) = state.lookup(&name).filter(|v| !v.is_undefined()) {
+                        return Ok(found);
+                    }
+                }
+                if namespace.as_deref() == Some("dbt") {
+                    if let Some(found) = super::Namespace::Builtin.get(&name) {
                         return Ok(found);
                     }
                 }

@@ -12,6 +12,7 @@ pub mod macros;
 pub mod mutable;
 pub mod pyre;
 pub mod warehouse;
+pub mod written;
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -42,6 +42,8 @@ pub trait WarehouseAccess: Send + Sync + std::fmt::Debug {
     fn execute(&self, sql: &str) -> Result<String, String>;
     /// The relation at `name`, if any.
     fn relation(&self, name: &RelationName) -> Result<Option<FoundRelation>, String>;
+    /// Whether a schema exists, empty or not.
+    fn schema_exists(&self, database: Option<&str>, schema: &str) -> Result<bool, String>;
     /// Every relation in a schema.
     fn list_relations(
         &self,
@@ -325,22 +327,11 @@ fn introspect(
         "check_schema_exists" => {
             let database = text(arg(0, "database"));
             let schema = text(arg(1, "schema")).unwrap_or_default();
-            let found = warehouse
-                .list_relations(database.as_deref(), &schema)
-                .map_err(failed)?;
-            if !found.is_empty() {
-                return Ok(Value::from(true));
-            }
-            let probe = warehouse.query(&format!(
-                "select count(*) from information_schema.schemata where lower(schema_name) = lower('{}')",
-                schema.replace('\'', "''")
-            ));
-            Ok(Value::from(probe.ok().is_some_and(|r| {
-                r.rows
-                    .first()
-                    .and_then(|row| row.first())
-                    .is_some_and(|v| v.as_i64().unwrap_or(0) > 0 || v.as_str() == Some("1"))
-            })))
+            Ok(Value::from(
+                warehouse
+                    .schema_exists(database.as_deref(), &schema)
+                    .map_err(failed)?,
+            ))
         }
         "create_schema" | "drop_schema" => {
             let relation = relation_arg(arg(0, "relation"), &what)?;
@@ -451,6 +442,15 @@ fn relation_value(found: FoundRelation, style: QuoteStyle) -> Value {
         cte_name: None,
         expression: None,
         kind: Some(found.kind),
+    })
+}
+
+/// A column as dbt's `Column` (`.name`, `.data_type`, `.quoted`, `.is_string()`, …).
+pub(crate) fn column_value(name: &str, data_type: &str, style: QuoteStyle) -> Value {
+    Value::from_object(ColumnValue {
+        name: name.to_string(),
+        data_type: data_type.to_string(),
+        style,
     })
 }
 

@@ -176,6 +176,44 @@ pub fn expected_table(want: &serde_json::Value) -> (Vec<String>, Vec<Vec<String>
     (columns, rows)
 }
 
+/// The tables of a fixture's `expected.json` (written by dbt-core, see its `expect.sh`): name,
+/// columns and rows sorted.
+pub fn expected_tables(fixture: &str) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(fixture)
+        .join("expected.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("expected.json"))
+            .expect("expected.json is JSON");
+    json.as_object()
+        .expect("tables")
+        .iter()
+        .map(|(table, want)| {
+            let (columns, rows) = expected_table(want);
+            (table.clone(), columns, rows)
+        })
+        .collect()
+}
+
+/// Values compare as numbers where both are (PostgreSQL prints `0` and `30` where DuckDB
+/// prints `0.0`), else as text.
+pub fn same_value(a: &str, b: &str) -> bool {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// Whether two sorted row sets hold the same values, numbers compared by value.
+pub fn same_rows(got: &[Vec<String>], want: &[Vec<String>]) -> bool {
+    got.len() == want.len()
+        && got
+            .iter()
+            .zip(want)
+            .all(|(g, w)| g.len() == w.len() && g.iter().zip(w).all(|(a, b)| same_value(a, b)))
+}
+
 /// Runs `sql` on a DuckDB file and returns every value as text (`NULL` for nulls).
 pub fn query(db: &std::path::Path, sql: &str) -> Vec<Vec<String>> {
     let connection = duckdb::Connection::open(db).expect("open the built database");

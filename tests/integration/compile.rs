@@ -321,6 +321,7 @@ fn assert_shortcuts_agree(dir: &std::path::Path) {
         vars: Default::default(),
         threads: None,
         skip_package_check: false,
+        skip_version_check: false,
     })
     .expect("the project loads");
     let engine = strata::template::Engine::new(&project, Default::default()).expect("engine");

@@ -8,8 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value as Json;
-
 use crate::common::{fixture, strata_env};
 
 /// A table's columns and its rows as text.
@@ -17,30 +15,9 @@ type Rows = (Vec<String>, Vec<Vec<String>>);
 
 /// Each table's columns and its rows as text, sorted (NULL as `NULL`).
 fn expected() -> BTreeMap<String, Rows> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/cross_db/expected.json");
-    let json: Json = serde_json::from_str(&std::fs::read_to_string(path).expect("expected.json"))
-        .expect("expected.json is JSON");
-    let text = |v: &Json| v.as_str().map_or("NULL".to_string(), str::to_string);
-    json.as_object()
-        .expect("an object of tables")
-        .iter()
-        .map(|(table, t)| {
-            let columns = t["columns"]
-                .as_array()
-                .expect("columns")
-                .iter()
-                .map(text)
-                .collect();
-            let mut rows: Vec<Vec<String>> = t["rows"]
-                .as_array()
-                .expect("rows")
-                .iter()
-                .map(|r| r.as_array().expect("a row").iter().map(text).collect())
-                .collect();
-            rows.sort();
-            (table.clone(), (columns, rows))
-        })
+    crate::common::expected_tables("cross_db")
+        .into_iter()
+        .map(|(table, columns, rows)| (table, (columns, rows)))
         .collect()
 }
 

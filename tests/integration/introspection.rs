@@ -5,15 +5,7 @@
 //! `expect.sh` wrote `expected.json`). `pivoted` queries a view built in the same run, so it is
 //! compiled only once that view exists, as dbt does.
 
-use serde_json::Value as Json;
-
 use crate::common::{fixture, query, strata};
-
-fn expected() -> Json {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/introspection/expected.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("expected.json")).expect("JSON")
-}
 
 fn table_as_text(db: &std::path::Path, table: &str, columns: &[String]) -> Vec<Vec<String>> {
     let select: Vec<String> = columns
@@ -40,10 +32,9 @@ fn templates_that_query_the_warehouse_get_what_dbt_gets() {
     let built = strata(dir.path(), &["build"]);
     assert_eq!(built.code, 0, "{}\n{}", built.stdout, built.stderr);
     let db = dir.path().join("target/i.duckdb");
-    for (table, want) in expected().as_object().expect("tables") {
-        let (columns, rows) = crate::common::expected_table(want);
+    for (table, columns, rows) in crate::common::expected_tables("introspection") {
         assert_eq!(
-            table_as_text(&db, table, &columns),
+            table_as_text(&db, &table, &columns),
             rows,
             "`{table}` differs from dbt's"
         );
@@ -97,14 +88,6 @@ fn a_failing_query_in_a_template_fails_its_node_and_skips_its_children() {
     assert_eq!(status("fine").as_deref(), Some("success"));
 }
 
-/// Numbers compare by value: PostgreSQL prints `0` and `30` where DuckDB prints `0.0`.
-fn same_value(a: &str, b: &str) -> bool {
-    match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
-    }
-}
-
 #[test]
 fn templates_that_query_the_warehouse_get_what_dbt_gets_on_postgres() {
     let Some(db) = crate::postgres::Database::create("introspection") else {
@@ -121,8 +104,7 @@ fn templates_that_query_the_warehouse_get_what_dbt_gets_on_postgres() {
     .expect("profiles");
     let built = strata(dir.path(), &["build"]);
     assert_eq!(built.code, 0, "{}\n{}", built.stdout, built.stderr);
-    for (table, want) in expected().as_object().expect("tables") {
-        let (columns, rows) = crate::common::expected_table(want);
+    for (table, columns, rows) in crate::common::expected_tables("introspection") {
         let parts: Vec<String> = columns
             .iter()
             .map(|c| format!("coalesce(cast(\"{c}\" as text), 'NULL')"))
@@ -137,13 +119,8 @@ fn templates_that_query_the_warehouse_get_what_dbt_gets_on_postgres() {
             .map(|l| l.split('\u{1f}').map(str::to_string).collect())
             .collect();
         got.sort();
-        let equal = got.len() == rows.len()
-            && got
-                .iter()
-                .zip(&rows)
-                .all(|(g, w)| g.len() == w.len() && g.iter().zip(w).all(|(a, b)| same_value(a, b)));
         assert!(
-            equal,
+            crate::common::same_rows(&got, &rows),
             "PostgreSQL: `{table}` differs from dbt's: {got:?} vs {rows:?}"
         );
     }
@@ -223,14 +200,13 @@ fn templates_that_query_the_warehouse_get_what_dbt_gets_on_trino_and_athena() {
             "{target}: {}\n{}",
             built.stdout, built.stderr
         );
-        for (table, want) in expected().as_object().expect("tables") {
+        for (table, columns, rows) in crate::common::expected_tables("introspection") {
             // Not compared on Athena: the stand-in's views are made by Trino, which leaves its
             // placeholder column (`dummy`) in Glue where Athena writes the view's columns, so
             // `get_columns_in_relation` of a view reads that placeholder here.
             if target == "athena" && table == "introspected" {
                 continue;
             }
-            let (columns, rows) = crate::common::expected_table(want);
             let parts: Vec<String> = columns
                 .iter()
                 .map(|c| format!("coalesce(cast(\"{c}\" as varchar), 'NULL')"))
@@ -254,12 +230,8 @@ fn templates_that_query_the_warehouse_get_what_dbt_gets_on_trino_and_athena() {
                 .map(|r| r.iter().map(|v| normal(v)).collect())
                 .collect();
             rows.sort();
-            let equal = got.len() == rows.len()
-                && got.iter().zip(&rows).all(|(g, w)| {
-                    g.len() == w.len() && g.iter().zip(w).all(|(a, b)| same_value(a, b))
-                });
             assert!(
-                equal,
+                crate::common::same_rows(&got, &rows),
                 "{target}: `{table}` differs from dbt's: {got:?} vs {rows:?}"
             );
         }

@@ -104,17 +104,20 @@ fn build_with(
                 .collect(),
             threads: Some(1),
             skip_package_check: false,
+            skip_version_check: false,
         })
         .expect("the project loads");
-        let engine = strata::template::Engine::new(
-            &project,
-            strata::template::EngineOptions {
-                full_refresh,
-                command: "build".into(),
-                ..Default::default()
-            },
-        )
-        .expect("engine");
+        let engine = Arc::new(
+            strata::template::Engine::new(
+                &project,
+                strata::template::EngineOptions {
+                    full_refresh,
+                    command: "build".into(),
+                    ..Default::default()
+                },
+            )
+            .expect("engine"),
+        );
         let manifest = strata::manifest::build(
             &project,
             &engine,

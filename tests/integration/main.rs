@@ -21,5 +21,6 @@ mod postgres;
 mod redshift;
 mod run;
 mod state;
+mod strategies;
 mod swap;
 mod warehouse;

@@ -519,3 +519,158 @@ fn a_git_package_in_a_subdirectory_installs_from_there() {
         compiled.stdout
     );
 }
+
+/// `private: org/repo` clones from the URL dbt-core forms (`git@github.com:org/repo.git`)
+/// with whatever git is configured with: here a URL rewrite (`url.<base>.insteadOf`, as CI
+/// sets up a token or deploy key) points it at a repository on disk. The lock keeps the entry
+/// as dbt writes it, and a later `deps` installs from the lock.
+#[test]
+fn a_private_package_clones_through_git_s_own_configuration() {
+    let dir = crate::common::project(&[
+        ("github/acme/helpers.git/dbt_project.yml", "name: helpers\n"),
+        (
+            "github/acme/helpers.git/macros/one.sql",
+            "{% macro one() %}1{% endmacro %}\n",
+        ),
+        ("root/dbt_project.yml", "name: app\n"),
+        ("root/models/m.sql", "select {{ helpers.one() }} as x\n"),
+        (
+            "root/packages.yml",
+            "packages:\n  - private: acme/helpers\n    revision: main\n",
+        ),
+    ]);
+    let repo = dir.path().join("github/acme/helpers.git");
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "."],
+        &["commit", "-qm", "one"],
+    ] {
+        let status = Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(&repo)
+            .status()
+            .expect("git runs");
+        assert!(status.success());
+    }
+    let root = dir.path().join("root");
+    let rewrite = format!("url.file://{}/github/.insteadOf", dir.path().display());
+    let env = [
+        ("GIT_CONFIG_COUNT", "1"),
+        ("GIT_CONFIG_KEY_0", rewrite.as_str()),
+        ("GIT_CONFIG_VALUE_0", "git@github.com:"),
+    ];
+    let deps = strata_env(&root, &["deps"], &env);
+    assert_eq!(deps.code, 0, "{}", deps.stderr);
+    assert!(root.join("dbt_packages/helpers/macros/one.sql").is_file());
+    let locked = lock(&root);
+    assert_eq!(locked["packages"][0]["private"], "acme/helpers");
+    assert_eq!(
+        locked["packages"][0]["revision"].as_str().map(str::len),
+        Some(40)
+    );
+    std::fs::remove_dir_all(root.join("dbt_packages")).expect("remove the install");
+    let again = strata_env(&root, &["deps"], &env);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(root.join("dbt_packages/helpers/macros/one.sql").is_file());
+    let compiled = strata_env(&root, &["compile", "--select", "m"], &[]);
+    assert_eq!(compiled.code, 0, "{}", compiled.stderr);
+    assert!(
+        compiled.stdout.contains("select 1 as x"),
+        "{}",
+        compiled.stdout
+    );
+
+    // Rewritten to nowhere, the clone fails: the message names the URL git was given and the
+    // entry of packages.yml that asked for it.
+    let _ = std::fs::remove_dir_all(root.join("dbt_packages"));
+    let _ = std::fs::remove_file(root.join("package-lock.yml"));
+    let offline = strata_env(
+        &root,
+        &["deps"],
+        &[
+            ("GIT_CONFIG_COUNT", "1"),
+            ("GIT_CONFIG_KEY_0", "url.file:///nowhere/.insteadOf"),
+            ("GIT_CONFIG_VALUE_0", "git@github.com:"),
+        ],
+    );
+    assert_eq!(offline.code, 1, "{}", offline.stderr);
+    assert!(
+        offline.stderr.contains("git@github.com:acme/helpers.git"),
+        "{}",
+        offline.stderr
+    );
+    assert!(
+        offline.stderr.contains("packages.yml:2"),
+        "{}",
+        offline.stderr
+    );
+}
+
+/// A package's (or the project's) `require-dbt-version` is checked against the dbt version
+/// strata answers to, as dbt does: a package that needs a newer dbt stops every command with
+/// its project file and line, unless the check is turned off.
+#[test]
+fn require_dbt_version_is_checked_for_the_project_and_its_packages() {
+    let dir = crate::common::project(&[
+        (
+            "helpers/dbt_project.yml",
+            "name: helpers\nrequire-dbt-version: [\">=1.3.0\", \">=99.0.0\"]\n",
+        ),
+        (
+            "helpers/macros/one.sql",
+            "{% macro one() %}1{% endmacro %}\n",
+        ),
+        (
+            "root/dbt_project.yml",
+            "name: app\nrequire-dbt-version: [\">=1.0.0\", \"<2.0.0\"]\n",
+        ),
+        (
+            "root/models/m.sql",
+            "select {{ helpers.one() }} as x, '{{ dbt_version }}' as v\n",
+        ),
+        ("root/packages.yml", "packages:\n  - local: ../helpers\n"),
+    ]);
+    let root = dir.path().join("root");
+    let deps = strata_env(&root, &["deps"], &[]);
+    assert_eq!(deps.code, 0, "{}", deps.stderr);
+    let refused = strata_env(&root, &["compile", "--select", "m"], &[]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(
+            "the package `helpers` requires dbt `>=99.0.0`, and strata runs projects as dbt 1.10.0"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("dbt_packages/helpers/dbt_project.yml:2"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("--no-version-check"),
+        "{}",
+        refused.stderr
+    );
+    for (args, env) in [
+        (
+            &["--no-version-check", "compile", "--select", "m"][..],
+            &[][..],
+        ),
+        (
+            &["compile", "--select", "m"][..],
+            &[("DBT_VERSION_CHECK", "false")][..],
+        ),
+    ] {
+        let compiled = strata_env(&root, args, env);
+        assert_eq!(compiled.code, 0, "{args:?}: {}", compiled.stderr);
+        assert!(
+            compiled.stdout.contains("select 1 as x, '1.10.0' as v"),
+            "{}",
+            compiled.stdout
+        );
+    }
+}

@@ -1,8 +1,23 @@
-//! Package versions as dbt's hub writes them: `major.minor.patch[-prerelease]`, and the
-//! constraints `packages.yml` puts on them (`1.1.0`, `>=1.0.0`, `<2.0.0`, a list meaning all).
+//! Versions as dbt writes them: `major.minor.patch[-prerelease]`, and the constraints
+//! `packages.yml` and `require-dbt-version` put on them (`1.1.0`, `>=1.0.0`, `<2.0.0`, a list
+//! meaning all).
 
 use std::cmp::Ordering;
 use std::fmt;
+
+/// The dbt version strata answers to: templates' `dbt_version`, and what each project's
+/// `require-dbt-version` is checked against.
+pub const DBT_VERSION: &str = "1.10.0";
+
+/// [`DBT_VERSION`], parsed.
+pub fn dbt_version() -> Version {
+    Version::parse(DBT_VERSION).unwrap_or(Version {
+        major: 1,
+        minor: 10,
+        patch: 0,
+        prerelease: None,
+    })
+}
 
 /// A version.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,249 @@
+//! Macros that write part of a build, called as dbt calls them: an incremental strategy's
+//! `get_incremental_<strategy>_sql(arg_dict)`.
+//!
+//! strata's own plans build the built-in strategies. A model goes through these macros only
+//! when the project writes its strategy (dbt's custom strategies) or overrides a macro dbt's
+//! strategy would call (`get_merge_sql`, `default__get_delete_insert_merge_sql`, …): ignoring
+//! such an override would build other rows than dbt builds. This room renders; the run room
+//! executes what comes back.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use minijinja::value::Value;
+use serde_json::Value as Json;
+
+use super::context::{NodeInfo, RelationValue, Resolver};
+use super::{convert_error, Engine, Phase, TemplateError, TemplateErrorKind, BUILTIN_TEMPLATE};
+use crate::relation::RelationName;
+
+/// What a strategy macro is given besides the model's config: dbt's `arg_dict` carries these
+/// with `unique_key` and `incremental_predicates` from the config.
+#[derive(Debug, Clone)]
+pub struct StrategyArgs {
+    /// The model's table (`target_relation`).
+    pub target: RelationName,
+    /// The new rows, built aside (`temp_relation`).
+    pub temp: RelationName,
+    /// The columns to write, `(name, type)` (`dest_columns`).
+    pub dest_columns: Vec<(String, String)>,
+}
+
+/// The macros each built-in strategy reaches in dbt (each also as `<adapter>__`, its parents'
+/// and `default__`): a project defining any of them writes that strategy itself.
+fn chain(strategy: &str) -> &'static [&'static str] {
+    match strategy {
+        "append" => &[
+            "get_incremental_append_sql",
+            "get_insert_into_sql",
+            "get_quoted_csv",
+        ],
+        "delete_insert" => &[
+            "get_incremental_delete_insert_sql",
+            "get_delete_insert_merge_sql",
+            "get_quoted_csv",
+        ],
+        "merge" => &[
+            "get_incremental_merge_sql",
+            "get_merge_sql",
+            "get_merge_unique_key_match",
+            "get_merge_update_columns",
+            "get_quoted_csv",
+        ],
+        "insert_overwrite" => &[
+            "get_incremental_insert_overwrite_sql",
+            "get_insert_overwrite_merge_sql",
+            "get_quoted_csv",
+        ],
+        // A model that names no strategy: dbt asks `get_incremental_default_sql`, which
+        // appends or deletes and inserts.
+        "default" => &[
+            "get_incremental_default_sql",
+            "get_incremental_append_sql",
+            "get_insert_into_sql",
+            "get_incremental_delete_insert_sql",
+            "get_delete_insert_merge_sql",
+            "get_quoted_csv",
+        ],
+        _ => &[],
+    }
+}
+
+/// The strategies strata's plans write; any other name is a custom strategy.
+const PLANNED: &[&str] = &[
+    "append",
+    "merge",
+    "delete_insert",
+    "insert_overwrite",
+    "cdc",
+    "microbatch",
+];
+
+/// The macro dbt asks for a strategy's SQL: `delete+insert` → `get_incremental_delete_insert_sql`.
+pub fn strategy_macro_name(strategy: &str) -> String {
+    format!("get_incremental_{}_sql", strategy.replace('+', "_"))
+}
+
+impl Engine {
+    /// The macro that writes an incremental model's strategy when a macro of the project
+    /// writes it rather than strata's plans: always for a custom strategy; for a built-in one
+    /// (`None`: the model names none) only when the root project, or a package the project's
+    /// `dispatch:` puts before dbt's own macros, defines a macro that strategy calls.
+    pub fn written_strategy(&self, strategy: Option<&str>) -> Option<String> {
+        let key = strategy.unwrap_or("default").replace('+', "_");
+        if key != "default" && !PLANNED.contains(&key.as_str()) {
+            return Some(strategy_macro_name(&key));
+        }
+        if matches!(key.as_str(), "cdc" | "microbatch") {
+            return None;
+        }
+        let shared = &self.shared;
+        let prefixes: Vec<&str> = std::iter::once(shared.adapter)
+            .chain(shared.dispatch_parents.iter().copied())
+            .chain(["default"])
+            .collect();
+        let packages: Vec<&str> = shared
+            .dispatch_orders
+            .get("dbt")
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .filter(|p| *p != shared.project_name && *p != "dbt")
+            .collect();
+        let defined = |name: &str| {
+            self.macros.contains_key(name)
+                || packages.iter().any(|p| {
+                    self.package_macros
+                        .get(*p)
+                        .is_some_and(|m| m.contains_key(name))
+                })
+        };
+        let overridden = chain(&key).iter().any(|base| {
+            defined(base)
+                || prefixes
+                    .iter()
+                    .any(|prefix| defined(&format!("{prefix}__{base}")))
+        });
+        overridden.then(|| strategy_macro_name(&key))
+    }
+
+    /// Whether a node of `package` reaches a macro by its bare name: its own package's, the
+    /// root project's or strata's built-in one.
+    pub fn reaches_macro(&self, package: &str, name: &str) -> bool {
+        self.macros.contains_key(name)
+            || self
+                .package_macros
+                .get(package)
+                .is_some_and(|m| m.contains_key(name))
+            || super::Namespace::Builtin.get(name).is_some()
+    }
+
+    /// Calls an incremental model's strategy macro with dbt's `arg_dict` and returns the SQL it
+    /// writes. `node` carries the model's final config (`unique_key`,
+    /// `incremental_predicates`, `merge_update_columns`, … as `config.get` reads them).
+    pub fn strategy_sql(
+        &self,
+        node: NodeInfo,
+        macro_name: &str,
+        args: &StrategyArgs,
+        resolver: Option<Arc<dyn Resolver>>,
+    ) -> Result<String, TemplateError> {
+        let config = &node.config;
+        let present = |key: &str| config.get(key).filter(|v| !v.is_null()).cloned();
+        let unique_key = present("unique_key").unwrap_or(Json::Null);
+        let predicates = present("predicates")
+            .or_else(|| present("incremental_predicates"))
+            .unwrap_or(Json::Null);
+        let style = self.shared.style;
+        let relation = |name: &RelationName| {
+            Value::from_object(RelationValue {
+                relation: name.clone(),
+                style,
+                include_database: true,
+                include_schema: true,
+                cte_name: None,
+                expression: None,
+                kind: Some("table".into()),
+            })
+        };
+        let columns: Vec<Value> = args
+            .dest_columns
+            .iter()
+            .map(|(name, data_type)| super::warehouse::column_value(name, data_type, style))
+            .collect();
+        let mut arg_dict: BTreeMap<&'static str, Value> = BTreeMap::new();
+        arg_dict.insert("target_relation", relation(&args.target));
+        arg_dict.insert("temp_relation", relation(&args.temp));
+        arg_dict.insert(
+            "unique_key",
+            Value::from(minijinja::value::Serde(&unique_key)),
+        );
+        arg_dict.insert("dest_columns", Value::from(columns));
+        arg_dict.insert(
+            "incremental_predicates",
+            Value::from(minijinja::value::Serde(&predicates)),
+        );
+        let written =
+            self.call_for_node(macro_name, &[Value::from_object(arg_dict)], node, resolver)?;
+        let sql = if written.is_none() || written.is_undefined() {
+            String::new()
+        } else {
+            written.to_string()
+        };
+        if sql.trim().is_empty() {
+            return Err(TemplateError {
+                kind: TemplateErrorKind::Other,
+                path: self.macro_path(macro_name),
+                line: None,
+                message: format!("`{macro_name}` wrote no SQL"),
+                hint: Some(
+                    "a strategy macro returns the statements that apply the new rows: `{{ return(sql) }}` or its rendered text".into(),
+                ),
+            });
+        }
+        Ok(sql)
+    }
+
+    /// The file that defines a macro the root project or strata reaches by bare name.
+    fn macro_path(&self, name: &str) -> String {
+        self.macros
+            .get(name)
+            .map(|l| l.path.clone())
+            .unwrap_or_else(|| BUILTIN_TEMPLATE.to_string())
+    }
+
+    /// Calls a macro as a node's own template would: its package's first, then the root
+    /// project's, then the built-in one, with the node's `this`, `config` and `model`.
+    fn call_for_node(
+        &self,
+        name: &str,
+        args: &[Value],
+        node: NodeInfo,
+        resolver: Option<Arc<dyn Resolver>>,
+    ) -> Result<Value, TemplateError> {
+        let location = self.macro_path(name);
+        let root = self.root(node, Phase::Compile, resolver);
+        let template = self
+            .env
+            .template_from_str("")
+            .map_err(|e| convert_error(&e, "<call>", &[]))?;
+        let mut captured = template
+            .render_captured(Value::from_dyn_object(root))
+            .map_err(|e| convert_error(&e, "<call>", &[]))?;
+        captured.with_state_mut(|state| {
+            let function = state
+                .lookup(name)
+                .filter(|v| !v.is_undefined() && !v.is_none())
+                .ok_or_else(|| TemplateError {
+                    kind: TemplateErrorKind::UnknownMacro,
+                    path: location.clone(),
+                    line: None,
+                    message: format!("macro `{name}` is not defined"),
+                    hint: Some("define it with {% macro %} in a file under the macro paths".into()),
+                })?;
+            function
+                .call(state, args)
+                .map_err(|e| convert_error(&e, &location, &[]))
+        })
+    }
+}
