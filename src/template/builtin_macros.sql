@@ -410,25 +410,18 @@ select {{ columns }} from {{ temp_relation }}
 {{ adapter.dispatch('get_delete_insert_merge_sql', 'dbt')(target, source, unique_key, dest_columns, incremental_predicates) }}
 {%- endmacro %}
 {% macro default__get_delete_insert_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) -%}
-{%- set keys = strata__key_list(unique_key) -%}
-{%- set columns = get_quoted_csv(dest_columns | map(attribute="name")) -%}
-{%- if keys -%}
-delete from {{ target }} as DBT_INTERNAL_DEST
-where ({{ keys | join(", ") }}) in (select distinct {{ keys | join(", ") }} from {{ source }} as DBT_INTERNAL_SOURCE)
-{%- for predicate in incremental_predicates or [] %}
-    and {{ predicate }}
-{%- endfor %};
-{% endif -%}
-insert into {{ target }} ({{ columns }})
-select {{ columns }} from {{ source }}
+{{ strata__delete_insert(target, source, unique_key, dest_columns, incremental_predicates, "DBT_INTERNAL_DEST") }}
 {%- endmacro %}
 {#- Trino and Athena delete without an alias on the table. -#}
 {% macro trino__get_delete_insert_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) -%}
+{{ strata__delete_insert(target, source, unique_key, dest_columns, incremental_predicates, none) }}
+{%- endmacro %}
+{% macro strata__delete_insert(target, source, unique_key, dest_columns, incremental_predicates, alias) -%}
 {%- set keys = strata__key_list(unique_key) -%}
 {%- set columns = get_quoted_csv(dest_columns | map(attribute="name")) -%}
 {%- if keys -%}
-delete from {{ target }}
-where ({{ keys | join(", ") }}) in (select {{ keys | join(", ") }} from {{ source }})
+delete from {{ target }}{% if alias %} as {{ alias }}{% endif %}
+where ({{ keys | join(", ") }}) in (select distinct {{ keys | join(", ") }} from {{ source }})
 {%- for predicate in incremental_predicates or [] %}
     and {{ predicate }}
 {%- endfor %};

@@ -529,6 +529,27 @@ impl Engine {
         phase: Phase,
     ) -> Result<Value, TemplateError> {
         let root = self.root(node, phase, None);
+        let shared = self.shared.clone();
+        self.call_in_render(name, args, root, |state| {
+            shared
+                .root_macros
+                .get(name)
+                .cloned()
+                .or_else(|| Namespace::Builtin.get(name))
+                .or_else(|| state.lookup(name))
+        })
+    }
+
+    /// Calls a macro in a render of its own with `root` as its context: the one `find` picks,
+    /// seeing the render's state.
+    fn call_in_render(
+        &self,
+        name: &str,
+        args: &[Value],
+        root: Arc<RenderContext>,
+        find: impl Fn(&minijinja::State<'_, '_>) -> Option<Value>,
+    ) -> Result<Value, TemplateError> {
+        let location = self.macro_path(name);
         let template = self
             .env
             .template_from_str("")
@@ -536,30 +557,28 @@ impl Engine {
         let mut captured = template
             .render_captured(Value::from_dyn_object(root))
             .map_err(|e| convert_error(&e, "<call>", &[]))?;
-        let location = self
-            .macros
-            .get(name)
-            .map(|l| l.path.clone())
-            .unwrap_or_else(|| BUILTIN_TEMPLATE.to_string());
-        let shared = self.shared.clone();
         captured.with_state_mut(|state| {
-            let function = shared
-                .root_macros
-                .get(name)
-                .cloned()
-                .or_else(|| Namespace::Builtin.get(name))
-                .or_else(|| state.lookup(name))
+            let function = find(state)
+                .filter(|v| !v.is_undefined() && !v.is_none())
                 .ok_or_else(|| TemplateError {
                     kind: TemplateErrorKind::UnknownMacro,
                     path: location.clone(),
                     line: None,
                     message: format!("macro `{name}` is not defined"),
-                    hint: None,
+                    hint: Some("define it with {% macro %} in a file under the macro paths".into()),
                 })?;
             function
                 .call(state, args)
                 .map_err(|e| convert_error(&e, &location, &[]))
         })
+    }
+
+    /// The file that defines a macro the root project or strata reaches by bare name.
+    fn macro_path(&self, name: &str) -> String {
+        self.macros
+            .get(name)
+            .map(|l| l.path.clone())
+            .unwrap_or_else(|| BUILTIN_TEMPLATE.to_string())
     }
 
     fn macro_names(&self) -> Vec<String> {

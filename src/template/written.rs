@@ -14,7 +14,7 @@ use minijinja::value::Value;
 use serde_json::Value as Json;
 
 use super::context::{NodeInfo, RelationValue, Resolver};
-use super::{convert_error, Engine, Phase, TemplateError, TemplateErrorKind, BUILTIN_TEMPLATE};
+use super::{Engine, Phase, TemplateError, TemplateErrorKind};
 use crate::relation::RelationName;
 
 /// What a strategy macro is given besides the model's config: dbt's `arg_dict` carries these
@@ -204,14 +204,6 @@ impl Engine {
         Ok(sql)
     }
 
-    /// The file that defines a macro the root project or strata reaches by bare name.
-    fn macro_path(&self, name: &str) -> String {
-        self.macros
-            .get(name)
-            .map(|l| l.path.clone())
-            .unwrap_or_else(|| BUILTIN_TEMPLATE.to_string())
-    }
-
     /// Calls a macro as a node's own template would: its package's first, then the root
     /// project's, then the built-in one, with the node's `this`, `config` and `model`.
     fn call_for_node(
@@ -221,29 +213,7 @@ impl Engine {
         node: NodeInfo,
         resolver: Option<Arc<dyn Resolver>>,
     ) -> Result<Value, TemplateError> {
-        let location = self.macro_path(name);
         let root = self.root(node, Phase::Compile, resolver);
-        let template = self
-            .env
-            .template_from_str("")
-            .map_err(|e| convert_error(&e, "<call>", &[]))?;
-        let mut captured = template
-            .render_captured(Value::from_dyn_object(root))
-            .map_err(|e| convert_error(&e, "<call>", &[]))?;
-        captured.with_state_mut(|state| {
-            let function = state
-                .lookup(name)
-                .filter(|v| !v.is_undefined() && !v.is_none())
-                .ok_or_else(|| TemplateError {
-                    kind: TemplateErrorKind::UnknownMacro,
-                    path: location.clone(),
-                    line: None,
-                    message: format!("macro `{name}` is not defined"),
-                    hint: Some("define it with {% macro %} in a file under the macro paths".into()),
-                })?;
-            function
-                .call(state, args)
-                .map_err(|e| convert_error(&e, &location, &[]))
-        })
+        self.call_in_render(name, args, root, |state| state.lookup(name))
     }
 }

@@ -466,6 +466,23 @@ fn clean_works_while_the_install_is_stale() {
 
 /// A git package in a `subdirectory:` of its repository is installed from that folder, and
 /// the lock pins the commit and keeps the subdirectory.
+/// Makes `repo` a git repository with everything in it committed on `main`.
+fn commit_folder(repo: &Path) {
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "."],
+        &["commit", "-qm", "one"],
+    ] {
+        let status = Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(repo)
+            .status()
+            .expect("git runs");
+        assert!(status.success());
+    }
+}
+
 #[test]
 fn a_git_package_in_a_subdirectory_installs_from_there() {
     let dir = crate::common::project(&[
@@ -479,19 +496,7 @@ fn a_git_package_in_a_subdirectory_installs_from_there() {
         ("root/models/m.sql", "select {{ helpers.one() }} as x\n"),
     ]);
     let repo = dir.path().join("repo");
-    for args in [
-        &["init", "-q", "-b", "main"][..],
-        &["add", "."],
-        &["commit", "-qm", "one"],
-    ] {
-        let status = Command::new("git")
-            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
-            .args(args)
-            .current_dir(&repo)
-            .status()
-            .expect("git runs");
-        assert!(status.success());
-    }
+    commit_folder(&repo);
     let root = dir.path().join("root");
     std::fs::write(
         root.join("packages.yml"),
@@ -540,19 +545,7 @@ fn a_private_package_clones_through_git_s_own_configuration() {
         ),
     ]);
     let repo = dir.path().join("github/acme/helpers.git");
-    for args in [
-        &["init", "-q", "-b", "main"][..],
-        &["add", "."],
-        &["commit", "-qm", "one"],
-    ] {
-        let status = Command::new("git")
-            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
-            .args(args)
-            .current_dir(&repo)
-            .status()
-            .expect("git runs");
-        assert!(status.success());
-    }
+    commit_folder(&repo);
     let root = dir.path().join("root");
     let rewrite = format!("url.file://{}/github/.insteadOf", dir.path().display());
     let env = [
