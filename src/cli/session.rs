@@ -52,6 +52,7 @@ pub fn open(settings: &Settings, next: Next) -> Result<Session, u8> {
         &project,
         EngineOptions {
             command: settings.command.clone(),
+            full_refresh: settings.full_refresh,
             ..EngineOptions::default()
         },
     ) {

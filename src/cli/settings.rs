@@ -16,6 +16,8 @@ pub struct Settings {
     pub load: LoadOptions,
     pub printer: Printer,
     pub command: String,
+    /// `--full-refresh`: templates see it as `flags.FULL_REFRESH` (`should_full_refresh()`).
+    pub full_refresh: bool,
 }
 
 fn env_path(names: &[&str]) -> Option<PathBuf> {
@@ -71,10 +73,18 @@ impl Settings {
             super::Command::Init(_) => "init",
             super::Command::Deps(_) => "deps",
         };
+        let full_refresh = match &cli.command {
+            super::Command::Run(args)
+            | super::Command::Seed(args)
+            | super::Command::Build(args)
+            | super::Command::Test(args) => args.full_refresh,
+            _ => false,
+        };
         Ok(Settings {
             load,
             printer,
             command: command.to_string(),
+            full_refresh,
         })
     }
 }

@@ -308,6 +308,7 @@ impl Node {
             config: self.config_map.clone(),
             is_incremental: false,
             model_extra: extra,
+            variables: Default::default(),
         }
     }
 }
@@ -768,23 +769,43 @@ pub fn build(
             }
         }
         if let Materialization::Custom(name) = &node.config.materialized {
-            diagnostics.push(
-                Diagnostic::error(format!(
-                    "unknown materialization `{name}` for {} `{}`",
-                    node.resource_type.as_str(),
-                    node.name
-                ))
-                .at_file(&node.original_file_path)
-                .with_hint_opt(
-                    did_you_mean(
-                        name,
-                        crate::project::config::BUILTIN_MATERIALIZATIONS
-                            .iter()
-                            .copied(),
+            let defined = engine
+                .materialization_macro(&node.package_name, name)
+                .is_some();
+            if !defined || node.resource_type != ResourceType::Model {
+                let (message, hint) = if defined {
+                    (
+                        format!(
+                            "custom materialization `{name}` for {} `{}`: strata runs custom materializations for models only",
+                            node.resource_type.as_str(),
+                            node.name
+                        ),
+                        None,
                     )
-                    .or(Some("use view, table, incremental or ephemeral".into())),
-                ),
-            );
+                } else {
+                    (
+                        format!(
+                            "unknown materialization `{name}` for {} `{}`: no `{{% materialization {name} %}}` block defines it",
+                            node.resource_type.as_str(),
+                            node.name
+                        ),
+                        did_you_mean(
+                            name,
+                            crate::project::config::BUILTIN_MATERIALIZATIONS
+                                .iter()
+                                .copied(),
+                        )
+                        .or(Some(format!(
+                            "use view, table, incremental or ephemeral, or define `{{% materialization {name}, default %}}` in macros/"
+                        ))),
+                    )
+                };
+                diagnostics.push(
+                    Diagnostic::error(message)
+                        .at_file(&node.original_file_path)
+                        .with_hint_opt(hint),
+                );
+            }
         }
         if let Some(IncrementalStrategy::Custom(name)) = &node.config.incremental_strategy {
             let wanted = crate::template::written::strategy_macro_name(name);
@@ -816,6 +837,39 @@ pub fn build(
         } else {
             manifest.disabled.insert(id, node);
         }
+    }
+
+    // A project's own version of a built-in materialization is not run: strata builds those
+    // with its plans (atomic swaps, state). Said once per macro, never silent.
+    let macros = engine
+        .macros()
+        .iter()
+        .chain(engine.package_macros().values().flat_map(|m| m.iter()));
+    for (name, location) in macros {
+        // `materialization_<name>_<adapter>`; adapter names have no underscore.
+        let Some((materialization, _)) = name
+            .strip_prefix("materialization_")
+            .and_then(|rest| rest.rsplit_once('_'))
+        else {
+            continue;
+        };
+        let Some(builtin) = crate::project::config::BUILTIN_MATERIALIZATIONS
+            .iter()
+            .find(|m| **m == materialization)
+        else {
+            continue;
+        };
+        diagnostics.push(
+            Diagnostic::warning(format!(
+                "`{{% materialization {builtin} %}}` is not run: strata builds `{builtin}` models with its own plans"
+            ))
+            .at(Location {
+                path: location.path.clone().into(),
+                line: Some(location.line),
+                column: None,
+            })
+            .with_hint("give the materialization another name and set `materialized:` to it on the models that need it"),
+        );
     }
 
     // Configs strata accepts but does not act on: named, once per key, never silent.

@@ -40,6 +40,9 @@ pub enum MaterializeError {
     /// The node's compile right before it ran failed (a `run_query` in it, say).
     #[error("{0}")]
     Compile(String),
+    /// A project macro that writes part of the build (a strategy, a materialization) failed.
+    #[error("{0}")]
+    Macro(String),
     #[error(
         "the new rows have {count} NULL value(s) in the unique key ({key}); nothing was written"
     )]
@@ -86,6 +89,9 @@ impl MaterializeError {
             MaterializeError::Adapter(e) => e.hint(),
             MaterializeError::Compile(_) => Some(
                 "the node is compiled right before it runs, as its templates may query the warehouse; fix the template or what it queries".into(),
+            ),
+            MaterializeError::Macro(_) => Some(
+                "the project's macro failed while it built the model; fix the macro (its file and line are above)".into(),
             ),
             MaterializeError::Config(..)
             | MaterializeError::Settings(_)
@@ -187,6 +193,21 @@ pub trait WrittenStrategy: Send + Sync + std::fmt::Debug {
     ) -> Result<String, String>;
 }
 
+/// A custom materialization (`{% materialization name, adapter %}`): the run room renders its
+/// macro with the model's context, and the macro runs its own statements as it renders.
+pub trait WrittenMaterialization: Send + Sync + std::fmt::Debug {
+    /// The macro, for messages (`materialization_insert_by_period_default`).
+    fn name(&self) -> &str;
+    /// Runs the macro over the model's compiled SELECT and rendered hooks (which the macro
+    /// runs itself, with `run_hooks`). Blocks until it has rendered.
+    fn run(
+        &self,
+        sql: &str,
+        pre_hooks: &[String],
+        post_hooks: &[String],
+    ) -> Result<crate::template::written::MaterializationRun, String>;
+}
+
 /// Everything a materialization needs to know about the node.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
@@ -211,6 +232,8 @@ pub struct Request<'a> {
     pub late_binding: bool,
     /// An incremental model whose strategy a macro of the project writes.
     pub strategy: Option<&'a dyn WrittenStrategy>,
+    /// A model built by a custom materialization.
+    pub materialization: Option<&'a dyn WrittenMaterialization>,
 }
 
 impl Request<'_> {
@@ -558,7 +581,7 @@ async fn build_written_increment(
             .cloned()
             .collect();
         let sql = blocking(|| written.sql(request.relation, &new_rows, &dest_columns))
-            .map_err(MaterializeError::Compile)?;
+            .map_err(MaterializeError::Macro)?;
         let statements = crate::sql::split_statements(&sql);
         // The status names what the last statement did (`INSERT 3`, `MERGE 3`), as dbt's does.
         let verb = statements
@@ -566,7 +589,7 @@ async fn build_written_increment(
             .and_then(|s| s.split_whitespace().next())
             .map(str::to_ascii_uppercase)
             .ok_or_else(|| {
-                MaterializeError::Compile(format!("`{}` wrote no statement", written.name()))
+                MaterializeError::Macro(format!("`{}` wrote no statement", written.name()))
             })?;
         let plan = plans::apply_written(&build, &new_rows, change, statements);
         Ok((ctx.run(plan).await?, verb))
@@ -580,6 +603,40 @@ async fn build_written_increment(
         },
         rows_affected: executed.rows,
         warnings: executed.warnings,
+    })
+}
+
+/// A model built by a custom materialization: the macro runs its own statements and hooks,
+/// so what it leaves is its own (its statements commit as they run). The catalog forgets what
+/// the macro says it built.
+async fn build_written(
+    ctx: &Context<'_>,
+    request: &Request<'_>,
+    written: &dyn WrittenMaterialization,
+) -> Result<Outcome, MaterializeError> {
+    if !request.records.is_empty() {
+        return Err(MaterializeError::Config(
+            request.config.materialized.as_str().to_string(),
+            "no `bookmark` (strata records the files a model read only with its own materializations)".into(),
+        ));
+    }
+    ensure_schema(ctx.adapter, request.relation).await?;
+    let ran = blocking(|| written.run(request.sql, request.pre_hooks, request.post_hooks));
+    // Whatever the macro did before it failed is in the warehouse: forget what was known.
+    ctx.catalog.forget(request.relation);
+    let ran = ran.map_err(MaterializeError::Macro)?;
+    for relation in &ran.relations {
+        ctx.catalog.forget(relation);
+    }
+    let rows = ran
+        .status
+        .as_deref()
+        .and_then(|s| s.split_whitespace().last())
+        .and_then(|n| n.parse().ok());
+    Ok(Outcome {
+        message: ran.status.unwrap_or_else(|| "OK".into()),
+        rows_affected: rows,
+        warnings: Vec::new(),
     })
 }
 
@@ -756,6 +813,14 @@ pub async fn materialize(
     ctx: &Context<'_>,
     request: &Request<'_>,
 ) -> Result<Outcome, MaterializeError> {
+    if let Materialization::Custom(name) = &request.config.materialized {
+        let written = request.materialization.ok_or_else(|| {
+            MaterializeError::Internal(format!(
+                "no macro was found for the materialization `{name}`"
+            ))
+        })?;
+        return build_written(ctx, request, written).await;
+    }
     for hook in request.pre_hooks {
         ctx.adapter.execute(hook).await?;
     }
@@ -820,6 +885,7 @@ pub async fn replace_table(
         storage: &storage,
         late_binding: false,
         strategy: None,
+        materialization: None,
     };
     build_table(ctx, &request, existing).await
 }

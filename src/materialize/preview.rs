@@ -86,6 +86,7 @@ pub fn stages(
         storage: &storage,
         late_binding,
         strategy: None,
+        materialization: None,
     };
     let existing_kind = case.existing.as_ref().map(|e| e.kind);
     let build = |with_dependents: bool| Build {

@@ -108,6 +108,8 @@ pub struct ModelWork {
     pub late_binding: bool,
     /// An incremental model whose strategy a macro of the project writes.
     pub strategy: Option<Arc<dyn materialize::WrittenStrategy>>,
+    /// A model built by a custom materialization.
+    pub materialization: Option<Arc<dyn materialize::WrittenMaterialization>>,
 }
 
 /// A data test to run.
@@ -248,6 +250,7 @@ async fn run_model(
         storage: &model.storage,
         late_binding: model.late_binding,
         strategy: model.strategy.as_deref(),
+        materialization: model.materialization.as_deref(),
     };
     let built = materialize::materialize(ctx, &request).await?;
     if !model.comments.is_empty() {

@@ -331,6 +331,7 @@ pub async fn prepare(
                     files: planned.remove(&node.unique_id),
                     view: None,
                     strategy: written_strategy(project, engine, &resolver, node),
+                    materialization: written_materialization(project, engine, &resolver, node),
                     storage,
                     late_binding,
                 }))
@@ -842,6 +843,26 @@ fn written_strategy(
     Some(Arc::new(super::written::TemplateStrategy {
         engine: engine.clone(),
         node: info,
+        macro_name,
+        resolver: resolver.clone(),
+        root: project.root.clone(),
+    }))
+}
+
+/// The macro of a model's custom materialization, as the materialize room calls it.
+fn written_materialization(
+    project: &Project,
+    engine: &Arc<Engine>,
+    resolver: &Arc<dyn crate::template::context::Resolver>,
+    node: &Node,
+) -> Option<Arc<dyn crate::materialize::WrittenMaterialization>> {
+    let Materialization::Custom(name) = &node.config.materialized else {
+        return None;
+    };
+    let macro_name = engine.materialization_macro(&node.package_name, name)?;
+    Some(Arc::new(super::written::TemplateMaterialization {
+        engine: engine.clone(),
+        node: node.node_info(),
         macro_name,
         resolver: resolver.clone(),
         root: project.root.clone(),

@@ -1,13 +1,14 @@
-//! The project's macros a model's build calls midway, rendered for the materialize room: a
-//! strategy macro ([`crate::materialize::WrittenStrategy`]) is rendered with the model's
-//! context once its new rows stand aside, on the task that builds it.
+//! The project's macros a model's build calls, rendered for the materialize room on the task
+//! that builds the model: a strategy macro ([`crate::materialize::WrittenStrategy`]), once
+//! the new rows stand aside, and a custom materialization
+//! ([`crate::materialize::WrittenMaterialization`]).
 
 use std::sync::Arc;
 
 use crate::adapter::ColumnInfo;
 use crate::relation::RelationName;
 use crate::template::context::{NodeInfo, Resolver};
-use crate::template::written::StrategyArgs;
+use crate::template::written::{MaterializationRun, StrategyArgs};
 use crate::template::Engine;
 
 /// A model's strategy macro, with what its render needs.
@@ -48,16 +49,52 @@ impl crate::materialize::WrittenStrategy for TemplateStrategy {
                 &args,
                 Some(self.resolver.clone()),
             )
-            .map_err(|err| {
-                let diagnostic = err.to_diagnostic(&self.root, Some(&self.node.name));
-                let mut message = diagnostic.message.clone();
-                if let Some(at) = &diagnostic.location {
-                    message.push_str(&format!(" ({at})"));
-                }
-                if let Some(hint) = &diagnostic.hint {
-                    message.push_str(&format!("; {hint}"));
-                }
-                message
-            })
+            .map_err(|err| describe(&err, &self.root, &self.node.name))
+    }
+}
+
+/// A template error as one line: the message, where, and what to do.
+fn describe(err: &crate::template::TemplateError, root: &std::path::Path, node: &str) -> String {
+    let diagnostic = err.to_diagnostic(root, Some(node));
+    let mut message = diagnostic.message.clone();
+    if let Some(at) = &diagnostic.location {
+        message.push_str(&format!(" ({at})"));
+    }
+    if let Some(hint) = &diagnostic.hint {
+        message.push_str(&format!("; {hint}"));
+    }
+    message
+}
+
+/// A model's custom materialization macro, with what its render needs.
+#[derive(Debug)]
+pub struct TemplateMaterialization {
+    pub engine: Arc<Engine>,
+    pub node: NodeInfo,
+    pub macro_name: String,
+    pub resolver: Arc<dyn Resolver>,
+    pub root: std::path::PathBuf,
+}
+
+impl crate::materialize::WrittenMaterialization for TemplateMaterialization {
+    fn name(&self) -> &str {
+        &self.macro_name
+    }
+
+    fn run(
+        &self,
+        sql: &str,
+        pre_hooks: &[String],
+        post_hooks: &[String],
+    ) -> Result<MaterializationRun, String> {
+        self.engine
+            .run_materialization(
+                self.node.clone(),
+                &self.macro_name,
+                sql,
+                (pre_hooks, post_hooks),
+                Some(self.resolver.clone()),
+            )
+            .map_err(|err| describe(&err, &self.root, &self.node.name))
     }
 }

@@ -487,3 +487,22 @@ on FALSE
 when not matched by source{% if predicates %} and {{ predicates | join(" and ") }}{% endif %} then delete
 when not matched then insert ({{ columns }}) values ({{ strata__source_values(dest_columns) }})
 {%- endmacro %}
+{#- What a custom materialization calls around its statements, as dbt's own materializations do.
+    strata runs each statement as it comes (autocommit): `adapter.commit()` has nothing left to
+    commit. Comments (`persist_docs`) and grants are applied by strata after every model's
+    build, the custom ones included, so their macros here do nothing; strata creates no
+    indexes. -#}
+{% macro run_hooks(hooks, inside_transaction=True) -%}
+{%- for hook in hooks if (hook.transaction if hook.transaction is defined else true) == inside_transaction -%}
+{%- set text = (hook.sql if hook.sql is defined else hook) | trim -%}
+{%- if text %}{% call statement(auto_begin=inside_transaction) %}{{ text }}{% endcall %}{% endif -%}
+{%- endfor -%}
+{%- endmacro %}
+{% macro should_full_refresh() -%}
+{%- set from_config = config.get('full_refresh') -%}
+{{ return(flags.FULL_REFRESH if from_config is none else from_config) }}
+{%- endmacro %}
+{% macro persist_docs(relation, model, for_relation=true, for_columns=true) -%}{%- endmacro %}
+{% macro create_indexes(relation) -%}{%- endmacro %}
+{% macro apply_grants(relation, grant_config, should_revoke=true) -%}{%- endmacro %}
+{% macro should_revoke(existing_relation, full_refresh_mode=true) -%}{{ return(false) }}{%- endmacro %}

@@ -684,6 +684,9 @@ impl Object for Adapter {
                 .unwrap_or(Ok(Value::from(())))?;
                 Ok(Value::from(!found.is_none()))
             }
+            // Statements run as they come (autocommit): a custom materialization's
+            // `adapter.commit()` has nothing left to commit.
+            "commit" | "begin" => Ok(Value::from(())),
             "quote_as_configured" | "quote_seed_column" => {
                 Ok(positional.first().cloned().unwrap_or_default())
             }

@@ -141,6 +141,9 @@ pub struct NodeInfo {
     pub is_incremental: bool,
     /// Extra fields for the `model` variable (description, columns, …).
     pub model_extra: serde_json::Map<String, Json>,
+    /// Further top-level variables of this render: a materialization's `sql`,
+    /// `compiled_code`, `pre_hooks` and `post_hooks`.
+    pub variables: serde_json::Map<String, Json>,
 }
 
 /// The root object of one render.
@@ -281,6 +284,9 @@ impl Object for RenderContext {
                 }
             }
             "selected_resources" => self.shared.selected.get()?.clone(),
+            name if self.node.variables.contains_key(name) => {
+                Value::from(minijinja::value::Serde(&self.node.variables[name]))
+            }
             // A package's nodes see its macros by bare name before the root project's, as
             // in dbt (the root's and the built-ins are environment globals).
             name => return self.package_macro(name),

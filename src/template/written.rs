@@ -1,5 +1,6 @@
 //! Macros that write part of a build, called as dbt calls them: an incremental strategy's
-//! `get_incremental_<strategy>_sql(arg_dict)`.
+//! `get_incremental_<strategy>_sql(arg_dict)`, and a custom materialization
+//! (`{% materialization name, adapter %}`), which runs its own statements as it renders.
 //!
 //! strata's own plans build the built-in strategies. A model goes through these macros only
 //! when the project writes its strategy (dbt's custom strategies) or overrides a macro dbt's
@@ -27,6 +28,14 @@ pub struct StrategyArgs {
     pub temp: RelationName,
     /// The columns to write, `(name, type)` (`dest_columns`).
     pub dest_columns: Vec<(String, String)>,
+}
+
+/// What a custom materialization did: the relations it returned (`{'relations': [...]}`) and
+/// the status of its `main` statement.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MaterializationRun {
+    pub relations: Vec<RelationName>,
+    pub status: Option<String>,
 }
 
 /// The macros each built-in strategy reaches in dbt (each also as `<adapter>__`, its parents'
@@ -215,5 +224,104 @@ impl Engine {
     ) -> Result<Value, TemplateError> {
         let root = self.root(node, Phase::Compile, resolver);
         self.call_in_render(name, args, root, |state| state.lookup(name))
+    }
+
+    /// The macro of a custom materialization for a node of `package`, as dbt finds it: for
+    /// this warehouse, then its parents, then `default`, each in the root project, the node's
+    /// own package, then any package. `None` when no macro defines it.
+    pub fn materialization_macro(&self, package: &str, name: &str) -> Option<String> {
+        let shared = &self.shared;
+        let prefixes = std::iter::once(shared.adapter)
+            .chain(shared.dispatch_parents.iter().copied())
+            .chain(["default"]);
+        for prefix in prefixes {
+            let candidate = format!("materialization_{name}_{prefix}");
+            let defined = self.macros.contains_key(&candidate)
+                || self
+                    .package_macros
+                    .get(package)
+                    .is_some_and(|m| m.contains_key(&candidate))
+                || self
+                    .package_macros
+                    .values()
+                    .any(|m| m.contains_key(&candidate));
+            if defined {
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
+    /// Runs a custom materialization for a node: its macro rendered with the node's context
+    /// and dbt's materialization variables (`sql` and `compiled_code`, `pre_hooks` and
+    /// `post_hooks` as hooks with `sql` and `transaction`); its `statement` blocks execute as
+    /// it renders.
+    pub fn run_materialization(
+        &self,
+        mut node: NodeInfo,
+        macro_name: &str,
+        sql: &str,
+        hooks: (&[String], &[String]),
+        resolver: Option<Arc<dyn Resolver>>,
+    ) -> Result<MaterializationRun, TemplateError> {
+        let as_hooks = |hooks: &[String]| {
+            Json::Array(
+                hooks
+                    .iter()
+                    .enumerate()
+                    .map(|(index, sql)| {
+                        serde_json::json!({"sql": sql, "transaction": true, "index": index})
+                    })
+                    .collect(),
+            )
+        };
+        node.variables.insert("sql".into(), Json::from(sql));
+        node.variables
+            .insert("compiled_code".into(), Json::from(sql));
+        node.variables.insert("pre_hooks".into(), as_hooks(hooks.0));
+        node.variables
+            .insert("post_hooks".into(), as_hooks(hooks.1));
+        node.model_extra
+            .insert("compiled_code".into(), Json::from(sql));
+        node.model_extra
+            .insert("language".into(), Json::from("sql"));
+        let package = node.package.clone();
+        let root = self.root(node, Phase::Compile, resolver);
+        let shared = self.shared.clone();
+        let returned = self.call_in_render(macro_name, &[], root.clone(), |_| {
+            shared
+                .root_macros
+                .get(macro_name)
+                .or_else(|| shared.package_macros.get(&package)?.get(macro_name))
+                .or_else(|| {
+                    shared
+                        .package_macros
+                        .values()
+                        .find_map(|m| m.get(macro_name))
+                })
+                .cloned()
+        })?;
+        let relations = returned
+            .get_attr("relations")
+            .ok()
+            .filter(|v| !v.is_undefined() && !v.is_none())
+            .and_then(|v| v.try_iter().ok())
+            .map(|items| {
+                items
+                    .filter_map(|item| {
+                        item.downcast_object_ref::<RelationValue>()
+                            .map(|r| r.relation.clone())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let status = root
+            .results()
+            .get("main")
+            .and_then(|main| main.get_attr("response").ok())
+            .and_then(|response| response.get_attr("_message").ok())
+            .filter(|m| !m.is_undefined() && !m.is_none())
+            .map(|m| m.to_string());
+        Ok(MaterializationRun { relations, status })
     }
 }

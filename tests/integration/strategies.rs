@@ -1,9 +1,10 @@
-//! Incremental strategies a project's macros write — dbt's custom strategies
+//! Builds a project's macros write. Incremental strategies — dbt's custom strategies
 //! (`get_incremental_<name>_sql(arg_dict)`, here also built on dbt's own `get_merge_sql` and
 //! `get_incremental_delete_insert_sql`) and a project's `default__get_incremental_append_sql`,
 //! which dbt's `append` reaches through dispatch — against what dbt-core 1.12.6 built from the
 //! same project (`tests/fixtures/strategies`, whose `expect.sh` wrote `expected.json`): built
-//! twice, the second build applying batch 2 through each model's strategy.
+//! twice, the second build applying batch 2 through each model's strategy. And custom
+//! materializations (`tests/fixtures/materializations`, pinned the same way).
 
 use crate::common::{expected_tables, fixture, project, query, same_rows, strata, strata_env};
 
@@ -217,4 +218,205 @@ fn a_failing_strategy_macro_fails_its_model_and_leaves_the_table() {
         "select table_name from information_schema.tables where table_name like 'log\\_\\_%' escape '\\'",
     );
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Builds `tests/fixtures/materializations` twice with `env` and compares every table with
+/// what dbt-core built (`built_by` is the variant of `stamped` that ran: dbt ran DuckDB's).
+fn materializations_twice(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    label: &str,
+    variant: &str,
+    read: impl Fn(&str, &[String]) -> Vec<Vec<String>>,
+) {
+    for _ in 0..2 {
+        let built = strata_env(dir, &["build"], env);
+        assert_eq!(built.code, 0, "{label}: {}\n{}", built.stdout, built.stderr);
+    }
+    for (table, columns, rows) in expected_tables("materializations") {
+        let mut want: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .map(|v| {
+                        if v == "duckdb" {
+                            variant.to_string()
+                        } else {
+                            v
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        want.sort();
+        let mut got = read(&table, &columns);
+        got.sort();
+        assert!(
+            same_rows(&got, &want),
+            "{label}: `{table}` differs from dbt's: {got:?} vs {want:?}"
+        );
+    }
+}
+
+/// Custom materializations (`{% materialization name, adapter %}`) run as dbt runs them: the
+/// variant for the warehouse (else `default`), with `sql`, `this`, `pre_hooks`/`post_hooks`
+/// through `run_hooks`, `should_full_refresh()`, `load_cached_relation`, statements, and the
+/// relations it returns; a model reading one waits for it.
+#[test]
+fn custom_materializations_build_what_dbt_builds_on_duckdb() {
+    let dir = fixture("materializations");
+    std::fs::write(
+        dir.path().join("profiles.yml"),
+        "materializations:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: target/m.duckdb}\n",
+    )
+    .expect("profiles");
+    let db = dir.path().join("target/m.duckdb");
+    materializations_twice(dir.path(), &[], "DuckDB", "duckdb", |table, columns| {
+        query(
+            &db,
+            &format!(
+                "select {} from main.{table}",
+                text_columns(columns, "varchar")
+            ),
+        )
+    });
+    // A full refresh starts the appended table again, as the macro says.
+    let refreshed = strata(dir.path(), &["build", "--full-refresh"]);
+    assert_eq!(refreshed.code, 0, "{}", refreshed.stderr);
+    assert_eq!(
+        query(&db, "select count(*) from main.readings_log"),
+        [["3"]]
+    );
+}
+
+#[test]
+fn custom_materializations_build_what_dbt_builds_on_postgres() {
+    let Some(pg) = crate::postgres::Database::create("materializations") else {
+        return;
+    };
+    let dir = fixture("materializations");
+    std::fs::write(
+        dir.path().join("profiles.yml"),
+        format!(
+            "materializations:\n  target: pg\n  outputs:\n    pg:\n      type: postgres\n      host: 127.0.0.1\n      user: postgres\n      dbname: {}\n      schema: mat\n      sslmode: disable\n",
+            pg.name
+        ),
+    )
+    .expect("profiles");
+    materializations_twice(
+        dir.path(),
+        &[],
+        "PostgreSQL",
+        "default",
+        |table, columns| {
+            pg.query(&format!(
+                "select concat_ws(chr(31), {}) from mat.{table}",
+                text_columns(columns, "text")
+            ))
+            .lines()
+            .map(|l| l.split('\u{1f}').map(str::to_string).collect())
+            .collect()
+        },
+    );
+}
+
+/// A materialization no macro defines is an error naming the model; a failing one fails its
+/// model with the macro's file and line and skips what reads it.
+#[test]
+fn an_unknown_or_failing_materialization_is_named() {
+    let dir = project(&[
+        ("project.yml", "name: mats\n"),
+        (
+            "macros/m.sql",
+            "{% materialization fragile, default %}\n  {% call statement('main') %}select * from no_such_table{% endcall %}\n  {{ return({'relations': [this]}) }}\n{% endmaterialization %}\n",
+        ),
+        (
+            "models/a.sql",
+            "{{ config(materialized='fragil') }}\nselect 1 as x\n",
+        ),
+    ]);
+    let run = strata(dir.path(), &["build"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("unknown materialization `fragil` for model `a`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("models/a.sql"), "{}", run.stderr);
+
+    std::fs::write(
+        dir.path().join("models/a.sql"),
+        "{{ config(materialized='fragile') }}\nselect 1 as x\n",
+    )
+    .expect("model");
+    std::fs::write(
+        dir.path().join("models/b.sql"),
+        "select * from {{ ref('a') }}\n",
+    )
+    .expect("model");
+    let failed = strata(dir.path(), &["build"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(failed.stderr.contains("no_such_table"), "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("macros/m.sql:2"),
+        "{}",
+        failed.stderr
+    );
+    assert!(failed.stderr.contains("SKIP=1"), "{}", failed.stderr);
+
+    // A project's own `table` materialization is not run, and says so.
+    std::fs::write(
+        dir.path().join("macros/table.sql"),
+        "{% materialization table, default %}{{ return({'relations': [this]}) }}{% endmaterialization %}\n",
+    )
+    .expect("macro");
+    let parsed = strata(dir.path(), &["parse"]);
+    assert_eq!(parsed.code, 0, "{}", parsed.stderr);
+    assert!(
+        parsed
+            .stderr
+            .contains("`{% materialization table %}` is not run: strata builds `table` models with its own plans"),
+        "{}",
+        parsed.stderr
+    );
+    assert!(
+        parsed.stderr.contains("macros/table.sql:1"),
+        "{}",
+        parsed.stderr
+    );
+}
+
+/// The same on Trino (the stand-in's Iceberg catalog), where `stamped` runs its default variant.
+#[test]
+fn custom_materializations_build_what_dbt_builds_on_trino() {
+    if !crate::lake::stand_in("materializations_trino") {
+        return;
+    }
+    let schema = format!("materializations_{}", std::process::id());
+    let dir = fixture("materializations");
+    std::fs::write(
+        dir.path().join("profiles.yml"),
+        format!(
+            "materializations:\n  target: trino\n  outputs:\n    trino:\n      type: trino\n      host: 127.0.0.1\n      port: 8090\n      user: strata\n      database: iceberg\n      schema: {schema}\n"
+        ),
+    )
+    .expect("profiles");
+    materializations_twice(dir.path(), &[], "Trino", "default", |table, columns| {
+        let sql = format!(
+            "select {} from iceberg.\"{schema}\".{table}",
+            text_columns(columns, "varchar")
+        );
+        crate::lake::trino(&sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|v| v.as_str().unwrap_or("NULL").to_string())
+                    .collect()
+            })
+            .collect()
+    });
+    crate::lake::drop_schema("iceberg", &schema);
+    crate::lake::drop_schema("iceberg", &format!("{schema}_strata"));
 }
