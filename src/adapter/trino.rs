@@ -361,6 +361,12 @@ impl TrinoAdapter {
                 break Ok(());
             };
             lock(&self.running).insert(id.clone(), next.clone());
+            // A cancel that came before the query was in `running` found nothing to cancel
+            // (it sets the flag before reading `running`): cancel it here.
+            if self.cancelled.admit(sql).is_err() {
+                let _ = self.send(Method::DELETE, &next, None).await;
+                break Err(AdapterError::Cancelled);
+            }
             if let Some(timeout) = self.timeout {
                 if started.elapsed() > timeout {
                     let _ = self.send(Method::DELETE, &next, None).await;

@@ -409,6 +409,14 @@ impl AthenaAdapter {
                 let started = Instant::now();
                 let id = self.start(sql).await?;
                 lock(&self.running).insert(id.clone());
+                // A cancel that came while the query was being started found nothing to
+                // stop: the flag is set before `cancel` reads the running ids, and the id is
+                // in them before this reads the flag, so one of the two stops it.
+                if self.cancelled.admit(sql).is_err() {
+                    self.stop(&id).await;
+                    lock(&self.running).remove(&id);
+                    return Err(AdapterError::Cancelled);
+                }
                 let finished = self.wait(&id, kind_of(sql)).await;
                 lock(&self.running).remove(&id);
                 let spent = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);

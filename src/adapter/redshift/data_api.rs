@@ -307,6 +307,13 @@ impl DataApi {
                     self.submit(sql, &token).await?
                 };
                 lock(&self.running).insert(id.clone());
+                // A cancel that came while it was being submitted found nothing to cancel
+                // (it sets the flag before reading `running`): cancel it here.
+                if self.cancelled.check().is_err() {
+                    self.cancel_statement(&id).await;
+                    lock(&self.running).remove(&id);
+                    return Err(AdapterError::Cancelled);
+                }
                 let finished = self.wait(&id).await;
                 lock(&self.running).remove(&id);
                 let spent = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
