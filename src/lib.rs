@@ -2,7 +2,8 @@
 //! binary.
 //!
 //! Data flows one way through the rooms: [`project`] loads files, [`template`] renders Jinja,
-//! [`manifest`] runs the parse phase, [`graph`] builds the DAG and selects, [`compile`] renders
+//! [`manifest`] runs the parse phase, [`changes`] compares it with a previous run's artifacts,
+//! [`graph`] builds the DAG and selects, [`compile`] renders
 //! selected nodes to SQL (checked by [`sql`]) reading landing files as [`landing`] plans,
 //! [`run`] prepares and schedules the nodes, each of which [`materialize`] turns into a typed
 //! [`plan`] that the warehouse's [`adapter`] lowers and runs, reading the [`catalog`] and
@@ -12,6 +13,7 @@
 pub mod adapter;
 pub mod artifacts;
 pub mod catalog;
+pub mod changes;
 pub mod cli;
 pub mod compile;
 pub mod data_test;

@@ -86,6 +86,8 @@ struct NodeEntry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     identifier: Option<&'a str>,
     config: BTreeMap<&'a str, &'a Json>,
+    /// The config as written, Jinja unrendered (dbt's field; what `state:modified` compares).
+    unrendered_config: BTreeMap<&'a str, &'a Json>,
     materialized: &'a str,
     tags: &'a [String],
     description: &'a str,
@@ -114,6 +116,9 @@ struct NodeEntry<'a> {
     loaded_at_field: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     external: Option<&'a Json>,
+    /// What a later `--state` comparison compares (strata's extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strata_fingerprint: Option<&'a crate::changes::fingerprint::Fingerprint>,
 }
 
 #[derive(Serialize)]
@@ -123,6 +128,9 @@ struct MacroEntry {
     package_name: String,
     original_file_path: String,
     line: usize,
+    /// SHA-256 of the macro's text (strata's extension; `--state` compares it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checksum: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -149,7 +157,11 @@ fn path_string(path: &std::path::Path) -> String {
     path.to_string_lossy().replace('\\', "/")
 }
 
-fn entry<'a>(node: &'a Node, compiled: Option<&'a Compiled>) -> NodeEntry<'a> {
+fn entry<'a>(
+    node: &'a Node,
+    compiled: Option<&'a Compiled>,
+    fingerprint: Option<&'a crate::changes::fingerprint::Fingerprint>,
+) -> NodeEntry<'a> {
     let compiled_node = compiled.and_then(|c| c.nodes.get(&node.unique_id));
     NodeEntry {
         unique_id: &node.unique_id,
@@ -173,13 +185,20 @@ fn entry<'a>(node: &'a Node, compiled: Option<&'a Compiled>) -> NodeEntry<'a> {
             .iter()
             .map(|(k, v)| (k.as_str(), v))
             .collect(),
+        unrendered_config: node
+            .unrendered_config
+            .as_ref()
+            .unwrap_or(&node.config_map)
+            .iter()
+            .map(|(k, v)| (k.as_str(), v))
+            .collect(),
         materialized: node.config.materialized.as_str(),
         tags: &node.config.tags,
         description: &node.description,
         columns: &node.columns,
         depends_on: DependsOn {
             nodes: &node.depends_on,
-            macros: Vec::new(),
+            macros: fingerprint.map(|f| f.macros.clone()).unwrap_or_default(),
         },
         refs: node
             .refs
@@ -225,6 +244,7 @@ fn entry<'a>(node: &'a Node, compiled: Option<&'a Compiled>) -> NodeEntry<'a> {
             .as_ref()
             .and_then(|s| s.loaded_at_field.as_deref()),
         external: node.source.as_ref().and_then(|s| s.external.as_ref()),
+        strata_fingerprint: fingerprint,
     }
 }
 
@@ -233,22 +253,32 @@ fn entry<'a>(node: &'a Node, compiled: Option<&'a Compiled>) -> NodeEntry<'a> {
 struct Entries<'a> {
     nodes: Vec<&'a Node>,
     compiled: Option<&'a Compiled>,
+    fingerprints: &'a BTreeMap<NodeId, crate::changes::fingerprint::Fingerprint>,
 }
 
 impl<'a> Entries<'a> {
-    fn new(mut nodes: Vec<&'a Node>, compiled: Option<&'a Compiled>) -> Self {
+    fn new(
+        mut nodes: Vec<&'a Node>,
+        compiled: Option<&'a Compiled>,
+        fingerprints: &'a BTreeMap<NodeId, crate::changes::fingerprint::Fingerprint>,
+    ) -> Self {
         nodes.sort_unstable_by(|a, b| a.unique_id.0.cmp(&b.unique_id.0));
-        Entries { nodes, compiled }
+        Entries {
+            nodes,
+            compiled,
+            fingerprints,
+        }
     }
 }
 
 impl Serialize for Entries<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(
-            self.nodes
-                .iter()
-                .map(|node| (node.unique_id.0.as_str(), entry(node, self.compiled))),
-        )
+        serializer.collect_map(self.nodes.iter().map(|node| {
+            (
+                node.unique_id.0.as_str(),
+                entry(node, self.compiled, self.fingerprints.get(&node.unique_id)),
+            )
+        }))
     }
 }
 
@@ -259,7 +289,7 @@ pub fn graph_json(manifest: &Manifest) -> serde_json::Value {
     let mut nodes = serde_json::Map::new();
     let mut sources = serde_json::Map::new();
     for node in manifest.nodes.values() {
-        let value = serde_json::to_value(entry(node, None)).unwrap_or_default();
+        let value = serde_json::to_value(entry(node, None, None)).unwrap_or_default();
         if node.resource_type == ResourceType::Source {
             sources.insert(node.unique_id.0.clone(), value);
         } else {
@@ -303,9 +333,10 @@ pub fn write_manifest(
             nodes.push(node);
         }
     }
+    let fingerprints = crate::changes::fingerprint::fingerprints(manifest, engine);
     let (nodes, sources) = (
-        Entries::new(nodes, compiled),
-        Entries::new(sources, compiled),
+        Entries::new(nodes, compiled, &fingerprints),
+        Entries::new(sources, compiled, &fingerprints),
     );
     for children in child_map.values_mut() {
         children.sort();
@@ -313,7 +344,7 @@ pub fn write_manifest(
     let disabled = manifest
         .disabled
         .values()
-        .map(|n| (n.unique_id.0.as_str(), vec![entry(n, None)]))
+        .map(|n| (n.unique_id.0.as_str(), vec![entry(n, None, None)]))
         .collect();
     let macros = engine
         .macros()
@@ -330,6 +361,10 @@ pub fn write_manifest(
             (
                 unique_id.clone(),
                 MacroEntry {
+                    checksum: engine
+                        .macro_graph()
+                        .get(package, name)
+                        .map(|m| m.checksum.clone()),
                     unique_id,
                     name: name.clone(),
                     package_name: package.clone(),

@@ -162,6 +162,18 @@ pub struct SelectArgs {
     /// A named selector from selectors.yml
     #[arg(long, value_name = "NAME")]
     pub selector: Option<String>,
+    /// The target folder of a previous run (its manifest.json, strata's or dbt's) that
+    /// `state:` and `result:` selectors and --defer compare with [env: STRATA_STATE, DBT_STATE]
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Read unselected parents the current target lacks from the --state run's relations
+    /// [env: STRATA_DEFER, DBT_DEFER]
+    #[arg(long)]
+    pub defer: bool,
+    /// With --defer, read unselected parents from the --state run's relations even where
+    /// the current target has them [env: STRATA_FAVOR_STATE, DBT_FAVOR_STATE]
+    #[arg(long)]
+    pub favor_state: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -34,8 +34,19 @@ pub fn run(settings: &Settings, args: &CompileArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
+    let deferred = match deferral(settings, &session) {
+        None => Default::default(),
+        Some(deferral) => match deferred_parents(&session, &selected, &deferral) {
+            Ok(deferred) => deferred,
+            Err(diagnostic) => {
+                settings.printer.diagnostic(&diagnostic);
+                return Ok(EXIT_FAILURE);
+            }
+        },
+    };
     let options = CompileOptions {
         write: true,
+        deferred,
         ..CompileOptions::default()
     };
     let compiled = match crate::compile::compile(
@@ -111,4 +122,55 @@ pub fn run(settings: &Settings, args: &CompileArgs) -> anyhow::Result<u8> {
     ));
     session.finish(compiled);
     Ok(EXIT_OK)
+}
+
+/// `--defer`'s previous run, where the command asks for it.
+pub fn deferral(
+    settings: &Settings,
+    session: &session::Session,
+) -> Option<crate::run::prepare::Deferral> {
+    match (settings.defer, &session.baseline) {
+        (super::settings::Defer::Off, _) | (_, None) => None,
+        (defer, Some(baseline)) => Some(crate::run::prepare::Deferral {
+            relations: baseline.relations(),
+            always: defer == super::settings::Defer::Always,
+        }),
+    }
+}
+
+/// The parents a compile reads from the `--state` run: it connects to see which the
+/// target lacks, as dbt does, unless `--favor-state` takes them all from there.
+fn deferred_parents(
+    session: &session::Session,
+    selected: &[crate::manifest::NodeId],
+    deferral: &crate::run::prepare::Deferral,
+) -> Result<
+    std::collections::HashMap<crate::manifest::NodeId, crate::relation::RelationName>,
+    Diagnostic,
+> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Diagnostic::error(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        if deferral.always {
+            return crate::run::prepare::deferred_parents(&session.manifest, selected, None, deferral)
+                .await
+                .map_err(|e| Diagnostic::error(e.to_string()));
+        }
+        let adapter = crate::adapter::connect(&session.project.target)
+            .await
+            .map_err(|e| {
+                Diagnostic::error(format!(
+                    "cannot connect to target `{}` to see which parents --defer reads from the --state run: {e}",
+                    session.project.target.name
+                ))
+                .with_hint_opt(e.hint())
+            })?;
+        let catalog = crate::catalog::Catalog::new(adapter);
+        crate::run::prepare::deferred_parents(&session.manifest, selected, Some(&catalog), deferral)
+            .await
+            .map_err(|e| Diagnostic::error(e.to_string()).with_hint_opt(e.hint()))
+    })
 }

@@ -78,6 +78,7 @@ async fn run_selected(
             None
         },
         adapter: None,
+        defer: super::compile::deferral(settings, session),
     };
     let prepared = match prepare::prepare(inputs, &selected, &choices).await {
         Ok(prepared) => prepared,

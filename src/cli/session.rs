@@ -22,6 +22,8 @@ pub struct Session {
     pub manifest: Manifest,
     pub graph: Graph,
     pub started: Instant,
+    /// The previous run `--state` names.
+    pub baseline: Option<std::sync::Arc<crate::changes::Baseline>>,
 }
 
 impl Session {
@@ -48,6 +50,18 @@ pub fn open(settings: &Settings, next: Next) -> Result<Session, u8> {
     let started = Instant::now();
     let printer = &settings.printer;
     let project = load_project(settings)?;
+    // The previous run is read first: a wrong `--state` stops the command before it parses.
+    let baseline = match &settings.state {
+        None => None,
+        Some(dir) => match crate::changes::Baseline::read(dir) {
+            Ok(baseline) => Some(std::sync::Arc::new(baseline)),
+            Err(err) => {
+                printer.diagnostic(&err.to_diagnostic());
+                print_error_count(settings, 1);
+                return Err(EXIT_FAILURE);
+            }
+        },
+    };
     let engine = match Engine::new(
         &project,
         EngineOptions {
@@ -108,6 +122,7 @@ pub fn open(settings: &Settings, next: Next) -> Result<Session, u8> {
         manifest,
         graph,
         started,
+        baseline,
     })
 }
 
@@ -211,6 +226,23 @@ pub fn select(
             .map_err(|e| fail(e.to_diagnostic()))?;
         spec.select.union.extend(select.union);
         spec.exclude.union.extend(exclude.union);
+    }
+    // The comparison with the previous run costs every node's fingerprint: made only when a
+    // selector asks it.
+    let compares = [&spec.select, &spec.exclude].iter().any(|s| {
+        s.union.iter().flatten().any(|atom| {
+            matches!(
+                atom.method,
+                selector::Method::State | selector::Method::Result
+            )
+        })
+    });
+    if compares {
+        if let Some(baseline) = &session.baseline {
+            spec.previous = Some(std::sync::Arc::new(
+                baseline.compare(&session.manifest, &session.engine),
+            ));
+        }
     }
     let selected = selector::select(&session.manifest, &session.graph, &spec)
         .map_err(|e| fail(e.to_diagnostic()))?;

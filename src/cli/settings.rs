@@ -18,6 +18,30 @@ pub struct Settings {
     pub command: String,
     /// `--full-refresh`: templates see it as `flags.FULL_REFRESH` (`should_full_refresh()`).
     pub full_refresh: bool,
+    /// `--state`: a previous run's target folder.
+    pub state: Option<PathBuf>,
+    /// `--defer` / `--favor-state`.
+    pub defer: Defer,
+}
+
+/// Where refs to unselected nodes read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Defer {
+    /// The current target, always.
+    #[default]
+    Off,
+    /// The `--state` run's relation where the current target lacks it.
+    Missing,
+    /// The `--state` run's relation always (`--favor-state`).
+    Always,
+}
+
+/// Whether a boolean environment variable is set to a true value.
+fn env_flag(names: &[&str]) -> bool {
+    names.iter().any(|name| {
+        std::env::var(name)
+            .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+    })
 }
 
 fn env_path(names: &[&str]) -> Option<PathBuf> {
@@ -73,6 +97,30 @@ impl Settings {
             super::Command::Init(_) => "init",
             super::Command::Deps(_) => "deps",
         };
+        let selection = match &cli.command {
+            super::Command::Run(args)
+            | super::Command::Seed(args)
+            | super::Command::Build(args)
+            | super::Command::Test(args) => Some(&args.selection),
+            super::Command::Compile(args) => Some(&args.selection),
+            super::Command::Ls(args) => Some(&args.selection),
+            _ => None,
+        };
+        let state = selection
+            .and_then(|s| s.state.clone())
+            .or_else(|| env_path(&["STRATA_STATE", "DBT_STATE"]));
+        let favor = selection.is_some_and(|s| s.favor_state)
+            || env_flag(&["STRATA_FAVOR_STATE", "DBT_FAVOR_STATE"]);
+        let defer = selection.is_some_and(|s| s.defer) || env_flag(&["STRATA_DEFER", "DBT_DEFER"]);
+        let defer = match (defer, favor) {
+            (false, false) => Defer::Off,
+            (_, true) => Defer::Always,
+            (true, false) => Defer::Missing,
+        };
+        if defer != Defer::Off && state.is_none() {
+            return Err(Diagnostic::error("--defer needs --state: the previous run whose relations to read")
+                .with_hint("pass --state DIR with the target folder of the production run (or set STRATA_STATE)"));
+        }
         let full_refresh = match &cli.command {
             super::Command::Run(args)
             | super::Command::Seed(args)
@@ -85,6 +133,8 @@ impl Settings {
             printer,
             command: command.to_string(),
             full_refresh,
+            state,
+            defer,
         })
     }
 }

@@ -64,6 +64,8 @@ pub struct CompileOptions {
     /// tests compile each fixture both ways and compare, so the shortcuts are checked without
     /// debug builds running different code from release builds.
     pub reference: bool,
+    /// Unselected nodes whose refs read another run's relation (`--defer`): node → relation.
+    pub deferred: HashMap<NodeId, RelationName>,
 }
 
 /// The result of compiling a selection.
@@ -91,7 +93,11 @@ struct ManifestResolver {
 impl ManifestResolver {
     /// `files_root` is the project folder when the target reads local files (DuckDB): external
     /// sources then render as readers of their files.
-    fn new(manifest: &Manifest, files_root: Option<&Path>) -> Self {
+    fn new(
+        manifest: &Manifest,
+        files_root: Option<&Path>,
+        deferred: &HashMap<NodeId, RelationName>,
+    ) -> Self {
         let mut refs = HashMap::new();
         let mut sources = HashMap::new();
         let mut externals = HashMap::new();
@@ -103,6 +109,8 @@ impl ManifestResolver {
                             unique_id: node.unique_id.0.clone(),
                             cte_name: format!("__dbt__cte__{}", node.name),
                         }
+                    } else if let Some(relation) = deferred.get(&node.unique_id) {
+                        Resolved::Relation(relation.clone())
                     } else if let Some(relation) = &node.relation {
                         Resolved::Relation(relation.clone())
                     } else {
@@ -214,7 +222,20 @@ impl Resolver for FilesResolver {
 
 /// A resolver for templates that belong to no node (inline SQL, project hooks).
 pub fn resolver(project: &Project, manifest: &Manifest) -> Arc<dyn Resolver> {
-    Arc::new(ManifestResolver::new(manifest, files_root(project)))
+    deferring_resolver(project, manifest, &HashMap::new())
+}
+
+/// [`resolver`], with the refs of `deferred` nodes reading another run's relations.
+pub fn deferring_resolver(
+    project: &Project,
+    manifest: &Manifest,
+    deferred: &HashMap<NodeId, RelationName>,
+) -> Arc<dyn Resolver> {
+    Arc::new(ManifestResolver::new(
+        manifest,
+        files_root(project),
+        deferred,
+    ))
 }
 
 /// The folder external sources' relative locations start from, for targets that read files
@@ -309,7 +330,11 @@ pub fn compile(
     if let Some(precheck) = &manifest.precheck {
         precheck.stop();
     }
-    let base = Arc::new(ManifestResolver::new(manifest, files_root(project)));
+    let base = Arc::new(ManifestResolver::new(
+        manifest,
+        files_root(project),
+        &options.deferred,
+    ));
     let resolver: Arc<dyn Resolver> = base.clone();
     let flavour = crate::adapter::flavour_for(&project.target);
     let dialect = flavour.dialect();

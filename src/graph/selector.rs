@@ -6,7 +6,7 @@
 //! Parsing is separate from evaluation so a bad selector is reported with its position before any
 //! work starts. `state:` and `result:` parse already; they evaluate once run artifacts exist.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use globset::{Glob, GlobMatcher};
@@ -254,6 +254,22 @@ fn parse_atom(atom: &str, input: &str, offset: usize) -> Result<Atom, SelectorEr
                 Some("use `generic` or `singular`".into()),
             ))
         }
+        Method::State if !STATE_VALUES.contains(&value.as_str()) => {
+            return Err(err(
+                consumed,
+                format!("unknown state `{value}`"),
+                did_you_mean(&value, STATE_VALUES.iter().copied())
+                    .or(Some(format!("use one of {}", STATE_VALUES.join(", ")))),
+            ))
+        }
+        Method::Result if !RESULT_VALUES.contains(&value.as_str()) => {
+            return Err(err(
+                consumed,
+                format!("unknown result `{value}`"),
+                did_you_mean(&value, RESULT_VALUES.iter().copied())
+                    .or(Some(format!("use one of {}", RESULT_VALUES.join(", ")))),
+            ))
+        }
         _ => {}
     }
     Ok(Atom {
@@ -274,7 +290,79 @@ pub struct SelectionSpec {
     pub resource_types: Vec<ResourceType>,
     /// Add tests whose parents are selected (dbt's eager indirect selection).
     pub indirect_tests: bool,
+    /// A previous run to compare with (`--state`): what `state:` and `result:` select.
+    pub previous: Option<std::sync::Arc<PreviousRun>>,
 }
+
+/// What changed in one node since a previous run, part by part (dbt's `state:modified.*`,
+/// with `vars` for the vars and environment variables its render read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub body: bool,
+    pub configs: bool,
+    pub relation: bool,
+    pub persisted_descriptions: bool,
+    pub macros: bool,
+    pub contract: bool,
+    pub vars: bool,
+}
+
+impl Changes {
+    pub fn any(&self) -> bool {
+        self.body
+            || self.configs
+            || self.relation
+            || self.persisted_descriptions
+            || self.macros
+            || self.contract
+            || self.vars
+    }
+
+    /// The part a `state:modified.<part>` selector names.
+    fn part(&self, part: &str) -> bool {
+        match part {
+            "body" => self.body,
+            "configs" => self.configs,
+            "relation" => self.relation,
+            "persisted_descriptions" => self.persisted_descriptions,
+            "macros" => self.macros,
+            "contract" => self.contract,
+            "vars" => self.vars,
+            _ => false,
+        }
+    }
+}
+
+/// A previous run as `state:` and `result:` selectors see it (built by `changes`).
+#[derive(Debug, Clone, Default)]
+pub struct PreviousRun {
+    /// Nodes it did not have.
+    pub new: BTreeSet<NodeId>,
+    /// Nodes it had.
+    pub old: BTreeSet<NodeId>,
+    /// Nodes it had that changed since, and how.
+    pub changed: BTreeMap<NodeId, Changes>,
+    /// Each node's status in its `run_results.json`, where there was one.
+    pub results: Option<BTreeMap<NodeId, String>>,
+}
+
+/// `state:` values.
+const STATE_VALUES: &[&str] = &[
+    "new",
+    "old",
+    "modified",
+    "unmodified",
+    "modified.body",
+    "modified.configs",
+    "modified.relation",
+    "modified.persisted_descriptions",
+    "modified.macros",
+    "modified.contract",
+    "modified.vars",
+];
+
+/// `result:` values: the statuses `run_results.json` records.
+const RESULT_VALUES: &[&str] = &["success", "error", "fail", "skipped", "pass", "warn"];
 
 /// Why evaluation failed (parsing already succeeded).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -308,10 +396,22 @@ pub fn select(
     let mut selected: BTreeSet<NodeId> = if spec.select.is_empty() {
         manifest.nodes.keys().cloned().collect()
     } else {
-        evaluate(manifest, graph, &spec.select, indirect.as_ref())?
+        evaluate(
+            manifest,
+            graph,
+            &spec.select,
+            indirect.as_ref(),
+            spec.previous.as_deref(),
+        )?
     };
     if !spec.exclude.is_empty() {
-        let excluded = evaluate(manifest, graph, &spec.exclude, indirect.as_ref())?;
+        let excluded = evaluate(
+            manifest,
+            graph,
+            &spec.exclude,
+            indirect.as_ref(),
+            spec.previous.as_deref(),
+        )?;
         selected.retain(|id| !excluded.contains(id));
     }
     if !spec.resource_types.is_empty() {
@@ -364,12 +464,13 @@ fn evaluate(
     graph: &Graph,
     selection: &Selection,
     indirect: Option<&TestIndex<'_>>,
+    previous: Option<&PreviousRun>,
 ) -> Result<BTreeSet<NodeId>, SelectError> {
     let mut union = BTreeSet::new();
     for intersection in &selection.union {
         let mut acc: Option<BTreeSet<NodeId>> = None;
         for atom in intersection {
-            let mut matched = evaluate_atom(manifest, graph, atom)?;
+            let mut matched = evaluate_atom(manifest, graph, atom, previous)?;
             if let Some(index) = indirect {
                 index.expand(&mut matched);
             }
@@ -387,19 +488,50 @@ fn evaluate_atom(
     manifest: &Manifest,
     graph: &Graph,
     atom: &Atom,
+    previous: Option<&PreviousRun>,
 ) -> Result<BTreeSet<NodeId>, SelectError> {
     let base: BTreeSet<NodeId> = match &atom.method {
         Method::State => {
-            return Err(SelectError::Unavailable {
-                method: "state".into(),
-                needs: "`--state` artifacts from a previous run".into(),
-            })
+            let Some(previous) = previous else {
+                return Err(SelectError::Unavailable {
+                    method: "state".into(),
+                    needs: "`--state` artifacts from a previous run".into(),
+                });
+            };
+            let value = atom.value.as_str();
+            manifest
+                .nodes
+                .keys()
+                .filter(|id| match value {
+                    "new" => previous.new.contains(*id),
+                    "old" => previous.old.contains(*id),
+                    "modified" => {
+                        previous.new.contains(*id)
+                            || previous.changed.get(*id).is_some_and(Changes::any)
+                    }
+                    "unmodified" => {
+                        previous.old.contains(*id) && !previous.changed.contains_key(*id)
+                    }
+                    other => other.strip_prefix("modified.").is_some_and(|part| {
+                        previous.changed.get(*id).is_some_and(|c| c.part(part))
+                    }),
+                })
+                .cloned()
+                .collect()
         }
         Method::Result => {
-            return Err(SelectError::Unavailable {
-                method: "result".into(),
-                needs: "the results of a previous run".into(),
-            })
+            let Some(results) = previous.and_then(|p| p.results.as_ref()) else {
+                return Err(SelectError::Unavailable {
+                    method: "result".into(),
+                    needs: "the results of a previous run".into(),
+                });
+            };
+            manifest
+                .nodes
+                .keys()
+                .filter(|id| results.get(*id).map(String::as_str) == Some(atom.value.as_str()))
+                .cloned()
+                .collect()
         }
         _ => {
             let matcher = Matcher::new(atom);

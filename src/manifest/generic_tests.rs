@@ -358,6 +358,8 @@ fn synthesize_one(
         source: None,
         parse_render: None,
         compile_late: false,
+        unrendered_config: None,
+        inputs: Default::default(),
     };
     Ok((
         Synthesized {

@@ -153,6 +153,14 @@ pub struct Node {
     /// running it, once the relations it may query are built, as dbt does.
     #[serde(skip)]
     pub compile_late: bool,
+    /// Its config as written, where Jinja in the YAML it came from rendered it otherwise
+    /// (`schema: "{{ target.schema }}"`): what a state comparison compares (dbt's
+    /// `unrendered_config`). `None`: the same as `config_map`.
+    #[serde(skip)]
+    pub unrendered_config: Option<ConfigMap>,
+    /// The macros, vars and environment variables its parse render read.
+    #[serde(skip)]
+    pub inputs: crate::template::RenderInputs,
 }
 
 /// A parse-phase render kept for the compile phase.
@@ -456,6 +464,49 @@ pub fn build(
         }
     }
 
+    // The same entries as written, where a YAML file has Jinja (see `SpecFile::unrendered`).
+    let mut raw_patches: std::collections::HashMap<(String, ResourceType, String), &NodeSpec> =
+        std::collections::HashMap::new();
+    for spec in &project.specs {
+        let Some(raw) = &spec.unrendered else {
+            continue;
+        };
+        for (kind, entries) in [
+            (ResourceType::Model, &raw.models),
+            (ResourceType::Seed, &raw.seeds),
+            (ResourceType::Snapshot, &raw.snapshots),
+            (ResourceType::Analysis, &raw.analyses),
+        ] {
+            for entry in entries {
+                raw_patches
+                    .entry((spec.package.clone(), kind, entry.name.clone()))
+                    .or_insert(entry);
+            }
+        }
+    }
+    // Where a node's config came from Jinja, what was written.
+    let unrendered = |package: &str,
+                      pick: fn(&crate::project::ConfigTrees) -> &ConfigTree,
+                      kind: ResourceType,
+                      name: &str|
+     -> Option<Unrendered<'_>> {
+        let spec = raw_patches
+            .get(&(package.to_string(), kind, name.to_string()))
+            .copied();
+        let trees_have_jinja = project.unrendered_configs.is_some()
+            || project
+                .package(package)
+                .is_some_and(|p| p.unrendered_configs.is_some());
+        (spec.is_some() || trees_have_jinja).then(|| Unrendered {
+            trees: project
+                .unrendered_config_trees(package)
+                .into_iter()
+                .map(pick)
+                .collect(),
+            spec,
+        })
+    };
+
     let mut pending: Vec<Pending> = Vec::new();
 
     // Models.
@@ -471,6 +522,12 @@ pub fn build(
             Arc::from(file.source.as_str()),
             &trees(&file.package, |t| &t.models),
             patch.map(|(spec, path, _)| (*spec, path.clone())),
+            unrendered(
+                &file.package,
+                |t| &t.models,
+                ResourceType::Model,
+                &file.name,
+            ),
             &mut diagnostics,
         );
         pending.push(Pending {
@@ -495,6 +552,12 @@ pub fn build(
             Arc::from(file.source.as_str()),
             &trees(&file.package, |t| &t.analyses),
             patch.map(|(spec, path, _)| (*spec, path.clone())),
+            unrendered(
+                &file.package,
+                |t| &t.analyses,
+                ResourceType::Analysis,
+                &file.name,
+            ),
             &mut diagnostics,
         );
         pending.push(Pending {
@@ -520,6 +583,12 @@ pub fn build(
                 Arc::from(block.body.as_str()),
                 &trees(&file.package, |t| &t.snapshots),
                 patch.map(|(spec, path, _)| (*spec, path.clone())),
+                unrendered(
+                    &file.package,
+                    |t| &t.snapshots,
+                    ResourceType::Snapshot,
+                    &block.name,
+                ),
                 &mut diagnostics,
             );
             node.raw_line_offset = block.line_offset;
@@ -547,6 +616,7 @@ pub fn build(
             Arc::from(sql.as_str()),
             &trees(package, |t| &t.snapshots),
             Some(((*spec), path.clone())),
+            unrendered(package, |t| &t.snapshots, ResourceType::Snapshot, name),
             &mut diagnostics,
         );
         pending.push(Pending {
@@ -566,6 +636,7 @@ pub fn build(
             Arc::from(file.source.as_str()),
             &trees(&file.package, |t| &t.tests),
             None,
+            unrendered(&file.package, |t| &t.tests, ResourceType::Test, &file.name),
             &mut diagnostics,
         );
         node.test = Some(TestInfo {
@@ -597,6 +668,7 @@ pub fn build(
             Arc::from(""),
             &trees(&seed.package, |t| &t.seeds),
             patch.map(|(spec, path, _)| (*spec, path.clone())),
+            unrendered(&seed.package, |t| &t.seeds, ResourceType::Seed, &seed.name),
             &mut diagnostics,
         );
         node.checksum = seed.checksum.clone();
@@ -625,6 +697,10 @@ pub fn build(
                         node.refs = capture.refs;
                         node.sources = capture.sources;
                         merge_into(&mut node.config_map, &capture.config);
+                        if let Some(written) = &mut node.unrendered_config {
+                            merge_into(written, &capture.config);
+                        }
+                        node.inputs = capture.inputs;
                         Ok(node)
                     }
                     Err(err) => {
@@ -672,32 +748,34 @@ pub fn build(
 
     // Sources.
     for spec_file in &project.specs {
-        for source in &spec_file.spec.sources {
-            for table in &source.tables {
+        for (i, source) in spec_file.spec.sources.iter().enumerate() {
+            for (j, table) in source.tables.iter().enumerate() {
                 let folders = spec_file.folders();
                 let package = &spec_file.package;
                 let mut fqn = vec![package.clone()];
                 fqn.extend(folders);
                 fqn.push(source.name.clone());
                 fqn.push(table.name.clone());
-                let mut config_map = ConfigMap::new();
-                for tree in trees(package, |t| &t.sources) {
-                    tree.apply(&fqn, &mut config_map);
-                }
-                merge_into(&mut config_map, &source.config);
-                merge_into(&mut config_map, &table.config);
-                for (key, value) in [
-                    ("tags", &source.tags),
-                    ("tags", &table.tags),
-                    ("meta", &source.meta),
-                    ("meta", &table.meta),
-                ] {
-                    if let Some(value) = value {
-                        let mut overlay = ConfigMap::new();
-                        overlay.insert(key.to_string(), value.clone());
-                        merge_into(&mut config_map, &overlay);
-                    }
-                }
+                let config_map =
+                    source_config(&fqn, &trees(package, |t| &t.sources), source, table);
+                // Its definition as written (the same file parsed without rendering its
+                // Jinja, so the same positions), which a state comparison compares.
+                let written = spec_file
+                    .unrendered
+                    .as_ref()
+                    .and_then(|raw| raw.sources.get(i))
+                    .and_then(|raw| Some((raw, raw.tables.get(j)?)))
+                    .unwrap_or((source, table));
+                let raw_trees: Vec<&ConfigTree> = project
+                    .unrendered_config_trees(package)
+                    .into_iter()
+                    .map(|t| &t.sources)
+                    .collect();
+                let unrendered_config = Some(source_definition(
+                    source_config(&fqn, &raw_trees, written.0, written.1),
+                    written.0,
+                    written.1,
+                ));
                 let config = resolve_config(
                     &config_map,
                     Materialization::Table,
@@ -740,6 +818,8 @@ pub fn build(
                     }),
                     parse_render: None,
                     compile_late: false,
+                    unrendered_config,
+                    inputs: Default::default(),
                 };
                 nodes.push(node);
             }
@@ -1207,26 +1287,21 @@ pub(crate) fn columns_of(specs: &[ColumnSpec]) -> IndexMap<String, Column> {
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn base_node(
-    kind: ResourceType,
-    project_name: &str,
-    name: &str,
-    path: &Path,
-    fqn: Vec<String>,
-    raw_sql: Arc<str>,
-    trees: &[&ConfigTree],
-    patch: Option<(&NodeSpec, PathBuf)>,
-    diagnostics: &mut Diagnostics,
-) -> Node {
+/// A node's config sources as written, Jinja unrendered (see `SpecFile::unrendered`).
+struct Unrendered<'a> {
+    trees: Vec<&'a ConfigTree>,
+    /// Its YAML entry as written, when its file has Jinja.
+    spec: Option<&'a NodeSpec>,
+}
+
+/// A node's config from the project's config trees, then its YAML entry (`tags`, `meta`,
+/// `docs`, then `config:`), later ones winning.
+fn merged_config(fqn: &[String], trees: &[&ConfigTree], spec: Option<&NodeSpec>) -> ConfigMap {
     let mut config_map = ConfigMap::new();
     for tree in trees {
-        tree.apply(&fqn, &mut config_map);
+        tree.apply(fqn, &mut config_map);
     }
-    let mut description = String::new();
-    let mut columns = IndexMap::new();
-    let mut patch_path = None;
-    if let Some((spec, spec_path)) = patch {
+    if let Some(spec) = spec {
         let mut overlay: ConfigMap = ConfigMap::new();
         for (key, value) in [
             ("tags", &spec.tags),
@@ -1239,6 +1314,42 @@ fn base_node(
         }
         merge_into(&mut config_map, &overlay);
         merge_into(&mut config_map, &spec.config);
+    }
+    config_map
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a node's parts come from this many places; a struct would only rename them"
+)]
+fn base_node(
+    kind: ResourceType,
+    project_name: &str,
+    name: &str,
+    path: &Path,
+    fqn: Vec<String>,
+    raw_sql: Arc<str>,
+    trees: &[&ConfigTree],
+    patch: Option<(&NodeSpec, PathBuf)>,
+    unrendered: Option<Unrendered<'_>>,
+    diagnostics: &mut Diagnostics,
+) -> Node {
+    let config_map = merged_config(&fqn, trees, patch.as_ref().map(|(spec, _)| *spec));
+    // What was written, where it differs from what rendered: the rendered entry stands for
+    // a YAML file without Jinja.
+    let unrendered_config = unrendered
+        .map(|u| {
+            merged_config(
+                &fqn,
+                &u.trees,
+                u.spec.or(patch.as_ref().map(|(spec, _)| *spec)),
+            )
+        })
+        .filter(|written| *written != config_map);
+    let mut description = String::new();
+    let mut columns = IndexMap::new();
+    let mut patch_path = None;
+    if let Some((spec, spec_path)) = patch {
         description = spec.description.clone().unwrap_or_default();
         columns = columns_of(&spec.columns);
         patch_path = Some(spec_path);
@@ -1268,6 +1379,8 @@ fn base_node(
         source: None,
         parse_render: None,
         compile_late: false,
+        unrendered_config,
+        inputs: Default::default(),
     }
 }
 
@@ -1349,6 +1462,72 @@ fn relation_for(
 /// before the node renders (the project's own naming macros run after the render).
 /// Where a source table lives: its source's database and schema (the source's name by default)
 /// and its identifier (its name by default).
+/// A source table's config: the project's `sources:` trees, then the source's and the table's
+/// `config:`, `tags` and `meta`.
+fn source_config(
+    fqn: &[String],
+    trees: &[&ConfigTree],
+    source: &crate::project::files::SourceSpec,
+    table: &crate::project::files::SourceTableSpec,
+) -> ConfigMap {
+    let mut config_map = ConfigMap::new();
+    for tree in trees {
+        tree.apply(fqn, &mut config_map);
+    }
+    merge_into(&mut config_map, &source.config);
+    merge_into(&mut config_map, &table.config);
+    for (key, value) in [
+        ("tags", &source.tags),
+        ("tags", &table.tags),
+        ("meta", &source.meta),
+        ("meta", &table.meta),
+    ] {
+        if let Some(value) = value {
+            let mut overlay = ConfigMap::new();
+            overlay.insert(key.to_string(), value.clone());
+            merge_into(&mut config_map, &overlay);
+        }
+    }
+    config_map
+}
+
+/// A source table's config with what else defines it (where it lives, its freshness, its
+/// files), as a state comparison compares it.
+fn source_definition(
+    mut config: ConfigMap,
+    source: &crate::project::files::SourceSpec,
+    table: &crate::project::files::SourceTableSpec,
+) -> ConfigMap {
+    let text = |v: &Option<String>| v.clone().map(Json::from).unwrap_or(Json::Null);
+    for (key, value) in [
+        ("database", text(&source.database)),
+        ("schema", text(&source.schema)),
+        ("identifier", text(&table.identifier)),
+        (
+            "loaded_at_field",
+            text(
+                &table
+                    .loaded_at_field
+                    .clone()
+                    .or(source.loaded_at_field.clone()),
+            ),
+        ),
+        (
+            "freshness",
+            table
+                .freshness
+                .clone()
+                .or(source.freshness.clone())
+                .unwrap_or(Json::Null),
+        ),
+        ("external", table.external.clone().unwrap_or(Json::Null)),
+        ("quoting", source.quoting.clone().unwrap_or(Json::Null)),
+    ] {
+        config.insert(key.to_string(), value);
+    }
+    config
+}
+
 fn source_relation(
     project: &Project,
     source: &crate::project::files::SourceSpec,

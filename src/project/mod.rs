@@ -227,6 +227,10 @@ pub struct SpecFile {
     pub folders: Vec<String>,
     pub text: String,
     pub spec: SchemaFile,
+    /// The file as written, without its Jinja rendered: only where it has some (elsewhere
+    /// `spec` is the same). A state comparison compares what was written, so that a change of
+    /// target alone (`schema: "{{ target.schema }}"`) changes nothing.
+    pub unrendered: Option<SchemaFile>,
     /// Lines of its `name:` entries.
     pub entries: yaml::EntryIndex,
 }
@@ -270,6 +274,9 @@ pub struct Project {
     /// Absolute path of the target folder (artifacts, compiled SQL).
     pub target_path: PathBuf,
     pub configs: ConfigTrees,
+    /// The config trees as written, without their Jinja rendered: only where the project file
+    /// has some (see [`SpecFile::unrendered`]).
+    pub unrendered_configs: Option<ConfigTrees>,
     pub models: Vec<SqlFile>,
     pub snapshots: Vec<SqlFile>,
     pub analyses: Vec<SqlFile>,
@@ -291,6 +298,8 @@ pub struct Package {
     pub dir: PathBuf,
     pub file: ProjectFile,
     pub configs: ConfigTrees,
+    /// Its config trees as written, where its project file has Jinja.
+    pub unrendered_configs: Option<ConfigTrees>,
     /// Vars as its nodes see them: its own, under the root project's, under `--vars`.
     pub vars: IndexMap<String, Json>,
 }
@@ -307,6 +316,15 @@ impl Project {
         match self.package(package) {
             Some(p) => vec![&p.configs, &self.configs],
             None => vec![&self.configs],
+        }
+    }
+
+    /// [`Project::config_trees`] as written, Jinja unrendered.
+    pub fn unrendered_config_trees(&self, package: &str) -> Vec<&ConfigTrees> {
+        let root = self.unrendered_configs.as_ref().unwrap_or(&self.configs);
+        match self.package(package) {
+            Some(p) => vec![p.unrendered_configs.as_ref().unwrap_or(&p.configs), root],
+            None => vec![root],
         }
     }
 
@@ -396,6 +414,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
     };
     warn_unknown_project_keys(&file, &text, &project_rel, &mut warnings);
     let configs = config_trees(&file, &text, &project_rel, &mut warnings);
+    let unrendered_configs = unrendered_config_trees(&text, &project_path);
 
     let mut errors = Vec::new();
     let root_files = read_files(
@@ -468,6 +487,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
         let mut ignored = Vec::new();
         let package_configs =
             config_trees(&package_file, &package_text, &package_rel, &mut ignored);
+        let package_unrendered = unrendered_config_trees(&package_text, &package_path);
         let files = read_files(
             &root,
             &dir,
@@ -482,6 +502,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
             dir,
             file: package_file,
             configs: package_configs,
+            unrendered_configs: package_unrendered,
             vars: package_vars,
         });
     }
@@ -557,6 +578,7 @@ pub fn load(options: &LoadOptions) -> Result<Project, Vec<ProjectError>> {
         target,
         target_path,
         configs,
+        unrendered_configs,
         models: all.models,
         snapshots: all.snapshots,
         analyses: all.analyses,
@@ -721,6 +743,21 @@ fn warn_unknown_project_keys(
 }
 
 /// The project file's config trees, warning about keys that are neither folders nor configs.
+/// Returns its text unchanged: YAML read as written.
+fn verbatim(text: &str) -> Result<String, String> {
+    Ok(text.to_string())
+}
+
+/// A project file's config trees as written, where it has Jinja (see
+/// [`Project::unrendered_configs`]).
+fn unrendered_config_trees(text: &str, path: &Path) -> Option<ConfigTrees> {
+    if !text.contains("{{") {
+        return None;
+    }
+    let file: ProjectFile = yaml::parse(text, path, &verbatim).ok()?;
+    Some(config_trees(&file, text, path, &mut Vec::new()))
+}
+
 fn config_trees(
     file: &ProjectFile,
     text: &str,
@@ -911,6 +948,10 @@ fn read_files(
         .map(|(path, folders)| {
             let text = read(&root.join(&path))?;
             let spec: SchemaFile = yaml::parse(&text, &path, renderer)?;
+            let unrendered = text
+                .contains("{{")
+                .then(|| yaml::parse(&text, &path, &verbatim).ok())
+                .flatten();
             let entries = yaml::EntryIndex::build(&text);
             Ok(SpecFile {
                 package: package.to_string(),
@@ -918,6 +959,7 @@ fn read_files(
                 folders,
                 text,
                 spec,
+                unrendered,
                 entries,
             })
         })

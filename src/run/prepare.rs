@@ -45,6 +45,17 @@ pub struct Choices {
     /// Share one scan among column tests of a relation: `Some(true)` always, `Some(false)`
     /// never, `None` where the warehouse says it pays.
     pub batch_tests: Option<bool>,
+    /// Refs to unselected nodes read another run's relations (`--defer`).
+    pub defer: Option<Deferral>,
+}
+
+/// `--defer`: where unselected nodes stood in the `--state` run.
+#[derive(Debug, Clone, Default)]
+pub struct Deferral {
+    /// Each node of that run and its relation there.
+    pub relations: HashMap<NodeId, RelationName>,
+    /// Read from there even where the current target has the relation (`--favor-state`).
+    pub always: bool,
 }
 
 /// Why a run stopped before running any node: what to print.
@@ -80,6 +91,8 @@ pub struct Prepared {
     pub warnings: Vec<Diagnostic>,
     pub run_start_hooks: Vec<String>,
     pub run_end_hooks: Vec<String>,
+    /// Unselected parents whose refs read the `--state` run's relations.
+    pub deferred: HashMap<NodeId, RelationName>,
 }
 
 fn adapter_error(err: &crate::adapter::AdapterError) -> Diagnostic {
@@ -223,6 +236,24 @@ pub async fn prepare(
             }
         }
     }
+    let deferred = match &choices.defer {
+        None => HashMap::new(),
+        Some(deferral) => deferred_parents(manifest, selected, Some(&catalog), deferral)
+            .await
+            .map_err(|e| Stopped::one(adapter_error(&e)))?,
+    };
+    if !deferred.is_empty() {
+        let mut names: Vec<String> = deferred
+            .iter()
+            .filter_map(|(id, relation)| Some(format!("{} ({relation})", manifest.get(id)?.name)))
+            .collect();
+        names.sort();
+        printer.info(&format!(
+            "--defer: {} unselected parent(s) read from the --state run: {}",
+            names.len(),
+            names.join(", ")
+        ));
+    }
     let mut listings = crate::landing::Listings::default();
     if !staged_sources.is_empty() {
         stage_landing(
@@ -266,6 +297,7 @@ pub async fn prepare(
             .map(|(id, plan)| (id.clone(), plan.files.clone()))
             .collect(),
         reference: false,
+        deferred: deferred.clone(),
     };
     let compiled = crate::compile::compile(project, manifest, engine, &models, &options)
         .map_err(|d| Stopped::before(d.sorted()))?;
@@ -275,7 +307,7 @@ pub async fn prepare(
     // Each node's storage and settings, resolved before anything runs.
     let mut errors = Vec::new();
     let mut work = Vec::with_capacity(runnable.len());
-    let resolver = crate::compile::resolver(project, manifest);
+    let resolver = crate::compile::deferring_resolver(project, manifest, &deferred);
     for node in &runnable {
         let built = compiled.nodes.get(&node.unique_id);
         let job = match node.resource_type {
@@ -378,6 +410,7 @@ pub async fn prepare(
         warnings,
         run_start_hooks,
         run_end_hooks,
+        deferred,
     })
 }
 
@@ -711,6 +744,59 @@ async fn plan_files(
     Ok((planned, errors))
 }
 
+/// The unselected nodes the selection reads (through ephemeral models too) whose refs read
+/// the `--state` run's relation: every one that run had, with `--favor-state`; else those the
+/// current target (`catalog`, needed then) does not have.
+pub async fn deferred_parents(
+    manifest: &Manifest,
+    selected: &[NodeId],
+    catalog: Option<&Catalog>,
+    deferral: &Deferral,
+) -> Result<HashMap<NodeId, RelationName>, crate::adapter::AdapterError> {
+    let chosen: HashSet<&NodeId> = selected.iter().collect();
+    let mut parents: BTreeSet<&NodeId> = BTreeSet::new();
+    let mut stack: Vec<&NodeId> = selected.iter().collect();
+    let mut seen: HashSet<&NodeId> = HashSet::new();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let Some(node) = manifest.get(id) else {
+            continue;
+        };
+        for parent in &node.depends_on {
+            let Some(parent_node) = manifest.get(parent) else {
+                continue;
+            };
+            if parent_node.is_ephemeral() {
+                stack.push(parent);
+            } else if !chosen.contains(parent)
+                && matches!(
+                    parent_node.resource_type,
+                    ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+                )
+            {
+                parents.insert(parent);
+            }
+        }
+    }
+    let mut deferred = HashMap::new();
+    for id in parents {
+        let (Some(there), Some(node)) = (deferral.relations.get(id), manifest.get(id)) else {
+            continue;
+        };
+        let defer = match (&node.relation, catalog) {
+            _ if deferral.always => true,
+            (Some(here), Some(catalog)) => catalog.kind(here).await?.is_none(),
+            _ => true,
+        };
+        if defer {
+            deferred.insert(id.clone(), there.clone());
+        }
+    }
+    Ok(deferred)
+}
+
 /// `on-run-start` / `on-run-end` from the project file (a string or a list), rendered with the
 /// project's macros, `target` and `var`.
 fn render_project_hooks(
@@ -874,6 +960,7 @@ fn compile_late(
     project: &Project,
     manifest: &Manifest,
     engine: &Engine,
+    deferred: &HashMap<NodeId, RelationName>,
     work: &mut Work,
 ) -> Result<crate::compile::CompiledNode, String> {
     // Its schema exists before its templates run, as dbt creates every schema of a run first:
@@ -893,6 +980,7 @@ fn compile_late(
         },
         files: Default::default(),
         reference: false,
+        deferred: deferred.clone(),
     };
     let describe = |d: &Diagnostic| match &d.location {
         Some(at) => format!("{} ({at})", d.message),
@@ -959,11 +1047,18 @@ pub async fn run(
         mut compiled,
         run_start_hooks,
         run_end_hooks,
+        deferred,
         ..
     } = prepared;
     let compiled_late: std::sync::Mutex<Vec<crate::compile::CompiledNode>> = Default::default();
     let late = |work: &mut Work| -> Result<(), String> {
-        let node = compile_late(inputs.project, inputs.manifest, inputs.engine, work)?;
+        let node = compile_late(
+            inputs.project,
+            inputs.manifest,
+            inputs.engine,
+            &deferred,
+            work,
+        )?;
         compiled_late
             .lock()
             .unwrap_or_else(|p| p.into_inner())

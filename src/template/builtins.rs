@@ -38,6 +38,9 @@ pub fn lookup_var(
     }
 }
 
+/// dbt's prefix for environment variables that hold secrets: never recorded anywhere.
+pub const SECRET_PREFIX: &str = "DBT_ENV_SECRET_";
+
 /// Reads an environment variable, with an optional default.
 pub fn lookup_env_var(name: &str, default: Option<Value>) -> Result<Value, Error> {
     match std::env::var(name) {
@@ -63,13 +66,19 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
         move |state: &State<'_, '_>, name: String, default: Option<Value>| {
             // A package's nodes see the vars merged for that package.
             let root = state.lookup(super::CONTEXT_KEY);
-            let vars = match root
+            let ctx = root
                 .as_ref()
-                .and_then(|v| v.downcast_object_ref::<super::RenderContext>())
-            {
+                .and_then(|v| v.downcast_object_ref::<super::RenderContext>());
+            let vars = match ctx {
                 Some(ctx) => s.vars_for(ctx.package()),
                 None => &s.vars,
             };
+            if let Some(ctx) = ctx {
+                ctx.capture()
+                    .inputs
+                    .vars
+                    .insert(name.clone(), vars.get(&name).cloned());
+            }
             let value = lookup_var(vars, &name, default)?;
             // A var written as Jinja (`"{{ target.schema }}_raw"`) renders where it is read,
             // with the reading node's context, as dbt renders it.
@@ -82,9 +91,24 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
             }
         },
     );
-    env.add_function("env_var", |name: String, default: Option<Value>| {
-        lookup_env_var(&name, default)
-    });
+    env.add_function(
+        "env_var",
+        |state: &State<'_, '_>, name: String, default: Option<Value>| {
+            if let Some(ctx) = state
+                .lookup(super::CONTEXT_KEY)
+                .as_ref()
+                .and_then(|v| v.downcast_object_ref::<super::RenderContext>())
+            {
+                if !name.starts_with(SECRET_PREFIX) {
+                    ctx.capture()
+                        .inputs
+                        .env_vars
+                        .insert(name.clone(), std::env::var(&name).ok());
+                }
+            }
+            lookup_env_var(&name, default)
+        },
+    );
     env.add_function("return", super::macros::return_function);
     env.add_function("__strata_mutable", super::mutable::make_mutable);
     env.add_function("log", log);

@@ -84,6 +84,22 @@ pub struct Capture {
     pub logs: Vec<String>,
     /// What the render read that the other phase may see differently.
     pub reads: PhaseReads,
+    /// What the render's output depends on beyond its own text, for state comparison.
+    pub inputs: RenderInputs,
+}
+
+/// What a render read besides its own source: the project macros it called (directly, through
+/// other macros, or by dispatch), and the vars and environment variables it read with the
+/// values it found. A previous run's record of these tells which nodes a change reaches.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RenderInputs {
+    /// `(template, macro name)` of every macro called.
+    pub macros: std::collections::BTreeSet<(Arc<str>, Arc<str>)>,
+    /// Each var read and the value it had as written (`None`: not set; a default was used).
+    pub vars: std::collections::BTreeMap<String, Option<Json>>,
+    /// Each environment variable read and its value (`None`: not set). Secrets
+    /// (`DBT_ENV_SECRET_…`) are not kept.
+    pub env_vars: std::collections::BTreeMap<String, Option<String>>,
 }
 
 /// One `config.get`/`config.require` in a render.

@@ -139,6 +139,12 @@ impl Object for MacroProxy {
 
     fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
         let root = state.lookup(super::CONTEXT_KEY).unwrap_or(Value::UNDEFINED);
+        if let Some(ctx) = root.downcast_object_ref::<super::RenderContext>() {
+            ctx.capture()
+                .inputs
+                .macros
+                .insert((self.template.clone(), self.name.clone()));
+        }
         let args = eager_caller(state, args)?;
         let template = state.env().get_template(&self.template)?;
         let mut captured = template.render_captured(root)?;

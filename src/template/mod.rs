@@ -7,6 +7,7 @@
 
 pub mod builtin_tests;
 pub mod builtins;
+pub mod calls;
 pub mod context;
 pub mod macros;
 pub mod mutable;
@@ -23,8 +24,8 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde_json::Value as Json;
 
 pub use context::{
-    Capture, ConfigRead, NodeInfo, Phase, PhaseReads, RefCall, RenderContext, Resolved, Resolver,
-    SourceRead,
+    Capture, ConfigRead, NodeInfo, Phase, PhaseReads, RefCall, RenderContext, RenderInputs,
+    Resolved, Resolver, SourceRead,
 };
 use macros::{MacroDef, MacroProxy};
 
@@ -202,6 +203,8 @@ pub struct Engine {
     macros: IndexMap<String, MacroLocation>,
     /// Each package's macros.
     package_macros: IndexMap<String, IndexMap<String, MacroLocation>>,
+    /// Every project and package macro's text and calls, for state comparison.
+    macro_graph: calls::MacroGraph,
 }
 
 impl Engine {
@@ -211,6 +214,18 @@ impl Engine {
         let flavour = crate::adapter::flavour_for(&project.target);
         let style = flavour.template_quote_style();
 
+        let paths: Vec<String> = project
+            .macro_files
+            .iter()
+            .map(|file| file.path.to_string_lossy().replace('\\', "/"))
+            .collect();
+        let macro_graph =
+            calls::MacroGraph::new(
+                &project.name,
+                project.macro_files.iter().zip(&paths).map(|(file, path)| {
+                    (path.as_str(), file.package.as_str(), file.source.as_ref())
+                }),
+            );
         // Every macro file, rewritten (see `macros.rs`), before the environment exists: the
         // namespaces of proxies are run-wide facts renders look bare names up in.
         struct MacroFile {
@@ -371,6 +386,7 @@ impl Engine {
             shared,
             macros: macro_locations,
             package_macros: package_locations,
+            macro_graph,
         })
     }
 
@@ -453,6 +469,11 @@ impl Engine {
     /// Each installed package's macros by name.
     pub fn package_macros(&self) -> &IndexMap<String, IndexMap<String, MacroLocation>> {
         &self.package_macros
+    }
+
+    /// Every project and package macro's text and calls, for state comparison.
+    pub fn macro_graph(&self) -> &calls::MacroGraph {
+        &self.macro_graph
     }
 
     /// Project macros by name.

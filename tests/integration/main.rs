@@ -18,6 +18,7 @@ mod packages;
 mod parse;
 mod plans;
 mod postgres;
+mod pr_checks;
 mod redshift;
 mod run;
 mod state;

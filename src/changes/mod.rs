@@ -1,0 +1,345 @@
+//! What changed since a previous run (`--state DIR`): that run's artifacts read back (strata's
+//! `manifest.json`, or dbt's, for projects moving from dbt), each node's fingerprint compared,
+//! and the previous run's results; what `state:` and `result:` select and what `--defer`
+//! resolves to.
+//!
+//! strata's own manifest carries a fingerprint per node (see [`fingerprint`]), so a
+//! comparison is exact: a macro change marks the nodes that reach it, a var change the nodes
+//! that read it, and a change of target alone marks nothing. dbt's manifest records less
+//! (no vars read, configs rendered where dbt could not keep them unrendered): against it the
+//! comparison is dbt's own (checksums, unrendered configs, macros and their text).
+
+pub mod fingerprint;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as Json;
+
+use crate::graph::selector::{Changes, PreviousRun};
+use crate::manifest::{Manifest, NodeId};
+use crate::relation::RelationName;
+use crate::template::Engine;
+use fingerprint::Fingerprint;
+
+/// Why a previous run's artifacts cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangesError {
+    #[error("no `manifest.json` in `{}`", dir.display())]
+    NoManifest { dir: PathBuf },
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` is not a manifest: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+}
+
+impl ChangesError {
+    pub fn to_diagnostic(&self) -> crate::diagnostic::Diagnostic {
+        use crate::diagnostic::{Diagnostic, Location};
+        match self {
+            ChangesError::NoManifest { .. } => Diagnostic::error(self.to_string()).with_hint(
+                "point --state (or STRATA_STATE / DBT_STATE) at the target folder of the run to compare against, e.g. the production artifacts your CI downloads",
+            ),
+            ChangesError::Io { .. } => Diagnostic::error(self.to_string()),
+            ChangesError::Invalid { path, line, .. } => Diagnostic::error(self.to_string())
+                .at(Location {
+                    path: path.clone(),
+                    line: *line,
+                    column: None,
+                })
+                .with_hint("give --state the folder of a `manifest.json` written by strata or dbt"),
+        }
+    }
+}
+
+/// Who wrote a previous run's manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    Strata,
+    Dbt,
+}
+
+/// One node of a previous run.
+#[derive(Debug, Clone)]
+pub struct PreviousNode {
+    /// Where it was built there (what `--defer` reads).
+    pub relation: Option<RelationName>,
+    pub resource_type: String,
+    /// strata's fingerprint; `None` in dbt's manifest.
+    pub fingerprint: Option<Fingerprint>,
+    /// dbt's record of the node (its manifest entry), where dbt wrote the manifest.
+    pub dbt: Option<Json>,
+}
+
+/// A previous run's artifacts.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    pub dir: PathBuf,
+    pub writer: Writer,
+    pub nodes: HashMap<NodeId, PreviousNode>,
+    /// Macro unique id → checksum of its text.
+    pub macros: HashMap<String, String>,
+    /// dbt's macros' own macro dependencies (to close a node's over), where dbt wrote it.
+    macro_calls: HashMap<String, Vec<String>>,
+    /// Each node's status in the run's `run_results.json`, where it is there.
+    pub results: Option<BTreeMap<NodeId, String>>,
+}
+
+fn read_json(path: &Path) -> Result<Json, ChangesError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ChangesError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| ChangesError::Invalid {
+        path: path.to_path_buf(),
+        line: Some(e.line()),
+        message: e.to_string(),
+    })
+}
+
+/// A relation from a manifest node's `database`, `schema` and `alias` (or `identifier`).
+fn relation_of(node: &Json) -> Option<RelationName> {
+    let text = |key: &str| node.get(key).and_then(Json::as_str).map(str::to_string);
+    let schema = text("schema")?;
+    let identifier = text("alias")
+        .or_else(|| text("identifier"))
+        .or_else(|| text("name"))?;
+    Some(RelationName::new(text("database"), schema, identifier))
+}
+
+impl Baseline {
+    /// Reads `dir/manifest.json` (strata's or dbt's) and, where there, `dir/run_results.json`.
+    pub fn read(dir: &Path) -> Result<Baseline, ChangesError> {
+        let path = dir.join("manifest.json");
+        if !path.is_file() {
+            return Err(ChangesError::NoManifest {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let manifest = read_json(&path)?;
+        let invalid = |message: &str| ChangesError::Invalid {
+            path: path.clone(),
+            line: None,
+            message: message.to_string(),
+        };
+        let generator = manifest
+            .pointer("/metadata/generator")
+            .and_then(Json::as_str);
+        let writer = if generator == Some("strata") {
+            Writer::Strata
+        } else if manifest.pointer("/metadata/dbt_schema_version").is_some() {
+            Writer::Dbt
+        } else {
+            return Err(invalid("it has no `metadata` saying who wrote it"));
+        };
+        let mut nodes = HashMap::new();
+        for section in ["nodes", "sources"] {
+            let Some(entries) = manifest.get(section).and_then(Json::as_object) else {
+                continue;
+            };
+            for (id, entry) in entries {
+                let fingerprint = entry
+                    .get("strata_fingerprint")
+                    .and_then(|f| serde_json::from_value(f.clone()).ok());
+                nodes.insert(
+                    NodeId(id.clone()),
+                    PreviousNode {
+                        relation: relation_of(entry),
+                        resource_type: entry
+                            .get("resource_type")
+                            .and_then(Json::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        fingerprint,
+                        dbt: (writer == Writer::Dbt).then(|| entry.clone()),
+                    },
+                );
+            }
+        }
+        let mut macros = HashMap::new();
+        let mut macro_calls = HashMap::new();
+        if let Some(entries) = manifest.get("macros").and_then(Json::as_object) {
+            for (id, entry) in entries {
+                let checksum = match writer {
+                    Writer::Strata => entry
+                        .get("checksum")
+                        .and_then(Json::as_str)
+                        .map(str::to_string),
+                    Writer::Dbt => entry
+                        .get("macro_sql")
+                        .and_then(Json::as_str)
+                        .map(|sql| crate::util::sha256_hex(sql.as_bytes())),
+                };
+                if let Some(checksum) = checksum {
+                    macros.insert(id.clone(), checksum);
+                }
+                let calls: Vec<String> = entry
+                    .pointer("/depends_on/macros")
+                    .and_then(Json::as_array)
+                    .map(|ids| {
+                        ids.iter()
+                            .filter_map(|i| i.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                macro_calls.insert(id.clone(), calls);
+            }
+        }
+        let results_path = dir.join("run_results.json");
+        let results = if results_path.is_file() {
+            let results = read_json(&results_path)?;
+            Some(
+                results
+                    .get("results")
+                    .and_then(Json::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| {
+                        Some((
+                            NodeId(r.get("unique_id")?.as_str()?.to_string()),
+                            r.get("status")?.as_str()?.to_string(),
+                        ))
+                    })
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        Ok(Baseline {
+            dir: dir.to_path_buf(),
+            writer,
+            nodes,
+            macros,
+            macro_calls,
+            results,
+        })
+    }
+
+    /// Where each of its nodes was built (what `--defer` reads).
+    pub fn relations(&self) -> HashMap<NodeId, RelationName> {
+        self.nodes
+            .iter()
+            .filter_map(|(id, node)| Some((id.clone(), node.relation.clone()?)))
+            .collect()
+    }
+
+    /// A dbt node's macros, closed over the macros those call.
+    fn dbt_macros(&self, node: &Json) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<String> = node
+            .pointer("/depends_on/macros")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.as_str().map(String::from))
+            .collect();
+        while let Some(next) = stack.pop() {
+            if seen.insert(next.clone()) {
+                stack.extend(self.macro_calls.get(&next).cloned().unwrap_or_default());
+            }
+        }
+        seen
+    }
+
+    /// Compares the project as it stands with this run: which nodes are new, and what
+    /// changed in the others.
+    pub fn compare(&self, manifest: &Manifest, engine: &Engine) -> PreviousRun {
+        let now = fingerprint::fingerprints(manifest, engine);
+        let macros_now: HashMap<&str, &str> = engine
+            .macro_graph()
+            .macros()
+            .map(|m| (m.unique_id.as_str(), m.checksum.as_str()))
+            .collect();
+        let mut new = BTreeSet::new();
+        let mut changed = BTreeMap::new();
+        for (id, current) in &now {
+            let Some(previous) = self.nodes.get(id) else {
+                new.insert(id.clone());
+                continue;
+            };
+            let changes = match (&previous.fingerprint, &previous.dbt) {
+                (Some(before), _) => self.against_strata(before, current, &macros_now),
+                (None, Some(entry)) => self.against_dbt(entry, current, &macros_now),
+                (None, None) => Changes {
+                    body: true,
+                    ..Changes::default()
+                },
+            };
+            if changes.any() {
+                changed.insert(id.clone(), changes);
+            }
+        }
+        PreviousRun {
+            new,
+            old: self.nodes.keys().cloned().collect(),
+            changed,
+            results: self.results.clone(),
+        }
+    }
+
+    /// Whether a macro set reached now differs from before, or any of its macros' text.
+    fn macros_differ(
+        &self,
+        before: &BTreeSet<String>,
+        now: &[String],
+        macros_now: &HashMap<&str, &str>,
+    ) -> bool {
+        let now_set: BTreeSet<&str> = now.iter().map(String::as_str).collect();
+        let before_set: BTreeSet<&str> = before.iter().map(String::as_str).collect();
+        if now_set != before_set {
+            return true;
+        }
+        now.iter().any(|id| {
+            self.macros.get(id).map(String::as_str) != macros_now.get(id.as_str()).copied()
+        })
+    }
+
+    fn against_strata(
+        &self,
+        before: &Fingerprint,
+        now: &Fingerprint,
+        macros_now: &HashMap<&str, &str>,
+    ) -> Changes {
+        Changes {
+            body: before.body != now.body,
+            configs: before.configs != now.configs,
+            relation: before.relation != now.relation,
+            persisted_descriptions: before.persisted_descriptions != now.persisted_descriptions,
+            contract: before.contract != now.contract,
+            macros: self.macros_differ(
+                &before.macros.iter().cloned().collect(),
+                &now.macros,
+                macros_now,
+            ),
+            vars: before.vars != now.vars || before.env_vars != now.env_vars,
+        }
+    }
+
+    /// Against dbt's manifest: its file checksums, unrendered configs, macros and
+    /// descriptions (dbt records no vars read).
+    fn against_dbt(
+        &self,
+        entry: &Json,
+        now: &Fingerprint,
+        macros_now: &HashMap<&str, &str>,
+    ) -> Changes {
+        let checksum = entry
+            .pointer("/checksum/checksum")
+            .and_then(Json::as_str)
+            .unwrap_or_default();
+        let is_source = entry.get("resource_type").and_then(Json::as_str) == Some("source");
+        Changes {
+            body: !is_source && checksum != now.body,
+            macros: self.macros_differ(&self.dbt_macros(entry), &now.macros, macros_now),
+            ..Changes::default()
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! PR checks: `state:` selectors against a production run's artifacts (`--state`). One table
+//! of edits over `tests/fixtures/pr_checks`, each made on a fresh copy after a production
+//! parse (target `prod`), and each `state:modified` sub-selector listed on target `ci`: what
+//! every one of them lists is pinned, so a false positive fails as surely as a miss. The
+//! target differs in every case (another schema), and must mark nothing by itself.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::common::{fixture, strata_env};
+
+const PARTS: &[&str] = &[
+    "body",
+    "configs",
+    "relation",
+    "persisted_descriptions",
+    "macros",
+    "contract",
+    "vars",
+];
+
+/// One edit and what each selector must list after it (selectors not named list nothing).
+struct Case {
+    name: &'static str,
+    edit: fn(&Path),
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+    /// `modified`, `new` or a `modified.<part>`, and the node names listed.
+    expected: &'static [(&'static str, &'static [&'static str])],
+}
+
+fn append(path: &Path, text: &str) {
+    let mut current = std::fs::read_to_string(path).expect("read");
+    current.push_str(text);
+    std::fs::write(path, current).expect("write");
+}
+
+fn replace(path: &Path, from: &str, to: &str) {
+    let current = std::fs::read_to_string(path).expect("read");
+    assert!(
+        current.contains(from),
+        "`{from}` is not in {}",
+        path.display()
+    );
+    std::fs::write(path, current.replacen(from, to, 1)).expect("write");
+}
+
+const ORDERS_AND_TESTS: &[&str] = &["not_null_orders_id", "orders", "positive_orders_amount"];
+const SUMMARY_AND_TEST: &[&str] = &["assert_revenue_positive", "summary"];
+
+const CASES: &[Case] = &[
+    Case {
+        name: "nothing but the target changes",
+        edit: |_| {},
+        args: &[],
+        env: &[],
+        expected: &[],
+    },
+    Case {
+        name: "a model's SQL",
+        edit: |dir| {
+            append(
+                &dir.join("models/summary.sql"),
+                "where amount is not null\n",
+            )
+        },
+        args: &[],
+        env: &[],
+        expected: &[
+            ("modified", SUMMARY_AND_TEST),
+            ("modified.body", SUMMARY_AND_TEST),
+        ],
+    },
+    Case {
+        name: "a macro two models reach through a third",
+        edit: |dir| {
+            replace(
+                &dir.join("macros/rounding.sql"),
+                "round({{ expression }}, 2)",
+                "round({{ expression }}, 4)",
+            )
+        },
+        args: &[],
+        env: &[],
+        expected: &[
+            (
+                "modified",
+                &[
+                    "not_null_orders_id",
+                    "orders",
+                    "payments",
+                    "positive_orders_amount",
+                ],
+            ),
+            (
+                "modified.macros",
+                &[
+                    "not_null_orders_id",
+                    "orders",
+                    "payments",
+                    "positive_orders_amount",
+                ],
+            ),
+        ],
+    },
+    Case {
+        name: "another macro of the same file, which nothing calls",
+        edit: |dir| replace(&dir.join("macros/rounding.sql"), "    1\n", "    2\n"),
+        args: &[],
+        env: &[],
+        expected: &[],
+    },
+    Case {
+        name: "a generic test's macro",
+        edit: |dir| replace(&dir.join("macros/positive.sql"), "< 0", "<= 0"),
+        args: &[],
+        env: &[],
+        expected: &[
+            ("modified", &["positive_orders_amount"]),
+            ("modified.macros", &["positive_orders_amount"]),
+        ],
+    },
+    Case {
+        name: "a YAML test's config",
+        edit: |dir| {
+            replace(
+                &dir.join("models/schema.yml"),
+                "          - not_null\n",
+                "          - not_null:\n              config: {severity: warn}\n",
+            )
+        },
+        args: &[],
+        env: &[],
+        expected: &[
+            ("modified", &["not_null_orders_id"]),
+            ("modified.configs", &["not_null_orders_id"]),
+        ],
+    },
+    Case {
+        name: "a seed's rows",
+        edit: |dir| append(&dir.join("seeds/countries.csv"), "JP,Japan,apac\n"),
+        args: &[],
+        env: &[],
+        expected: &[
+            ("modified", &["countries"]),
+            ("modified.body", &["countries"]),
+        ],
+    },
+    Case {
+        name: "a model's config",
+        edit: |dir| {
+            replace(
+                &dir.join("models/schema.yml"),
+                "      alias: order_summary\n",
+                "      alias: order_summary\n      materialized: view\n",
+            )
+        },
+        args: &[],
+        env: &[],
+        expected: &[
+            ("modified", SUMMARY_AND_TEST),
+            ("modified.configs", SUMMARY_AND_TEST),
+        ],
+    },
+    Case {
+        name: "a model's alias",
+        edit: |dir| {
+            replace(
+                &dir.join("models/schema.yml"),
+                "alias: order_summary",
+                "alias: summary_of_orders",
+            )
+        },
+        args: &[],
+        env: &[],
+        expected: &[
+            ("modified", SUMMARY_AND_TEST),
+            ("modified.relation", SUMMARY_AND_TEST),
+        ],
+    },
+    Case {
+        name: "a var one model reads",
+        edit: |_| {},
+        args: &["--vars", "{vip_threshold: 200}"],
+        env: &[],
+        expected: &[
+            ("modified", &["customers"]),
+            ("modified.vars", &["customers"]),
+        ],
+    },
+    Case {
+        name: "an environment variable one model reads",
+        edit: |_| {},
+        args: &[],
+        env: &[("REGION_FILTER", "eu")],
+        expected: &[("modified", &["regions"]), ("modified.vars", &["regions"])],
+    },
+    Case {
+        name: "a description stored as a comment",
+        edit: |dir| {
+            replace(
+                &dir.join("models/schema.yml"),
+                "Every order, in dollars.",
+                "Every order, in US dollars.",
+            )
+        },
+        args: &[],
+        env: &[],
+        expected: &[
+            ("modified", ORDERS_AND_TESTS),
+            ("modified.persisted_descriptions", ORDERS_AND_TESTS),
+        ],
+    },
+    Case {
+        name: "a description not stored anywhere",
+        edit: |dir| {
+            replace(
+                &dir.join("models/schema.yml"),
+                "Customers and what they spent.",
+                "Customers and their spending.",
+            )
+        },
+        args: &[],
+        env: &[],
+        expected: &[],
+    },
+    Case {
+        name: "a new model",
+        edit: |dir| std::fs::write(dir.join("models/fresh.sql"), "select 1 as x\n").expect("model"),
+        args: &[],
+        env: &[],
+        expected: &[("modified", &["fresh"]), ("new", &["fresh"])],
+    },
+];
+
+/// The names `ls --select <selector>` prints, sorted.
+fn listed(dir: &Path, selector: &str, args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
+    let mut command = vec![
+        "ls",
+        "--select",
+        selector,
+        "--state",
+        "prod-artifacts",
+        "--target",
+        "ci",
+        "--output",
+        "name",
+    ];
+    command.extend_from_slice(args);
+    let run = strata_env(dir, &command, env);
+    assert_eq!(run.code, 0, "ls --select {selector}: {}", run.stderr);
+    let mut names: Vec<String> = run.stdout.lines().map(str::to_string).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn state_modified_lists_exactly_what_each_edit_touches() {
+    let mut failures = Vec::new();
+    for case in CASES {
+        let dir = fixture("pr_checks");
+        let parsed = strata_env(dir.path(), &["parse", "--target", "prod"], &[]);
+        assert_eq!(parsed.code, 0, "{}", parsed.stderr);
+        std::fs::create_dir_all(dir.path().join("prod-artifacts")).expect("artifacts");
+        std::fs::copy(
+            dir.path().join("target/manifest.json"),
+            dir.path().join("prod-artifacts/manifest.json"),
+        )
+        .expect("the production manifest");
+        (case.edit)(dir.path());
+        let expected: BTreeMap<&str, &[&str]> = case.expected.iter().copied().collect();
+        let selectors = ["modified", "new"]
+            .into_iter()
+            .map(String::from)
+            .chain(PARTS.iter().map(|p| format!("modified.{p}")));
+        for selector in selectors {
+            let got = listed(
+                dir.path(),
+                &format!("state:{selector}"),
+                case.args,
+                case.env,
+            );
+            let want: Vec<String> = expected
+                .get(selector.as_str())
+                .copied()
+                .unwrap_or_default()
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            if got != want {
+                failures.push(format!(
+                    "{}: state:{selector} listed {got:?}, expected {want:?}",
+                    case.name
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// The fixture with a production build made (target `prod`) and its artifacts copied to
+/// `prod-artifacts/`, as a CI job downloads them; on PostgreSQL both targets share a fresh
+/// database.
+struct Production {
+    dir: tempfile::TempDir,
+    postgres: Option<crate::postgres::Database>,
+}
+
+impl Production {
+    fn build(kind: crate::warehouse::Kind) -> Option<Production> {
+        let dir = fixture("pr_checks");
+        let postgres = match kind {
+            crate::warehouse::Kind::Duckdb => None,
+            crate::warehouse::Kind::Postgres => {
+                let db = crate::postgres::Database::create("pr_checks")?;
+                let output = |schema: &str| {
+                    format!(
+                        "    {schema}:\n      type: postgres\n      host: 127.0.0.1\n      user: postgres\n      dbname: {}\n      schema: {schema}\n      sslmode: disable\n",
+                        db.name
+                    )
+                };
+                std::fs::write(
+                    dir.path().join("profiles.yml"),
+                    format!(
+                        "pr_checks:\n  target: prod\n  outputs:\n{}{}",
+                        output("prod"),
+                        output("ci")
+                    ),
+                )
+                .expect("profiles");
+                Some(db)
+            }
+        };
+        let built = strata_env(dir.path(), &["build", "--target", "prod"], &[]);
+        assert_eq!(built.code, 0, "{}", built.stderr);
+        let artifacts = dir.path().join("prod-artifacts");
+        std::fs::create_dir_all(&artifacts).expect("artifacts");
+        for file in ["manifest.json", "run_results.json"] {
+            std::fs::copy(dir.path().join("target").join(file), artifacts.join(file))
+                .expect("an artifact");
+        }
+        Some(Production { dir, postgres })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Rows of a query, every value as text.
+    fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        match &self.postgres {
+            Some(db) => db
+                .query(sql)
+                .lines()
+                .map(|l| l.split('|').map(str::to_string).collect())
+                .collect(),
+            None => crate::common::query(&self.path().join("target/warehouse.duckdb"), sql),
+        }
+    }
+
+    /// The tables of a schema, sorted.
+    fn tables(&self, schema: &str) -> Vec<String> {
+        let mut tables: Vec<String> = self
+            .query(&format!(
+                "select table_name from information_schema.tables where table_schema = '{schema}'"
+            ))
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect();
+        tables.sort();
+        tables
+    }
+
+    fn compiled(&self, model: &str) -> String {
+        std::fs::read_to_string(
+            self.path()
+                .join(format!("target/compiled/pr_checks/models/{model}.sql")),
+        )
+        .expect("compiled SQL")
+    }
+}
+
+/// A PR build: after a production build into schema `prod`, `build --select state:modified+
+/// --defer --state prod-artifacts` on target `ci` builds only the changed model and what
+/// reads it; its ref to the unchanged `orders` reads production's table, which the compiled
+/// SQL names and the built rows come from. Once `ci` has its own `orders`, that one is read,
+/// unless `--favor-state` asks for production's.
+fn a_pr_build_defers_unchanged_parents_to_production(kind: crate::warehouse::Kind) {
+    let Some(prod) = Production::build(kind) else {
+        return;
+    };
+    replace(
+        &prod.path().join("models/summary.sql"),
+        "from {{ ref('orders') }}",
+        "from {{ ref('orders') }} where amount > 1",
+    );
+    let ci = strata_env(
+        prod.path(),
+        &[
+            "build",
+            "--select",
+            "state:modified+",
+            "--defer",
+            "--state",
+            "prod-artifacts",
+            "--target",
+            "ci",
+        ],
+        &[],
+    );
+    assert_eq!(ci.code, 0, "{}", ci.stderr);
+    assert!(
+        ci.stderr.contains("finished 2 nodes"),
+        "only summary and its test run: {}",
+        ci.stderr
+    );
+    assert_eq!(prod.tables("ci"), ["order_summary"]);
+    let compiled = prod.compiled("summary");
+    assert!(compiled.contains("\"prod\".\"orders\""), "{compiled}");
+    // Production has orders of 12.50, 0.99 and 400.00: two above 1.
+    assert_eq!(
+        prod.query("select orders, cast(revenue * 100 as integer) from ci.order_summary"),
+        [["2", "41250"]]
+    );
+
+    // `ci` gets its own orders, from a seed with one more order: the next PR build reads it.
+    crate::pr_checks::append(&prod.path().join("seeds/raw_orders.csv"), "4,DE,500,c\n");
+    let own = strata_env(
+        prod.path(),
+        &[
+            "build",
+            "--select",
+            "raw_orders",
+            "orders",
+            "--target",
+            "ci",
+        ],
+        &[],
+    );
+    assert_eq!(own.code, 0, "{}", own.stderr);
+    let defer = |favor: bool| {
+        let mut args = vec![
+            "build",
+            "--select",
+            "summary",
+            "--defer",
+            "--state",
+            "prod-artifacts",
+            "--target",
+            "ci",
+        ];
+        if favor {
+            args.push("--favor-state");
+        }
+        let run = strata_env(prod.path(), &args, &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        prod.compiled("summary")
+    };
+    assert!(defer(false).contains("\"ci\".\"orders\""));
+    assert_eq!(prod.query("select orders from ci.order_summary"), [["3"]]);
+    assert!(defer(true).contains("\"prod\".\"orders\""));
+    assert_eq!(prod.query("select orders from ci.order_summary"), [["2"]]);
+}
+
+crate::on_every_warehouse!(a_pr_build_defers_unchanged_parents_to_production);
