@@ -416,6 +416,9 @@ pub fn write_manifest(
 #[derive(Serialize)]
 struct RunResultsFile<'a> {
     metadata: Metadata<'a>,
+    /// How the run was asked for: `which` command and the command line (`argv`), which
+    /// `strata retry` runs again.
+    args: serde_json::Value,
     elapsed_time: f64,
     /// Seconds spent waiting on the warehouse, summed over connections (strata's extension).
     adapter_seconds: f64,
@@ -453,6 +456,10 @@ struct AdapterResponse<'a> {
 }
 
 /// Writes `<target-path>/run_results.json`; returns its path.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the file holds what each of them knows; a struct would only rename them"
+)]
 pub fn write_run_results(
     project: &Project,
     engine: &Engine,
@@ -460,6 +467,8 @@ pub fn write_run_results(
     results: &[crate::run::NodeResult],
     elapsed: f64,
     adapter_seconds: f64,
+    command: &str,
+    invocation: &[String],
 ) -> std::io::Result<PathBuf> {
     let file = RunResultsFile {
         metadata: Metadata::new(
@@ -467,6 +476,7 @@ pub fn write_run_results(
             project,
             engine,
         ),
+        args: serde_json::json!({"which": command, "argv": invocation}),
         elapsed_time: elapsed,
         adapter_seconds,
         results: results

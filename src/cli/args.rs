@@ -91,6 +91,9 @@ pub enum Command {
     /// Install the packages in packages.yml (or dependencies.yml) and pin them in
     /// package-lock.yml
     Deps(DepsArgs),
+    /// Run again, with the same flags, exactly the nodes the last run, seed, test or build
+    /// left in error, failed or skipped (from target/run_results.json)
+    Retry,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -10,6 +10,7 @@ mod deps;
 mod init;
 mod ls;
 mod parse;
+mod retry;
 mod run;
 mod session;
 mod settings;
@@ -73,6 +74,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Clean => clean::run(&settings),
         Command::Init(args) => init::run(&settings, args),
         Command::Deps(args) => deps::run(&settings, args),
+        Command::Retry => retry::run(&settings),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -26,6 +26,16 @@ pub enum Scope {
 }
 
 pub fn run(settings: &Settings, args: &RunArgs, scope: Scope) -> anyhow::Result<u8> {
+    run_only(settings, args, scope, None)
+}
+
+/// [`run`], limited to `only` among what the selection selects (`strata retry`).
+pub fn run_only(
+    settings: &Settings,
+    args: &RunArgs,
+    scope: Scope,
+    only: Option<&std::collections::HashSet<crate::manifest::NodeId>>,
+) -> anyhow::Result<u8> {
     // `seed` compiles nothing; the others compile every selected model and test.
     let next = match scope {
         Scope::Seeds => session::Next::Inspect,
@@ -41,10 +51,13 @@ pub fn run(settings: &Settings, args: &RunArgs, scope: Scope) -> anyhow::Result<
         Scope::Tests => vec![ResourceType::Test],
         Scope::Build => vec![ResourceType::Model, ResourceType::Seed, ResourceType::Test],
     };
-    let selected = match session::select(&session, settings, &args.selection, types) {
+    let mut selected = match session::select(&session, settings, &args.selection, types) {
         Ok(selected) => selected,
         Err(code) => return Ok(code),
     };
+    if let Some(only) = only {
+        selected.retain(|id| only.contains(id));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -122,6 +135,8 @@ async fn run_selected(
         &results,
         elapsed,
         adapter.busy_time().as_secs_f64(),
+        &settings.command,
+        &settings.invocation,
     ) {
         printer.diagnostic(&Diagnostic::error(format!(
             "cannot write `run_results.json`: {e}"

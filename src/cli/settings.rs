@@ -22,6 +22,9 @@ pub struct Settings {
     pub state: Option<PathBuf>,
     /// `--defer` / `--favor-state`.
     pub defer: Defer,
+    /// The command line as given (without the program), kept in `run_results.json` so
+    /// `strata retry` can run it again.
+    pub invocation: Vec<String>,
 }
 
 /// Where refs to unselected nodes read from.
@@ -96,6 +99,7 @@ impl Settings {
             super::Command::Clean => "clean",
             super::Command::Init(_) => "init",
             super::Command::Deps(_) => "deps",
+            super::Command::Retry => "retry",
         };
         let selection = match &cli.command {
             super::Command::Run(args)
@@ -135,6 +139,7 @@ impl Settings {
             full_refresh,
             state,
             defer,
+            invocation: std::env::args().skip(1).collect(),
         })
     }
 }

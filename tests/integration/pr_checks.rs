@@ -463,3 +463,80 @@ fn a_pr_build_defers_unchanged_parents_to_production(kind: crate::warehouse::Kin
 }
 
 crate::on_every_warehouse!(a_pr_build_defers_unchanged_parents_to_production);
+
+/// `strata retry` after a build with one failing model and two skipped descendants reruns
+/// exactly those three, with the build's own flags (`--vars`); `result:` selects them by
+/// status from the run's results.
+#[test]
+fn retry_reruns_exactly_what_failed_or_was_skipped() {
+    let dir = crate::common::project(&[
+        ("project.yml", "name: retried\nmodels:\n  retried:\n    +materialized: table\n"),
+        ("models/a.sql", "select 1 as x\n"),
+        (
+            "models/b.sql",
+            "select x, {{ var('divisor') }} as d, 10 / {{ var('divisor') }} as q from {{ ref('a') }}{% if env_var('B_BREAKS', '0') != '0' %} join no_such_table on true{% endif %}\n",
+        ),
+        ("models/c.sql", "select * from {{ ref('b') }}\n"),
+        ("models/d.sql", "select * from {{ ref('c') }}\n"),
+        ("models/e.sql", "select 2 as y\n"),
+    ]);
+    let first = strata_env(
+        dir.path(),
+        &["build", "--vars", "{divisor: 5}"],
+        &[("B_BREAKS", "1")],
+    );
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(first.stderr.contains("ERROR=1 SKIP=2"), "{}", first.stderr);
+
+    let by_result = |status: &str| {
+        let run = strata_env(
+            dir.path(),
+            &[
+                "ls",
+                "--select",
+                &format!("result:{status}"),
+                "--state",
+                "target",
+                "--output",
+                "name",
+                "--vars",
+                "{divisor: 5}",
+            ],
+            &[],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(by_result("error"), ["b"]);
+    assert_eq!(by_result("skipped"), ["c", "d"]);
+    assert_eq!(by_result("success"), ["a", "e"]);
+
+    // The cause is gone: retry runs b, c and d, and nothing else, with `--vars` as given.
+    let retried = strata_env(dir.path(), &["retry"], &[]);
+    assert_eq!(retried.code, 0, "{}", retried.stderr);
+    let started: Vec<&str> = retried
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" START "))
+        .collect();
+    assert_eq!(started.len(), 3, "{}", retried.stderr);
+    for model in ["main.b ", "main.c ", "main.d "] {
+        assert!(
+            started.iter().any(|l| l.contains(model)),
+            "{model} not rerun: {}",
+            retried.stderr
+        );
+    }
+    let db = dir.path().join("target/retried.duckdb");
+    assert_eq!(
+        crate::common::query(&db, "select d, cast(q as integer) from main.d"),
+        [["5", "2"]]
+    );
+    let again = strata_env(dir.path(), &["retry"], &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("nothing to retry"),
+        "{}",
+        again.stderr
+    );
+}

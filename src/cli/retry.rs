@@ -1,0 +1,114 @@
+//! `strata retry`: the last `run`, `seed`, `test` or `build` again, as it was asked for (its
+//! command line, kept in `run_results.json`), limited to the nodes it left in error, failed or
+//! skipped. Its own `run_results.json` keeps that command line, so a second retry retries what
+//! is still failing.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use clap::Parser;
+use serde_json::Value as Json;
+
+use super::args::{Cli, Command};
+use super::run::Scope;
+use super::settings::Settings;
+use super::{EXIT_FAILURE, EXIT_OK};
+use crate::diagnostic::Diagnostic;
+use crate::manifest::NodeId;
+
+/// The statuses a retry runs again.
+const RETRIED: &[&str] = &["error", "fail", "skipped"];
+
+pub fn run(settings: &Settings) -> anyhow::Result<u8> {
+    let printer = &settings.printer;
+    let fail = |diagnostic: Diagnostic| {
+        printer.diagnostic(&diagnostic);
+        Ok(EXIT_FAILURE)
+    };
+    let project_dir = &settings.load.project_dir;
+    let target_path = crate::project::packages::project_field(project_dir, "target-path")
+        .unwrap_or_else(|| "target".into());
+    let path: PathBuf = project_dir.join(target_path).join("run_results.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(_) => return fail(
+            Diagnostic::error(format!(
+                "no previous run to retry: `{}` is missing",
+                path.display()
+            ))
+            .with_hint(
+                "run `strata build` (or run, seed, test) first; retry reruns what it left failing",
+            ),
+        ),
+    };
+    let results: Json = match serde_json::from_str(&text) {
+        Ok(results) => results,
+        Err(e) => {
+            return fail(
+                Diagnostic::error(format!("`{}` is not valid JSON: {e}", path.display()))
+                    .with_hint("run the command again instead of retrying it"),
+            )
+        }
+    };
+    let argv: Vec<String> = results
+        .pointer("/args/argv")
+        .and_then(Json::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let Ok(cli) = Cli::try_parse_from(std::iter::once("strata".to_string()).chain(argv.clone()))
+    else {
+        return fail(
+            Diagnostic::error(format!(
+                "`{}` does not say how its run was asked for",
+                path.display()
+            ))
+            .with_hint("it was written by an older strata or another tool: run the command again"),
+        );
+    };
+    let (args, scope) = match &cli.command {
+        Command::Run(args) => (args, Scope::Models),
+        Command::Seed(args) => (args, Scope::Seeds),
+        Command::Test(args) => (args, Scope::Tests),
+        Command::Build(args) => (args, Scope::Build),
+        _ => {
+            return fail(Diagnostic::error(
+                "the last run recorded is not a run, seed, test or build",
+            ))
+        }
+    };
+    let retried: HashSet<NodeId> = results
+        .get("results")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r.get("status")
+                .and_then(Json::as_str)
+                .is_some_and(|s| RETRIED.contains(&s))
+        })
+        .filter_map(|r| Some(NodeId(r.get("unique_id")?.as_str()?.to_string())))
+        .collect();
+    let command = argv.join(" ");
+    if retried.is_empty() {
+        printer.info(&format!(
+            "nothing to retry: `strata {command}` left no node in error, failed or skipped"
+        ));
+        return Ok(EXIT_OK);
+    }
+    let mut again = match Settings::resolve(&cli) {
+        Ok(settings) => settings,
+        Err(diagnostic) => return fail(diagnostic),
+    };
+    // The retry's own results keep the command it retried, so another retry retries it too.
+    again.invocation = argv;
+    printer.info(&format!(
+        "retrying {} node(s) of `strata {command}`",
+        retried.len()
+    ));
+    super::run::run_only(&again, args, scope, Some(&retried))
+}
