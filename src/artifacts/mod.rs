@@ -146,6 +146,7 @@ struct ManifestFile<'a> {
     metadata: Metadata<'a>,
     nodes: Entries<'a>,
     sources: Entries<'a>,
+    unit_tests: Entries<'a>,
     macros: BTreeMap<String, MacroEntry>,
     docs: BTreeMap<String, DocEntry<'a>>,
     disabled: BTreeMap<&'a str, Vec<NodeEntry<'a>>>,
@@ -315,6 +316,7 @@ pub fn write_manifest(
 ) -> std::io::Result<PathBuf> {
     let mut nodes: Vec<&Node> = Vec::with_capacity(manifest.nodes.len());
     let mut sources: Vec<&Node> = Vec::new();
+    let mut unit_tests: Vec<&Node> = Vec::new();
     let mut parent_map: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut child_map: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for node in manifest.nodes.values() {
@@ -327,16 +329,17 @@ pub fn write_manifest(
         for dep in &node.depends_on {
             child_map.entry(dep.0.as_str()).or_default().push(id);
         }
-        if node.resource_type == ResourceType::Source {
-            sources.push(node);
-        } else {
-            nodes.push(node);
+        match node.resource_type {
+            ResourceType::Source => sources.push(node),
+            ResourceType::UnitTest => unit_tests.push(node),
+            _ => nodes.push(node),
         }
     }
     let fingerprints = crate::changes::fingerprint::fingerprints(manifest, engine);
-    let (nodes, sources) = (
+    let (nodes, sources, unit_tests) = (
         Entries::new(nodes, compiled, &fingerprints),
         Entries::new(sources, compiled, &fingerprints),
+        Entries::new(unit_tests, compiled, &fingerprints),
     );
     for children in child_map.values_mut() {
         children.sort();
@@ -398,6 +401,7 @@ pub fn write_manifest(
         ),
         nodes,
         sources,
+        unit_tests,
         macros,
         docs,
         disabled,

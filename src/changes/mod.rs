@@ -141,7 +141,7 @@ impl Baseline {
             return Err(invalid("it has no `metadata` saying who wrote it"));
         };
         let mut nodes = HashMap::new();
-        for section in ["nodes", "sources"] {
+        for section in ["nodes", "sources", "unit_tests"] {
             let Some(entries) = manifest.get(section).and_then(Json::as_object) else {
                 continue;
             };

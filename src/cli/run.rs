@@ -48,8 +48,13 @@ pub fn run_only(
     let types = match scope {
         Scope::Models => vec![ResourceType::Model],
         Scope::Seeds => vec![ResourceType::Seed],
-        Scope::Tests => vec![ResourceType::Test],
-        Scope::Build => vec![ResourceType::Model, ResourceType::Seed, ResourceType::Test],
+        Scope::Tests => vec![ResourceType::Test, ResourceType::UnitTest],
+        Scope::Build => vec![
+            ResourceType::Model,
+            ResourceType::Seed,
+            ResourceType::Test,
+            ResourceType::UnitTest,
+        ],
     };
     let mut selected = match session::select(&session, settings, &args.selection, types) {
         Ok(selected) => selected,
@@ -217,6 +222,30 @@ fn report_problems(
                     }));
                 }
                 printer.diagnostic(&diagnostic);
+            }
+            Status::Fail if node.resource_type == ResourceType::UnitTest => {
+                let mut details = Vec::new();
+                if let Some(sample) = &result.sample {
+                    let table = sample
+                        .to_text(40)
+                        .lines()
+                        .map(|line| format!("    {line}"))
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    details.push(format!(
+                        "rows the model should return and did not (missing), and rows it returned that were not expected (unexpected):\n{table}"
+                    ));
+                }
+                if let Some(path) = &sql_path {
+                    details.push(format!("compiled SQL: {path}"));
+                }
+                printer.diagnostic(
+                    &at(Diagnostic::error(format!(
+                        "unit test `{}` failed: the model's rows differ from the expected ones",
+                        node.name
+                    )))
+                    .with_hint(details.join("\n")),
+                );
             }
             Status::Fail | Status::Warn => {
                 let failures = result.failures.unwrap_or(0);

@@ -29,6 +29,7 @@ use crate::relation::{QuoteStyle, RelationName};
 use crate::template::{Engine, Phase, RefCall, Resolved, Resolver, SourceRead};
 
 mod builtin_tests;
+pub mod unit_test;
 
 /// A compiled node.
 #[derive(Debug, Clone)]
@@ -294,7 +295,11 @@ pub fn compile_inline(
 pub fn has_sql(node: &Node) -> bool {
     matches!(
         node.resource_type,
-        ResourceType::Model | ResourceType::Snapshot | ResourceType::Analysis | ResourceType::Test
+        ResourceType::Model
+            | ResourceType::Snapshot
+            | ResourceType::Analysis
+            | ResourceType::Test
+            | ResourceType::UnitTest
     )
 }
 
@@ -308,7 +313,7 @@ pub fn compiled_path(project: &Project, node: &Node) -> PathBuf {
         .join("compiled")
         .join(&project.name);
     match &node.test {
-        Some(test) if test.generic => base
+        Some(test) if test.generic || node.resource_type == ResourceType::UnitTest => base
             .join(&node.original_file_path)
             .join(format!("{}.sql", node.name)),
         _ if node.resource_type == ResourceType::Snapshot => base
@@ -379,6 +384,10 @@ pub fn compile(
         .filter_map(|id| manifest.get(id))
         .filter(|node| has_sql(node))
         .map(|node| {
+            if node.resource_type == ResourceType::UnitTest {
+                return unit_test::compile(project, manifest, engine, node, options)
+                    .map(|compiled| (compiled, Vec::new(), false));
+            }
             // What the SQL reads when it is valid by construction and need not be parsed.
             let mut read_by_construction: Option<Vec<String>> = None;
             // The parse render standing as the SQL: it may have been checked already.

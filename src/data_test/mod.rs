@@ -356,6 +356,62 @@ pub struct BatchSlot {
 
 /// Runs one compiled test against the warehouse; with a batch slot, the failure count comes
 /// from the batch's shared query (the test's own SQL still gives the sample rows).
+/// Runs a unit test's comparison query (see `compile::unit_test`) and compares its two sides
+/// as multisets: it passes when every row the model returned was expected and every expected
+/// row returned, as often. A failure's sample lists the rows on one side only, marked
+/// `missing` (expected, not returned) or `unexpected` (returned, not expected).
+pub async fn run_unit(
+    ctx: &crate::materialize::Context<'_>,
+    sql: &str,
+) -> Result<TestOutcome, AdapterError> {
+    let table = ctx.adapter.query(sql).await?;
+    let side = table.columns.len().saturating_sub(1);
+    let key = |row: &[Cell]| -> Vec<String> { row[..side].iter().map(|c| c.to_string()).collect() };
+    let mut balance: std::collections::BTreeMap<Vec<String>, (i64, Vec<Cell>)> =
+        std::collections::BTreeMap::new();
+    for row in &table.rows {
+        let expected = matches!(row.get(side), Some(Cell::Text(t)) if t == "expected");
+        let entry = balance
+            .entry(key(row))
+            .or_insert_with(|| (0, row[..side].to_vec()));
+        entry.0 += if expected { -1 } else { 1 };
+    }
+    let mut columns = vec![crate::adapter::ColumnInfo {
+        name: "diff".into(),
+        data_type: "text".into(),
+    }];
+    columns.extend(table.columns[..side].iter().cloned());
+    let mut rows = Vec::new();
+    for (count, cells) in balance.values() {
+        let (mark, times) = if *count < 0 {
+            ("missing", -count)
+        } else {
+            ("unexpected", *count)
+        };
+        for _ in 0..times {
+            let mut row = vec![Cell::Text(mark.into())];
+            row.extend(cells.iter().cloned());
+            rows.push(row);
+        }
+    }
+    // Missing rows first, then unexpected ones, each sorted.
+    rows.sort_by(|a, b| {
+        let text = |r: &Vec<Cell>| r.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        text(a).cmp(&text(b))
+    });
+    let failures = rows.len() as i64;
+    Ok(TestOutcome {
+        verdict: if failures == 0 {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        },
+        failures,
+        sample: (failures > 0).then_some(Table { columns, rows }),
+        stored_in: None,
+    })
+}
+
 pub async fn run(
     ctx: &crate::materialize::Context<'_>,
     sql: &str,

@@ -434,13 +434,20 @@ impl<'a> TestIndex<'a> {
     fn new(manifest: &'a Manifest) -> Self {
         let mut by_parent: std::collections::HashMap<&NodeId, Vec<&NodeId>> =
             std::collections::HashMap::new();
-        for node in manifest
-            .nodes
-            .values()
-            .filter(|n| n.resource_type == ResourceType::Test)
-        {
-            for parent in &node.depends_on {
-                by_parent.entry(parent).or_default().push(&node.unique_id);
+        for node in manifest.nodes.values() {
+            match node.resource_type {
+                ResourceType::Test => {
+                    for parent in &node.depends_on {
+                        by_parent.entry(parent).or_default().push(&node.unique_id);
+                    }
+                }
+                // A unit test comes along with the model it tests, not with its inputs.
+                ResourceType::UnitTest => {
+                    if let Some(model) = node.test.as_ref().and_then(|t| t.attached_node.as_ref()) {
+                        by_parent.entry(model).or_default().push(&node.unique_id);
+                    }
+                }
+                _ => {}
             }
         }
         TestIndex { by_parent }
@@ -643,13 +650,14 @@ impl<'a> Matcher<'a> {
                 }
             }
             Method::ResourceType => ResourceType::parse(value) == Some(node.resource_type),
-            Method::TestType => match &node.test {
-                Some(test) => match value {
+            Method::TestType => match (&node.test, node.resource_type) {
+                (_, ResourceType::UnitTest) => value == "unit",
+                (Some(test), _) => match value {
                     "generic" | "schema" => test.generic,
                     "singular" | "data" => !test.generic,
                     _ => false,
                 },
-                None => false,
+                (None, _) => false,
             },
             Method::TestName => node
                 .test

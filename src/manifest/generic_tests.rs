@@ -360,6 +360,7 @@ fn synthesize_one(
         compile_late: false,
         unrendered_config: None,
         inputs: Default::default(),
+        unit: None,
     };
     Ok((
         Synthesized {

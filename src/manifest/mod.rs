@@ -11,6 +11,7 @@
 //! runs ([`SqlPrecheck`]).
 
 pub mod generic_tests;
+pub mod unit_tests;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,8 @@ pub enum ResourceType {
     Source,
     Test,
     Analysis,
+    /// dbt's unit tests: one model's SQL over fixed inputs.
+    UnitTest,
 }
 
 impl ResourceType {
@@ -53,6 +56,7 @@ impl ResourceType {
             ResourceType::Source => "source",
             ResourceType::Test => "test",
             ResourceType::Analysis => "analysis",
+            ResourceType::UnitTest => "unit_test",
         }
     }
 
@@ -64,11 +68,20 @@ impl ResourceType {
             "source" => ResourceType::Source,
             "test" | "data_test" => ResourceType::Test,
             "analysis" => ResourceType::Analysis,
+            "unit_test" => ResourceType::UnitTest,
             _ => return None,
         })
     }
 
-    pub const ALL: [&'static str; 6] = ["model", "seed", "snapshot", "source", "test", "analysis"];
+    pub const ALL: [&'static str; 7] = [
+        "model",
+        "seed",
+        "snapshot",
+        "source",
+        "test",
+        "analysis",
+        "unit_test",
+    ];
 }
 
 /// A node's unique id, as dbt writes it: `model.<project>.<name>`.
@@ -161,6 +174,9 @@ pub struct Node {
     /// The macros, vars and environment variables its parse render read.
     #[serde(skip)]
     pub inputs: crate::template::RenderInputs,
+    /// A unit test's inputs, expected rows and overrides.
+    #[serde(skip)]
+    pub unit: Option<Arc<unit_tests::UnitTest>>,
 }
 
 /// A parse-phase render kept for the compile phase.
@@ -317,6 +333,7 @@ impl Node {
             is_incremental: false,
             model_extra: extra,
             variables: Default::default(),
+            overrides: None,
         }
     }
 }
@@ -820,6 +837,7 @@ pub fn build(
                     compile_late: false,
                     unrendered_config,
                     inputs: Default::default(),
+                    unit: None,
                 };
                 nodes.push(node);
             }
@@ -1090,6 +1108,7 @@ pub fn build(
     }
 
     resolve_dependencies(&mut manifest, root, &failed, &mut diagnostics);
+    unit_tests::add(project, &mut manifest, &mut diagnostics);
     manifest.warnings.extend(project.warnings.iter().cloned());
     if diagnostics.has_errors() {
         diagnostics.extend(manifest.warnings.drain(..));
@@ -1232,7 +1251,7 @@ fn default_materialization(kind: ResourceType) -> Materialization {
         ResourceType::Model | ResourceType::Analysis => Materialization::View,
         ResourceType::Seed => Materialization::Seed,
         ResourceType::Snapshot => Materialization::Snapshot,
-        ResourceType::Test => Materialization::Test,
+        ResourceType::Test | ResourceType::UnitTest => Materialization::Test,
         ResourceType::Source => Materialization::Table,
     }
 }
@@ -1381,6 +1400,7 @@ fn base_node(
         compile_late: false,
         unrendered_config,
         inputs: Default::default(),
+        unit: None,
     }
 }
 

@@ -462,6 +462,8 @@ pub mod aside {
     pub const NEW_ROWS: &str = "new";
     /// The previous table during a swap where DDL is not transactional.
     pub const BACKUP: &str = "backup";
+    /// An empty table whose columns tell a query's column types (unit tests).
+    pub const PROBE: &str = "probe";
 
     const MARK: &str = "__strata_";
 
@@ -493,6 +495,7 @@ pub mod aside {
             super::aside::STAGED,
             super::aside::NEW_ROWS,
             super::aside::BACKUP,
+            super::aside::PROBE,
         ];
         if live.is_empty() || !known.contains(&what) || run_id.is_empty() {
             return None;

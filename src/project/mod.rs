@@ -904,10 +904,11 @@ fn read_files(
     let mut singular_tests = Vec::new();
     for file in read_sql(&test_paths, errors) {
         // `tests/generic/` holds `{% test %}` blocks: they are macros, not singular tests.
-        if file.folders.first().map(String::as_str) == Some("generic") {
-            macro_files.push(file);
-        } else {
-            singular_tests.push(file);
+        match file.folders.first().map(String::as_str) {
+            Some("generic") => macro_files.push(file),
+            // `tests/fixtures/` holds unit tests' fixture files, read by the unit tests.
+            Some("fixtures") => {}
+            _ => singular_tests.push(file),
         }
     }
 

@@ -163,6 +163,45 @@ impl WarehouseAccess for Introspection {
             .map_err(|e| e.to_string())
     }
 
+    fn query_columns(
+        &self,
+        sql: &str,
+        near: &RelationName,
+    ) -> Result<Vec<(String, String)>, String> {
+        let flavour = self.adapter.flavour();
+        let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+        let probe = crate::plan::aside::name(
+            near,
+            crate::plan::aside::PROBE,
+            &run_id,
+            flavour.limits().identifier_length,
+        );
+        self.create_schema(probe.database.as_deref(), &probe.schema)?;
+        self.run_step(&Step::CreateTableAs {
+            relation: probe.clone(),
+            select: format!("select * from ({sql}) as strata_probe where 1 = 0"),
+            storage: flavour.scratch_storage(&probe),
+            replace: false,
+        })?;
+        let found = self.block(self.adapter.relation(&probe));
+        let dropped = self.run_step(&Step::Drop {
+            relation: probe.clone(),
+            kind: RelationKind::Table,
+            cascade: false,
+        });
+        let columns = found
+            .map_err(|e| e.to_string())?
+            .map(|info| {
+                info.columns
+                    .into_iter()
+                    .map(|c| (c.name, c.data_type))
+                    .collect()
+            })
+            .ok_or_else(|| format!("`{probe}`, made to read a query's columns, vanished"))?;
+        dropped?;
+        Ok(columns)
+    }
+
     fn schema_exists(&self, database: Option<&str>, schema: &str) -> Result<bool, String> {
         self.block(self.adapter.schema_exists(database, schema))
             .map_err(|e| e.to_string())

@@ -123,12 +123,19 @@ pub struct TestWork {
     pub batch: Option<crate::data_test::BatchSlot>,
 }
 
+/// A unit test to run: its comparison query (empty until it compiles, right before it runs).
+#[derive(Debug, Clone, Default)]
+pub struct UnitTestWork {
+    pub sql: String,
+}
+
 /// What one node runs.
 #[derive(Debug, Clone)]
 pub enum Job {
     Seed(SeedWork),
     Model(Box<ModelWork>),
     Test(TestWork),
+    Unit(UnitTestWork),
 }
 
 /// One node of the run and its job.
@@ -164,6 +171,7 @@ fn describe(work: &Work) -> String {
     match &work.job {
         Job::Seed(_) => format!("seed file {}", work.label),
         Job::Test(_) => format!("test {}", work.label),
+        Job::Unit(_) => format!("unit_test {}", work.label),
         Job::Model(model) => format!(
             "sql {} model {}",
             model.config.materialized.as_str(),
@@ -263,6 +271,10 @@ async fn run_model(
 async fn run_one(shared: Shared, work: Work, full_refresh: bool) -> Result<Done, MaterializeError> {
     let ctx = shared.context();
     match &work.job {
+        Job::Unit(unit) => {
+            let outcome = crate::data_test::run_unit(&ctx, &unit.sql).await?;
+            Ok(Done::Tested(outcome))
+        }
         Job::Test(test) => {
             let settings = test
                 .settings
@@ -615,6 +627,16 @@ fn dependencies(
     for (id, inline) in inlined {
         if let Some(parents) = parents_of.get_mut(id) {
             *parents = runnable_parents(manifest, id, ids, inline);
+        }
+    }
+    // A model waits for its unit tests: one that fails skips it and what reads it.
+    for id in ids {
+        let attached = manifest
+            .get(id)
+            .filter(|n| n.resource_type == ResourceType::UnitTest)
+            .and_then(|n| n.test.as_ref()?.attached_node.clone());
+        if let Some(model) = attached.filter(|m| ids.contains(m)) {
+            gates.push((id.clone(), model));
         }
     }
     for (test, child) in gates {

@@ -129,7 +129,7 @@ pub async fn prepare(
         .filter(|n| match n.resource_type {
             ResourceType::Seed => true,
             ResourceType::Model => n.config.materialized != Materialization::Ephemeral,
-            ResourceType::Test => n.config.enabled,
+            ResourceType::Test | ResourceType::UnitTest => n.config.enabled,
             _ => false,
         })
         .collect();
@@ -311,6 +311,7 @@ pub async fn prepare(
     for node in &runnable {
         let built = compiled.nodes.get(&node.unique_id);
         let job = match node.resource_type {
+            ResourceType::UnitTest => Job::Unit(super::UnitTestWork::default()),
             ResourceType::Test => {
                 let settings = test_settings(project, node);
                 Job::Test(TestWork {
@@ -370,11 +371,14 @@ pub async fn prepare(
             }
         };
         let label = match (&job, &node.relation) {
-            (Job::Test(_), _) | (_, None) => node.name.clone(),
+            (Job::Test(_) | Job::Unit(_), _) | (_, None) => node.name.clone(),
             (_, Some(relation)) => format!("{}.{}", relation.schema, relation.identifier),
         };
         let late = (node.compile_late
-            && matches!(node.resource_type, ResourceType::Model | ResourceType::Test))
+            && matches!(
+                node.resource_type,
+                ResourceType::Model | ResourceType::Test | ResourceType::UnitTest
+            ))
         .then(|| super::Late {
             incremental: incremental.contains(&node.unique_id),
         });
@@ -1020,6 +1024,7 @@ fn compile_late(
             model.post_hooks = node.post_hooks.clone();
         }
         Job::Test(test) => test.sql = node.sql.clone(),
+        Job::Unit(unit) => unit.sql = node.sql.clone(),
         Job::Seed(_) => {}
     }
     Ok(node)

@@ -79,7 +79,14 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
                     .vars
                     .insert(name.clone(), vars.get(&name).cloned());
             }
-            let value = lookup_var(vars, &name, default)?;
+            // A unit test's `overrides: {vars: …}` win.
+            let overridden = ctx
+                .and_then(|c| c.node.overrides.as_ref())
+                .and_then(|o| o.vars.get(&name));
+            let value = match overridden {
+                Some(value) => Value::from(minijinja::value::Serde(value.clone())),
+                None => lookup_var(vars, &name, default)?,
+            };
             // A var written as Jinja (`"{{ target.schema }}_raw"`) renders where it is read,
             // with the reading node's context, as dbt renders it.
             match value.as_str() {
@@ -104,6 +111,15 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
                         .inputs
                         .env_vars
                         .insert(name.clone(), std::env::var(&name).ok());
+                }
+                // A unit test's `overrides: {env_vars: …}` win.
+                if let Some(value) = ctx
+                    .node
+                    .overrides
+                    .as_ref()
+                    .and_then(|o| o.env_vars.get(&name))
+                {
+                    return Ok(Value::from(value.clone()));
                 }
             }
             lookup_env_var(&name, default)

@@ -8,6 +8,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use indexmap::IndexMap;
 use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr, Value};
 use minijinja::{Error, ErrorKind, State};
 use serde_json::Value as Json;
@@ -160,6 +161,21 @@ pub struct NodeInfo {
     /// Further top-level variables of this render: a materialization's `sql`,
     /// `compiled_code`, `pre_hooks` and `post_hooks`.
     pub variables: serde_json::Map<String, Json>,
+    /// What a unit test replaces in the render of its model.
+    pub overrides: Option<Arc<RenderOverrides>>,
+}
+
+/// What a unit test replaces while its model renders (dbt's `overrides:`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RenderOverrides {
+    /// Vars, over the project's and `--vars`.
+    pub vars: IndexMap<String, Json>,
+    /// Environment variables, over the process's.
+    pub env_vars: IndexMap<String, String>,
+    /// Macro name → the value it returns instead of running.
+    pub macros: IndexMap<String, Json>,
+    /// `this` renders as this name (the CTE of a unit test's `input: this`).
+    pub this_cte: Option<String>,
 }
 
 /// The root object of one render.
@@ -212,7 +228,11 @@ impl RenderContext {
     }
 
     fn relation_value(&self, relation: &RelationName) -> Value {
-        Value::from_object(RelationValue {
+        Value::from_object(self.relation_object(relation))
+    }
+
+    fn relation_object(&self, relation: &RelationName) -> RelationValue {
+        RelationValue {
             relation: relation.clone(),
             style: self.shared.style,
             include_database: true,
@@ -220,7 +240,16 @@ impl RenderContext {
             cte_name: None,
             expression: None,
             kind: None,
-        })
+        }
+    }
+
+    /// The value a unit test gives a macro instead of running it.
+    pub(crate) fn macro_override(&self, name: &str) -> Option<Value> {
+        let value = self.node.overrides.as_ref()?.macros.get(name)?;
+        let value = Value::from(minijinja::value::Serde(value.clone()));
+        Some(Value::from_function(
+            move |_args: minijinja::value::Rest<Value>| value.clone(),
+        ))
     }
 
     fn model_value(&self) -> Value {
@@ -261,9 +290,18 @@ impl Object for RenderContext {
             "config" => Value::from_object(ConfigObject(self.clone())),
             "this" => {
                 self.capture().reads.this = Some(self.node.this.clone());
-                match &self.node.this {
-                    Some(relation) => self.relation_value(relation),
-                    None => Value::from(()),
+                let cte = self
+                    .node
+                    .overrides
+                    .as_ref()
+                    .and_then(|o| o.this_cte.clone());
+                match (&self.node.this, cte) {
+                    (Some(relation), Some(cte)) => Value::from_object(RelationValue {
+                        cte_name: Some(cte),
+                        ..self.relation_object(relation)
+                    }),
+                    (Some(relation), None) => self.relation_value(relation),
+                    (None, _) => Value::from(()),
                 }
             }
             "model" => {
@@ -302,6 +340,14 @@ impl Object for RenderContext {
             "selected_resources" => self.shared.selected.get()?.clone(),
             name if self.node.variables.contains_key(name) => {
                 Value::from(minijinja::value::Serde(&self.node.variables[name]))
+            }
+            name if self
+                .node
+                .overrides
+                .as_ref()
+                .is_some_and(|o| o.macros.contains_key(name)) =>
+            {
+                return self.macro_override(name);
             }
             // A package's nodes see its macros by bare name before the root project's, as
             // in dbt (the root's and the built-ins are environment globals).

@@ -25,7 +25,7 @@ use serde_json::Value as Json;
 
 pub use context::{
     Capture, ConfigRead, NodeInfo, Phase, PhaseReads, RefCall, RenderContext, RenderInputs,
-    Resolved, Resolver, SourceRead,
+    RenderOverrides, Resolved, Resolver, SourceRead,
 };
 use macros::{MacroDef, MacroProxy};
 

@@ -42,6 +42,13 @@ pub trait WarehouseAccess: Send + Sync + std::fmt::Debug {
     fn execute(&self, sql: &str) -> Result<String, String>;
     /// The relation at `name`, if any.
     fn relation(&self, name: &RelationName) -> Result<Option<FoundRelation>, String>;
+    /// The columns a query returns, `(name, type)` with the warehouse's own type names, read
+    /// from an empty table made from it beside `near` and dropped again.
+    fn query_columns(
+        &self,
+        sql: &str,
+        near: &RelationName,
+    ) -> Result<Vec<(String, String)>, String>;
     /// Whether a schema exists, empty or not.
     fn schema_exists(&self, database: Option<&str>, schema: &str) -> Result<bool, String>;
     /// Every relation in a schema.

@@ -24,4 +24,5 @@ mod run;
 mod state;
 mod strategies;
 mod swap;
+mod unit_tests;
 mod warehouse;
