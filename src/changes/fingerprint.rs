@@ -42,9 +42,24 @@ pub struct Fingerprint {
     pub env_vars: BTreeMap<String, String>,
 }
 
+/// SHA-256 of a value's JSON with every object's keys in order, so that the order a file
+/// wrote them in (`{relation: true, columns: true}`) does not count.
 fn digest(value: &impl Serialize) -> String {
-    let text = serde_json::to_string(value).unwrap_or_default();
+    let json = serde_json::to_value(value).unwrap_or_default();
+    let text = serde_json::to_string(&canonical(json)).unwrap_or_default();
     crate::util::sha256_hex(text.as_bytes())
+}
+
+fn canonical(value: Json) -> Json {
+    match value {
+        Json::Object(map) => {
+            let sorted: BTreeMap<String, Json> =
+                map.into_iter().map(|(k, v)| (k, canonical(v))).collect();
+            Json::Object(sorted.into_iter().collect())
+        }
+        Json::Array(items) => Json::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
 }
 
 /// The config as written, without the keys `keep` rejects, in a stable key order.
@@ -116,6 +131,101 @@ fn naming_macros(engine: &Engine, manifest: &Manifest) -> Vec<String> {
                 .map(|m| format!("{id}={}", m.checksum))
         })
         .collect()
+}
+
+/// A node as dbt's manifest records it, computed from the project as it stands: what a
+/// comparison with a manifest dbt wrote compares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbtView {
+    /// dbt's file checksum: SQL files with their whitespace compacted, seeds stripped.
+    pub checksum: String,
+    /// The config as written, but for where it is built (as [`Fingerprint::configs`]).
+    pub configs: String,
+    /// `database`, `schema`, `alias` as written.
+    pub relation: String,
+    /// A generic test's name and arguments but its model (dbt's `test_metadata`).
+    pub test: Option<Json>,
+    /// The descriptions a build stores as comments (see [`persisted`]).
+    pub descriptions: Json,
+}
+
+/// The descriptions `persist_docs` stores for a node with this config, description and
+/// column descriptions (`null` where it stores none), in one shape for strata's nodes and
+/// dbt's manifest entries.
+pub fn persisted<'a>(
+    persist_docs: Option<&Json>,
+    description: &str,
+    columns: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Json {
+    let on = |key: &str| {
+        persist_docs
+            .and_then(|p| p.get(key))
+            .and_then(Json::as_bool)
+            .unwrap_or(false)
+    };
+    if !on("relation") && !on("columns") {
+        return Json::Null;
+    }
+    let columns: BTreeMap<&str, &str> = if on("columns") {
+        columns.filter(|(_, d)| !d.is_empty()).collect()
+    } else {
+        BTreeMap::new()
+    };
+    serde_json::json!({
+        "relation": on("relation").then_some(description),
+        "columns": columns,
+    })
+}
+
+/// The digest of a config's keys but where it is built, as written.
+pub fn configs_digest(config: &ConfigMap) -> String {
+    digest(&config_part(config, |key| {
+        !RELATION_KEYS.contains(&key) && !IGNORED_KEYS.contains(&key)
+    }))
+}
+
+/// The digest of where a config says a node is built.
+pub fn relation_digest(config: &ConfigMap) -> String {
+    digest(&config_part(config, |key| RELATION_KEYS.contains(&key)))
+}
+
+/// How dbt's manifest would record `node` as the project stands (`root` is the project's
+/// folder, for the files dbt checksums whole).
+pub fn dbt_view(node: &Node, root: &std::path::Path) -> DbtView {
+    let written = node.unrendered_config.as_ref().unwrap_or(&node.config_map);
+    let file = || std::fs::read_to_string(root.join(&node.original_file_path)).unwrap_or_default();
+    let checksum = match node.resource_type {
+        ResourceType::Seed => crate::util::sha256_hex(file().trim().as_bytes()),
+        ResourceType::Source | ResourceType::UnitTest => String::new(),
+        ResourceType::Test if node.test.as_ref().is_some_and(|t| t.generic) => String::new(),
+        _ => {
+            let text = file();
+            let compact: Vec<&str> = text.split_whitespace().collect();
+            crate::util::sha256_hex(compact.join(" ").as_bytes())
+        }
+    };
+    let test = node.test.as_ref().filter(|t| t.generic).map(|t| {
+        let kwargs: BTreeMap<&str, &Json> = t
+            .kwargs
+            .iter()
+            .filter(|(k, _)| k.as_str() != "model")
+            .map(|(k, v)| (k.as_str(), v))
+            .collect();
+        serde_json::json!({"name": t.test_name, "namespace": t.namespace, "kwargs": kwargs})
+    });
+    DbtView {
+        checksum,
+        configs: configs_digest(written),
+        relation: relation_digest(written),
+        test,
+        descriptions: persisted(
+            node.config_map.get("persist_docs"),
+            &node.description,
+            node.columns
+                .values()
+                .map(|c| (c.name.as_str(), c.description.as_str())),
+        ),
+    }
 }
 
 /// Every node's fingerprint (sources, seeds, models, snapshots, tests, analyses).

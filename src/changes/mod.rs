@@ -105,6 +105,22 @@ fn read_json(path: &Path) -> Result<Json, ChangesError> {
     })
 }
 
+/// The id strata gives a node dbt names: dbt's generic tests end in a hash of their
+/// arguments (`test.shop.not_null_orders_id.84ef11d8fe`), strata's do not.
+fn strata_id(dbt_id: &str) -> String {
+    match dbt_id.rsplit_once('.') {
+        Some((head, hash))
+            if dbt_id.starts_with("test.")
+                && head.matches('.').count() >= 2
+                && hash.len() == 10
+                && hash.chars().all(|c| c.is_ascii_hexdigit()) =>
+        {
+            head.to_string()
+        }
+        _ => dbt_id.to_string(),
+    }
+}
+
 /// A relation from a manifest node's `database`, `schema` and `alias` (or `identifier`).
 fn relation_of(node: &Json) -> Option<RelationName> {
     let text = |key: &str| node.get(key).and_then(Json::as_str).map(str::to_string);
@@ -146,11 +162,15 @@ impl Baseline {
                 continue;
             };
             for (id, entry) in entries {
+                let id = match writer {
+                    Writer::Dbt => strata_id(id),
+                    Writer::Strata => id.clone(),
+                };
                 let fingerprint = entry
                     .get("strata_fingerprint")
                     .and_then(|f| serde_json::from_value(f.clone()).ok());
                 nodes.insert(
-                    NodeId(id.clone()),
+                    NodeId(id),
                     PreviousNode {
                         relation: relation_of(entry),
                         resource_type: entry
@@ -249,9 +269,9 @@ impl Baseline {
         seen
     }
 
-    /// Compares the project as it stands with this run: which nodes are new, and what
-    /// changed in the others.
-    pub fn compare(&self, manifest: &Manifest, engine: &Engine) -> PreviousRun {
+    /// Compares the project as it stands (in `root`) with this run: which nodes are new, and
+    /// what changed in the others.
+    pub fn compare(&self, manifest: &Manifest, engine: &Engine, root: &Path) -> PreviousRun {
         let now = fingerprint::fingerprints(manifest, engine);
         let macros_now: HashMap<&str, &str> = engine
             .macro_graph()
@@ -259,16 +279,29 @@ impl Baseline {
             .map(|m| (m.unique_id.as_str(), m.checksum.as_str()))
             .collect();
         let mut new = BTreeSet::new();
+        let mut old = BTreeSet::new();
         let mut changed = BTreeMap::new();
         for (id, current) in &now {
-            let Some(previous) = self.nodes.get(id) else {
+            // Generic tests' ids end in a hash of their arguments, which strata and dbt
+            // compute differently: against dbt's manifest they are matched without it.
+            let key = match self.writer {
+                Writer::Dbt => NodeId(strata_id(&id.0)),
+                Writer::Strata => id.clone(),
+            };
+            let Some(previous) = self.nodes.get(&key) else {
                 new.insert(id.clone());
                 continue;
             };
-            let changes = match (&previous.fingerprint, &previous.dbt) {
-                (Some(before), _) => self.against_strata(before, current, &macros_now),
-                (None, Some(entry)) => self.against_dbt(entry, current, &macros_now),
-                (None, None) => Changes {
+            old.insert(id.clone());
+            let changes = match (&previous.fingerprint, &previous.dbt, manifest.get(id)) {
+                (Some(before), _, _) => self.against_strata(before, current, &macros_now),
+                (None, Some(entry), Some(node)) => self.against_dbt(
+                    entry,
+                    &fingerprint::dbt_view(node, root),
+                    current,
+                    &macros_now,
+                ),
+                _ => Changes {
                     body: true,
                     ..Changes::default()
                 },
@@ -279,7 +312,7 @@ impl Baseline {
         }
         PreviousRun {
             new,
-            old: self.nodes.keys().cloned().collect(),
+            old,
             changed,
             results: self.results.clone(),
         }
@@ -323,11 +356,14 @@ impl Baseline {
         }
     }
 
-    /// Against dbt's manifest: its file checksums, unrendered configs, macros and
-    /// descriptions (dbt records no vars read).
+    /// Against dbt's manifest: its file checksums (whitespace compacted, as dbt does), a
+    /// generic test's arguments, unrendered configs, relation configs, the descriptions
+    /// `persist_docs` stores, and the text of every macro either side reaches. dbt records no
+    /// vars read, so those are not compared.
     fn against_dbt(
         &self,
         entry: &Json,
+        view: &fingerprint::DbtView,
         now: &Fingerprint,
         macros_now: &HashMap<&str, &str>,
     ) -> Changes {
@@ -335,10 +371,66 @@ impl Baseline {
             .pointer("/checksum/checksum")
             .and_then(Json::as_str)
             .unwrap_or_default();
+        let body = match &view.test {
+            Some(test) => {
+                let kwargs: BTreeMap<&str, &Json> = entry
+                    .pointer("/test_metadata/kwargs")
+                    .and_then(Json::as_object)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| k.as_str() != "model")
+                    .map(|(k, v)| (k.as_str(), v))
+                    .collect();
+                let before = serde_json::json!({
+                    "name": entry.pointer("/test_metadata/name"),
+                    "namespace": entry.pointer("/test_metadata/namespace"),
+                    "kwargs": kwargs,
+                });
+                &before != test
+            }
+            None => !view.checksum.is_empty() && checksum != view.checksum,
+        };
+        let unrendered: crate::project::ConfigMap = entry
+            .get("unrendered_config")
+            .and_then(Json::as_object)
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
         let is_source = entry.get("resource_type").and_then(Json::as_str) == Some("source");
+        // Only the macros of the project and its packages (dbt's own are not compared), by
+        // their text: what either side reaches and changed.
+        let before: BTreeSet<String> = self
+            .dbt_macros(entry)
+            .into_iter()
+            .filter(|id| macros_now.contains_key(id.as_str()))
+            .collect();
+        let macros = before
+            .iter()
+            .map(String::as_str)
+            .chain(now.macros.iter().map(String::as_str))
+            .any(|id| self.macros.get(id).map(String::as_str) != macros_now.get(id).copied());
+        let columns = entry.get("columns").and_then(Json::as_object);
+        let descriptions = fingerprint::persisted(
+            entry.pointer("/config/persist_docs"),
+            entry
+                .get("description")
+                .and_then(Json::as_str)
+                .unwrap_or_default(),
+            columns.into_iter().flatten().map(|(name, column)| {
+                (
+                    name.as_str(),
+                    column
+                        .get("description")
+                        .and_then(Json::as_str)
+                        .unwrap_or_default(),
+                )
+            }),
+        );
         Changes {
-            body: !is_source && checksum != now.body,
-            macros: self.macros_differ(&self.dbt_macros(entry), &now.macros, macros_now),
+            body,
+            persisted_descriptions: descriptions != view.descriptions,
+            configs: !is_source && fingerprint::configs_digest(&unrendered) != view.configs,
+            relation: !is_source && fingerprint::relation_digest(&unrendered) != view.relation,
+            macros,
             ..Changes::default()
         }
     }

@@ -239,9 +239,11 @@ pub fn select(
     });
     if compares {
         if let Some(baseline) = &session.baseline {
-            spec.previous = Some(std::sync::Arc::new(
-                baseline.compare(&session.manifest, &session.engine),
-            ));
+            spec.previous = Some(std::sync::Arc::new(baseline.compare(
+                &session.manifest,
+                &session.engine,
+                &session.project.root,
+            )));
         }
     }
     let selected = selector::select(&session.manifest, &session.graph, &spec)

@@ -27,6 +27,9 @@ struct Case {
     env: &'static [(&'static str, &'static str)],
     /// `modified`, `new` or a `modified.<part>`, and the node names listed.
     expected: &'static [(&'static str, &'static [&'static str])],
+    /// What is listed against dbt's manifest, where that differs (dbt records no vars, and
+    /// compacts whitespace before its checksums).
+    dbt: Option<&'static [(&'static str, &'static [&'static str])]>,
 }
 
 fn append(path: &Path, text: &str) {
@@ -55,6 +58,7 @@ const CASES: &[Case] = &[
         args: &[],
         env: &[],
         expected: &[],
+        dbt: None,
     },
     Case {
         name: "a model's SQL",
@@ -70,6 +74,24 @@ const CASES: &[Case] = &[
             ("modified", SUMMARY_AND_TEST),
             ("modified.body", SUMMARY_AND_TEST),
         ],
+        dbt: None,
+    },
+    Case {
+        name: "the layout of a model's SQL, not its tokens",
+        edit: |dir| {
+            replace(
+                &dir.join("models/summary.sql"),
+                "select count(*)",
+                "select\n    count(*)",
+            )
+        },
+        args: &[],
+        env: &[],
+        expected: &[
+            ("modified", SUMMARY_AND_TEST),
+            ("modified.body", SUMMARY_AND_TEST),
+        ],
+        dbt: Some(&[]),
     },
     Case {
         name: "a macro two models reach through a third",
@@ -102,6 +124,7 @@ const CASES: &[Case] = &[
                 ],
             ),
         ],
+        dbt: None,
     },
     Case {
         name: "another macro of the same file, which nothing calls",
@@ -109,6 +132,7 @@ const CASES: &[Case] = &[
         args: &[],
         env: &[],
         expected: &[],
+        dbt: None,
     },
     Case {
         name: "a generic test's macro",
@@ -119,6 +143,7 @@ const CASES: &[Case] = &[
             ("modified", &["positive_orders_amount"]),
             ("modified.macros", &["positive_orders_amount"]),
         ],
+        dbt: None,
     },
     Case {
         name: "a YAML test's config",
@@ -135,6 +160,7 @@ const CASES: &[Case] = &[
             ("modified", &["not_null_orders_id"]),
             ("modified.configs", &["not_null_orders_id"]),
         ],
+        dbt: None,
     },
     Case {
         name: "a seed's rows",
@@ -145,6 +171,7 @@ const CASES: &[Case] = &[
             ("modified", &["countries"]),
             ("modified.body", &["countries"]),
         ],
+        dbt: None,
     },
     Case {
         name: "a model's config",
@@ -161,6 +188,7 @@ const CASES: &[Case] = &[
             ("modified", SUMMARY_AND_TEST),
             ("modified.configs", SUMMARY_AND_TEST),
         ],
+        dbt: None,
     },
     Case {
         name: "a model's alias",
@@ -177,6 +205,7 @@ const CASES: &[Case] = &[
             ("modified", SUMMARY_AND_TEST),
             ("modified.relation", SUMMARY_AND_TEST),
         ],
+        dbt: None,
     },
     Case {
         name: "a var one model reads",
@@ -187,6 +216,7 @@ const CASES: &[Case] = &[
             ("modified", &["customers"]),
             ("modified.vars", &["customers"]),
         ],
+        dbt: Some(&[]),
     },
     Case {
         name: "an environment variable one model reads",
@@ -194,6 +224,7 @@ const CASES: &[Case] = &[
         args: &[],
         env: &[("REGION_FILTER", "eu")],
         expected: &[("modified", &["regions"]), ("modified.vars", &["regions"])],
+        dbt: Some(&[]),
     },
     Case {
         name: "a description stored as a comment",
@@ -210,6 +241,7 @@ const CASES: &[Case] = &[
             ("modified", ORDERS_AND_TESTS),
             ("modified.persisted_descriptions", ORDERS_AND_TESTS),
         ],
+        dbt: None,
     },
     Case {
         name: "a description not stored anywhere",
@@ -223,6 +255,7 @@ const CASES: &[Case] = &[
         args: &[],
         env: &[],
         expected: &[],
+        dbt: None,
     },
     Case {
         name: "a new model",
@@ -230,6 +263,7 @@ const CASES: &[Case] = &[
         args: &[],
         env: &[],
         expected: &[("modified", &["fresh"]), ("new", &["fresh"])],
+        dbt: None,
     },
 ];
 
@@ -254,21 +288,34 @@ fn listed(dir: &Path, selector: &str, args: &[&str], env: &[(&str, &str)]) -> Ve
     names
 }
 
-#[test]
-fn state_modified_lists_exactly_what_each_edit_touches() {
+/// Every case against a production manifest strata wrote (`by_dbt: false`) or the one dbt-core
+/// 1.12.6 wrote for the same project (`dbt-prod/`, from `expect.sh`).
+fn compare_every_case(by_dbt: bool) {
     let mut failures = Vec::new();
     for case in CASES {
         let dir = fixture("pr_checks");
-        let parsed = strata_env(dir.path(), &["parse", "--target", "prod"], &[]);
-        assert_eq!(parsed.code, 0, "{}", parsed.stderr);
         std::fs::create_dir_all(dir.path().join("prod-artifacts")).expect("artifacts");
-        std::fs::copy(
-            dir.path().join("target/manifest.json"),
-            dir.path().join("prod-artifacts/manifest.json"),
-        )
-        .expect("the production manifest");
+        if by_dbt {
+            std::fs::copy(
+                dir.path().join("dbt-prod/manifest.json"),
+                dir.path().join("prod-artifacts/manifest.json"),
+            )
+            .expect("dbt's production manifest");
+        } else {
+            let parsed = strata_env(dir.path(), &["parse", "--target", "prod"], &[]);
+            assert_eq!(parsed.code, 0, "{}", parsed.stderr);
+            std::fs::copy(
+                dir.path().join("target/manifest.json"),
+                dir.path().join("prod-artifacts/manifest.json"),
+            )
+            .expect("the production manifest");
+        }
         (case.edit)(dir.path());
-        let expected: BTreeMap<&str, &[&str]> = case.expected.iter().copied().collect();
+        let table = match (by_dbt, case.dbt) {
+            (true, Some(dbt)) => dbt,
+            _ => case.expected,
+        };
+        let expected: BTreeMap<&str, &[&str]> = table.iter().copied().collect();
         let selectors = ["modified", "new"]
             .into_iter()
             .map(String::from)
@@ -289,13 +336,24 @@ fn state_modified_lists_exactly_what_each_edit_touches() {
                 .collect();
             if got != want {
                 failures.push(format!(
-                    "{}: state:{selector} listed {got:?}, expected {want:?}",
-                    case.name
+                    "{}{}: state:{selector} listed {got:?}, expected {want:?}",
+                    case.name,
+                    if by_dbt { " (dbt's manifest)" } else { "" }
                 ));
             }
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn state_modified_lists_exactly_what_each_edit_touches() {
+    compare_every_case(false);
+}
+
+#[test]
+fn against_dbts_manifest_state_modified_lists_what_dbt_records() {
+    compare_every_case(true);
 }
 
 /// The fixture with a production build made (target `prod`) and its artifacts copied to
