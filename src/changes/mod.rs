@@ -121,14 +121,138 @@ fn strata_id(dbt_id: &str) -> String {
     }
 }
 
-/// A relation from a manifest node's `database`, `schema` and `alias` (or `identifier`).
-fn relation_of(node: &Json) -> Option<RelationName> {
-    let text = |key: &str| node.get(key).and_then(Json::as_str).map(str::to_string);
-    let schema = text("schema")?;
-    let identifier = text("alias")
-        .or_else(|| text("identifier"))
-        .or_else(|| text("name"))?;
-    Some(RelationName::new(text("database"), schema, identifier))
+/// A manifest as a comparison reads it; every other field is skipped unread.
+#[derive(Debug, serde::Deserialize)]
+struct ManifestIn<E> {
+    metadata: MetadataIn,
+    #[serde(default = "HashMap::new")]
+    nodes: HashMap<String, E>,
+    #[serde(default = "HashMap::new")]
+    sources: HashMap<String, E>,
+    #[serde(default = "HashMap::new")]
+    unit_tests: HashMap<String, E>,
+    #[serde(default)]
+    macros: HashMap<String, MacroIn>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct MetadataIn {
+    #[serde(default)]
+    dbt_schema_version: Option<String>,
+}
+
+/// The fields of a manifest entry that say where a node was built (read as plain fields:
+/// a flattened struct would make serde buffer every other field of the entry).
+trait Placed {
+    fn parts(&self) -> [&Option<String>; 5];
+
+    /// `database`, `schema`, and `alias` (or a source's `identifier`, else the name).
+    fn relation(&self) -> Option<RelationName> {
+        let [database, schema, alias, identifier, name] = self.parts();
+        let identifier = alias
+            .clone()
+            .or_else(|| identifier.clone())
+            .or_else(|| name.clone())?;
+        Some(RelationName::new(
+            database.clone(),
+            schema.clone()?,
+            identifier,
+        ))
+    }
+}
+
+impl Placed for StrataEntry {
+    fn parts(&self) -> [&Option<String>; 5] {
+        [
+            &self.database,
+            &self.schema,
+            &self.alias,
+            &self.identifier,
+            &self.name,
+        ]
+    }
+}
+
+impl Placed for DbtEntry {
+    fn parts(&self) -> [&Option<String>; 5] {
+        [
+            &self.database,
+            &self.schema,
+            &self.alias,
+            &self.identifier,
+            &self.name,
+        ]
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct StrataEntry {
+    #[serde(default)]
+    resource_type: String,
+    #[serde(default)]
+    database: Option<String>,
+    #[serde(default)]
+    schema: Option<String>,
+    #[serde(default)]
+    alias: Option<String>,
+    #[serde(default)]
+    identifier: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    strata_fingerprint: Option<Fingerprint>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct DbtConfigIn {
+    #[serde(default)]
+    persist_docs: Option<Json>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct DbtEntry {
+    #[serde(default)]
+    resource_type: String,
+    #[serde(default)]
+    database: Option<String>,
+    #[serde(default)]
+    schema: Option<String>,
+    #[serde(default)]
+    alias: Option<String>,
+    #[serde(default)]
+    identifier: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    checksum: Option<Json>,
+    #[serde(default)]
+    unrendered_config: Option<Json>,
+    #[serde(default)]
+    config: DbtConfigIn,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    columns: Option<Json>,
+    #[serde(default)]
+    test_metadata: Option<Json>,
+    #[serde(default)]
+    depends_on: Option<Json>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct MacroDependsIn {
+    #[serde(default)]
+    macros: Vec<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct MacroIn {
+    #[serde(default)]
+    checksum: Option<String>,
+    #[serde(default)]
+    macro_sql: Option<String>,
+    #[serde(default)]
+    depends_on: MacroDependsIn,
 }
 
 impl Baseline {
@@ -140,78 +264,85 @@ impl Baseline {
                 dir: dir.to_path_buf(),
             });
         }
-        let manifest = read_json(&path)?;
-        let invalid = |message: &str| ChangesError::Invalid {
+        let text = std::fs::read(&path).map_err(|source| ChangesError::Io {
             path: path.clone(),
-            line: None,
-            message: message.to_string(),
+            source,
+        })?;
+        let invalid = |e: serde_json::Error| ChangesError::Invalid {
+            path: path.clone(),
+            line: Some(e.line()),
+            message: e.to_string(),
         };
-        let generator = manifest
-            .pointer("/metadata/generator")
-            .and_then(Json::as_str);
-        let writer = if generator == Some("strata") {
-            Writer::Strata
-        } else if manifest.pointer("/metadata/dbt_schema_version").is_some() {
-            Writer::Dbt
+        // Only what a comparison reads is kept: on 10,000 models the manifest is tens of MB.
+        // strata writes its metadata first, so its head says who wrote the file.
+        let head = String::from_utf8_lossy(&text[..text.len().min(4096)]);
+        let by_strata = head.contains("\"generator\":\"strata\"");
+        let (writer, sections, macro_entries) = if by_strata {
+            let file: ManifestIn<StrataEntry> = serde_json::from_slice(&text).map_err(invalid)?;
+            let sections = [file.nodes, file.sources, file.unit_tests]
+                .into_iter()
+                .flatten()
+                .map(|(id, entry)| {
+                    let node = PreviousNode {
+                        relation: entry.relation(),
+                        resource_type: entry.resource_type,
+                        fingerprint: entry.strata_fingerprint,
+                        dbt: None,
+                    };
+                    (id, node)
+                })
+                .collect::<Vec<_>>();
+            (Writer::Strata, sections, file.macros)
         } else {
-            return Err(invalid("it has no `metadata` saying who wrote it"));
-        };
-        let mut nodes = HashMap::new();
-        for section in ["nodes", "sources", "unit_tests"] {
-            let Some(entries) = manifest.get(section).and_then(Json::as_object) else {
-                continue;
-            };
-            for (id, entry) in entries {
-                let id = match writer {
-                    Writer::Dbt => strata_id(id),
-                    Writer::Strata => id.clone(),
-                };
-                let fingerprint = entry
-                    .get("strata_fingerprint")
-                    .and_then(|f| serde_json::from_value(f.clone()).ok());
-                nodes.insert(
-                    NodeId(id),
-                    PreviousNode {
-                        relation: relation_of(entry),
-                        resource_type: entry
-                            .get("resource_type")
-                            .and_then(Json::as_str)
-                            .unwrap_or_default()
-                            .to_string(),
-                        fingerprint,
-                        dbt: (writer == Writer::Dbt).then(|| entry.clone()),
-                    },
-                );
+            let file: ManifestIn<DbtEntry> = serde_json::from_slice(&text).map_err(invalid)?;
+            if file.metadata.dbt_schema_version.is_none() {
+                return Err(ChangesError::Invalid {
+                    path: path.clone(),
+                    line: None,
+                    message: "it has no `metadata` saying who wrote it".into(),
+                });
             }
-        }
+            let sections = [file.nodes, file.sources, file.unit_tests]
+                .into_iter()
+                .flatten()
+                .map(|(id, entry)| {
+                    let node = PreviousNode {
+                        relation: entry.relation(),
+                        resource_type: entry.resource_type.clone(),
+                        fingerprint: None,
+                        dbt: Some(serde_json::json!({
+                            "resource_type": entry.resource_type,
+                            "checksum": entry.checksum,
+                            "unrendered_config": entry.unrendered_config,
+                            "config": {"persist_docs": entry.config.persist_docs},
+                            "description": entry.description,
+                            "columns": entry.columns,
+                            "test_metadata": entry.test_metadata,
+                            "depends_on": entry.depends_on,
+                        })),
+                    };
+                    (strata_id(&id), node)
+                })
+                .collect::<Vec<_>>();
+            (Writer::Dbt, sections, file.macros)
+        };
+        let nodes: HashMap<NodeId, PreviousNode> = sections
+            .into_iter()
+            .map(|(id, node)| (NodeId(id), node))
+            .collect();
         let mut macros = HashMap::new();
         let mut macro_calls = HashMap::new();
-        if let Some(entries) = manifest.get("macros").and_then(Json::as_object) {
-            for (id, entry) in entries {
-                let checksum = match writer {
-                    Writer::Strata => entry
-                        .get("checksum")
-                        .and_then(Json::as_str)
-                        .map(str::to_string),
-                    Writer::Dbt => entry
-                        .get("macro_sql")
-                        .and_then(Json::as_str)
-                        .map(|sql| crate::util::sha256_hex(sql.as_bytes())),
-                };
-                if let Some(checksum) = checksum {
-                    macros.insert(id.clone(), checksum);
-                }
-                let calls: Vec<String> = entry
-                    .pointer("/depends_on/macros")
-                    .and_then(Json::as_array)
-                    .map(|ids| {
-                        ids.iter()
-                            .filter_map(|i| i.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                macro_calls.insert(id.clone(), calls);
+        for (id, entry) in macro_entries {
+            let checksum = match writer {
+                Writer::Strata => entry.checksum,
+                Writer::Dbt => entry
+                    .macro_sql
+                    .map(|sql| crate::util::sha256_hex(sql.as_bytes())),
+            };
+            if let Some(checksum) = checksum {
+                macros.insert(id.clone(), checksum);
             }
+            macro_calls.insert(id, entry.depends_on.macros);
         }
         let results_path = dir.join("run_results.json");
         let results = if results_path.is_file() {
@@ -319,20 +450,17 @@ impl Baseline {
     }
 
     /// Whether a macro set reached now differs from before, or any of its macros' text.
+    /// Both lists are sorted, as fingerprints keep them.
     fn macros_differ(
         &self,
-        before: &BTreeSet<String>,
+        before: &[String],
         now: &[String],
         macros_now: &HashMap<&str, &str>,
     ) -> bool {
-        let now_set: BTreeSet<&str> = now.iter().map(String::as_str).collect();
-        let before_set: BTreeSet<&str> = before.iter().map(String::as_str).collect();
-        if now_set != before_set {
-            return true;
-        }
-        now.iter().any(|id| {
-            self.macros.get(id).map(String::as_str) != macros_now.get(id.as_str()).copied()
-        })
+        before != now
+            || now.iter().any(|id| {
+                self.macros.get(id).map(String::as_str) != macros_now.get(id.as_str()).copied()
+            })
     }
 
     fn against_strata(
@@ -347,11 +475,7 @@ impl Baseline {
             relation: before.relation != now.relation,
             persisted_descriptions: before.persisted_descriptions != now.persisted_descriptions,
             contract: before.contract != now.contract,
-            macros: self.macros_differ(
-                &before.macros.iter().cloned().collect(),
-                &now.macros,
-                macros_now,
-            ),
+            macros: self.macros_differ(&before.macros, &now.macros, macros_now),
             vars: before.vars != now.vars || before.env_vars != now.env_vars,
         }
     }
