@@ -155,6 +155,25 @@ pub struct DbtView {
     pub test: Option<Json>,
     /// The descriptions a build stores as comments (see [`persisted`]).
     pub descriptions: Json,
+    /// An enforced contract's column types (see [`contracted`]).
+    pub contract: Json,
+}
+
+/// The column types an enforced contract holds a node to (`null` where none is enforced), in
+/// one shape for strata's nodes and dbt's manifest entries.
+pub fn contracted<'a>(
+    contract: Option<&Json>,
+    columns: impl Iterator<Item = (&'a str, Option<&'a str>)>,
+) -> Json {
+    let enforced = contract
+        .and_then(|c| c.get("enforced"))
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
+    if !enforced {
+        return Json::Null;
+    }
+    let types: BTreeMap<&str, Option<&str>> = columns.collect();
+    serde_json::json!(types)
 }
 
 /// The descriptions `persist_docs` stores for a node with this config, description and
@@ -232,6 +251,12 @@ pub fn dbt_view(node: &Node, root: &std::path::Path) -> DbtView {
             node.columns
                 .values()
                 .map(|c| (c.name.as_str(), c.description.as_str())),
+        ),
+        contract: contracted(
+            node.config_map.get("contract"),
+            node.columns
+                .values()
+                .map(|c| (c.name.as_str(), c.data_type.as_deref())),
         ),
     }
 }

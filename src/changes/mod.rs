@@ -207,6 +207,8 @@ struct StrataEntry {
 struct DbtConfigIn {
     #[serde(default)]
     persist_docs: Option<Json>,
+    #[serde(default)]
+    contract: Option<Json>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -314,7 +316,10 @@ impl Baseline {
                             "resource_type": entry.resource_type,
                             "checksum": entry.checksum,
                             "unrendered_config": entry.unrendered_config,
-                            "config": {"persist_docs": entry.config.persist_docs},
+                            "config": {
+                                "persist_docs": entry.config.persist_docs,
+                                "contract": entry.config.contract,
+                            },
                             "description": entry.description,
                             "columns": entry.columns,
                             "test_metadata": entry.test_metadata,
@@ -482,8 +487,8 @@ impl Baseline {
 
     /// Against dbt's manifest: its file checksums (whitespace compacted, as dbt does), a
     /// generic test's arguments, unrendered configs, relation configs, the descriptions
-    /// `persist_docs` stores, and the text of every macro either side reaches. dbt records no
-    /// vars read, so those are not compared.
+    /// `persist_docs` stores, an enforced contract's column types, and the text of every
+    /// macro either side reaches. dbt records no vars read, so those are not compared.
     fn against_dbt(
         &self,
         entry: &Json,
@@ -549,8 +554,18 @@ impl Baseline {
                 )
             }),
         );
+        let contract = fingerprint::contracted(
+            entry.pointer("/config/contract"),
+            columns.into_iter().flatten().map(|(name, column)| {
+                (
+                    name.as_str(),
+                    column.get("data_type").and_then(Json::as_str),
+                )
+            }),
+        );
         Changes {
             body,
+            contract: contract != view.contract,
             persisted_descriptions: descriptions != view.descriptions,
             configs: !is_source && fingerprint::configs_digest(&unrendered) != view.configs,
             relation: !is_source && fingerprint::relation_digest(&unrendered) != view.relation,

@@ -208,6 +208,23 @@ const CASES: &[Case] = &[
         dbt: None,
     },
     Case {
+        name: "a column type of an enforced contract",
+        edit: |dir| {
+            replace(
+                &dir.join("models/schema.yml"),
+                "data_type: integer",
+                "data_type: bigint",
+            )
+        },
+        args: &[],
+        env: &[],
+        expected: &[
+            ("modified", &["payments"]),
+            ("modified.contract", &["payments"]),
+        ],
+        dbt: None,
+    },
+    Case {
         name: "a var one model reads",
         edit: |_| {},
         args: &["--vars", "{vip_threshold: 200}"],
