@@ -1413,18 +1413,8 @@ fn relation_for(
     diagnostics: &mut Diagnostics,
 ) -> RelationName {
     let target = &project.target;
-    let custom_schema = node.config.schema.clone().or_else(|| {
-        node.config_map
-            .get("target_schema")
-            .and_then(|v| v.as_str())
-            .map(String::from)
-    });
-    let custom_database = node.config.database.clone().or_else(|| {
-        node.config_map
-            .get("target_database")
-            .and_then(|v| v.as_str())
-            .map(String::from)
-    });
+    let custom_schema = node.config.schema.clone();
+    let custom_database = node.config.database.clone();
     let mut call = |macro_name: &str, custom: Option<String>, default: String| -> String {
         if !engine.has_project_macro(macro_name) {
             return default;
@@ -1475,7 +1465,28 @@ fn relation_for(
         .clone()
         .unwrap_or_else(|| target.database.clone());
     let database = call("generate_database_name", custom_database, database_default);
+    // A snapshot's legacy `target_schema` / `target_database` name the place as written,
+    // after (and over) the naming macros, as dbt does.
+    let (target_database, target_schema) = snapshot_target(node);
+    let database = target_database.unwrap_or(database);
+    let schema = target_schema.unwrap_or(schema);
     RelationName::new(Some(database), schema, identifier)
+}
+
+/// A snapshot's `target_database` and `target_schema`, where set (dbt's older snapshot configs).
+fn snapshot_target(node: &Node) -> (Option<String>, Option<String>) {
+    if node.resource_type != ResourceType::Snapshot {
+        return (None, None);
+    }
+    let get = |key: &str| {
+        node.config_map
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    (get("target_database"), get("target_schema"))
 }
 
 /// The relation `this` names during the parse phase: dbt's default naming over the config known
@@ -1661,12 +1672,17 @@ fn provisional_relation(node: &Node, project: &Project) -> RelationName {
             .and_then(|v| v.as_str())
             .map(str::to_string)
     };
-    let schema = match get("schema").or_else(|| get("target_schema")) {
+    let (target_database, target_schema) = snapshot_target(node);
+    let schema = target_schema.unwrap_or_else(|| match get("schema") {
         None => project.target.schema.clone(),
         Some(custom) => format!("{}_{}", project.target.schema, custom.trim()),
-    };
+    });
     RelationName::new(
-        Some(get("database").unwrap_or_else(|| project.target.database.clone())),
+        Some(
+            target_database
+                .or_else(|| get("database"))
+                .unwrap_or_else(|| project.target.database.clone()),
+        ),
         schema,
         get("alias").unwrap_or_else(|| node.name.clone()),
     )
