@@ -199,6 +199,39 @@ pub fn lower<F: Flavour + ?Sized>(flavour: &F, step: &Step) -> Vec<Lowered> {
         }
         Step::IndexColumn { .. } | Step::Record(_) => Vec::new(),
         Step::CheckUniqueKey { relation, key } => vec![key_check(relation, key, &dml)],
+        Step::ApplySnapshot {
+            relation,
+            staged,
+            columns,
+            scd_id,
+            valid_to,
+            change_type,
+        } => {
+            let q = |name: &str| dml.quote_identifier(name);
+            let list = column_list(columns, &dml);
+            vec![
+                Lowered::sql(
+                    StatementKind::Dml,
+                    format!(
+                        "update {} as {TARGET} set {vt} = {NEW_ROWS}.{vt} from {} as {NEW_ROWS} where {TARGET}.{id} = {NEW_ROWS}.{id} and {NEW_ROWS}.{ct} in ('update', 'delete')",
+                        relation.render(&dml),
+                        staged.render(&dml),
+                        vt = q(valid_to),
+                        id = q(scd_id),
+                        ct = q(change_type),
+                    ),
+                ),
+                Lowered::sql(
+                    StatementKind::Dml,
+                    format!(
+                        "insert into {} ({list}) select {list} from {} where {} = 'insert'",
+                        relation.render(&dml),
+                        staged.render(&dml),
+                        q(change_type),
+                    ),
+                ),
+            ]
+        }
         Step::Sql(text) => dml_sql(text.clone()),
         Step::Repoint { .. } => Vec::new(),
     }
@@ -513,6 +546,36 @@ pub fn at_least_as_new(left: &str, right: &str, order: &[String]) -> String {
 }
 
 /// `merge into … using … on (key) when matched then update … when not matched then insert …`.
+/// A snapshot's changes applied in one `MERGE`: closed versions matched on their id,
+/// opened ones inserted (where one statement is the only commit a warehouse has).
+pub fn snapshot_merge(
+    relation: &RelationName,
+    staged: &RelationName,
+    columns: &[String],
+    scd_id: &str,
+    valid_to: &str,
+    change_type: &str,
+    style: &QuoteStyle,
+) -> String {
+    let q = |name: &str| style.quote_identifier(name);
+    let values: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{NEW_ROWS}.{}", q(c)))
+        .collect();
+    format!(
+        "merge into {} as {TARGET} using {} as {NEW_ROWS} on {TARGET}.{id} = {NEW_ROWS}.{id} and {NEW_ROWS}.{ct} in ('update', 'delete')
+when matched then update set {vt} = {NEW_ROWS}.{vt}
+when not matched and {NEW_ROWS}.{ct} = 'insert' then insert ({}) values ({})",
+        relation.render(style),
+        staged.render(style),
+        column_list(columns, style),
+        values.join(", "),
+        id = q(scd_id),
+        ct = q(change_type),
+        vt = q(valid_to),
+    )
+}
+
 pub fn merge(
     into: &RelationName,
     using: &RelationName,

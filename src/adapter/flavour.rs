@@ -298,6 +298,30 @@ pub trait Flavour: Send + Sync + fmt::Debug {
         true
     }
 
+    /// The time a snapshot run records in a table of this storage (dbt's
+    /// `snapshot_get_time()`): a timestamp without a time zone, read once per statement.
+    fn snapshot_time(&self, storage: &Storage) -> String {
+        let _ = storage;
+        "cast(current_timestamp as timestamp)".into()
+    }
+
+    /// A value of `data_type` as a table of this storage can hold it, where the storage
+    /// narrows what the query gives (Athena's Hive tables keep timestamps to milliseconds).
+    fn fit_to_storage(&self, expr: &str, data_type: &str, storage: &Storage) -> String {
+        let _ = (data_type, storage);
+        expr.to_string()
+    }
+
+    /// The hex MD5 of a text expression (snapshots' `dbt_scd_id`).
+    fn md5_sql(&self, text: &str) -> String {
+        format!("md5({text})")
+    }
+
+    /// The type a value is cast to to be hashed or compared as text.
+    fn text_type(&self) -> &'static str {
+        "varchar"
+    }
+
     /// Whether `MERGE INTO` works on a table of this storage.
     fn can_merge(&self, storage: &Storage) -> bool {
         let _ = storage;
@@ -486,6 +510,22 @@ impl Flavour for Adjusted {
 
     fn scratch_storage(&self, relation: &RelationName) -> Storage {
         self.inner.scratch_storage(relation)
+    }
+
+    fn snapshot_time(&self, storage: &Storage) -> String {
+        self.inner.snapshot_time(storage)
+    }
+
+    fn md5_sql(&self, text: &str) -> String {
+        self.inner.md5_sql(text)
+    }
+
+    fn fit_to_storage(&self, expr: &str, data_type: &str, storage: &Storage) -> String {
+        self.inner.fit_to_storage(expr, data_type, storage)
+    }
+
+    fn text_type(&self) -> &'static str {
+        self.inner.text_type()
     }
 
     fn can_delete_rows(&self, storage: &Storage) -> bool {

@@ -80,6 +80,8 @@ pub enum Command {
     Build(RunArgs),
     /// Run selected data tests against what is in the warehouse
     Test(RunArgs),
+    /// Take the selected snapshots: record each source row's changes as versions (SCD type 2)
+    Snapshot(RunArgs),
     /// Compile a model (or inline SQL), run it and print the first rows
     Show(ShowArgs),
     /// Check the project, the target's settings and the connection

@@ -69,6 +69,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Seed(args) => run::run(&settings, args, run::Scope::Seeds),
         Command::Build(args) => run::run(&settings, args, run::Scope::Build),
         Command::Test(args) => run::run(&settings, args, run::Scope::Tests),
+        Command::Snapshot(args) => run::run(&settings, args, run::Scope::Snapshots),
         Command::Show(args) => show::run(&settings, args),
         Command::Debug => debug::run(&settings),
         Command::Clean => clean::run(&settings),

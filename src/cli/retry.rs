@@ -74,6 +74,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<u8> {
         Command::Run(args) => (args, Scope::Models),
         Command::Seed(args) => (args, Scope::Seeds),
         Command::Test(args) => (args, Scope::Tests),
+        Command::Snapshot(args) => (args, Scope::Snapshots),
         Command::Build(args) => (args, Scope::Build),
         _ => {
             return fail(Diagnostic::error(

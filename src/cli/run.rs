@@ -19,6 +19,8 @@ use crate::run::{NodeResult, RunOptions, Status};
 pub enum Scope {
     Models,
     Seeds,
+    /// Snapshots only.
+    Snapshots,
     /// Data tests only, against what the warehouse holds.
     Tests,
     /// Seeds, models and data tests together, in DAG order (snapshots join later).
@@ -49,9 +51,11 @@ pub fn run_only(
         Scope::Models => vec![ResourceType::Model],
         Scope::Seeds => vec![ResourceType::Seed],
         Scope::Tests => vec![ResourceType::Test, ResourceType::UnitTest],
+        Scope::Snapshots => vec![ResourceType::Snapshot],
         Scope::Build => vec![
             ResourceType::Model,
             ResourceType::Seed,
+            ResourceType::Snapshot,
             ResourceType::Test,
             ResourceType::UnitTest,
         ],

@@ -94,6 +94,7 @@ impl Settings {
             super::Command::Seed(_) => "seed",
             super::Command::Build(_) => "build",
             super::Command::Test(_) => "test",
+            super::Command::Snapshot(_) => "snapshot",
             super::Command::Show(_) => "show",
             super::Command::Debug => "debug",
             super::Command::Clean => "clean",
@@ -105,7 +106,8 @@ impl Settings {
             super::Command::Run(args)
             | super::Command::Seed(args)
             | super::Command::Build(args)
-            | super::Command::Test(args) => Some(&args.selection),
+            | super::Command::Test(args)
+            | super::Command::Snapshot(args) => Some(&args.selection),
             super::Command::Compile(args) => Some(&args.selection),
             super::Command::Ls(args) => Some(&args.selection),
             _ => None,
@@ -129,7 +131,8 @@ impl Settings {
             super::Command::Run(args)
             | super::Command::Seed(args)
             | super::Command::Build(args)
-            | super::Command::Test(args) => args.full_refresh,
+            | super::Command::Test(args)
+            | super::Command::Snapshot(args) => args.full_refresh,
             _ => false,
         };
         Ok(Settings {

@@ -15,6 +15,7 @@ mod landing;
 pub mod plans;
 pub mod preview;
 pub mod repair;
+pub mod snapshot;
 pub mod view_state;
 
 pub use landing::stage_files;
@@ -81,7 +82,7 @@ impl MaterializeError {
     pub fn hint(&self) -> Option<String> {
         match self {
             MaterializeError::NullKeys { .. } | MaterializeError::DuplicateKeys { .. } => Some(
-                "deduplicate the model's new rows on its `unique_key` (e.g. keep the latest version per key)".into(),
+                "deduplicate the rows its query returns on its `unique_key` (e.g. keep the latest version of each key)".into(),
             ),
             MaterializeError::SchemaChanged { .. } => Some(
                 "set `on_schema_change` to append_new_columns or sync_all_columns, or rebuild with --full-refresh".into(),
@@ -640,6 +641,76 @@ async fn build_written(
     })
 }
 
+/// A snapshot: its first build makes a table of every source row's first version; later ones
+/// stage the source rows and the changes aside, then close and open versions in one commit.
+async fn build_snapshot(
+    ctx: &Context<'_>,
+    request: &Request<'_>,
+) -> Result<Outcome, MaterializeError> {
+    let flavour = ctx.adapter.flavour();
+    let settings = snapshot::SnapshotSettings::from_request(request, flavour)?;
+    let existing = ctx.catalog.relation(request.relation).await?;
+    let Some(info) = existing.filter(|i| i.kind == RelationKind::Table) else {
+        let sql = snapshot::first_select(flavour, &settings, request.sql);
+        let first = Request {
+            sql: &sql,
+            ..request.clone()
+        };
+        let kind = ctx.catalog.kind(request.relation).await?;
+        return build_table(ctx, &first, kind).await;
+    };
+    let build = build_for(ctx, request, None).await?;
+    let (source, prepare) = snapshot::stage_source(&build, request.sql, &settings);
+    ctx.run(prepare).await?;
+    let applied = async {
+        let source_columns = aside_columns(ctx, &source).await?;
+        let select = snapshot::staging_select(
+            flavour,
+            &settings,
+            &source,
+            request.relation,
+            &source_columns,
+            &info.columns,
+        );
+        let (staged, stage) = snapshot::stage_changes(&build, select, &source);
+        ctx.run(stage).await?;
+        let shape = snapshot::Shape::of(&settings, &source_columns, &info.columns);
+        if flavour.can_delete_rows(request.storage) {
+            let plan = snapshot::apply(&build, &settings, &staged, &source, &shape);
+            return ctx.run(plan).await.map(|executed| Outcome {
+                message: match executed.rows {
+                    Some(n) => format!("SNAPSHOT {n}"),
+                    None => "SNAPSHOT".into(),
+                },
+                rows_affected: executed.rows,
+                warnings: executed.warnings,
+            });
+        }
+        // Rows that cannot be updated in place: the next state built aside and swapped in.
+        let select = snapshot::rebuild_select(&build, &settings, &staged, &info.columns, &shape);
+        let rebuilt = build_table(
+            ctx,
+            &Request {
+                sql: &select,
+                ..request.clone()
+            },
+            Some(RelationKind::Table),
+        )
+        .await;
+        let _ = ctx.run(snapshot::cleanup(&staged, &source)).await;
+        let outcome = rebuilt?;
+        Ok(Outcome {
+            message: match outcome.rows_affected {
+                Some(n) => format!("SNAPSHOT rebuilt, {n} rows"),
+                None => "SNAPSHOT rebuilt".into(),
+            },
+            ..outcome
+        })
+    }
+    .await;
+    dropping_on_error(ctx, &source, applied).await
+}
+
 /// Runs a call that blocks (a template render, which may query the warehouse itself) without
 /// stalling the runtime's other tasks.
 fn blocking<T>(call: impl FnOnce() -> T) -> T {
@@ -841,6 +912,8 @@ pub async fn materialize(
             let existing = ctx.catalog.relation(request.relation).await?;
             build_cdc(ctx, request, existing.as_ref(), full_refresh).await
         }
+        // Snapshots keep their history: `--full-refresh` does not rebuild them, as in dbt.
+        Materialization::Snapshot => build_snapshot(ctx, request).await,
         Materialization::Incremental => {
             let kind = ctx.catalog.kind(request.relation).await?;
             if kind == Some(RelationKind::Table) && !full_refresh {

@@ -11,7 +11,7 @@ use crate::relation::RelationName;
 use crate::state::StateTables;
 
 use super::plans::{self, Build, SeedSource};
-use super::{cdc, MaterializeError, Request};
+use super::{cdc, snapshot, MaterializeError, Request};
 
 /// A node and everything its plans depend on.
 #[derive(Debug, Clone)]
@@ -274,6 +274,51 @@ fn stages_of<'a>(
             "build",
             plans::table(&build(true), &case.sql, existing_kind),
         )],
+        Materialization::Snapshot => {
+            let settings = snapshot::SnapshotSettings::from_request(request, flavour)?;
+            let existing = case
+                .existing
+                .as_ref()
+                .filter(|e| e.kind == RelationKind::Table);
+            let Some(existing) = existing else {
+                let first = snapshot::first_select(flavour, &settings, &case.sql);
+                return Ok(vec![finish(
+                    "build",
+                    plans::table(&build(true), &first, existing_kind),
+                )]);
+            };
+            // `new_columns` stand for the source query's columns.
+            let b = build(false);
+            let (source, prepare) = snapshot::stage_source(&b, &case.sql, &settings);
+            let select = snapshot::staging_select(
+                flavour,
+                &settings,
+                &source,
+                &case.relation,
+                &case.new_columns,
+                &existing.columns,
+            );
+            let (staged, stage) = snapshot::stage_changes(&b, select, &source);
+            let shape = snapshot::Shape::of(&settings, &case.new_columns, &existing.columns);
+            let mut stages = vec![
+                finish("stage the source rows", prepare),
+                finish("stage the changes", stage),
+            ];
+            if flavour.can_delete_rows(request.storage) {
+                let plan = snapshot::apply(&b, &settings, &staged, &source, &shape);
+                stages.push(finish("apply", plan));
+            } else {
+                let b = build(true);
+                let next =
+                    snapshot::rebuild_select(&b, &settings, &staged, &existing.columns, &shape);
+                stages.push(finish(
+                    "rebuild",
+                    plans::table(&b, &next, Some(RelationKind::Table)),
+                ));
+                stages.push(finish("clean up", snapshot::cleanup(&staged, &source)));
+            }
+            stages
+        }
         other => {
             return Err(MaterializeError::Config(
                 other.as_str().to_string(),

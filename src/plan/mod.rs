@@ -407,6 +407,18 @@ pub enum Step {
         live: RelationName,
         from: RelationName,
     },
+    /// A snapshot's staged changes applied: the versions `staged` closes (rows whose
+    /// `change_type` is `update` or `delete`, matched on `scd_id`) get its `valid_to`, and the
+    /// versions it opens (`insert`) are inserted with `columns`. One commit: two statements in
+    /// a transaction, or one `MERGE` where the warehouse has no transactions.
+    ApplySnapshot {
+        relation: RelationName,
+        staged: RelationName,
+        columns: Vec<String>,
+        scd_id: String,
+        valid_to: String,
+        change_type: String,
+    },
     /// SQL as the user (hooks) or the warehouse (views re-created after a cascade) wrote it.
     Sql(String),
     Record(StateWrite),
@@ -426,7 +438,8 @@ impl Step {
             | Step::DropColumns { relation, .. }
             | Step::AlterColumnTypes { relation, .. }
             | Step::Drop { relation, .. }
-            | Step::DeletePartitions { relation, .. } => vec![relation],
+            | Step::DeletePartitions { relation, .. }
+            | Step::ApplySnapshot { relation, .. } => vec![relation],
             Step::Insert { into, .. } | Step::Merge { into, .. } => vec![into],
             Step::Delete { from, .. } => vec![from],
             Step::Rename { from, .. } => vec![from],
@@ -464,6 +477,8 @@ pub mod aside {
     pub const BACKUP: &str = "backup";
     /// An empty table whose columns tell a query's column types (unit tests).
     pub const PROBE: &str = "probe";
+    /// A snapshot run's changes: the versions it closes and opens, before they are applied.
+    pub const CHANGES: &str = "changes";
 
     const MARK: &str = "__strata_";
 
@@ -496,6 +511,7 @@ pub mod aside {
             super::aside::NEW_ROWS,
             super::aside::BACKUP,
             super::aside::PROBE,
+            super::aside::CHANGES,
         ];
         if live.is_empty() || !known.contains(&what) || run_id.is_empty() {
             return None;

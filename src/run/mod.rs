@@ -172,6 +172,9 @@ fn describe(work: &Work) -> String {
         Job::Seed(_) => format!("seed file {}", work.label),
         Job::Test(_) => format!("test {}", work.label),
         Job::Unit(_) => format!("unit_test {}", work.label),
+        Job::Model(model) if model.config.materialized == Materialization::Snapshot => {
+            format!("snapshot {}", work.label)
+        }
         Job::Model(model) => format!(
             "sql {} model {}",
             model.config.materialized.as_str(),

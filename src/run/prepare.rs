@@ -127,7 +127,7 @@ pub async fn prepare(
         .iter()
         .filter_map(|id| manifest.get(id))
         .filter(|n| match n.resource_type {
-            ResourceType::Seed => true,
+            ResourceType::Seed | ResourceType::Snapshot => true,
             ResourceType::Model => n.config.materialized != Materialization::Ephemeral,
             ResourceType::Test | ResourceType::UnitTest => n.config.enabled,
             _ => false,
@@ -285,7 +285,12 @@ pub async fn prepare(
     // what they ask about is built; the rest all at once, here.
     let models: Vec<NodeId> = runnable
         .iter()
-        .filter(|n| matches!(n.resource_type, ResourceType::Model | ResourceType::Test))
+        .filter(|n| {
+            matches!(
+                n.resource_type,
+                ResourceType::Model | ResourceType::Snapshot | ResourceType::Test
+            )
+        })
         .filter(|n| !n.compile_late)
         .map(|n| n.unique_id.clone())
         .collect();
@@ -377,7 +382,10 @@ pub async fn prepare(
         let late = (node.compile_late
             && matches!(
                 node.resource_type,
-                ResourceType::Model | ResourceType::Test | ResourceType::UnitTest
+                ResourceType::Model
+                    | ResourceType::Snapshot
+                    | ResourceType::Test
+                    | ResourceType::UnitTest
             ))
         .then(|| super::Late {
             incremental: incremental.contains(&node.unique_id),

@@ -235,8 +235,10 @@ pub fn assert_same_tables(catalog: &str, schema: &str, duck: &Path) {
             .any(|r| table.starts_with(r))
     };
     for table in &tables {
+        // A snapshot's ids hash each engine's text of a timestamp (Trino's has microseconds).
         let keep = |column: &str| {
             column != "recorded_at"
+                && column != "dbt_scd_id"
                 && !(restated(table) && ["_op", "_commit_ts", "_change_seq"].contains(&column))
         };
         assert_table_equal(

@@ -19,7 +19,7 @@ fn http(method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
 }
 
 /// A fresh database on the stand-in's PostgreSQL, when the stand-in is up.
-fn stand_in(test: &str) -> Option<Database> {
+pub fn stand_in(test: &str) -> Option<Database> {
     match http("GET", "/_standin/health", "") {
         Ok((200, _)) => {}
         other => {
@@ -59,7 +59,7 @@ fn events(needle: &str) -> Vec<serde_json::Value> {
 }
 
 /// The AWS settings that point the SDKs at the stand-in, and the database to use.
-fn environment(db: &Database) -> Vec<(&'static str, String)> {
+pub fn environment(db: &Database) -> Vec<(&'static str, String)> {
     vec![
         ("AWS_ACCESS_KEY_ID", "standin".into()),
         ("AWS_SECRET_ACCESS_KEY", "standin".into()),

@@ -417,6 +417,29 @@ impl Flavour for AthenaFlavour {
         &GENERIC_DIALECT
     }
 
+    fn snapshot_time(&self, storage: &Storage) -> String {
+        // Hive tables keep milliseconds, Iceberg tables microseconds.
+        let precision = if Self::is_hive(storage) { 3 } else { 6 };
+        format!("cast(current_timestamp as timestamp({precision}))")
+    }
+
+    fn fit_to_storage(&self, expr: &str, data_type: &str, storage: &Storage) -> String {
+        if Self::is_hive(storage)
+            && data_type
+                .trim()
+                .to_ascii_lowercase()
+                .starts_with("timestamp")
+        {
+            format!("cast({expr} as timestamp(3))")
+        } else {
+            expr.to_string()
+        }
+    }
+
+    fn md5_sql(&self, text: &str) -> String {
+        format!("lower(to_hex(md5(to_utf8({text}))))")
+    }
+
     fn statement_dialect(&self, kind: StatementKind) -> &(dyn Dialect + Send + Sync) {
         match (kind, self.engine) {
             (StatementKind::Ddl, Engine::Athena) => &HIVE_DIALECT,
@@ -572,6 +595,23 @@ impl Flavour for AthenaFlavour {
         let ddl = |text: String| vec![Lowered::sql(StatementKind::Ddl, text)];
         let dml = |text: String| vec![Lowered::sql(StatementKind::Dml, text)];
         match step {
+            // No transactions: the versions closed and opened commit in one MERGE.
+            Step::ApplySnapshot {
+                relation,
+                staged,
+                columns,
+                scd_id,
+                valid_to,
+                change_type,
+            } => dml(ansi::snapshot_merge(
+                relation,
+                staged,
+                columns,
+                scd_id,
+                valid_to,
+                change_type,
+                &DML_STYLE,
+            )),
             Step::CreateSchema { schema, .. } => ddl(format!(
                 "create schema if not exists {}",
                 DDL_STYLE.quote_identifier(schema)

@@ -185,6 +185,14 @@ impl Flavour for RedshiftFlavour {
         &REDSHIFT_DIALECT
     }
 
+    fn snapshot_time(&self, _storage: &Storage) -> String {
+        "getdate()".into()
+    }
+
+    fn text_type(&self) -> &'static str {
+        "varchar(65535)"
+    }
+
     fn quote_style(&self, _kind: StatementKind) -> QuoteStyle {
         REDSHIFT_STYLE
     }
