@@ -16,7 +16,7 @@
 //! addresses, padded and mixed-case text, dates in two formats.
 //!
 //! The days carry what a shop's database does: new customers and orders (with their lines and
-//! payments in the same commit), orders moving from placed to shipped, completed, returned or
+//! payments in the same commit), customers changing their e-mail or moving house, orders moving from placed to shipped, completed, returned or
 //! cancelled, corrected order lines, renamed products, test orders deleted with their lines and
 //! payments (and now and then restored under the same ids), rows DMS delivers twice after a
 //! restart, and a few invalid changes the cleaned layer must reject: an unknown order status, a
@@ -373,6 +373,8 @@ struct Shop {
     /// Products renamed since the full load.
     product_names: HashMap<u64, String>,
     customer_emails: HashMap<u64, String>,
+    /// Where customers who moved live now (an index into `PLACES`).
+    customer_places: HashMap<u64, usize>,
     deleted: Vec<u64>,
     seq: u64,
     /// Whether the full load's changes are kept as rows; off while `--next-day` replays it.
@@ -437,6 +439,7 @@ impl Shop {
             quantities: HashMap::new(),
             product_names: HashMap::new(),
             customer_emails: HashMap::new(),
+            customer_places: HashMap::new(),
             deleted: Vec::new(),
             seq: 0,
             recording: true,
@@ -468,7 +471,12 @@ impl Shop {
         let h = mix(&[self.params.seed, 1, id]);
         let first = FIRST_NAMES[(h % FIRST_NAMES.len() as u64) as usize];
         let last = LAST_NAMES[((h >> 8) % LAST_NAMES.len() as u64) as usize];
-        let (country, city, street) = PLACES[((h >> 16) % PLACES.len() as u64) as usize];
+        let place = self
+            .customer_places
+            .get(&id)
+            .copied()
+            .unwrap_or(((h >> 16) % PLACES.len() as u64) as usize);
+        let (country, city, street) = PLACES[place];
         let email = self.customer_emails.get(&id).cloned().unwrap_or_else(|| {
             let local: String = format!("{first}.{last}")
                 .chars()
@@ -879,6 +887,17 @@ impl Shop {
             let ts = tick(&mut rng);
             let status = self.orders[id as usize - 1].status;
             self.insert_order(id, &ts, status, &mut rng);
+        }
+        // Customers moving house, last in the day and from a stream of their own, so the
+        // changes above are what they were before moves were simulated.
+        let mut moves = Rng(mix(&[self.params.seed, 101, u64::from(day)]));
+        for _ in 0..(scale / 500).max(2) {
+            let id = 1 + moves.below(self.customers);
+            let ts = tick(&mut moves);
+            self.customer_places
+                .insert(id, moves.below(PLACES.len() as u64) as usize);
+            let row = self.customer_row(id, &ts, customer_quirks(&mut moves));
+            self.push("customers", 'U', &ts, row);
         }
         self.flush(day);
     }
