@@ -19,6 +19,7 @@ pub mod compile;
 pub mod data_test;
 pub mod deps;
 pub mod diagnostic;
+pub mod freshness;
 pub mod graph;
 pub mod landing;
 pub mod local;

@@ -305,6 +305,15 @@ pub trait Flavour: Send + Sync + fmt::Debug {
         "cast(current_timestamp as timestamp)".into()
     }
 
+    /// The select list of a source freshness query: `max_expr` (the newest load time) and
+    /// the warehouse's clock, as text strata reads (`max_loaded_at`, `snapshotted_at`); a
+    /// timestamp without a zone is taken as UTC.
+    fn freshness_columns(&self, max_expr: &str) -> String {
+        format!(
+            "cast({max_expr} as varchar) as max_loaded_at, cast(current_timestamp as varchar) as snapshotted_at"
+        )
+    }
+
     /// A value of `data_type` as a table of this storage can hold it, where the storage
     /// narrows what the query gives (Athena's Hive tables keep timestamps to milliseconds).
     fn fit_to_storage(&self, expr: &str, data_type: &str, storage: &Storage) -> String {
@@ -522,6 +531,10 @@ impl Flavour for Adjusted {
 
     fn fit_to_storage(&self, expr: &str, data_type: &str, storage: &Storage) -> String {
         self.inner.fit_to_storage(expr, data_type, storage)
+    }
+
+    fn freshness_columns(&self, max_expr: &str) -> String {
+        self.inner.freshness_columns(max_expr)
     }
 
     fn text_type(&self) -> &'static str {

@@ -510,3 +510,67 @@ pub fn write_run_results(
     crate::util::write_atomic(&path, &bytes)?;
     Ok(path)
 }
+
+/// `sources.json`, in dbt's layout (v3): each checked source's newest load, the check's
+/// time, the age in seconds, the status and the criteria; a check that could not measure
+/// carries its error instead.
+pub fn write_sources(
+    project: &Project,
+    engine: &Engine,
+    results: &[crate::freshness::Checked],
+    elapsed: f64,
+    path: Option<&std::path::Path>,
+) -> std::io::Result<PathBuf> {
+    let time =
+        |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let threshold = |t: Option<crate::freshness::Threshold>| match t {
+        Some(t) => serde_json::json!({"count": t.count, "period": t.period.as_str()}),
+        None => serde_json::json!({"count": null, "period": null}),
+    };
+    let entries: Vec<Json> = results
+        .iter()
+        .map(|r| {
+            let timing = serde_json::json!([
+                {"name": "compile", "started_at": time(&r.started_at), "completed_at": time(&r.started_at)},
+                {"name": "execute", "started_at": time(&r.started_at), "completed_at": time(&r.completed_at)},
+            ]);
+            match (&r.error, r.max_loaded_at, r.snapshotted_at, r.age) {
+                (None, Some(max), Some(now), Some(age)) => serde_json::json!({
+                    "unique_id": r.unique_id,
+                    "max_loaded_at": time(&max),
+                    "snapshotted_at": time(&now),
+                    "max_loaded_at_time_ago_in_s": age,
+                    "status": r.status.as_str(),
+                    "criteria": {
+                        "warn_after": threshold(r.criteria.warn_after),
+                        "error_after": threshold(r.criteria.error_after),
+                        "filter": r.criteria.filter,
+                    },
+                    "adapter_response": {},
+                    "timing": timing,
+                    "thread_id": "Thread-1",
+                    "execution_time": r.execution_time,
+                }),
+                _ => serde_json::json!({
+                    "unique_id": r.unique_id,
+                    "error": r.error.clone().unwrap_or_default(),
+                    "status": r.status.as_str(),
+                }),
+            }
+        })
+        .collect();
+    let file = serde_json::json!({
+        "metadata": Metadata::new("https://schemas.getdbt.com/dbt/sources/v3.json", project, engine),
+        "results": entries,
+        "elapsed_time": elapsed,
+    });
+    let bytes = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
+    let path = path
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| project.target_path.join("sources.json"));
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    crate::util::write_atomic(&path, &bytes)?;
+    Ok(path)
+}

@@ -91,6 +91,54 @@ pub struct Baseline {
     macro_calls: HashMap<String, Vec<String>>,
     /// Each node's status in the run's `run_results.json`, where it is there.
     pub results: Option<BTreeMap<NodeId, String>>,
+    /// Each source's newest load in the run's `sources.json`, where it is there.
+    pub source_loads: Option<SourceLoads>,
+}
+
+/// Each checked source's newest load, as a `sources.json` records it (`None` where the check
+/// could not measure it).
+pub type SourceLoads = HashMap<NodeId, Option<chrono::DateTime<chrono::Utc>>>;
+
+/// Reads a `sources.json` (strata's or dbt's); `Ok(None)` when there is none.
+pub fn read_source_loads(path: &Path) -> Result<Option<SourceLoads>, ChangesError> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let json = read_json(path)?;
+    let loads = json
+        .get("results")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let id = NodeId(r.get("unique_id")?.as_str()?.to_string());
+            let load = match r.get("status").and_then(Json::as_str) {
+                Some("runtime error") => None,
+                _ => r
+                    .get("max_loaded_at")
+                    .and_then(Json::as_str)
+                    .and_then(crate::freshness::parse_instant),
+            };
+            Some((id, load))
+        })
+        .collect();
+    Ok(Some(loads))
+}
+
+/// dbt's `source_status:fresher`: the sources the current check measured later loads of than
+/// the previous one did, or that it had not checked; never one whose check failed in either.
+pub fn fresher(previous: &SourceLoads, current: &SourceLoads) -> BTreeSet<NodeId> {
+    current
+        .iter()
+        .filter_map(|(id, now)| {
+            let now = (*now)?;
+            match previous.get(id) {
+                None => Some(id.clone()),
+                Some(None) => None,
+                Some(Some(before)) => (now > *before).then(|| id.clone()),
+            }
+        })
+        .collect()
 }
 
 fn read_json(path: &Path) -> Result<Json, ChangesError> {
@@ -369,6 +417,7 @@ impl Baseline {
         } else {
             None
         };
+        let source_loads = read_source_loads(&dir.join("sources.json"))?;
         Ok(Baseline {
             dir: dir.to_path_buf(),
             writer,
@@ -376,6 +425,7 @@ impl Baseline {
             macros,
             macro_calls,
             results,
+            source_loads,
         })
     }
 
@@ -451,6 +501,7 @@ impl Baseline {
             old,
             changed,
             results: self.results.clone(),
+            fresher: None,
         }
     }
 

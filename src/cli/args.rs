@@ -82,6 +82,11 @@ pub enum Command {
     Test(RunArgs),
     /// Take the selected snapshots: record each source row's changes as versions (SCD type 2)
     Snapshot(RunArgs),
+    /// Commands about sources: `strata source freshness`
+    Source {
+        #[command(subcommand)]
+        command: SourceCommand,
+    },
     /// Compile a model (or inline SQL), run it and print the first rows
     Show(ShowArgs),
     /// Check the project, the target's settings and the connection
@@ -96,6 +101,22 @@ pub enum Command {
     /// Run again, with the same flags, exactly the nodes the last run, seed, test or build
     /// left in error, failed or skipped (from target/run_results.json)
     Retry,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Check how long ago each selected source table was last loaded against its
+    /// `freshness` criteria (warn_after, error_after); write sources.json
+    Freshness(FreshnessArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct FreshnessArgs {
+    #[command(flatten)]
+    pub selection: SelectArgs,
+    /// Where to write the results [default: <target-path>/sources.json]
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -153,6 +174,11 @@ pub struct RunArgs {
     /// warehouse does not gain from it by default (DuckDB)
     #[arg(long)]
     pub batch_tests: bool,
+    /// First check the freshness of the sources the selected nodes read; skip every node
+    /// downstream of a source past its `error_after` (the run then fails, naming the source)
+    /// [env: STRATA_SKIP_STALE_SOURCES]
+    #[arg(long)]
+    pub skip_stale_sources: bool,
 }
 
 /// Which nodes a command works on.
@@ -168,7 +194,8 @@ pub struct SelectArgs {
     #[arg(long, value_name = "NAME")]
     pub selector: Option<String>,
     /// The target folder of a previous run (its manifest.json, strata's or dbt's) that
-    /// `state:` and `result:` selectors and --defer compare with [env: STRATA_STATE, DBT_STATE]
+    /// `state:`, `result:` and `source_status:` selectors and --defer compare with
+    /// [env: STRATA_STATE, DBT_STATE]
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
     /// Read unselected parents the current target lacks from the --state run's relations

@@ -7,6 +7,7 @@ mod clean;
 mod compile;
 mod debug;
 mod deps;
+mod freshness;
 mod init;
 mod ls;
 mod parse;
@@ -70,6 +71,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Build(args) => run::run(&settings, args, run::Scope::Build),
         Command::Test(args) => run::run(&settings, args, run::Scope::Tests),
         Command::Snapshot(args) => run::run(&settings, args, run::Scope::Snapshots),
+        Command::Source {
+            command: args::SourceCommand::Freshness(args),
+        } => freshness::run(&settings, args),
         Command::Show(args) => show::run(&settings, args),
         Command::Debug => debug::run(&settings),
         Command::Clean => clean::run(&settings),

@@ -71,7 +71,103 @@ pub fn run_only(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(run_selected(settings, &session, selected, args))
+    let skip_stale = args.skip_stale_sources
+        || std::env::var("STRATA_SKIP_STALE_SOURCES")
+            .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "True" | "yes"));
+    let stale = match skip_stale {
+        true => match runtime.block_on(skip_stale_sources(settings, &session, &mut selected)) {
+            Ok(skipped) => skipped,
+            Err(code) => return Ok(code),
+        },
+        false => Vec::new(),
+    };
+    runtime.block_on(run_selected(settings, &session, selected, args, stale))
+}
+
+/// `--skip-stale-sources`: checks the freshness of the sources (with criteria) the selection
+/// reads, writes `sources.json`, and takes every selected node downstream of a source past
+/// its `error_after` out of the run; their results, skipped with the source named.
+async fn skip_stale_sources(
+    settings: &Settings,
+    session: &session::Session,
+    selected: &mut Vec<crate::manifest::NodeId>,
+) -> Result<Vec<NodeResult>, u8> {
+    let chosen: std::collections::HashSet<&crate::manifest::NodeId> = selected.iter().collect();
+    let mut reach = std::collections::HashMap::new();
+    for node in session.manifest.nodes.values() {
+        if node.resource_type != ResourceType::Source
+            || !matches!(crate::freshness::criteria_of(node), Ok(Some(_)))
+        {
+            continue;
+        }
+        let downstream: Vec<_> = session
+            .graph
+            .descendants(&node.unique_id, None)
+            .into_iter()
+            .filter(|d| chosen.contains(d))
+            .collect();
+        if !downstream.is_empty() {
+            reach.insert(node.unique_id.clone(), downstream);
+        }
+    }
+    let mut sources: Vec<_> = reach.keys().cloned().collect();
+    sources.sort();
+    let started = Instant::now();
+    let checked = super::freshness::check(settings, session, &sources).await?;
+    if !checked.is_empty() {
+        if let Err(e) = crate::artifacts::write_sources(
+            &session.project,
+            &session.engine,
+            &checked,
+            started.elapsed().as_secs_f64(),
+            None,
+        ) {
+            settings.printer.diagnostic(&Diagnostic::error(format!(
+                "cannot write `sources.json`: {e}"
+            )));
+        }
+    }
+    let mut skipped: std::collections::BTreeMap<crate::manifest::NodeId, String> =
+        std::collections::BTreeMap::new();
+    for check in checked
+        .iter()
+        .filter(|c| c.status == crate::freshness::Status::Error)
+    {
+        for id in reach.get(&check.unique_id).into_iter().flatten() {
+            skipped.entry(id.clone()).or_insert_with(|| {
+                format!(
+                    "SKIP: source `{}` is stale: {}",
+                    check.name,
+                    check.summary()
+                )
+            });
+        }
+    }
+    if !skipped.is_empty() {
+        settings.printer.info(&format!(
+            "--skip-stale-sources: {} selected nodes read a stale source and are skipped",
+            skipped.len()
+        ));
+    }
+    selected.retain(|id| !skipped.contains_key(id));
+    Ok(skipped
+        .into_iter()
+        .map(|(unique_id, message)| NodeResult {
+            unique_id,
+            status: Status::Skipped,
+            hint: Some("load the source (or check why its loads stopped), then run again".into()),
+            message,
+            execution_time: 0.0,
+            rows_affected: None,
+            failures: None,
+            sample: None,
+            stored_in: None,
+            line: None,
+            statements: 0,
+            transactions: 0,
+            warnings: Vec::new(),
+        })
+        .collect())
 }
 
 async fn run_selected(
@@ -79,6 +175,7 @@ async fn run_selected(
     session: &session::Session,
     selected: Vec<crate::manifest::NodeId>,
     args: &RunArgs,
+    stale: Vec<NodeResult>,
 ) -> anyhow::Result<u8> {
     let printer = &settings.printer;
     let project = &session.project;
@@ -125,10 +222,12 @@ async fn run_selected(
         Err(stopped) => return Ok(stop(printer, stopped)),
     };
     let prepare::Finished {
-        results,
+        mut results,
         compiled,
         end_hook_failed,
     } = finished;
+    let stale_sources = stale.len();
+    results.extend(stale);
     let elapsed = started.elapsed().as_secs_f64();
     if let Err(e) =
         crate::artifacts::write_manifest(project, manifest, &session.engine, Some(&compiled))
@@ -169,11 +268,18 @@ async fn run_selected(
         summary.error,
         summary.skip
     ));
-    Ok(if summary.error > 0 || end_hook_failed {
-        EXIT_FAILURE
-    } else {
-        EXIT_OK
-    })
+    if stale_sources > 0 {
+        printer.info(&format!(
+            "{stale_sources} of the skipped nodes read a source past its `error_after`: the run fails so it is noticed"
+        ));
+    }
+    Ok(
+        if summary.error > 0 || end_hook_failed || stale_sources > 0 {
+            EXIT_FAILURE
+        } else {
+            EXIT_OK
+        },
+    )
 }
 
 /// Prints why the run stopped before running anything; the exit code.

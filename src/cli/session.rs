@@ -237,14 +237,31 @@ pub fn select(
             )
         })
     });
-    if compares {
-        if let Some(baseline) = &session.baseline {
-            spec.previous = Some(std::sync::Arc::new(baseline.compare(
-                &session.manifest,
-                &session.engine,
-                &session.project.root,
-            )));
+    let source_status = [&spec.select, &spec.exclude].iter().any(|s| {
+        s.union
+            .iter()
+            .flatten()
+            .any(|atom| atom.method == selector::Method::SourceStatus)
+    });
+    if let Some(baseline) = &session.baseline {
+        let mut previous = match compares {
+            true => {
+                Some(baseline.compare(&session.manifest, &session.engine, &session.project.root))
+            }
+            false => None,
+        };
+        if source_status {
+            let current = crate::changes::read_source_loads(
+                &session.project.target_path.join("sources.json"),
+            )
+            .map_err(|e| fail(e.to_diagnostic()))?;
+            let fresher = match (&baseline.source_loads, current) {
+                (Some(before), Some(now)) => Some(crate::changes::fresher(before, &now)),
+                _ => None,
+            };
+            previous.get_or_insert_with(Default::default).fresher = fresher;
         }
+        spec.previous = previous.map(std::sync::Arc::new);
     }
     let selected = selector::select(&session.manifest, &session.graph, &spec)
         .map_err(|e| fail(e.to_diagnostic()))?;

@@ -95,6 +95,7 @@ impl Settings {
             super::Command::Build(_) => "build",
             super::Command::Test(_) => "test",
             super::Command::Snapshot(_) => "snapshot",
+            super::Command::Source { .. } => "source freshness",
             super::Command::Show(_) => "show",
             super::Command::Debug => "debug",
             super::Command::Clean => "clean",
@@ -110,6 +111,9 @@ impl Settings {
             | super::Command::Snapshot(args) => Some(&args.selection),
             super::Command::Compile(args) => Some(&args.selection),
             super::Command::Ls(args) => Some(&args.selection),
+            super::Command::Source {
+                command: super::args::SourceCommand::Freshness(args),
+            } => Some(&args.selection),
             _ => None,
         };
         let state = selection

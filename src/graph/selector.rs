@@ -58,6 +58,8 @@ pub enum Method {
     State,
     /// `result:error`, … — needs a previous run's results.
     Result,
+    /// `source_status:fresher` — needs the previous and the current `sources.json`.
+    SourceStatus,
 }
 
 const METHODS: &[&str] = &[
@@ -73,6 +75,7 @@ const METHODS: &[&str] = &[
     "package",
     "state",
     "result",
+    "source_status",
 ];
 
 /// How far a graph operator reaches: `None` for all the way.
@@ -214,6 +217,7 @@ fn parse_atom(atom: &str, input: &str, offset: usize) -> Result<Atom, SelectorEr
                 "package" => Method::Package,
                 "state" => Method::State,
                 "result" => Method::Result,
+                "source_status" => Method::SourceStatus,
                 m if m.starts_with("config.") && m.len() > "config.".len() => {
                     Method::Config(m["config.".len()..].to_string())
                 }
@@ -260,6 +264,13 @@ fn parse_atom(atom: &str, input: &str, offset: usize) -> Result<Atom, SelectorEr
                 format!("unknown state `{value}`"),
                 did_you_mean(&value, STATE_VALUES.iter().copied())
                     .or(Some(format!("use one of {}", STATE_VALUES.join(", ")))),
+            ))
+        }
+        Method::SourceStatus if value != "fresher" => {
+            return Err(err(
+                consumed,
+                format!("unknown source status `{value}`"),
+                Some("dbt's one source status is `fresher`: `source_status:fresher+`".into()),
             ))
         }
         Method::Result if !RESULT_VALUES.contains(&value.as_str()) => {
@@ -344,6 +355,8 @@ pub struct PreviousRun {
     pub changed: BTreeMap<NodeId, Changes>,
     /// Each node's status in its `run_results.json`, where there was one.
     pub results: Option<BTreeMap<NodeId, String>>,
+    /// The sources loaded since it, by the two runs' `sources.json`, where both are there.
+    pub fresher: Option<BTreeSet<NodeId>>,
 }
 
 /// `state:` values.
@@ -380,6 +393,7 @@ impl SelectError {
             SelectError::Unavailable { method, .. } => Diagnostic::error(self.to_string())
                 .with_hint(match method.as_str() {
                     "state" => "pass `--state DIR` with the manifest of the run to compare against",
+                    "source_status" => "run `strata source freshness` in production (keep its target folder as the --state) and again here before selecting",
                     _ => "run the selection once so `run_results.json` exists in the target folder",
                 }),
         }
@@ -526,6 +540,19 @@ fn evaluate_atom(
                 .cloned()
                 .collect()
         }
+        Method::SourceStatus => {
+            let Some(fresher) = previous.and_then(|p| p.fresher.as_ref()) else {
+                return Err(SelectError::Unavailable {
+                    method: "source_status".into(),
+                    needs: "`sources.json` from `strata source freshness` both in the --state folder and in this project's target folder".into(),
+                });
+            };
+            fresher
+                .iter()
+                .filter(|id| manifest.nodes.contains_key(*id))
+                .cloned()
+                .collect()
+        }
         Method::Result => {
             let Some(results) = previous.and_then(|p| p.results.as_ref()) else {
                 return Err(SelectError::Unavailable {
@@ -664,7 +691,7 @@ impl<'a> Matcher<'a> {
                 .as_ref()
                 .is_some_and(|t| self.text_matches(&t.test_name)),
             Method::Package => self.text_matches(&node.package_name),
-            Method::State | Method::Result => false,
+            Method::State | Method::Result | Method::SourceStatus => false,
         }
     }
 

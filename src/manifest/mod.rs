@@ -127,6 +127,10 @@ pub struct SourceInfo {
     pub source_name: String,
     pub table_name: String,
     pub loaded_at_field: Option<String>,
+    /// dbt 1.10's query giving the newest load time.
+    pub loaded_at_query: Option<String>,
+    /// The `freshness:` block, merged from the project's config, the source and the table.
+    pub freshness: Option<Json>,
     pub external: Option<Json>,
 }
 
@@ -800,6 +804,33 @@ pub fn build(
                     &mut diagnostics,
                 );
                 let unique_id = NodeId(format!("source.{package}.{}.{}", source.name, table.name));
+                // dbt 1.10 also takes these under `config:` (and the project's `sources:`).
+                let config_text = |key: &str| {
+                    config_map
+                        .get(key)
+                        .and_then(Json::as_str)
+                        .map(str::to_string)
+                };
+                let source_info = SourceInfo {
+                    source_name: source.name.clone(),
+                    table_name: table.name.clone(),
+                    loaded_at_field: table
+                        .loaded_at_field
+                        .clone()
+                        .or_else(|| source.loaded_at_field.clone())
+                        .or_else(|| config_text("loaded_at_field")),
+                    loaded_at_query: table
+                        .loaded_at_query
+                        .clone()
+                        .or_else(|| source.loaded_at_query.clone())
+                        .or_else(|| config_text("loaded_at_query")),
+                    freshness: crate::freshness::merge(&[
+                        config_map.get("freshness"),
+                        source.freshness.as_ref(),
+                        table.freshness.as_ref(),
+                    ]),
+                    external: table.external.clone(),
+                };
                 let node = Node {
                     unique_id: unique_id.clone(),
                     resource_type: ResourceType::Source,
@@ -824,15 +855,7 @@ pub fn build(
                     columns: columns_of(&table.columns),
                     checksum: String::new(),
                     test: None,
-                    source: Some(SourceInfo {
-                        source_name: source.name.clone(),
-                        table_name: table.name.clone(),
-                        loaded_at_field: table
-                            .loaded_at_field
-                            .clone()
-                            .or_else(|| source.loaded_at_field.clone()),
-                        external: table.external.clone(),
-                    }),
+                    source: Some(source_info),
                     parse_render: None,
                     compile_late: false,
                     unrendered_config,

@@ -227,7 +227,11 @@ pub struct SourceSpec {
     pub loader: Option<String>,
     #[serde(default)]
     pub loaded_at_field: Option<String>,
+    /// dbt 1.10's query giving the newest load time, instead of a column.
     #[serde(default)]
+    pub loaded_at_query: Option<String>,
+    /// `Some(Null)` where written as `null` (freshness turned off).
+    #[serde(default, deserialize_with = "present")]
     pub freshness: Option<Json>,
     #[serde(default)]
     pub meta: Option<Json>,
@@ -245,6 +249,12 @@ pub struct SourceSpec {
     pub extra: IndexMap<String, Json>,
 }
 
+/// A key that is there, `null` included (`Some(Null)`); a missing key stays `None` by
+/// `#[serde(default)]`.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Json>, D::Error> {
+    Json::deserialize(deserializer).map(Some)
+}
+
 /// A table of a source.
 #[derive(Debug, Deserialize, Default, Clone)]
 pub struct SourceTableSpec {
@@ -256,6 +266,9 @@ pub struct SourceTableSpec {
     #[serde(default)]
     pub loaded_at_field: Option<String>,
     #[serde(default)]
+    pub loaded_at_query: Option<String>,
+    /// `Some(Null)` where written as `null`: this table's freshness is not checked.
+    #[serde(default, deserialize_with = "present")]
     pub freshness: Option<Json>,
     /// Files in a landing zone instead of a table: `{location: glob, format: parquet|csv, …}`.
     #[serde(default)]

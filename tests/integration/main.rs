@@ -8,6 +8,7 @@ mod cross_db;
 mod data_tests;
 mod errors;
 mod example;
+mod freshness;
 mod history;
 mod introspection;
 mod lake;

@@ -423,6 +423,13 @@ impl Flavour for AthenaFlavour {
         format!("cast(current_timestamp as timestamp({precision}))")
     }
 
+    fn freshness_columns(&self, max_expr: &str) -> String {
+        // ISO 8601 with the zone as an offset, whatever the column's type.
+        format!(
+            "to_iso8601({max_expr}) as max_loaded_at, to_iso8601(current_timestamp) as snapshotted_at"
+        )
+    }
+
     fn fit_to_storage(&self, expr: &str, data_type: &str, storage: &Storage) -> String {
         if Self::is_hive(storage)
             && data_type

@@ -185,6 +185,13 @@ impl Flavour for RedshiftFlavour {
         &REDSHIFT_DIALECT
     }
 
+    fn freshness_columns(&self, max_expr: &str) -> String {
+        // GETDATE: the statement's start in UTC.
+        format!(
+            "cast({max_expr} as varchar) as max_loaded_at, cast(getdate() as varchar) as snapshotted_at"
+        )
+    }
+
     fn snapshot_time(&self, _storage: &Storage) -> String {
         "getdate()".into()
     }
