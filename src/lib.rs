@@ -11,6 +11,7 @@
 //! flags into settings and prints; [`output`] owns the terminal.
 
 pub mod adapter;
+pub mod alerts;
 pub mod artifacts;
 pub mod catalog;
 pub mod changes;
@@ -30,6 +31,7 @@ pub mod plan;
 pub mod project;
 pub mod relation;
 pub mod run;
+pub mod runlog;
 pub mod sql;
 pub mod state;
 pub mod template;

@@ -487,6 +487,10 @@ pub fn condition(
             style.quote_identifier(column),
             string_literal(value)
         )),
+        Filter::Window { column, start, end } => {
+            let column = style.quote_identifier(column);
+            Some(format!("{column} >= {start} and {column} < {end}"))
+        }
     }
 }
 

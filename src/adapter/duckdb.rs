@@ -39,6 +39,7 @@ impl Default for DuckdbFlavour {
                 batch_column_tests: false,
                 late_binding_views: true,
                 batch_state_writes: false,
+                concurrent_batches: false,
                 alter_type_in_transaction: true,
             },
         }

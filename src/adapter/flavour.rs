@@ -59,6 +59,11 @@ pub struct Capabilities {
     /// Each small write is a slow commit (an Athena Iceberg commit takes seconds): strata's
     /// state is written once, in one batch, as the run ends, rather than with each build.
     pub batch_state_writes: bool,
+    /// Writes to disjoint rows of one table may run at once on several connections: a
+    /// microbatch model's batches then run in parallel. Not where one writer holds the file
+    /// (DuckDB), where concurrent writes to a table abort each other (Redshift's serializable
+    /// isolation) or conflict in a commit (Iceberg on Athena and Trino).
+    pub concurrent_batches: bool,
     /// `alter table … alter column … type` may run inside a transaction (Redshift refuses it
     /// there: a widened column is then altered before the transaction that writes the rows).
     pub alter_type_in_transaction: bool,
@@ -296,6 +301,12 @@ pub trait Flavour: Send + Sync + fmt::Debug {
     fn can_delete_rows(&self, storage: &Storage) -> bool {
         let _ = storage;
         true
+    }
+
+    /// A point in time as the warehouse compares it with a date or timestamp column: a
+    /// microbatch batch's bound. dbt's form, a string the column's type reads as UTC.
+    fn event_time_literal(&self, at: chrono::DateTime<chrono::Utc>) -> String {
+        format!("'{}'", at.format("%Y-%m-%d %H:%M:%S+00:00"))
     }
 
     /// The time a snapshot run records in a table of this storage (dbt's
@@ -543,6 +554,10 @@ impl Flavour for Adjusted {
 
     fn can_delete_rows(&self, storage: &Storage) -> bool {
         self.inner.can_delete_rows(storage)
+    }
+
+    fn event_time_literal(&self, at: chrono::DateTime<chrono::Utc>) -> String {
+        self.inner.event_time_literal(at)
     }
 
     fn swap_method(&self, storage: &Storage) -> SwapMethod {

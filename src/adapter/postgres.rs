@@ -51,6 +51,7 @@ impl PostgresFlavour {
                 batch_column_tests: true,
                 late_binding_views: false,
                 batch_state_writes: false,
+                concurrent_batches: true,
                 alter_type_in_transaction: true,
             },
         }

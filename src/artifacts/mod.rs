@@ -444,6 +444,9 @@ struct RunResultEntry<'a> {
     compiled_path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     hint: Option<&'a str>,
+    /// A microbatch model's batches (dbt's field).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_results: Option<&'a crate::materialize::microbatch::BatchResults>,
     /// What the node cost the warehouse (dbt's field; strata's keys).
     adapter_response: AdapterResponse<'a>,
 }
@@ -497,6 +500,7 @@ pub fn write_run_results(
                     .and_then(|c| c.nodes.get(&r.unique_id))
                     .map(|c| path_string(&c.compiled_path)),
                 hint: r.hint.as_deref(),
+                batch_results: r.batch_results.as_ref(),
                 adapter_response: AdapterResponse {
                     statements: r.statements,
                     transactions: r.transactions,

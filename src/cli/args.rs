@@ -179,6 +179,19 @@ pub struct RunArgs {
     /// [env: STRATA_SKIP_STALE_SOURCES]
     #[arg(long)]
     pub skip_stale_sources: bool,
+    /// Microbatch models build the batches from this time on (`2024-01-01`,
+    /// `2024-01-01T06:00:00Z`; UTC unless a zone is given) instead of those the run would
+    #[arg(long, value_name = "TIME", value_parser = event_time)]
+    pub event_time_start: Option<chrono::DateTime<chrono::Utc>>,
+    /// Microbatch models build the batches before this time (exclusive)
+    #[arg(long, value_name = "TIME", value_parser = event_time)]
+    pub event_time_end: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn event_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    crate::materialize::microbatch::parse_time(text).ok_or_else(|| {
+        format!("`{text}` is not a date or a time: write e.g. 2024-01-01 or 2024-01-01T06:00:00Z")
+    })
 }
 
 /// Which nodes a command works on.

@@ -29,6 +29,13 @@ pub fn run(settings: &Settings, args: &FreshnessArgs) -> anyhow::Result<u8> {
         Ok(selected) => selected,
         Err(code) => return Ok(code),
     };
+    let alerts = match super::alerting::config(&session.project) {
+        Ok(alerts) => alerts,
+        Err(diagnostic) => {
+            printer.diagnostic(&diagnostic);
+            return Ok(EXIT_FAILURE);
+        }
+    };
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -62,7 +69,61 @@ pub fn run(settings: &Settings, args: &FreshnessArgs) -> anyhow::Result<u8> {
         count(Status::Error),
         count(Status::RuntimeError),
     ));
+    if let Some(config) = &alerts {
+        let summary = alert_summary(settings, &session, &results, elapsed);
+        runtime.block_on(super::alerting::send(
+            settings,
+            &session.project,
+            config,
+            &summary,
+        ));
+    }
     Ok(if failed > 0 { EXIT_FAILURE } else { EXIT_OK })
+}
+
+/// What the check tells the project's alerts: the stale and unmeasured sources.
+fn alert_summary(
+    settings: &Settings,
+    session: &Session,
+    results: &[Checked],
+    elapsed: f64,
+) -> crate::alerts::Summary {
+    let project = &session.project;
+    let mut counts = std::collections::BTreeMap::new();
+    for r in results {
+        *counts
+            .entry(r.status.as_str().to_string())
+            .or_insert(0usize) += 1;
+    }
+    let failures: Vec<crate::alerts::Failure> = results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Error | Status::RuntimeError))
+        .map(|r| crate::alerts::Failure {
+            unique_id: Some(r.unique_id.0.clone()),
+            name: r.name.clone(),
+            status: r.status.as_str().into(),
+            message: r.summary(),
+            file: session
+                .manifest
+                .get(&r.unique_id)
+                .map(|n| n.original_file_path.to_string_lossy().replace('\\', "/")),
+        })
+        .collect();
+    crate::alerts::Summary {
+        project: project.name.clone(),
+        target: project.target.name.clone(),
+        command: settings.command.clone(),
+        invocation_id: session.engine.shared().invocation_id.clone(),
+        failed: !failures.is_empty(),
+        started_at: chrono::Utc::now() - chrono::Duration::milliseconds((elapsed * 1000.0) as i64),
+        elapsed,
+        counts,
+        failures,
+        artifacts: [project.target_path.join("sources.json")]
+            .into_iter()
+            .filter(|p| p.is_file())
+            .collect(),
+    }
 }
 
 /// Checks the freshness of `ids` (those with criteria), printing a line as each finishes.

@@ -2,6 +2,7 @@
 //! into typed settings, and one file per command. This is the only place `anyhow` and exit
 //! codes appear.
 
+mod alerting;
 mod args;
 mod clean;
 mod compile;

@@ -94,6 +94,30 @@ pub fn run(settings: &Settings) -> anyhow::Result<u8> {
         })
         .filter_map(|r| Some(NodeId(r.get("unique_id")?.as_str()?.to_string())))
         .collect();
+    // A microbatch model that failed some batches builds exactly those again.
+    let batches: std::collections::HashMap<NodeId, Vec<crate::materialize::microbatch::Batch>> =
+        results
+            .get("results")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                let id = NodeId(r.get("unique_id")?.as_str()?.to_string());
+                if !retried.contains(&id) {
+                    return None;
+                }
+                let failed = r.pointer("/batch_results/failed")?.as_array()?;
+                let listed: Vec<_> = failed
+                    .iter()
+                    .filter_map(|pair| {
+                        let start = pair.get(0)?.as_str()?;
+                        let end = pair.get(1)?.as_str()?;
+                        crate::materialize::microbatch::Batch::from_bounds(start, end)
+                    })
+                    .collect();
+                (!listed.is_empty()).then_some((id, listed))
+            })
+            .collect();
     let command = argv.join(" ");
     if retried.is_empty() {
         printer.info(&format!(
@@ -107,9 +131,16 @@ pub fn run(settings: &Settings) -> anyhow::Result<u8> {
     };
     // The retry's own results keep the command it retried, so another retry retries it too.
     again.invocation = argv;
+    let batch_count: usize = batches.values().map(Vec::len).sum();
     printer.info(&format!(
-        "retrying {} node(s) of `strata {command}`",
-        retried.len()
+        "retrying {} node(s) of `strata {command}`{}",
+        retried.len(),
+        if batch_count > 0 {
+            format!(", {batch_count} failed microbatch batch(es) among them")
+        } else {
+            String::new()
+        }
     ));
+    again.retry_batches = batches;
     super::run::run_only(&again, args, scope, Some(&retried))
 }

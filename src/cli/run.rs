@@ -166,6 +166,7 @@ async fn skip_stale_sources(
             statements: 0,
             transactions: 0,
             warnings: Vec::new(),
+            batch_results: None,
         })
         .collect())
 }
@@ -198,12 +199,67 @@ async fn run_selected(
         },
         adapter: None,
         defer: super::compile::deferral(settings, session),
+        event_time_start: args.event_time_start,
+        event_time_end: args.event_time_end,
+        retry_batches: settings.retry_batches.clone(),
     };
+    let log_config = match crate::runlog::RunLogConfig::from_json(project.file.run_log.as_ref()) {
+        Ok(config) => config,
+        Err(message) => {
+            printer.diagnostic(
+                &project_key_error(project, "run-log:", message)
+                    .with_hint("e.g. `run-log: {schema: audit}`; see the README's \"Run log\""),
+            );
+            return Ok(EXIT_FAILURE);
+        }
+    };
+    let alerts = match super::alerting::config(project) {
+        Ok(alerts) => alerts,
+        Err(diagnostic) => {
+            printer.diagnostic(&diagnostic);
+            return Ok(EXIT_FAILURE);
+        }
+    };
+    let invocation_id = session.engine.shared().invocation_id.clone();
     let prepared = match prepare::prepare(inputs, &selected, &choices).await {
         Ok(prepared) => prepared,
-        Err(stopped) => return Ok(stop(printer, stopped)),
+        Err(stopped) => {
+            alert_stopped(settings, project, &invocation_id, &stopped).await;
+            return Ok(stop(printer, stopped));
+        }
     };
     printer.diagnostics(&prepared.warnings);
+    let run_log = match log_config {
+        Some(config) => {
+            let invocation = crate::runlog::Invocation {
+                id: session.engine.shared().invocation_id.clone(),
+                project: project.name.clone(),
+                command: settings.command.clone(),
+                selector: selection_text(&args.selection),
+                target: project.target.name.clone(),
+                started_at: chrono::Utc::now(),
+            };
+            let state_schema = prepare::state_location(project).schema_name();
+            match crate::runlog::RunLog::open(&prepared.shared, &config, &state_schema, invocation)
+                .await
+            {
+                Ok(log) => {
+                    for result in &stale {
+                        log.node_finished(result);
+                    }
+                    Some(log)
+                }
+                Err(message) => {
+                    printer.diagnostic(
+                        &Diagnostic::warning(format!("cannot open the run log: {message}"))
+                            .with_hint("the run goes on without it"),
+                    );
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     let threads = project.target.threads;
     printer.info(&format!(
         "running {} nodes with {threads} threads on {} target `{}`",
@@ -215,11 +271,22 @@ async fn run_selected(
         threads,
         full_refresh: args.full_refresh,
         fail_fast: args.fail_fast,
+        on_result: run_log.as_ref().map(|log| log.recorder()),
     };
     let adapter = prepared.shared.adapter.clone();
-    let finished = match prepare::run(inputs, &session.graph, prepared, &run_options).await {
+    let finished = prepare::run(inputs, &session.graph, prepared, &run_options).await;
+    drop(run_options);
+    let finished = match finished {
         Ok(finished) => finished,
-        Err(stopped) => return Ok(stop(printer, stopped)),
+        Err(stopped) => {
+            if let Some(log) = run_log {
+                for warning in log.close(&stale, true).await {
+                    printer.diagnostic(&Diagnostic::warning(warning));
+                }
+            }
+            alert_stopped(settings, project, &invocation_id, &stopped).await;
+            return Ok(stop(printer, stopped));
+        }
     };
     let prepare::Finished {
         mut results,
@@ -227,7 +294,7 @@ async fn run_selected(
         end_hook_failed,
     } = finished;
     let stale_sources = stale.len();
-    results.extend(stale);
+    results.extend(stale.iter().cloned());
     let elapsed = started.elapsed().as_secs_f64();
     if let Err(e) =
         crate::artifacts::write_manifest(project, manifest, &session.engine, Some(&compiled))
@@ -273,13 +340,78 @@ async fn run_selected(
             "{stale_sources} of the skipped nodes read a source past its `error_after`: the run fails so it is noticed"
         ));
     }
-    Ok(
-        if summary.error > 0 || end_hook_failed || stale_sources > 0 {
-            EXIT_FAILURE
-        } else {
-            EXIT_OK
-        },
-    )
+    let failed = summary.error > 0 || end_hook_failed || stale_sources > 0;
+    if let Some(log) = run_log {
+        for warning in log.close(&results, failed).await {
+            printer.diagnostic(
+                &Diagnostic::warning(warning).with_hint("the run's outcome does not depend on it"),
+            );
+        }
+    }
+    if let Some(config) = &alerts {
+        let summary = super::alerting::summary(
+            settings,
+            project,
+            manifest,
+            &invocation_id,
+            &results,
+            &stale,
+            failed,
+            elapsed,
+        );
+        super::alerting::send(settings, project, config, &summary).await;
+    }
+    Ok(if failed { EXIT_FAILURE } else { EXIT_OK })
+}
+
+/// The notification of a run that stopped before (or while) running its nodes.
+async fn alert_stopped(
+    settings: &Settings,
+    project: &crate::project::Project,
+    invocation_id: &str,
+    stopped: &prepare::Stopped,
+) {
+    if let Some((config, summary)) = super::alerting::stopped_summary(
+        settings,
+        project,
+        Some(invocation_id),
+        &stopped.diagnostics,
+    ) {
+        super::alerting::send(settings, project, &config, &summary).await;
+    }
+}
+
+/// An error about a top-level key of the project file, pointing at its line.
+pub(super) fn project_key_error(
+    project: &crate::project::Project,
+    key: &str,
+    message: String,
+) -> Diagnostic {
+    let line = std::fs::read_to_string(&project.project_file)
+        .ok()
+        .and_then(|text| crate::project::yaml::find_line(&text, key));
+    let path = crate::diagnostic::display_path(&project.project_file, &project.root);
+    match line {
+        Some(line) => {
+            Diagnostic::error(message).at(crate::diagnostic::Location::at(path, line, None))
+        }
+        None => Diagnostic::error(message).at_file(path),
+    }
+}
+
+/// The selection as given, for the run log.
+fn selection_text(selection: &super::args::SelectArgs) -> String {
+    let mut parts = Vec::new();
+    if !selection.select.is_empty() {
+        parts.push(format!("--select {}", selection.select.join(" ")));
+    }
+    if !selection.exclude.is_empty() {
+        parts.push(format!("--exclude {}", selection.exclude.join(" ")));
+    }
+    if let Some(name) = &selection.selector {
+        parts.push(format!("--selector {name}"));
+    }
+    parts.join(" ")
 }
 
 /// Prints why the run stopped before running anything; the exit code.

@@ -94,6 +94,12 @@ pub fn open(settings: &Settings, next: Next) -> Result<Session, u8> {
             let errors = sorted.iter().filter(|d| d.is_error()).count();
             printer.diagnostics(&sorted);
             print_error_count(settings, errors);
+            super::alerting::stopped(
+                settings,
+                &project,
+                Some(&engine.shared().invocation_id),
+                &sorted,
+            );
             return Err(EXIT_FAILURE);
         }
     };
@@ -101,8 +107,15 @@ pub fn open(settings: &Settings, next: Next) -> Result<Session, u8> {
         Ok(graph) => graph,
         Err(cycle) => {
             printer.diagnostics(&manifest.warnings);
-            printer.diagnostic(&cycle.to_diagnostic(&manifest));
+            let diagnostic = cycle.to_diagnostic(&manifest);
+            printer.diagnostic(&diagnostic);
             print_error_count(settings, 1);
+            super::alerting::stopped(
+                settings,
+                &project,
+                Some(&engine.shared().invocation_id),
+                std::slice::from_ref(&diagnostic),
+            );
             return Err(EXIT_FAILURE);
         }
     };

@@ -25,6 +25,11 @@ pub struct Settings {
     /// The command line as given (without the program), kept in `run_results.json` so
     /// `strata retry` can run it again.
     pub invocation: Vec<String>,
+    /// `strata retry`: the batches each microbatch model failed, built again and no others.
+    pub retry_batches: std::collections::HashMap<
+        crate::manifest::NodeId,
+        Vec<crate::materialize::microbatch::Batch>,
+    >,
 }
 
 /// Where refs to unselected nodes read from.
@@ -147,6 +152,7 @@ impl Settings {
             state,
             defer,
             invocation: std::env::args().skip(1).collect(),
+            retry_batches: Default::default(),
         })
     }
 }

@@ -89,6 +89,8 @@ struct ManifestResolver {
     /// files itself (DuckDB); other warehouses read the staged raw tables.
     files_root: Option<PathBuf>,
     project: String,
+    /// The `event_time` column of each relation whose node names one.
+    event_times: HashMap<RelationName, String>,
 }
 
 impl ManifestResolver {
@@ -102,7 +104,19 @@ impl ManifestResolver {
         let mut refs = HashMap::new();
         let mut sources = HashMap::new();
         let mut externals = HashMap::new();
+        let mut event_times = HashMap::new();
         for node in manifest.nodes.values() {
+            if let Some(column) = node
+                .config_map
+                .get("event_time")
+                .and_then(serde_json::Value::as_str)
+                .filter(|c| !c.trim().is_empty())
+            {
+                let relation = deferred.get(&node.unique_id).or(node.relation.as_ref());
+                if let Some(relation) = relation {
+                    event_times.insert(relation.clone(), column.trim().to_string());
+                }
+            }
             match node.resource_type {
                 ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot => {
                     let resolved = if node.is_ephemeral() {
@@ -139,6 +153,7 @@ impl ManifestResolver {
             externals,
             files_root: files_root.map(Path::to_path_buf),
             project: manifest.project_name.clone(),
+            event_times,
         }
     }
 
@@ -180,6 +195,10 @@ impl Resolver for ManifestResolver {
             .cloned()
             .ok_or_else(|| format!("source `{source}.{table}` is not declared"))
     }
+
+    fn event_time(&self, relation: &RelationName) -> Option<String> {
+        self.event_times.get(relation).cloned()
+    }
 }
 
 /// The resolver of one bookmarked model: its external sources read exactly this run's files,
@@ -218,6 +237,10 @@ impl Resolver for FilesResolver {
 
     fn resolve_source(&self, source: &str, table: &str) -> Result<RelationName, String> {
         self.base.resolve_source(source, table)
+    }
+
+    fn event_time(&self, relation: &RelationName) -> Option<String> {
+        self.base.event_time(relation)
     }
 }
 
@@ -858,7 +881,7 @@ fn render_node(
         }))
         .collect();
     Ok(Rendered {
-        sql: inject_ctes(&sql, &ctes),
+        sql: inject_ctes(&crate::materialize::microbatch::settle_aliases(&sql), &ctes),
         known,
         logs: capture.logs,
     })

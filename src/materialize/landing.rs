@@ -14,6 +14,7 @@ use crate::plan::{Block, ColumnDef, Filter, Literal, Plan, Role, Step, Storage};
 pub async fn stage_files(ctx: &Context<'_>, plan: &StagePlan) -> Result<Outcome, MaterializeError> {
     if plan.files.is_empty() {
         return Ok(Outcome {
+            batches: None,
             message: "NO NEW FILES".into(),
             rows_affected: Some(0),
             warnings: Vec::new(),
@@ -139,6 +140,7 @@ pub async fn stage_files(ctx: &Context<'_>, plan: &StagePlan) -> Result<Outcome,
     let executed = ctx.run(load).await?;
     let rows = executed.rows.unwrap_or(0);
     Ok(Outcome {
+        batches: None,
         message: format!("LOADED {} files ({rows} rows)", plan.files.len()),
         rows_affected: Some(rows),
         warnings: executed.warnings,
@@ -252,6 +254,7 @@ async fn stage_remote(
     let executed = ctx.run(load).await?;
     let rows = executed.rows.unwrap_or(0);
     Ok(Outcome {
+        batches: None,
         message: format!(
             "LOADED {} files ({rows} rows) where they lie",
             plan.files.len()

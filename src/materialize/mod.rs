@@ -12,6 +12,7 @@ pub mod bounds;
 pub mod cdc;
 pub mod execute;
 mod landing;
+pub mod microbatch;
 pub mod plans;
 pub mod preview;
 pub mod repair;
@@ -68,6 +69,12 @@ pub enum MaterializeError {
     },
     #[error("{0}; this is a bug, please report it")]
     Internal(String),
+    /// Some batches of a microbatch model failed; the others were built and recorded.
+    #[error("{message}")]
+    Batches {
+        message: String,
+        results: microbatch::BatchResults,
+    },
 }
 
 impl MaterializeError {
@@ -97,6 +104,9 @@ impl MaterializeError {
             MaterializeError::Config(..)
             | MaterializeError::Settings(_)
             | MaterializeError::Internal(_) => None,
+            MaterializeError::Batches { .. } => Some(
+                "fix what failed, then `strata retry` builds exactly the failed batches; a scheduled run builds them too".into(),
+            ),
             MaterializeError::SeedValue { column, .. } => Some(format!(
                 "fix the value in the CSV file, or set the column's type in the seed's `column_types` config (e.g. `{column}: varchar`)"
             )),
@@ -112,6 +122,8 @@ pub struct Outcome {
     pub rows_affected: Option<u64>,
     /// Clean-up left for the next run (a backup that could not be dropped).
     pub warnings: Vec<String>,
+    /// A microbatch model's batches.
+    pub batches: Option<microbatch::BatchResults>,
 }
 
 /// Where a materialization runs: the connection, what the run knows of the catalog, strata's
@@ -324,6 +336,7 @@ async fn build_table(
     let plan = plans::table(&build, request.sql, existing);
     let executed = ctx.run(plan).await?;
     Ok(Outcome {
+        batches: None,
         message: table_message(executed.rows),
         rows_affected: executed.rows,
         warnings: executed.warnings,
@@ -361,6 +374,7 @@ async fn build_partitioned_table(
     let executed = dropping_on_error(ctx, &scratch, built).await?;
     let rows = staged.rows;
     Ok(Outcome {
+        batches: None,
         message: table_message(rows),
         rows_affected: rows,
         warnings: executed.warnings,
@@ -376,6 +390,7 @@ async fn build_view(
     let plan = plans::view(&build, request.sql, request.late_binding, existing);
     let executed = ctx.run(plan).await?;
     Ok(Outcome {
+        batches: None,
         message: "CREATE VIEW".into(),
         rows_affected: None,
         warnings: executed.warnings,
@@ -550,6 +565,7 @@ async fn build_incremental(
     .await;
     let executed = dropping_on_error(ctx, &new_rows, applied).await?;
     Ok(Outcome {
+        batches: None,
         message: match executed.rows {
             Some(n) => format!("INSERT {n}"),
             None => "INSERT".into(),
@@ -598,6 +614,7 @@ async fn build_written_increment(
     .await;
     let (executed, verb) = dropping_on_error(ctx, &new_rows, applied).await?;
     Ok(Outcome {
+        batches: None,
         message: match executed.rows {
             Some(n) => format!("{verb} {n}"),
             None => verb,
@@ -635,6 +652,7 @@ async fn build_written(
         .and_then(|s| s.split_whitespace().last())
         .and_then(|n| n.parse().ok());
     Ok(Outcome {
+        batches: None,
         message: ran.status.unwrap_or_else(|| "OK".into()),
         rows_affected: rows,
         warnings: Vec::new(),
@@ -678,6 +696,7 @@ async fn build_snapshot(
         if flavour.can_delete_rows(request.storage) {
             let plan = snapshot::apply(&build, &settings, &staged, &source, &shape);
             return ctx.run(plan).await.map(|executed| Outcome {
+                batches: None,
                 message: match executed.rows {
                     Some(n) => format!("SNAPSHOT {n}"),
                     None => "SNAPSHOT".into(),
@@ -700,6 +719,7 @@ async fn build_snapshot(
         let _ = ctx.run(snapshot::cleanup(&staged, &source)).await;
         let outcome = rebuilt?;
         Ok(Outcome {
+            batches: None,
             message: match outcome.rows_affected {
                 Some(n) => format!("SNAPSHOT rebuilt, {n} rows"),
                 None => "SNAPSHOT rebuilt".into(),
@@ -754,6 +774,7 @@ async fn build_cdc(
             .await;
             let executed = dropping_on_error(ctx, &new_rows, applied).await?;
             Ok(Outcome {
+                batches: None,
                 message: match executed.rows {
                     Some(n) => format!("CDC {n} upserted"),
                     None => "CDC".into(),
@@ -835,6 +856,7 @@ async fn build_cdc(
                 _ => None,
             };
             Ok(Outcome {
+                batches: None,
                 message: table_message(count),
                 rows_affected: count,
                 warnings: executed.warnings,
@@ -911,6 +933,11 @@ pub async fn materialize(
         {
             let existing = ctx.catalog.relation(request.relation).await?;
             build_cdc(ctx, request, existing.as_ref(), full_refresh).await
+        }
+        Materialization::Incremental
+            if request.config.incremental_strategy == Some(IncrementalStrategy::Microbatch) =>
+        {
+            microbatch::build(ctx, request, full_refresh).await
         }
         // Snapshots keep their history: `--full-refresh` does not rebuild them, as in dbt.
         Materialization::Snapshot => build_snapshot(ctx, request).await,
@@ -1192,6 +1219,7 @@ pub async fn load_seed(
     })?;
     let rows = rows.or(executed.rows);
     Ok(Outcome {
+        batches: None,
         message: match rows {
             Some(n) => format!("INSERT {n}"),
             None => "INSERT".into(),

@@ -707,6 +707,59 @@ pub fn apply_written(
     }
 }
 
+/// One batch of a microbatch model written: the rows of the batch's window deleted and the
+/// batch's new rows inserted, with the schema change, the batch's record and the post hooks,
+/// in one commit where the warehouse has transactions; the new rows dropped after.
+pub fn apply_batch(
+    b: &Build,
+    new_rows: &RelationName,
+    existing: &[ColumnInfo],
+    new_columns: &[ColumnInfo],
+    on_schema_change: OnSchemaChange,
+    window: Filter,
+) -> Result<Plan, MaterializeError> {
+    if !b.flavour.can_delete_rows(b.storage) {
+        return Err(MaterializeError::Config(
+            "microbatch".into(),
+            format!(
+                "a table whose rows can be deleted (each batch replaces its window), which this {} table is not ({:?})",
+                b.flavour.name(),
+                b.storage
+            ),
+        ));
+    }
+    let SchemaChange {
+        columns,
+        mut steps,
+        widening,
+    } = SchemaChange::plan(b, existing, new_columns, on_schema_change)?;
+    let mut blocks = Vec::new();
+    if !widening.is_empty() {
+        blocks.push(Block::new(Role::Prepare, false, widening));
+    }
+    let first = blocks.iter().map(|b| b.steps.len()).sum::<usize>();
+    steps.push(Step::Delete {
+        from: b.relation.clone(),
+        filter: window,
+    });
+    let counted = first + steps.len();
+    steps.push(Step::Insert {
+        into: b.relation.clone(),
+        columns,
+        from: Source::Relation {
+            relation: new_rows.clone(),
+            filter: Filter::All,
+        },
+    });
+    blocks.extend(publish(b, steps, b.flavour.capabilities().transactions));
+    blocks.push(Block::new(Role::Cleanup, false, vec![drop_table(new_rows)]));
+    Ok(Plan {
+        blocks,
+        on_failure: vec![drop_table(new_rows)],
+        count: vec![counted],
+    })
+}
+
 /// Whether the table's storage can take the strategy: where rows cannot be deleted, only
 /// appends, `MERGE` and the replacement of whole partitions (`partitions_listed`) work.
 pub fn check_increment(
@@ -885,9 +938,8 @@ pub fn apply_increment(
             )))
         }
         IncrementalStrategy::Microbatch => {
-            return Err(MaterializeError::Config(
-                "microbatch".into(),
-                "a later strata version (not implemented yet)".into(),
+            return Err(MaterializeError::Internal(
+                "microbatch batches are planned by apply_batch".into(),
             ))
         }
     }

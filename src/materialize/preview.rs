@@ -355,6 +355,23 @@ fn describe(write: &StateWrite) -> String {
                 ""
             }
         ),
+        StateWrite::Batches {
+            relation,
+            replace_all,
+            batches,
+        } => format!(
+            "`{relation}` built batch(es) {}{}",
+            batches
+                .iter()
+                .map(|(start, end)| format!("[{start}, {end})"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if *replace_all {
+                ", replacing what was built before"
+            } else {
+                ""
+            }
+        ),
     }
 }
 

@@ -217,6 +217,13 @@ pub enum Filter {
         column: String,
         value: String,
     },
+    /// Rows whose `column` is at or after `start` and before `end`, both SQL expressions (a
+    /// microbatch batch's window).
+    Window {
+        column: String,
+        start: String,
+        end: String,
+    },
 }
 
 /// What an insert reads.
@@ -246,6 +253,14 @@ pub enum StateWrite {
         relation: RelationName,
         replace_all: bool,
         files: Vec<RecordedFile>,
+    },
+    /// The batches of a microbatch model that were built (`start`, `end`, as
+    /// [`crate::materialize::microbatch::Batch::bound`] writes them). `replace_all` forgets
+    /// what was recorded before (a first build or a full refresh).
+    Batches {
+        relation: RelationName,
+        replace_all: bool,
+        batches: Vec<(String, String)>,
     },
 }
 
@@ -463,6 +478,14 @@ pub struct RunContext {
     /// are told apart from this run's and cleared.
     pub run_id: String,
     pub full_refresh: bool,
+    /// The run's start: a microbatch model's current batch is the one holding it.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// The window microbatch models build (`--event-time-start`/`--event-time-end`).
+    pub event_time_start: Option<chrono::DateTime<chrono::Utc>>,
+    pub event_time_end: Option<chrono::DateTime<chrono::Utc>>,
+    /// A retry: the failed batches of each microbatch model, built again and no others.
+    pub retry_batches:
+        std::collections::HashMap<RelationName, Vec<crate::materialize::microbatch::Batch>>,
 }
 
 /// The suffix strata gives a relation built aside for `live`, and which kind of aside it is.

@@ -329,11 +329,6 @@ pub const NOT_ACTED_ON: &[(&str, bool, &str)] = &[
         false,
         "strata creates views with the warehouse's default security",
     ),
-    (
-        "concurrent_batches",
-        false,
-        "strata does not run microbatch batches yet",
-    ),
 ];
 
 /// Keys of [`NOT_ACTED_ON`] that only an incremental strategy reads: a strategy a project

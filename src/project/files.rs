@@ -67,6 +67,12 @@ pub struct ProjectFile {
     pub on_run_start: Json,
     #[serde(default, rename = "on-run-end")]
     pub on_run_end: Json,
+    /// strata's run log in the warehouse (`runlog`).
+    #[serde(default, rename = "run-log")]
+    pub run_log: Option<Json>,
+    /// strata's notifications of a failed run (`alerts`).
+    #[serde(default, rename = "on-failure")]
+    pub on_failure: Option<Json>,
     #[serde(default)]
     pub dispatch: Json,
     #[serde(default)]

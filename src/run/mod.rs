@@ -48,6 +48,20 @@ pub enum Status {
     Fail,
 }
 
+impl Status {
+    /// As `run_results.json` writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Error => "error",
+            Status::Skipped => "skipped",
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
 /// One node's result, as `run_results.json` records it.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeResult {
@@ -75,6 +89,9 @@ pub struct NodeResult {
     /// Clean-up left for the next run, and other things the node's report should mention.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// A microbatch model's batches, as dbt's `batch_results`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_results: Option<crate::materialize::microbatch::BatchResults>,
 }
 
 /// A seed to load.
@@ -159,12 +176,17 @@ pub struct Late {
 /// Compiles a late node's SQL into its work (see [`Work::late`]); the message on failure.
 pub type LateCompile<'a> = dyn Fn(&mut Work) -> Result<(), String> + Sync + 'a;
 
+/// What is told of each node's result as it is known.
+pub type ResultHook = Arc<dyn Fn(&NodeResult) + Send + Sync>;
+
 /// Knobs of a run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunOptions {
     pub threads: usize,
     pub full_refresh: bool,
     pub fail_fast: bool,
+    /// Told of each node's result as it is known (the run log).
+    pub on_result: Option<ResultHook>,
 }
 
 fn describe(work: &Work) -> String {
@@ -223,6 +245,7 @@ async fn run_model(
     if let Some(files) = &model.files {
         if files.is_empty() {
             return Ok(Outcome {
+                batches: None,
                 message: NO_NEW_DATA.into(),
                 rows_affected: Some(0),
                 warnings: Vec::new(),
@@ -242,6 +265,7 @@ async fn run_model(
             && ctx.catalog.kind(&model.relation).await? == Some(crate::adapter::RelationKind::View)
         {
             return Ok(Outcome {
+                batches: None,
                 message: VIEW_UNCHANGED.into(),
                 rows_affected: None,
                 warnings: Vec::new(),
@@ -346,6 +370,12 @@ pub async fn execute(
         .collect();
 
     let mut results: Vec<NodeResult> = Vec::with_capacity(total);
+    let record = |results: &mut Vec<NodeResult>, result: NodeResult| {
+        if let Some(told) = &options.on_result {
+            told(&result);
+        }
+        results.push(result);
+    };
     let mut skipped: HashSet<NodeId> = HashSet::new();
     type Joined = (
         NodeId,
@@ -372,7 +402,7 @@ pub async fn execute(
                 continue;
             };
             if skipped.contains(&id) {
-                results.push(skip_result(&id));
+                record(&mut results, skip_result(&id));
                 release_children(&id, &children, &mut waiting, &mut ready, &priority);
                 continue;
             }
@@ -448,21 +478,25 @@ pub async fn execute(
                         .with_hint("the table is built; the next run drops what is left"),
                     );
                 }
-                results.push(NodeResult {
-                    unique_id: id.clone(),
-                    status: Status::Success,
-                    message: outcome.message,
-                    execution_time: seconds,
-                    rows_affected: outcome.rows_affected,
-                    failures: None,
-                    hint: None,
-                    sample: None,
-                    stored_in: None,
-                    line: None,
-                    statements: counts.statements(),
-                    transactions: counts.transactions(),
-                    warnings: outcome.warnings,
-                });
+                record(
+                    &mut results,
+                    NodeResult {
+                        unique_id: id.clone(),
+                        status: Status::Success,
+                        message: outcome.message,
+                        execution_time: seconds,
+                        rows_affected: outcome.rows_affected,
+                        failures: None,
+                        hint: None,
+                        sample: None,
+                        stored_in: None,
+                        line: None,
+                        statements: counts.statements(),
+                        transactions: counts.transactions(),
+                        warnings: outcome.warnings,
+                        batch_results: outcome.batches,
+                    },
+                );
                 false
             }
             Ok(Done::Tested(outcome)) => {
@@ -476,21 +510,25 @@ pub async fn execute(
                     &format!("{label} {name} [{message} in {seconds:.2}s]"),
                     finished(&id, &label.to_lowercase(), seconds, &message),
                 );
-                results.push(NodeResult {
-                    unique_id: id.clone(),
-                    status,
-                    message,
-                    execution_time: seconds,
-                    rows_affected: None,
-                    failures: Some(outcome.failures),
-                    hint: None,
-                    sample: outcome.sample,
-                    stored_in: outcome.stored_in.map(|r| r.to_string()),
-                    line: None,
-                    statements: counts.statements(),
-                    transactions: counts.transactions(),
-                    warnings: Vec::new(),
-                });
+                record(
+                    &mut results,
+                    NodeResult {
+                        unique_id: id.clone(),
+                        status,
+                        message,
+                        execution_time: seconds,
+                        rows_affected: None,
+                        failures: Some(outcome.failures),
+                        hint: None,
+                        sample: outcome.sample,
+                        stored_in: outcome.stored_in.map(|r| r.to_string()),
+                        line: None,
+                        statements: counts.statements(),
+                        transactions: counts.transactions(),
+                        warnings: Vec::new(),
+                        batch_results: None,
+                    },
+                );
                 status == Status::Fail
             }
             Err(err) => {
@@ -498,21 +536,28 @@ pub async fn execute(
                     &format!("ERROR {name} [{seconds:.2}s]: {err}"),
                     finished(&id, "error", seconds, &err.to_string()),
                 );
-                results.push(NodeResult {
-                    unique_id: id.clone(),
-                    status: Status::Error,
-                    message: err.to_string(),
-                    execution_time: seconds,
-                    rows_affected: None,
-                    failures: None,
-                    hint: err.hint(),
-                    sample: None,
-                    stored_in: None,
-                    line: err.line(),
-                    statements: counts.statements(),
-                    transactions: counts.transactions(),
-                    warnings: Vec::new(),
-                });
+                record(
+                    &mut results,
+                    NodeResult {
+                        unique_id: id.clone(),
+                        status: Status::Error,
+                        message: err.to_string(),
+                        execution_time: seconds,
+                        rows_affected: None,
+                        failures: None,
+                        hint: err.hint(),
+                        sample: None,
+                        stored_in: None,
+                        line: err.line(),
+                        statements: counts.statements(),
+                        transactions: counts.transactions(),
+                        warnings: Vec::new(),
+                        batch_results: match err {
+                            MaterializeError::Batches { results, .. } => Some(results),
+                            _ => None,
+                        },
+                    },
+                );
                 true
             }
         };
@@ -533,7 +578,7 @@ pub async fn execute(
     leftover.sort_by_key(|id| order.get(id).copied().unwrap_or(usize::MAX));
     for id in leftover {
         if stop || skipped.contains(&id) {
-            results.push(skip_result(&id));
+            record(&mut results, skip_result(&id));
         } else {
             printer.info(&format!(
                 "ERROR {id}: it never became ready to run; this is a bug, please report it"
@@ -541,7 +586,7 @@ pub async fn execute(
             let mut result = skip_result(&id);
             result.status = Status::Error;
             result.message = "never became ready to run (a scheduling bug)".into();
-            results.push(result);
+            record(&mut results, result);
         }
     }
     results
@@ -685,6 +730,7 @@ fn skip_result(id: &NodeId) -> NodeResult {
         statements: 0,
         transactions: 0,
         warnings: Vec::new(),
+        batch_results: None,
     }
 }
 

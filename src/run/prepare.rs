@@ -47,6 +47,11 @@ pub struct Choices {
     pub batch_tests: Option<bool>,
     /// Refs to unselected nodes read another run's relations (`--defer`).
     pub defer: Option<Deferral>,
+    /// The window microbatch models build (`--event-time-start`/`--event-time-end`).
+    pub event_time_start: Option<chrono::DateTime<chrono::Utc>>,
+    pub event_time_end: Option<chrono::DateTime<chrono::Utc>>,
+    /// A retry's failed batches, by microbatch model.
+    pub retry_batches: HashMap<NodeId, Vec<crate::materialize::microbatch::Batch>>,
 }
 
 /// `--defer`: where unselected nodes stood in the `--state` run.
@@ -151,6 +156,17 @@ pub async fn prepare(
     let run = Arc::new(RunContext {
         run_id: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
         full_refresh: choices.full_refresh,
+        started_at: engine.shared().run_started_at,
+        event_time_start: choices.event_time_start,
+        event_time_end: choices.event_time_end,
+        retry_batches: choices
+            .retry_batches
+            .iter()
+            .filter_map(|(id, batches)| {
+                let relation = manifest.get(id)?.relation.clone()?;
+                Some((relation, batches.clone()))
+            })
+            .collect(),
     });
     let catalog = Arc::new(Catalog::new(adapter.clone()));
     let location = state_location(project);

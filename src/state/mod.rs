@@ -1,7 +1,8 @@
 //! strata's own state in the warehouse — view fingerprints, the landing files each model and
-//! staged source has consumed, CDC tombstones — behind one interface, [`StateStore`], kept in
-//! one schema of the target set aside for strata (`<target schema>_strata` unless the target's
-//! `state_schema` says otherwise), out of the way of anyone browsing the models' schemas.
+//! staged source has consumed, the batches of microbatch models built, CDC tombstones — behind
+//! one interface, [`StateStore`], kept in one schema of the target set aside for strata
+//! (`<target schema>_strata` unless the target's `state_schema` says otherwise), out of the
+//! way of anyone browsing the models' schemas.
 //!
 //! Materializations say *what* to record ([`StateWrite`]); the store says *how*: as steps in the
 //! build's own commit (so rows and their bookmarks commit together), or held and written in one
@@ -24,6 +25,8 @@ use crate::relation::RelationName;
 pub const VIEWS_TABLE: &str = "strata_views";
 /// The table of consumed landing files.
 pub const FILES_TABLE: &str = "strata_files";
+/// The table of microbatch models' built batches.
+pub const BATCHES_TABLE: &str = "strata_batches";
 
 /// What older versions kept beside the models, and what it becomes.
 const LEGACY_VIEWS: &str = "strata__views";
@@ -77,6 +80,10 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
         &self,
         relations: &[RelationName],
     ) -> Result<HashMap<RelationName, FileRecords>, AdapterError>;
+
+    /// The batches recorded as built for a microbatch model (`start`, `end`).
+    async fn batches(&self, relation: &RelationName)
+        -> Result<Vec<(String, String)>, AdapterError>;
 
     /// Where a CDC model keeps the tombstones of its deleted keys: a table in the model's
     /// warehouse, since its build joins against it.
@@ -162,6 +169,23 @@ fn files_columns() -> Vec<ColumnDef> {
     .collect()
 }
 
+fn batches_columns() -> Vec<ColumnDef> {
+    [
+        ("relation_database", "varchar(1024)"),
+        ("relation_schema", "varchar(1024)"),
+        ("relation_name", "varchar(1024)"),
+        ("batch_start", "varchar(64)"),
+        ("batch_end", "varchar(64)"),
+        ("recorded_at", "timestamp"),
+    ]
+    .into_iter()
+    .map(|(name, data_type)| ColumnDef {
+        name: name.into(),
+        data_type: data_type.into(),
+    })
+    .collect()
+}
+
 const RELATION_KEY: [&str; 3] = ["relation_database", "relation_schema", "relation_name"];
 
 fn relation_key(relation: &RelationName) -> Vec<Literal> {
@@ -197,6 +221,10 @@ impl StateTables {
         self.location.table(FILES_TABLE)
     }
 
+    pub fn batches_table(&self) -> RelationName {
+        self.location.table(BATCHES_TABLE)
+    }
+
     /// Where a CDC model's tombstones are kept: `cdc__<schema>__<model>`, cut to fit.
     pub fn tombstones(&self, model: &RelationName) -> RelationName {
         let limit = self.identifier_length;
@@ -223,8 +251,10 @@ impl StateTables {
     pub fn placement(&self, write: &StateWrite, batch: bool) -> Option<Vec<Step>> {
         match write {
             StateWrite::ViewFingerprint { .. } => None,
-            StateWrite::Files { .. } if batch => None,
-            StateWrite::Files { .. } => Some(self.steps_for(std::slice::from_ref(write))),
+            StateWrite::Files { .. } | StateWrite::Batches { .. } if batch => None,
+            StateWrite::Files { .. } | StateWrite::Batches { .. } => {
+                Some(self.steps_for(std::slice::from_ref(write)))
+            }
         }
     }
 
@@ -265,6 +295,9 @@ impl StateTables {
         let mut file_deletes = Vec::new();
         let mut whole_deletes = Vec::new();
         let mut file_rows = Vec::new();
+        let mut batch_wholes = Vec::new();
+        let mut batch_deletes = Vec::new();
+        let mut batch_rows = Vec::new();
         for write in writes {
             match write {
                 StateWrite::ViewFingerprint { view, fingerprint } => {
@@ -298,6 +331,27 @@ impl StateTables {
                             Literal::Text(self.recorded_at.clone()),
                         ]);
                         file_rows.push(row);
+                    }
+                }
+                StateWrite::Batches {
+                    relation,
+                    replace_all,
+                    batches,
+                } => {
+                    for (start, end) in batches {
+                        let mut key = relation_key(relation);
+                        key.push(Literal::Text(start.clone()));
+                        if !*replace_all {
+                            batch_deletes.push(key.clone());
+                        }
+                        key.extend([
+                            Literal::Text(end.clone()),
+                            Literal::Text(self.recorded_at.clone()),
+                        ]);
+                        batch_rows.push(key);
+                    }
+                    if *replace_all {
+                        batch_wholes.push(relation_key(relation));
                     }
                 }
             }
@@ -342,6 +396,33 @@ impl StateTables {
                 relation: self.files_table(),
                 columns: files_columns(),
                 rows: file_rows,
+            });
+        }
+        if !batch_wholes.is_empty() {
+            steps.push(Step::Delete {
+                from: self.batches_table(),
+                filter: Filter::In {
+                    columns: key_columns(),
+                    values: batch_wholes,
+                },
+            });
+        }
+        if !batch_deletes.is_empty() {
+            let mut columns = key_columns();
+            columns.push("batch_start".into());
+            steps.push(Step::Delete {
+                from: self.batches_table(),
+                filter: Filter::In {
+                    columns,
+                    values: batch_deletes,
+                },
+            });
+        }
+        if !batch_rows.is_empty() {
+            steps.push(Step::InsertRows {
+                relation: self.batches_table(),
+                columns: batches_columns(),
+                rows: batch_rows,
             });
         }
         steps
@@ -509,6 +590,7 @@ impl StateStore for WarehouseState {
         for (table, columns) in [
             (self.views_table(), views_columns()),
             (self.files_table(), files_columns()),
+            (self.tables.batches_table(), batches_columns()),
         ] {
             if !existing.contains(&table.identifier) {
                 setup.push(Step::CreateTable {
@@ -636,6 +718,37 @@ impl StateStore for WarehouseState {
                 .insert(path.clone(), size);
         }
         Ok(out)
+    }
+
+    async fn batches(
+        &self,
+        relation: &RelationName,
+    ) -> Result<Vec<(String, String)>, AdapterError> {
+        let style = self
+            .adapter
+            .flavour()
+            .quote_style(crate::adapter::StatementKind::Dml);
+        let text = |value: &str| crate::relation::string_literal(value);
+        let table = self
+            .adapter
+            .query(&format!(
+                "select batch_start, batch_end from {} where relation_database = {} and relation_schema = {} and relation_name = {}",
+                self.tables.batches_table().render(&style),
+                text(relation.database.as_deref().unwrap_or_default()),
+                text(&relation.schema),
+                text(&relation.identifier),
+            ))
+            .await?;
+        Ok(table
+            .rows
+            .iter()
+            .filter_map(|row| match (row.first(), row.get(1)) {
+                (Some(Cell::Text(start)), Some(Cell::Text(end))) => {
+                    Some((start.clone(), end.clone()))
+                }
+                _ => None,
+            })
+            .collect())
     }
 
     fn tombstones(&self, model: &RelationName) -> RelationName {

@@ -822,6 +822,7 @@ impl Object for RelationFactory {
         let schema = get("schema").unwrap_or_else(|| self.0.target_schema.clone());
         let identifier = get("identifier").unwrap_or_default();
         Ok(Value::from_object(RelationValue {
+            event_time: None,
             include_database: database.is_some(),
             relation: RelationName::new(database, schema, identifier),
             style: self.0.style,

@@ -51,6 +51,13 @@ pub trait Resolver: Send + Sync + std::fmt::Debug {
     fn resolve_ref(&self, call: &RefCall, from_package: &str) -> Result<Resolved, String>;
     fn resolve_source(&self, source: &str, table: &str) -> Result<RelationName, String>;
 
+    /// The event-time column of the model, seed, snapshot or source at `relation`, when its
+    /// config names one (`event_time`): a microbatch model reads it bounded to each batch.
+    fn event_time(&self, relation: &RelationName) -> Option<String> {
+        let _ = relation;
+        None
+    }
+
     /// How an external source is read when not by its relation name (DuckDB's
     /// `read_parquet(…)` over its files, or a CTE over some files' rows); `None` for sources
     /// that are tables.
@@ -231,8 +238,38 @@ impl RenderContext {
         Value::from_object(self.relation_object(relation))
     }
 
+    /// Whether the node is a microbatch model (its inputs with an event time render bounded
+    /// to the batch).
+    fn is_microbatch(&self) -> bool {
+        let config = self.current_config();
+        let text = |key: &str| {
+            config
+                .get(key)
+                .and_then(Json::as_str)
+                .map(|s| s.trim().to_ascii_lowercase())
+        };
+        text("materialized").as_deref() == Some("incremental")
+            && text("incremental_strategy").as_deref() == Some("microbatch")
+    }
+
+    /// The event-time column `relation` renders bounded by, in a microbatch model.
+    fn batch_filter(&self, resolver: &dyn Resolver, relation: &RelationName) -> Option<String> {
+        if !self.is_microbatch() {
+            return None;
+        }
+        resolver.event_time(relation)
+    }
+
+    /// A ref's or a source's relation, bounded to the batch in a microbatch model.
+    fn input_value(&self, resolver: &dyn Resolver, relation: &RelationName) -> Value {
+        let mut object = self.relation_object(relation);
+        object.event_time = self.batch_filter(resolver, relation);
+        Value::from_object(object)
+    }
+
     fn relation_object(&self, relation: &RelationName) -> RelationValue {
         RelationValue {
+            event_time: None,
             relation: relation.clone(),
             style: self.shared.style,
             include_database: true,
@@ -297,6 +334,7 @@ impl Object for RenderContext {
                     .and_then(|o| o.this_cte.clone());
                 match (&self.node.this, cte) {
                     (Some(relation), Some(cte)) => Value::from_object(RelationValue {
+                        event_time: None,
                         cte_name: Some(cte),
                         ..self.relation_object(relation)
                     }),
@@ -433,7 +471,9 @@ impl Object for RefFunction {
         match (ctx.phase, &ctx.resolver) {
             (Phase::Compile, Some(resolver)) => {
                 match resolver.resolve_ref(&call, &ctx.node.package) {
-                    Ok(Resolved::Relation(relation)) => Ok(ctx.relation_value(&relation)),
+                    Ok(Resolved::Relation(relation)) => {
+                        Ok(ctx.input_value(resolver.as_ref(), &relation))
+                    }
                     Ok(Resolved::Ephemeral {
                         unique_id,
                         cte_name,
@@ -443,6 +483,7 @@ impl Object for RefFunction {
                             capture.ephemerals.push(unique_id);
                         }
                         Ok(Value::from_object(RelationValue {
+                            event_time: None,
                             relation: RelationName::new(None, "", cte_name.clone()),
                             style: ctx.shared.style,
                             include_database: false,
@@ -472,6 +513,10 @@ impl Object for RefFunction {
                 };
                 let value = ctx.relation_value(&relation);
                 ctx.capture().reads.refs.push((call, relation));
+                // Bounded to each batch at compile time: the parse render cannot stand in.
+                if ctx.is_microbatch() {
+                    ctx.capture().reads.opaque = true;
+                }
                 Ok(value)
             }
         }
@@ -505,7 +550,7 @@ impl Object for SourceFunction {
                     .resolve_source(&source, &table)
                     .map_err(|message| Error::new(ErrorKind::InvalidOperation, message))?;
                 let (cte_name, expression) = match resolver.source_expression(&source, &table) {
-                    None => return Ok(ctx.relation_value(&relation)),
+                    None => return Ok(ctx.input_value(resolver.as_ref(), &relation)),
                     Some(SourceRead::Inline(expression)) => (None, Some(expression)),
                     Some(SourceRead::Cte { name, sql }) => {
                         let mut capture = ctx.capture();
@@ -516,6 +561,7 @@ impl Object for SourceFunction {
                     }
                 };
                 Ok(Value::from_object(RelationValue {
+                    event_time: ctx.batch_filter(resolver.as_ref(), &relation),
                     relation,
                     style: ctx.shared.style,
                     include_database: true,
@@ -539,6 +585,9 @@ impl Object for SourceFunction {
                     .reads
                     .sources
                     .push(((source, table), relation));
+                if ctx.is_microbatch() {
+                    ctx.capture().reads.opaque = true;
+                }
                 Ok(value)
             }
         }
@@ -647,6 +696,9 @@ pub struct RelationValue {
     pub expression: Option<String>,
     /// `table` or `view`, when the warehouse said (`adapter.get_relation`).
     pub kind: Option<String>,
+    /// In a microbatch model, an input's event-time column: the relation renders as its rows
+    /// in the batch's window (`.render()` still gives the plain name, as in dbt).
+    pub event_time: Option<String>,
 }
 
 impl RelationValue {
@@ -663,6 +715,29 @@ impl RelationValue {
             self.relation.render(&style)
         } else {
             style.quote_identifier(&self.relation.identifier)
+        }
+    }
+
+    /// What the relation renders as where it stands in SQL: in a microbatch model, an input
+    /// with an event time is its rows in the batch's window, the bounds left as placeholders
+    /// each batch fills.
+    fn shown(&self) -> String {
+        let name = self.rendered();
+        match &self.event_time {
+            None => name,
+            Some(column) => {
+                use crate::materialize::microbatch::{ALIAS, END, START};
+                let column = self.style.quote_identifier(column);
+                let alias: String = self
+                    .relation
+                    .identifier
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+                format!(
+                    "(select * from {name} where {column} >= {START} and {column} < {END}) as {ALIAS}{alias}"
+                )
+            }
         }
     }
 }
@@ -745,6 +820,6 @@ impl Object for RelationValue {
     }
 
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.rendered())
+        f.write_str(&self.shown())
     }
 }

@@ -442,6 +442,7 @@ fn relation_arg(value: Option<Value>, what: &str) -> Result<RelationName, Error>
 
 fn relation_value(found: FoundRelation, style: QuoteStyle) -> Value {
     Value::from_object(super::context::RelationValue {
+        event_time: None,
         include_database: found.name.database.is_some(),
         relation: found.name,
         style,

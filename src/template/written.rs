@@ -166,6 +166,7 @@ impl Engine {
         let style = self.shared.style;
         let relation = |name: &RelationName| {
             Value::from_object(RelationValue {
+                event_time: None,
                 relation: name.clone(),
                 style,
                 include_database: true,

@@ -179,6 +179,7 @@ fn build_with(
             threads: 1,
             full_refresh,
             fail_fast: false,
+            on_result: None,
         };
         let outcome = match prepare::prepare(inputs, &selected, &choices).await {
             Ok(prepared) => prepare::run(inputs, &graph, prepared, &options).await,

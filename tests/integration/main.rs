@@ -1,5 +1,6 @@
 //! Integration tests: the real `strata` binary on fixture projects.
 
+mod alerts;
 mod bounds;
 mod commands;
 mod common;
@@ -16,6 +17,7 @@ mod landing;
 mod library;
 mod ls;
 mod materializations;
+mod microbatch;
 mod packages;
 mod parse;
 mod plans;
@@ -23,6 +25,7 @@ mod postgres;
 mod pr_checks;
 mod redshift;
 mod run;
+mod runlog;
 mod scd2;
 mod state;
 mod strategies;

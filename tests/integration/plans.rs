@@ -283,6 +283,10 @@ fn every_plan_lowers_to_statements_each_warehouse_parses() {
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let run = RunContext {
         run_id: "0a1b2c3d".into(),
+        started_at: chrono::DateTime::UNIX_EPOCH,
+        event_time_start: None,
+        event_time_end: None,
+        retry_batches: Default::default(),
         full_refresh: false,
     };
     let started = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")

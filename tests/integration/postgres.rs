@@ -156,16 +156,16 @@ fn postgres_builds_seeds_views_tables_incrementals_and_tests() {
         "1/1=10.5\n1/2=4\n2/1=7\n3/1=1"
     );
     // No staging relations are left behind, and strata's own state is out of the models'
-    // schema: only its two tables, in its own schema.
+    // schema: only its three tables, in its own schema.
     assert_eq!(
         db.query(
-            "select count(*) from pg_class where relname like '%strata%' and relname not in ('strata_views', 'strata_files')"
+            "select count(*) from pg_class where relname like '%strata%' and relname not in ('strata_views', 'strata_files', 'strata_batches')"
         ),
         "0"
     );
     assert_eq!(
         db.query("select string_agg(table_schema || '.' || table_name, ',' order by table_name) from information_schema.tables where table_name like 'strata%'"),
-        "analytics_strata.strata_files,analytics_strata.strata_views"
+        "analytics_strata.strata_batches,analytics_strata.strata_files,analytics_strata.strata_views"
     );
 }
 
@@ -211,7 +211,7 @@ fn postgres_keeps_the_previous_table_when_a_model_or_seed_fails() {
     assert!(seeded.stderr.contains("value `abc`"), "{}", seeded.stderr);
     assert_eq!(db.query("select sum(amount) from analytics.prices"), "30");
     assert_eq!(
-        db.query("select count(*) from pg_class where relname like '%strata%' and relname not in ('strata_views', 'strata_files')"),
+        db.query("select count(*) from pg_class where relname like '%strata%' and relname not in ('strata_views', 'strata_files', 'strata_batches')"),
         "0"
     );
 }

@@ -74,6 +74,7 @@ fn state_an_earlier_version_kept_beside_the_models_moves_into_the_state_schema()
             ["main.stg"],
             ["main.stg_two"],
             ["main_strata.cdc__main__c"],
+            ["main_strata.strata_batches"],
             ["main_strata.strata_files"],
             ["main_strata.strata_views"],
         ]

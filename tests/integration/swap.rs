@@ -91,6 +91,7 @@ fn assert_repaired(dir: &Path, what: &str) {
             "main.t",
             "main.v",
             "main_strata.cdc__main__c",
+            "main_strata.strata_batches",
             "main_strata.strata_files",
             "main_strata.strata_views"
         ],

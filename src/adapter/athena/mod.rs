@@ -138,6 +138,7 @@ impl AthenaFlavour {
                 batch_column_tests: true,
                 late_binding_views: true,
                 batch_state_writes: true,
+                concurrent_batches: false,
                 alter_type_in_transaction: true,
             },
             data_dir: data_dir.map(|d| d.trim_end_matches('/').to_string()),
@@ -560,6 +561,14 @@ impl Flavour for AthenaFlavour {
 
     fn can_merge(&self, storage: &Storage) -> bool {
         !Self::is_hive(storage)
+    }
+
+    /// Trino compares no string with a date or a timestamp: a timestamp with its zone.
+    fn event_time_literal(&self, at: chrono::DateTime<chrono::Utc>) -> String {
+        format!(
+            "from_iso8601_timestamp('{}')",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
     }
 
     fn can_delete_rows(&self, storage: &Storage) -> bool {

@@ -67,6 +67,7 @@ impl RedshiftFlavour {
                 batch_column_tests: true,
                 late_binding_views: false,
                 batch_state_writes: false,
+                concurrent_batches: false,
                 alter_type_in_transaction: false,
             },
             limits: Limits {
