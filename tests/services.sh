@@ -39,3 +39,19 @@ psql -h 127.0.0.1 -U postgres -d postgres -X -q -At -c 'select 1' >/dev/null
 echo "services: PostgreSQL $version is up at 127.0.0.1:5432 (user postgres, trust)" >&2
 "$(dirname "${BASH_SOURCE[0]}")/redshift/start.sh"
 "$(dirname "${BASH_SOURCE[0]}")/athena/start.sh"
+
+# The docs site's browser test drives Debian's Chromium through playwright-core (pinned in
+# tests/browser/package-lock.json); playwright never downloads a browser of its own here.
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "services: installing Chromium from Debian's packages" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    echo "services: installing Node.js from Debian's packages" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+browser_tests="$(dirname "${BASH_SOURCE[0]}")/browser"
+if [[ ! -d $browser_tests/node_modules/playwright-core ]]; then
+    (cd "$browser_tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

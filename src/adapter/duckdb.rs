@@ -53,6 +53,21 @@ impl Flavour for DuckdbFlavour {
         "duckdb"
     }
 
+    /// DuckDB keeps each table's row count (`estimated_size`, exact for DuckDB's own tables).
+    fn row_counts_sql(&self, database: Option<&str>, schema: &str) -> Option<String> {
+        let database = match database {
+            Some(db) => format!(
+                " and database_name = {}",
+                crate::relation::string_literal(db)
+            ),
+            None => String::new(),
+        };
+        Some(format!(
+            "select table_name, estimated_size from duckdb_tables() where schema_name = {}{database}",
+            crate::relation::string_literal(schema)
+        ))
+    }
+
     fn dialect(&self) -> &(dyn Dialect + Send + Sync) {
         &DUCKDB_DIALECT
     }

@@ -303,6 +303,13 @@ pub trait Flavour: Send + Sync + fmt::Debug {
         true
     }
 
+    /// A query giving `(table name, estimated row count)` for the tables of a schema from the
+    /// warehouse's own statistics (no scan), for the docs; `None` where it keeps none.
+    fn row_counts_sql(&self, database: Option<&str>, schema: &str) -> Option<String> {
+        let _ = (database, schema);
+        None
+    }
+
     /// A point in time as the warehouse compares it with a date or timestamp column: a
     /// microbatch batch's bound. dbt's form, a string the column's type reads as UTC.
     fn event_time_literal(&self, at: chrono::DateTime<chrono::Utc>) -> String {
@@ -558,6 +565,10 @@ impl Flavour for Adjusted {
 
     fn event_time_literal(&self, at: chrono::DateTime<chrono::Utc>) -> String {
         self.inner.event_time_literal(at)
+    }
+
+    fn row_counts_sql(&self, database: Option<&str>, schema: &str) -> Option<String> {
+        self.inner.row_counts_sql(database, schema)
     }
 
     fn swap_method(&self, storage: &Storage) -> SwapMethod {

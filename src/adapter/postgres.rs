@@ -72,6 +72,14 @@ impl Flavour for PostgresFlavour {
         "postgres"
     }
 
+    /// The planner's estimate (`reltuples`: -1 until the table is first analyzed).
+    fn row_counts_sql(&self, _database: Option<&str>, schema: &str) -> Option<String> {
+        Some(format!(
+            "select c.relname, cast(c.reltuples as bigint) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = {} and c.relkind in ('r', 'p')",
+            crate::relation::string_literal(schema)
+        ))
+    }
+
     fn dialect(&self) -> &(dyn Dialect + Send + Sync) {
         &POSTGRES_DIALECT
     }

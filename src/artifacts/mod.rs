@@ -515,6 +515,75 @@ pub fn write_run_results(
     Ok(path)
 }
 
+/// `<target-path>/catalog.json` in dbt's layout (v1): each existing relation of a model, seed,
+/// snapshot or source with its columns and types, and a row count where the warehouse gave
+/// one cheaply.
+pub fn write_catalog(
+    project: &Project,
+    manifest: &Manifest,
+    engine: &Engine,
+    catalog: &crate::docs::WarehouseCatalog,
+) -> std::io::Result<PathBuf> {
+    let mut nodes = serde_json::Map::new();
+    let mut sources = serde_json::Map::new();
+    for node in manifest.nodes.values() {
+        let Some(entry) = node.relation.as_ref().and_then(|r| catalog.get(r)) else {
+            continue;
+        };
+        let Some(relation) = &node.relation else {
+            continue;
+        };
+        let columns: serde_json::Map<String, Json> = entry
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, (name, data_type))| {
+                (
+                    name.clone(),
+                    serde_json::json!({"type": data_type, "index": i + 1, "name": name, "comment": null}),
+                )
+            })
+            .collect();
+        let mut stats = serde_json::json!({
+            "has_stats": {"id": "has_stats", "label": "Has Stats?", "value": entry.row_count.is_some(), "include": false, "description": "Indicates whether there are statistics for this table"},
+        });
+        if let (Some(rows), Json::Object(map)) = (entry.row_count, &mut stats) {
+            map.insert(
+                "row_count".into(),
+                serde_json::json!({"id": "row_count", "label": "Row Count", "value": rows, "include": true, "description": "An approximate count of rows in this table"}),
+            );
+        }
+        let value = serde_json::json!({
+            "metadata": {
+                "type": if entry.kind == crate::adapter::RelationKind::View { "VIEW" } else { "BASE TABLE" },
+                "schema": relation.schema,
+                "name": relation.identifier,
+                "database": relation.database,
+                "comment": null,
+                "owner": null,
+            },
+            "columns": columns,
+            "stats": stats,
+            "unique_id": node.unique_id.0,
+        });
+        if node.resource_type == crate::manifest::ResourceType::Source {
+            sources.insert(node.unique_id.0.clone(), value);
+        } else {
+            nodes.insert(node.unique_id.0.clone(), value);
+        }
+    }
+    let file = serde_json::json!({
+        "metadata": Metadata::new("https://schemas.getdbt.com/dbt/catalog/v1.json", project, engine),
+        "nodes": nodes,
+        "sources": sources,
+        "errors": null,
+    });
+    let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
+    let path = project.target_path.join("catalog.json");
+    crate::util::write_atomic(&path, &bytes)?;
+    Ok(path)
+}
+
 /// `sources.json`, in dbt's layout (v3): each checked source's newest load, the check's
 /// time, the age in seconds, the status and the criteria; a check that could not measure
 /// carries its error instead.

@@ -101,6 +101,49 @@ pub enum Command {
     /// Run again, with the same flags, exactly the nodes the last run, seed, test or build
     /// left in error, failed or skipped (from target/run_results.json)
     Retry,
+    /// The project's docs site: `strata docs generate`, `strata docs serve`
+    Docs {
+        #[command(subcommand)]
+        command: DocsCommand,
+    },
+    /// Where each column of the selected models comes from: the columns of their inputs it is
+    /// computed from (column lineage)
+    Lineage(LineageArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// Compile every node, read the warehouse's catalog (catalog.json), trace column lineage
+    /// and write the static site (index.html and its files) to the target folder
+    Generate(DocsGenerateArgs),
+    /// Serve the generated site on 127.0.0.1
+    Serve(DocsServeArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DocsGenerateArgs {
+    /// Do not connect to the warehouse: no column types or row counts, an empty catalog.json
+    #[arg(long)]
+    pub empty_catalog: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DocsServeArgs {
+    /// The port on 127.0.0.1 (0: any free port)
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LineageArgs {
+    #[command(flatten)]
+    pub selection: SelectArgs,
+    /// Only this column of each selected model
+    #[arg(long, value_name = "NAME")]
+    pub column: Option<String>,
+    /// `text` (one line per column) or `json` (for machines)
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub output: String,
 }
 
 #[derive(Debug, Subcommand)]

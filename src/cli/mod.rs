@@ -8,8 +8,10 @@ mod clean;
 mod compile;
 mod debug;
 mod deps;
+mod docs;
 mod freshness;
 mod init;
+mod lineage;
 mod ls;
 mod parse;
 mod retry;
@@ -81,6 +83,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Init(args) => init::run(&settings, args),
         Command::Deps(args) => deps::run(&settings, args),
         Command::Retry => retry::run(&settings),
+        Command::Docs {
+            command: args::DocsCommand::Generate(args),
+        } => docs::generate(&settings, args),
+        Command::Docs {
+            command: args::DocsCommand::Serve(args),
+        } => docs::serve(&settings, args),
+        Command::Lineage(args) => lineage::run(&settings, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

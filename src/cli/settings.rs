@@ -107,6 +107,13 @@ impl Settings {
             super::Command::Init(_) => "init",
             super::Command::Deps(_) => "deps",
             super::Command::Retry => "retry",
+            super::Command::Docs {
+                command: super::args::DocsCommand::Generate(_),
+            } => "docs generate",
+            super::Command::Docs {
+                command: super::args::DocsCommand::Serve(_),
+            } => "docs serve",
+            super::Command::Lineage(_) => "lineage",
         };
         let selection = match &cli.command {
             super::Command::Run(args)
@@ -116,6 +123,7 @@ impl Settings {
             | super::Command::Snapshot(args) => Some(&args.selection),
             super::Command::Compile(args) => Some(&args.selection),
             super::Command::Ls(args) => Some(&args.selection),
+            super::Command::Lineage(args) => Some(&args.selection),
             super::Command::Source {
                 command: super::args::SourceCommand::Freshness(args),
             } => Some(&args.selection),

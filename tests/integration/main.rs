@@ -15,6 +15,7 @@ mod introspection;
 mod lake;
 mod landing;
 mod library;
+mod lineage;
 mod ls;
 mod materializations;
 mod microbatch;

@@ -178,6 +178,14 @@ impl Flavour for RedshiftFlavour {
         "redshift"
     }
 
+    /// `svv_table_info.tbl_rows`, kept by Redshift for every table.
+    fn row_counts_sql(&self, _database: Option<&str>, schema: &str) -> Option<String> {
+        Some(format!(
+            "select \"table\", cast(tbl_rows as bigint) from svv_table_info where \"schema\" = {}",
+            crate::relation::string_literal(schema)
+        ))
+    }
+
     fn dispatch_parents(&self) -> &'static [&'static str] {
         &["postgres"]
     }

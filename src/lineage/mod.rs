@@ -1,0 +1,865 @@
+//! Column lineage: for each column a model's SELECT returns, the columns of the nodes it reads
+//! that the column is computed from — through CTEs, subqueries, joins, aggregates, set
+//! operations and `select *` (expanded from the columns the inputs are known to have) — read
+//! from the SQL with sqlparser. Where a column cannot be traced (a table function, a star over
+//! an input whose columns are unknown, an ambiguous name) it says so, per column, rather than
+//! guess.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    Expr, Ident, ObjectName, ObjectNamePart, Query, Select, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, TableWithJoins, Visit,
+    Visitor, WildcardAdditionalOptions,
+};
+use sqlparser::dialect::Dialect;
+
+use crate::manifest::NodeId;
+
+/// How far a column was traced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trace {
+    /// Every input column it is computed from is known.
+    Traced,
+    /// Some are known; a part of the expression reads something that could not be followed.
+    Partial,
+    /// Nothing could be followed.
+    Untraced,
+}
+
+/// One output column and where it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ColumnLineage {
+    pub column: String,
+    pub status: Trace,
+    /// Why the trace is partial or missing.
+    pub note: Option<String>,
+    /// `(node, column)` of the direct inputs it is computed from, sorted.
+    pub upstream: Vec<(NodeId, String)>,
+}
+
+/// What the SQL's relation names stand for.
+pub trait Inputs {
+    /// The node a relation name (its parts as written, unquoted) names, if any.
+    fn node(&self, parts: &[String]) -> Option<NodeId>;
+    /// The columns of `node`, in order, when known (for `select *`).
+    fn columns(&self, node: &NodeId) -> Option<Vec<String>>;
+}
+
+/// Why a model's SQL could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LineageError(pub String);
+
+/// The lineage of each column the last SELECT of `sql` returns.
+pub fn lineage(
+    sql: &str,
+    dialect: &dyn Dialect,
+    inputs: &dyn Inputs,
+) -> Result<Vec<ColumnLineage>, LineageError> {
+    let statements = sqlparser::parser::Parser::parse_sql(dialect, sql)
+        .map_err(|e| LineageError(format!("the SQL does not parse: {e}")))?;
+    let query = statements
+        .iter()
+        .rev()
+        .find_map(|s| match s {
+            Statement::Query(q) => Some(q),
+            _ => None,
+        })
+        .ok_or_else(|| LineageError("the SQL has no SELECT".into()))?;
+    let tracer = Tracer { inputs };
+    let shape = tracer.query(query, &Ctes::default());
+    Ok(shape
+        .columns
+        .into_iter()
+        .map(|c| {
+            let upstream: Vec<(NodeId, String)> = c.upstream.into_iter().collect();
+            let status = match (&c.unknown, upstream.is_empty()) {
+                (None, _) => Trace::Traced,
+                (Some(_), false) => Trace::Partial,
+                (Some(_), true) => Trace::Untraced,
+            };
+            ColumnLineage {
+                column: c.name,
+                status,
+                note: c.unknown,
+                upstream,
+            }
+        })
+        .collect())
+}
+
+/// A column of a relation in the query, as far as it was followed.
+#[derive(Debug, Clone, Default)]
+struct Col {
+    name: String,
+    upstream: BTreeSet<(NodeId, String)>,
+    /// What could not be followed.
+    unknown: Option<String>,
+}
+
+impl Col {
+    fn absorb(&mut self, other: &Col) {
+        self.upstream.extend(other.upstream.iter().cloned());
+        if self.unknown.is_none() {
+            self.unknown.clone_from(&other.unknown);
+        }
+    }
+
+    fn unknown(&mut self, why: String) {
+        if self.unknown.is_none() {
+            self.unknown = Some(why);
+        }
+    }
+}
+
+/// A relation the query reads: a node, or a derived table with its columns followed.
+#[derive(Debug, Clone)]
+enum Shape {
+    Node {
+        id: NodeId,
+        columns: Option<Vec<String>>,
+    },
+    Derived(Derived),
+    /// Read by a table function or a name strata does not know.
+    Opaque(String),
+}
+
+#[derive(Debug, Clone, Default)]
+struct Derived {
+    columns: Vec<Col>,
+}
+
+impl Shape {
+    /// The column `name` of this relation, if it has it (`None`: it does not; a node whose
+    /// columns are unknown is taken to have it).
+    fn column(&self, name: &str) -> Option<Col> {
+        match self {
+            Shape::Node { id, columns } => {
+                let found = match columns {
+                    Some(list) => list.iter().find(|c| same(c, name))?.clone(),
+                    None => name.to_string(),
+                };
+                let mut col = Col {
+                    name: found.clone(),
+                    ..Col::default()
+                };
+                col.upstream.insert((id.clone(), found));
+                Some(col)
+            }
+            Shape::Derived(d) => d.columns.iter().find(|c| same(&c.name, name)).cloned(),
+            Shape::Opaque(why) => Some(Col {
+                name: name.to_string(),
+                upstream: BTreeSet::new(),
+                unknown: Some(format!("read from a relation that {why}")),
+            }),
+        }
+    }
+
+    /// Whether the relation surely has `name` (known columns only).
+    fn surely_has(&self, name: &str) -> bool {
+        match self {
+            Shape::Node {
+                columns: Some(list),
+                ..
+            } => list.iter().any(|c| same(c, name)),
+            Shape::Derived(d) => d.columns.iter().any(|c| same(&c.name, name)),
+            _ => false,
+        }
+    }
+
+    /// Every column, in order (for `*`); `Err` with the reason when they are unknown.
+    fn all(&self) -> Result<Vec<Col>, String> {
+        match self {
+            Shape::Node {
+                id,
+                columns: Some(list),
+            } => Ok(list
+                .iter()
+                .map(|c| {
+                    let mut col = Col {
+                        name: c.clone(),
+                        ..Col::default()
+                    };
+                    col.upstream.insert((id.clone(), c.clone()));
+                    col
+                })
+                .collect()),
+            Shape::Node { id, columns: None } => Err(format!(
+                "`*` over `{}`, whose columns are not known (build it, or document them)",
+                id.0
+            )),
+            Shape::Derived(d) => Ok(d.columns.clone()),
+            Shape::Opaque(why) => Err(format!("`*` over a relation that {why}")),
+        }
+    }
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+fn ident(i: &Ident) -> String {
+    i.value.clone()
+}
+
+fn parts(name: &ObjectName) -> Vec<String> {
+    name.0
+        .iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => ident(i),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// The CTEs in scope, by lowercased name.
+#[derive(Debug, Clone, Default)]
+struct Ctes(HashMap<String, Shape>);
+
+/// The relations of one SELECT's FROM, by the names its expressions use.
+struct Scope<'a> {
+    bindings: Vec<(String, Shape)>,
+    ctes: &'a Ctes,
+}
+
+struct Tracer<'a> {
+    inputs: &'a dyn Inputs,
+}
+
+impl Tracer<'_> {
+    fn query(&self, query: &Query, outer: &Ctes) -> Derived {
+        let mut ctes = outer.clone();
+        if let Some(with) = &query.with {
+            for cte in &with.cte_tables {
+                let mut shape = self.query(&cte.query, &ctes);
+                rename(&mut shape, &cte.alias.columns);
+                ctes.0.insert(
+                    cte.alias.name.value.to_ascii_lowercase(),
+                    Shape::Derived(shape),
+                );
+            }
+        }
+        self.set_expr(&query.body, &ctes)
+    }
+
+    fn set_expr(&self, body: &SetExpr, ctes: &Ctes) -> Derived {
+        match body {
+            SetExpr::Select(select) => self.select(select, ctes),
+            SetExpr::Query(q) => self.query(q, ctes),
+            SetExpr::SetOperation { left, right, .. } => {
+                let mut left = self.set_expr(left, ctes);
+                let right = self.set_expr(right, ctes);
+                if left.columns.len() != right.columns.len() {
+                    for col in &mut left.columns {
+                        col.unknown("the branches of a set operation differ in width".into());
+                    }
+                }
+                for (l, r) in left.columns.iter_mut().zip(&right.columns) {
+                    l.absorb(r);
+                }
+                left
+            }
+            // Literal rows read nothing.
+            SetExpr::Values(values) => Derived {
+                columns: (1..=values.rows.first().map_or(0, |row| row.content.len()))
+                    .map(|n| Col {
+                        name: format!("col{n}"),
+                        ..Col::default()
+                    })
+                    .collect(),
+            },
+            SetExpr::Table(table) => {
+                let name: Vec<String> = table
+                    .schema_name
+                    .iter()
+                    .chain(table.table_name.iter())
+                    .cloned()
+                    .collect();
+                let shape = self.relation(&name, ctes);
+                Derived {
+                    columns: shape.all().unwrap_or_default(),
+                }
+            }
+            other => Derived {
+                columns: vec![Col {
+                    name: "?".into(),
+                    upstream: BTreeSet::new(),
+                    unknown: Some(format!("a `{}` is not a query", first_word(other))),
+                }],
+            },
+        }
+    }
+
+    /// A relation by name: a CTE, a node, or something unknown. An ephemeral model inlined as
+    /// the CTE `__dbt__cte__<name>` is the node itself.
+    fn relation(&self, name: &[String], ctes: &Ctes) -> Shape {
+        let node_shape = |id: NodeId| {
+            let columns = self.inputs.columns(&id);
+            Shape::Node { id, columns }
+        };
+        if let [single] = name {
+            if single.starts_with("__dbt__cte__") {
+                if let Some(id) = self.inputs.node(name) {
+                    return node_shape(id);
+                }
+            }
+            if let Some(shape) = ctes.0.get(&single.to_ascii_lowercase()) {
+                return shape.clone();
+            }
+        }
+        match self.inputs.node(name) {
+            Some(id) => node_shape(id),
+            None => Shape::Opaque(format!("is no node of the project (`{}`)", name.join("."))),
+        }
+    }
+
+    fn factor(&self, factor: &TableFactor, ctes: &Ctes, bindings: &mut Vec<(String, Shape)>) {
+        match factor {
+            TableFactor::Table {
+                name, alias, args, ..
+            } => {
+                let parts = parts(name);
+                let mut shape = match args {
+                    // `generate_series(…)`, `read_parquet(…)`: rows made by a function.
+                    Some(_) => Shape::Opaque(format!(
+                        "is made by the table function `{}(…)`",
+                        parts.join(".")
+                    )),
+                    None => self.relation(&parts, ctes),
+                };
+                let binding = match alias {
+                    Some(alias) => {
+                        if let Shape::Derived(d) = &mut shape {
+                            rename(d, &alias.columns);
+                        }
+                        alias.name.value.clone()
+                    }
+                    None => parts.last().cloned().unwrap_or_default(),
+                };
+                bindings.push((binding, shape));
+            }
+            TableFactor::Derived {
+                subquery, alias, ..
+            } => {
+                let mut derived = self.query(subquery, ctes);
+                let binding = match alias {
+                    Some(alias) => {
+                        rename(&mut derived, &alias.columns);
+                        alias.name.value.clone()
+                    }
+                    None => String::new(),
+                };
+                bindings.push((binding, Shape::Derived(derived)));
+            }
+            TableFactor::NestedJoin {
+                table_with_joins,
+                alias,
+            } => {
+                let mut inner = Vec::new();
+                self.from(
+                    std::slice::from_ref(table_with_joins.as_ref()),
+                    ctes,
+                    &mut inner,
+                );
+                match alias {
+                    // A parenthesized join with an alias is one relation of all its columns.
+                    Some(alias) => {
+                        let mut columns = Vec::new();
+                        for (_, shape) in &inner {
+                            columns.extend(shape.all().unwrap_or_default());
+                        }
+                        bindings.push((
+                            alias.name.value.clone(),
+                            Shape::Derived(Derived { columns }),
+                        ));
+                    }
+                    None => bindings.extend(inner),
+                }
+            }
+            other => {
+                let alias = table_alias(other).unwrap_or_default();
+                bindings.push((
+                    alias,
+                    Shape::Opaque(format!(
+                        "is made by a table expression (`{}`)",
+                        shorten(&other.to_string())
+                    )),
+                ));
+            }
+        }
+    }
+
+    fn from(&self, from: &[TableWithJoins], ctes: &Ctes, bindings: &mut Vec<(String, Shape)>) {
+        for table in from {
+            self.factor(&table.relation, ctes, bindings);
+            for join in &table.joins {
+                self.factor(&join.relation, ctes, bindings);
+            }
+        }
+    }
+
+    fn select(&self, select: &Select, ctes: &Ctes) -> Derived {
+        let mut bindings = Vec::new();
+        self.from(&select.from, ctes, &mut bindings);
+        let scope = Scope { bindings, ctes };
+        let mut columns: Vec<Col> = Vec::new();
+        for item in &select.projection {
+            match item {
+                SelectItem::UnnamedExpr(expr) => {
+                    let mut col = self.expr(expr, &scope);
+                    col.name = output_name(expr);
+                    columns.push(col);
+                }
+                SelectItem::ExprWithAlias { expr, alias } => {
+                    let mut col = self.expr(expr, &scope);
+                    col.name = ident(alias);
+                    columns.push(col);
+                }
+                SelectItem::ExprWithAliases { expr, aliases } => {
+                    let col = self.expr(expr, &scope);
+                    for alias in aliases {
+                        let mut one = col.clone();
+                        one.name = ident(alias);
+                        columns.push(one);
+                    }
+                }
+                SelectItem::Wildcard(options) => {
+                    let mut all = Vec::new();
+                    for (_, shape) in &scope.bindings {
+                        match shape.all() {
+                            Ok(cols) => all.extend(cols),
+                            Err(why) => all.push(star_unknown(why)),
+                        }
+                    }
+                    columns.extend(self.star_options(all, options, &scope));
+                }
+                SelectItem::QualifiedWildcard(kind, options) => {
+                    let name = match kind {
+                        SelectItemQualifiedWildcardKind::ObjectName(name) => parts(name),
+                        SelectItemQualifiedWildcardKind::Expr(expr) => vec![expr.to_string()],
+                    };
+                    let all = match scope.binding(name.last().map_or("", String::as_str)) {
+                        Some(shape) => match shape.all() {
+                            Ok(cols) => cols,
+                            Err(why) => vec![star_unknown(why)],
+                        },
+                        None => vec![star_unknown(format!(
+                            "`{}.*` names no relation of the query",
+                            name.join(".")
+                        ))],
+                    };
+                    columns.extend(self.star_options(all, options, &scope));
+                }
+            }
+        }
+        // DuckDB's `select * exclude (…)` at the select level.
+        if let Some(exclude) = &select.exclude {
+            let names = excluded(exclude);
+            columns.retain(|c| !names.iter().any(|n| same(n, &c.name)));
+        }
+        Derived { columns }
+    }
+
+    /// `* exclude (…)`, `* except (…)`, `* replace (… as c)`.
+    fn star_options(
+        &self,
+        mut all: Vec<Col>,
+        options: &WildcardAdditionalOptions,
+        scope: &Scope<'_>,
+    ) -> Vec<Col> {
+        if let Some(exclude) = &options.opt_exclude {
+            let names = excluded(exclude);
+            all.retain(|c| !names.iter().any(|n| same(n, &c.name)));
+        }
+        if let Some(except) = &options.opt_except {
+            let names: Vec<String> = std::iter::once(&except.first_element)
+                .chain(&except.additional_elements)
+                .map(ident)
+                .collect();
+            all.retain(|c| !names.iter().any(|n| same(n, &c.name)));
+        }
+        if let Some(replace) = &options.opt_replace {
+            for element in &replace.items {
+                let mut col = self.expr(&element.expr, scope);
+                col.name = ident(&element.column_name);
+                if let Some(slot) = all.iter_mut().find(|c| same(&c.name, &col.name)) {
+                    *slot = col;
+                }
+            }
+        }
+        all
+    }
+
+    /// The columns an expression reads, followed through its scope.
+    fn expr(&self, expr: &Expr, scope: &Scope<'_>) -> Col {
+        let mut collector = References::default();
+        let _ = expr.visit(&mut collector);
+        let mut col = Col::default();
+        for reference in collector.columns {
+            match scope.resolve(&reference) {
+                Ok(found) => col.absorb(&found),
+                Err(why) => col.unknown(why),
+            }
+        }
+        for query in collector.subqueries {
+            // A scalar subquery's value comes from the columns it returns.
+            let derived = self.query(&query, scope.ctes);
+            for found in &derived.columns {
+                col.absorb(found);
+            }
+        }
+        col
+    }
+}
+
+impl Scope<'_> {
+    fn binding(&self, name: &str) -> Option<&Shape> {
+        self.bindings
+            .iter()
+            .find(|(binding, _)| same(binding, name))
+            .map(|(_, shape)| shape)
+    }
+
+    /// A column reference (`c`, `t.c`, `s.t.c`).
+    fn resolve(&self, reference: &[String]) -> Result<Col, String> {
+        match reference {
+            [] => Err("an empty column reference".into()),
+            [column] => {
+                let sure: Vec<&Shape> = self
+                    .bindings
+                    .iter()
+                    .map(|(_, s)| s)
+                    .filter(|s| s.surely_has(column))
+                    .collect();
+                if let [shape] = sure.as_slice() {
+                    return shape
+                        .column(column)
+                        .ok_or_else(|| unreachable_column(column));
+                }
+                let maybe: Vec<&Shape> = self
+                    .bindings
+                    .iter()
+                    .map(|(_, s)| s)
+                    .filter(|s| s.column(column).is_some())
+                    .collect();
+                match maybe.as_slice() {
+                    [] => Err(format!("`{column}` is no column of what the query reads")),
+                    [shape] => shape
+                        .column(column)
+                        .ok_or_else(|| unreachable_column(column)),
+                    _ if sure.len() > 1 => Err(format!("`{column}` is ambiguous")),
+                    _ => Err(format!(
+                        "`{column}` could come from more than one relation: qualify it"
+                    )),
+                }
+            }
+            [.., table, column] => match self.binding(table) {
+                Some(shape) => shape.column(column).ok_or_else(|| {
+                    format!("`{table}.{column}` is no column of what the query reads")
+                }),
+                // A struct field (`c.field`): the column `c`'s lineage.
+                None => self.resolve(&reference[..reference.len() - 1]),
+            },
+        }
+    }
+}
+
+fn unreachable_column(column: &str) -> String {
+    format!("`{column}` could not be followed")
+}
+
+fn star_unknown(why: String) -> Col {
+    Col {
+        name: "*".into(),
+        upstream: BTreeSet::new(),
+        unknown: Some(why),
+    }
+}
+
+fn excluded(exclude: &sqlparser::ast::ExcludeSelectItem) -> Vec<String> {
+    match exclude {
+        sqlparser::ast::ExcludeSelectItem::Single(name) => {
+            parts(name).last().cloned().into_iter().collect()
+        }
+        sqlparser::ast::ExcludeSelectItem::Multiple(names) => names
+            .iter()
+            .filter_map(|n| parts(n).last().cloned())
+            .collect(),
+    }
+}
+
+/// Column aliases of a derived table or CTE (`cte (a, b) as (…)`) rename its columns.
+fn rename(derived: &mut Derived, columns: &[sqlparser::ast::TableAliasColumnDef]) {
+    for (col, alias) in derived.columns.iter_mut().zip(columns) {
+        col.name = ident(&alias.name);
+    }
+}
+
+/// The name the warehouse gives an unaliased select item: a column's own name, else the
+/// expression's text (engines differ; the docs show it as written).
+fn output_name(expr: &Expr) -> String {
+    match expr {
+        Expr::Identifier(i) => ident(i),
+        Expr::CompoundIdentifier(parts) => parts.last().map(ident).unwrap_or_default(),
+        Expr::Nested(inner) => output_name(inner),
+        other => other.to_string(),
+    }
+}
+
+fn table_alias(factor: &TableFactor) -> Option<String> {
+    match factor {
+        TableFactor::Function { alias, .. }
+        | TableFactor::TableFunction { alias, .. }
+        | TableFactor::UNNEST { alias, .. }
+        | TableFactor::JsonTable { alias, .. } => alias.as_ref().map(|a| a.name.value.clone()),
+        _ => None,
+    }
+}
+
+fn first_word(body: &SetExpr) -> String {
+    body.to_string()
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase()
+}
+
+fn shorten(text: &str) -> String {
+    let mut out: String = text.chars().take(60).collect();
+    if text.chars().count() > 60 {
+        out.push('…');
+    }
+    out
+}
+
+/// The column references of an expression outside any subquery, and its subqueries.
+#[derive(Default)]
+struct References {
+    columns: Vec<Vec<String>>,
+    subqueries: Vec<Query>,
+    /// Queries entered: references inside them belong to them.
+    depth: usize,
+}
+
+impl Visitor for References {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        if self.depth == 0 {
+            self.subqueries.push(query.clone());
+        }
+        self.depth += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _query: &Query) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        if self.depth > 0 {
+            return ControlFlow::Continue(());
+        }
+        match expr {
+            Expr::Identifier(i) if i.quote_style.is_some() || !is_keyword_value(&i.value) => {
+                self.columns.push(vec![ident(i)]);
+            }
+            Expr::CompoundIdentifier(parts) => {
+                self.columns.push(parts.iter().map(ident).collect());
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Bare words sqlparser reads as identifiers that are values (`current_date` in some
+/// dialects), not columns.
+fn is_keyword_value(word: &str) -> bool {
+    [
+        "current_date",
+        "current_timestamp",
+        "current_time",
+        "localtime",
+        "localtimestamp",
+        "current_user",
+        "session_user",
+        "user",
+    ]
+    .iter()
+    .any(|k| k.eq_ignore_ascii_case(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Project(Vec<(&'static str, Option<Vec<&'static str>>)>);
+
+    impl Inputs for Project {
+        fn node(&self, parts: &[String]) -> Option<NodeId> {
+            let name = parts.last()?.trim_start_matches("__dbt__cte__");
+            self.0
+                .iter()
+                .find(|(n, _)| same(n, name))
+                .map(|(n, _)| NodeId(format!("model.p.{n}")))
+        }
+
+        fn columns(&self, node: &NodeId) -> Option<Vec<String>> {
+            let name = node.0.rsplit('.').next()?;
+            let (_, cols) = self.0.iter().find(|(n, _)| *n == name)?;
+            cols.as_ref()
+                .map(|c| c.iter().map(|s| s.to_string()).collect())
+        }
+    }
+
+    fn project() -> Project {
+        Project(vec![
+            (
+                "orders",
+                Some(vec!["order_id", "customer_id", "order_date", "status"]),
+            ),
+            (
+                "order_items",
+                Some(vec!["order_id", "line_number", "quantity", "net_amount"]),
+            ),
+            ("customers", None),
+        ])
+    }
+
+    fn traced(sql: &str) -> Vec<(String, Trace, Vec<String>)> {
+        lineage(sql, &sqlparser::dialect::DuckDbDialect {}, &project())
+            .unwrap()
+            .into_iter()
+            .map(|c| {
+                (
+                    c.column,
+                    c.status,
+                    c.upstream
+                        .into_iter()
+                        .map(|(n, col)| format!("{}.{col}", n.0.rsplit('.').next().unwrap()))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    fn up(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn columns_are_followed_through_ctes_joins_aggregates_and_stars() {
+        let sql = r#"
+            with lines as (select * from "db"."main"."order_items"),
+            live as (select * from "db"."main"."orders" where status <> 'cancelled')
+            select o.order_date as sales_date, o.customer_id,
+                   count(distinct l.order_id) as orders,
+                   sum(l.quantity * l.net_amount) as value,
+                   'x' as constant
+            from lines l join live o on l.order_id = o.order_id
+            group by 1, 2"#;
+        assert_eq!(
+            traced(sql),
+            [
+                (
+                    "sales_date".into(),
+                    Trace::Traced,
+                    up(&["orders.order_date"])
+                ),
+                (
+                    "customer_id".into(),
+                    Trace::Traced,
+                    up(&["orders.customer_id"])
+                ),
+                (
+                    "orders".into(),
+                    Trace::Traced,
+                    up(&["order_items.order_id"])
+                ),
+                (
+                    "value".into(),
+                    Trace::Traced,
+                    up(&["order_items.net_amount", "order_items.quantity"])
+                ),
+                ("constant".into(), Trace::Traced, up(&[])),
+            ]
+        );
+    }
+
+    #[test]
+    fn unions_subqueries_and_ephemeral_ctes_are_followed() {
+        let sql = r#"
+            with __dbt__cte__orders as (select 1 as whatever)
+            select order_id, (select max(quantity) from order_items) as top
+            from __dbt__cte__orders
+            union all
+            select order_id, line_number from order_items"#;
+        assert_eq!(
+            traced(sql),
+            [
+                (
+                    "order_id".into(),
+                    Trace::Traced,
+                    up(&["order_items.order_id", "orders.order_id"])
+                ),
+                (
+                    "top".into(),
+                    Trace::Traced,
+                    up(&["order_items.line_number", "order_items.quantity"])
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_followed_is_said_per_column() {
+        let sql = "select c.name, o.order_id, x.value, * exclude (status) from customers c join orders o on c.id = o.customer_id join read_parquet('x.parquet') x on true";
+        let got = lineage(sql, &sqlparser::dialect::DuckDbDialect {}, &project()).unwrap();
+        // A node whose columns are unknown still traces by name.
+        assert_eq!(got[0].status, Trace::Traced);
+        assert_eq!(
+            got[0].upstream,
+            [(NodeId("model.p.customers".into()), "name".into())]
+        );
+        assert_eq!(got[1].status, Trace::Traced);
+        assert_eq!(got[2].status, Trace::Untraced);
+        assert!(
+            got[2]
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("table function `read_parquet"),
+            "{got:?}"
+        );
+        // The star over `customers` cannot be expanded: said as one untraced `*`.
+        assert!(got
+            .iter()
+            .any(|c| c.column == "*" && c.status == Trace::Untraced));
+        assert!(!got.iter().any(|c| c.column == "status"));
+        let ambiguous = lineage(
+            "select order_id from orders o join order_items i on o.order_id = i.order_id",
+            &sqlparser::dialect::DuckDbDialect {},
+            &project(),
+        )
+        .unwrap();
+        assert_eq!(ambiguous[0].status, Trace::Untraced);
+        assert!(ambiguous[0].note.as_deref().unwrap().contains("ambiguous"));
+    }
+
+    #[test]
+    fn star_replace_and_column_aliases_rename() {
+        let sql = "select * replace (upper(status) as status) from (select order_id, status from orders) as t (id, status)";
+        assert_eq!(
+            traced(sql),
+            [
+                ("id".into(), Trace::Traced, up(&["orders.order_id"])),
+                ("status".into(), Trace::Traced, up(&["orders.status"])),
+            ]
+        );
+    }
+}
