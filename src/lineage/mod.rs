@@ -9,9 +9,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, Ident, ObjectName, ObjectNamePart, Query, Select, SelectItem,
-    SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, TableWithJoins, Visit,
-    Visitor, WildcardAdditionalOptions,
+    Expr, Ident, JoinConstraint, JoinOperator, ObjectName, ObjectNamePart, Query, Select,
+    SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, TableWithJoins,
+    Visit, Visitor, WildcardAdditionalOptions,
 };
 use sqlparser::dialect::Dialect;
 
@@ -223,6 +223,8 @@ struct Ctes(HashMap<String, Shape>);
 struct Scope<'a> {
     bindings: Vec<(String, Shape)>,
     ctes: &'a Ctes,
+    /// Columns a `join … using (c)` merged: a bare `c` is every joined side's `c`.
+    merged: Vec<String>,
 }
 
 struct Tracer<'a> {
@@ -392,19 +394,33 @@ impl Tracer<'_> {
         }
     }
 
-    fn from(&self, from: &[TableWithJoins], ctes: &Ctes, bindings: &mut Vec<(String, Shape)>) {
+    fn from(
+        &self,
+        from: &[TableWithJoins],
+        ctes: &Ctes,
+        bindings: &mut Vec<(String, Shape)>,
+    ) -> Vec<String> {
+        let mut merged = Vec::new();
         for table in from {
             self.factor(&table.relation, ctes, bindings);
             for join in &table.joins {
                 self.factor(&join.relation, ctes, bindings);
+                if let Some(JoinConstraint::Using(columns)) = join_constraint(&join.join_operator) {
+                    merged.extend(columns.iter().filter_map(|c| parts(c).last().cloned()));
+                }
             }
         }
+        merged
     }
 
     fn select(&self, select: &Select, ctes: &Ctes) -> Derived {
         let mut bindings = Vec::new();
-        self.from(&select.from, ctes, &mut bindings);
-        let scope = Scope { bindings, ctes };
+        let merged = self.from(&select.from, ctes, &mut bindings);
+        let scope = Scope {
+            bindings,
+            ctes,
+            merged,
+        };
         let mut columns: Vec<Col> = Vec::new();
         for item in &select.projection {
             match item {
@@ -427,10 +443,22 @@ impl Tracer<'_> {
                     }
                 }
                 SelectItem::Wildcard(options) => {
-                    let mut all = Vec::new();
+                    let mut all: Vec<Col> = Vec::new();
                     for (_, shape) in &scope.bindings {
                         match shape.all() {
-                            Ok(cols) => all.extend(cols),
+                            Ok(cols) => {
+                                for col in cols {
+                                    // A column `using` merged appears once.
+                                    let merged = scope.merged.iter().any(|m| same(m, &col.name));
+                                    match all
+                                        .iter_mut()
+                                        .find(|c| merged && same(&c.name, &col.name))
+                                    {
+                                        Some(first) => first.absorb(&col),
+                                        None => all.push(col),
+                                    }
+                                }
+                            }
                             Err(why) => all.push(star_unknown(why)),
                         }
                     }
@@ -527,6 +555,15 @@ impl Scope<'_> {
     fn resolve(&self, reference: &[String]) -> Result<Col, String> {
         match reference {
             [] => Err("an empty column reference".into()),
+            [column] if self.merged.iter().any(|m| same(m, column)) => {
+                let mut col = Col::default();
+                for (_, shape) in &self.bindings {
+                    if let Some(found) = shape.column(column) {
+                        col.absorb(&found);
+                    }
+                }
+                Ok(col)
+            }
             [column] => {
                 let sure: Vec<&Shape> = self
                     .bindings
@@ -564,6 +601,20 @@ impl Scope<'_> {
                 None => self.resolve(&reference[..reference.len() - 1]),
             },
         }
+    }
+}
+
+/// The constraint of the joins that have one (`on`, `using`, `natural`).
+fn join_constraint(operator: &JoinOperator) -> Option<&JoinConstraint> {
+    match operator {
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::Left(c)
+        | JoinOperator::LeftOuter(c)
+        | JoinOperator::Right(c)
+        | JoinOperator::RightOuter(c)
+        | JoinOperator::FullOuter(c) => Some(c),
+        _ => None,
     }
 }
 
@@ -849,6 +900,29 @@ mod tests {
         .unwrap();
         assert_eq!(ambiguous[0].status, Trace::Untraced);
         assert!(ambiguous[0].note.as_deref().unwrap().contains("ambiguous"));
+    }
+
+    #[test]
+    fn a_column_joined_with_using_comes_from_both_sides() {
+        let sql = "select order_id, quantity from orders join order_items using (order_id)";
+        assert_eq!(
+            traced(sql),
+            [
+                (
+                    "order_id".into(),
+                    Trace::Traced,
+                    up(&["order_items.order_id", "orders.order_id"])
+                ),
+                (
+                    "quantity".into(),
+                    Trace::Traced,
+                    up(&["order_items.quantity"])
+                ),
+            ]
+        );
+        let star = traced("select * from orders join order_items using (order_id)");
+        assert_eq!(star.iter().filter(|(c, _, _)| c == "order_id").count(), 1);
+        assert_eq!(star.len(), 7, "{star:?}");
     }
 
     #[test]

@@ -469,7 +469,14 @@ pub(super) async fn build(
             rebuild = false;
         }
     }
-    let parallel = flavour.capabilities().concurrent_batches && settings.concurrent != Some(false);
+    // A model that reads its own table (`{{ this }}`) sees what earlier batches wrote: its
+    // batches go one after another, as in dbt.
+    let reads_itself = request
+        .sql
+        .contains(&relation.render(&flavour.template_quote_style()));
+    let parallel = flavour.capabilities().concurrent_batches
+        && settings.concurrent != Some(false)
+        && !reads_itself;
     if parallel {
         // Each batch in flight builds its rows aside under a name of its own.
         let runs: Vec<(Batch, crate::plan::RunContext)> = pending

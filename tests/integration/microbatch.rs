@@ -380,6 +380,21 @@ fn batches_after_the_first_run_in_parallel_on_postgres() {
         sequential.iter().all(|gap| *gap >= 0.99),
         "batches overlapped: {sequential:?}"
     );
+    // A model that reads its own table keeps its batches one after another.
+    w.write(
+        "models/daily_sales.sql",
+        &model("none").replace(
+            "as z\n",
+            "as z\nwhere e.id not in (select id from {{ this }} where 1 = 0)\n",
+        ),
+    );
+    let run = w.run(&["run", "--full-refresh"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let reading_itself = gaps(&w);
+    assert!(
+        reading_itself.iter().all(|gap| *gap >= 0.99),
+        "batches of a model reading itself overlapped: {reading_itself:?}"
+    );
     // No aside table is left behind.
     assert_eq!(
         w.query(
