@@ -81,7 +81,13 @@ pub fn run(settings: &Settings, args: &ShowArgs) -> anyhow::Result<u8> {
                 &options,
             ) {
                 Ok(compiled) => match compiled.nodes.get(id) {
-                    Some(node) => node.sql.clone(),
+                    // A microbatch model previews every batch from `begin` to the current one.
+                    Some(compiled) => crate::materialize::microbatch::whole_window(
+                        &compiled.sql,
+                        &node.config_map,
+                        crate::adapter::flavour_for(&project.target).as_ref(),
+                        chrono::Utc::now(),
+                    ),
                     None => return Ok(EXIT_FAILURE),
                 },
                 Err(diagnostics) => {

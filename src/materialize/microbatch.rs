@@ -632,6 +632,29 @@ async fn write_batch(
     })
 }
 
+/// The compiled SELECT over every batch from `begin` to the one holding `now` (what
+/// `strata show` previews); SQL without batch bounds, or with a config that does not read,
+/// as it is.
+pub fn whole_window(
+    sql: &str,
+    config: &crate::project::ConfigMap,
+    flavour: &dyn crate::adapter::Flavour,
+    now: DateTime<Utc>,
+) -> String {
+    if !sql.contains(START) {
+        return sql.to_string();
+    }
+    let Ok(settings) = Settings::from_config(config) else {
+        return sql.to_string();
+    };
+    let size = settings.batch_size;
+    let all = Batch {
+        start: settings.begin,
+        end: size.next(size.truncate(now)),
+    };
+    batch_sql(sql, all, &|at| flavour.event_time_literal(at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -219,6 +219,10 @@ fn the_next_scheduled_run_builds_exactly_the_missing_day_and_the_current_one() {
     let incremental = table(&w);
     assert_eq!(w.run(&["run", "--full-refresh"]).code, 0);
     assert_eq!(table(&w), incremental);
+    // `show` previews every batch since `begin`.
+    let shown = w.run(&["show", "--select", "daily_sales", "--limit", "100"]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(shown.stdout.contains("41"), "{}", shown.stdout);
     // Mistakes in the config say what to write, before anything is built.
     w.write(
         "models/daily_sales.sql",
