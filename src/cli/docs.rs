@@ -16,7 +16,7 @@ pub fn generate(settings: &Settings, args: &DocsGenerateArgs) -> anyhow::Result<
         printer.diagnostic(&diagnostic);
         Ok(EXIT_FAILURE)
     };
-    let session = match session::open(settings, session::Next::Compile) {
+    let session = match session::open(settings, session::Next::Lineage) {
         Ok(session) => session,
         Err(code) => return Ok(code),
     };

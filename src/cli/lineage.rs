@@ -11,7 +11,7 @@ use crate::manifest::ResourceType;
 
 pub fn run(settings: &Settings, args: &LineageArgs) -> anyhow::Result<u8> {
     let printer = &settings.printer;
-    let session = match session::open(settings, session::Next::Compile) {
+    let session = match session::open(settings, session::Next::Lineage) {
         Ok(session) => session,
         Err(code) => return Ok(code),
     };

@@ -43,6 +43,9 @@ pub enum Next {
     /// Compiles a selection (`compile`, `run`, `test`, `build`): the SQL check of the parse
     /// renders starts ahead (see `SqlPrecheck`).
     Compile,
+    /// Compiles and traces column lineage (`docs generate`, `lineage`): the check keeps each
+    /// render's syntax tree, so the lineage does not parse the SQL again.
+    Lineage,
 }
 
 /// Loads and parses; on failure the diagnostics are already printed and the exit code returned.
@@ -84,8 +87,9 @@ pub fn open(settings: &Settings, next: Next) -> Result<Session, u8> {
         &project,
         &engine,
         crate::manifest::ParseOptions {
-            check_sql_ahead: next == Next::Compile,
+            check_sql_ahead: next != Next::Inspect,
             reference: false,
+            keep_syntax: next == Next::Lineage,
         },
     ) {
         Ok(manifest) => manifest,

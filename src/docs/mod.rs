@@ -275,10 +275,7 @@ pub fn project_lineage(
     let mut levels: BTreeMap<usize, Vec<&Node>> = BTreeMap::new();
     for id in &order {
         if let Some(node) = manifest.get(id) {
-            if matches!(
-                node.resource_type,
-                ResourceType::Model | ResourceType::Snapshot
-            ) {
+            if node.traces_lineage() {
                 levels.entry(depth[id]).or_default().push(node);
             }
         }
@@ -294,18 +291,24 @@ pub fn project_lineage(
         let done: Vec<(NodeId, Result<Vec<ColumnLineage>, LineageError>)> = nodes
             .par_iter()
             .map(|node| {
+                // The SQL check's syntax tree where the parse kept it, else the SQL parsed.
+                let kept = node
+                    .parse_render
+                    .as_ref()
+                    .and_then(|r| r.syntax(flavour.as_ref()));
                 let sql = node
                     .parse_render
                     .as_ref()
-                    .map(|r| r.sql.clone())
+                    .map(|r| r.sql.as_str())
                     .or_else(|| {
                         compiled
                             .and_then(|c| c.nodes.get(&node.unique_id))
-                            .map(|c| c.sql.clone())
+                            .map(|c| c.sql.as_str())
                     });
-                let result = match sql {
-                    Some(sql) => crate::lineage::lineage(&sql, dialect, &inputs),
-                    None => Err(LineageError("the model was not compiled".into())),
+                let result = match (kept, sql) {
+                    (Some(statements), _) => crate::lineage::of_statements(statements, &inputs),
+                    (None, Some(sql)) => crate::lineage::lineage(sql, dialect, &inputs),
+                    (None, None) => Err(LineageError("the model was not compiled".into())),
                 };
                 (node.unique_id.clone(), result)
             })

@@ -61,6 +61,14 @@ pub fn lineage(
 ) -> Result<Vec<ColumnLineage>, LineageError> {
     let statements = sqlparser::parser::Parser::parse_sql(dialect, sql)
         .map_err(|e| LineageError(format!("the SQL does not parse: {e}")))?;
+    of_statements(&statements, inputs)
+}
+
+/// [`lineage`] of SQL already parsed.
+pub fn of_statements(
+    statements: &[Statement],
+    inputs: &dyn Inputs,
+) -> Result<Vec<ColumnLineage>, LineageError> {
     let query = statements
         .iter()
         .rev()

@@ -194,17 +194,26 @@ pub struct ParseRender {
     /// The SQL check of `sql` in one warehouse's dialect, run at most once: by
     /// [`SqlPrecheck`] ahead of the compile phase, or by the compile phase itself.
     checked: OnceLock<(&'static str, Result<SqlFacts, SqlSyntaxError>)>,
+    /// Keep the check's syntax tree (column lineage reads it instead of parsing again).
+    keep_syntax: bool,
+    syntax: OnceLock<Vec<sqlparser::ast::Statement>>,
 }
 
 impl ParseRender {
     /// Keeps a render unless it read something that differs between phases by definition.
-    fn keep(sql: String, capture: &crate::template::Capture) -> Option<Arc<ParseRender>> {
+    fn keep(
+        sql: String,
+        capture: &crate::template::Capture,
+        keep_syntax: bool,
+    ) -> Option<Arc<ParseRender>> {
         (!capture.reads.opaque).then(|| {
             Arc::new(ParseRender {
                 sql,
                 reads: capture.reads.clone(),
                 logs: capture.logs.clone(),
                 checked: OnceLock::new(),
+                keep_syntax,
+                syntax: OnceLock::new(),
             })
         })
     }
@@ -212,11 +221,37 @@ impl ParseRender {
     /// The SQL check of the render in the warehouse's dialect, done once and kept.
     pub fn check(&self, flavour: &dyn Flavour) -> Cow<'_, Result<SqlFacts, SqlSyntaxError>> {
         let analyze = || crate::sql::analyze(&self.sql, flavour.dialect());
-        let (checked_as, result) = self.checked.get_or_init(|| (flavour.name(), analyze()));
+        let (checked_as, result) = self.checked.get_or_init(|| {
+            if !self.keep_syntax {
+                return (flavour.name(), analyze());
+            }
+            let checked = crate::sql::analyze_keeping(&self.sql, flavour.dialect()).map(
+                |(facts, statements)| {
+                    let _ = self.syntax.set(statements);
+                    facts
+                },
+            );
+            (flavour.name(), checked)
+        });
         if *checked_as == flavour.name() {
             Cow::Borrowed(result)
         } else {
             Cow::Owned(analyze())
+        }
+    }
+
+    /// The syntax tree of the render's SQL in the warehouse's dialect, when the parse kept
+    /// it (`ParseOptions::keep_syntax`): checked now if it was not yet.
+    pub fn syntax(&self, flavour: &dyn Flavour) -> Option<&[sqlparser::ast::Statement]> {
+        if !self.keep_syntax {
+            return None;
+        }
+        let _ = self.check(flavour);
+        match self.checked.get() {
+            Some((checked_as, _)) if *checked_as == flavour.name() => {
+                self.syntax.get().map(Vec::as_slice)
+            }
+            _ => None,
         }
     }
 }
@@ -283,11 +318,21 @@ pub struct ParseOptions {
     /// Render every generic test to capture its refs, even where they can be read off a
     /// built-in test's arguments (the tests compare both ways).
     pub reference: bool,
+    /// Keep the syntax tree of each kept render's SQL check, for column lineage.
+    pub keep_syntax: bool,
 }
 
 impl Node {
     pub fn tags(&self) -> &[String] {
         &self.config.tags
+    }
+
+    /// Whether column lineage traces it: models and snapshots.
+    pub fn traces_lineage(&self) -> bool {
+        matches!(
+            self.resource_type,
+            ResourceType::Model | ResourceType::Snapshot
+        )
     }
 
     pub fn is_ephemeral(&self) -> bool {
@@ -714,7 +759,8 @@ pub fn build(
                 match engine.render(&template_path, &node.raw_sql, info, Phase::Parse, resolver) {
                     Ok((sql, capture)) => {
                         node.compile_late = capture.reads.execute || capture.reads.introspective;
-                        node.parse_render = ParseRender::keep(sql, &capture);
+                        let keep_syntax = options.keep_syntax && node.traces_lineage();
+                        node.parse_render = ParseRender::keep(sql, &capture, keep_syntax);
                         node.refs = capture.refs;
                         node.sources = capture.sources;
                         merge_into(&mut node.config_map, &capture.config);
@@ -1100,7 +1146,8 @@ pub fn build(
             match engine.render(&path, &node.raw_sql, info, Phase::Parse, resolver) {
                 Ok((sql, capture)) => {
                     node.compile_late = capture.reads.execute || capture.reads.introspective;
-                    node.parse_render = ParseRender::keep(sql, &capture);
+                    let keep_syntax = options.keep_syntax && node.traces_lineage();
+                    node.parse_render = ParseRender::keep(sql, &capture, keep_syntax);
                     node.refs = capture.refs;
                     node.sources = capture.sources;
                     Ok(node)
@@ -1770,6 +1817,8 @@ mod tests {
             reads: PhaseReads::default(),
             logs: Vec::new(),
             checked: OnceLock::new(),
+            keep_syntax: false,
+            syntax: OnceLock::new(),
         })
     }
 

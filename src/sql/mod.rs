@@ -31,6 +31,14 @@ pub struct SqlFacts {
 
 /// Parses `sql` and collects the relations it reads.
 pub fn analyze(sql: &str, dialect: &dyn Dialect) -> Result<SqlFacts, SqlSyntaxError> {
+    analyze_keeping(sql, dialect).map(|(facts, _)| facts)
+}
+
+/// [`analyze`], also giving the parsed statements.
+pub fn analyze_keeping(
+    sql: &str,
+    dialect: &dyn Dialect,
+) -> Result<(SqlFacts, Vec<sqlparser::ast::Statement>), SqlSyntaxError> {
     let statements = Parser::parse_sql(dialect, sql).map_err(|err| {
         let text = err.to_string();
         let text = text
@@ -71,10 +79,13 @@ pub fn analyze(sql: &str, dialect: &dyn Dialect) -> Result<SqlFacts, SqlSyntaxEr
         .collect();
     let mut seen = HashSet::new();
     relations.retain(|r| seen.insert(r.clone()));
-    Ok(SqlFacts {
-        relations,
-        statements: statements.len(),
-    })
+    Ok((
+        SqlFacts {
+            relations,
+            statements: statements.len(),
+        },
+        statements,
+    ))
 }
 
 /// The statements of a script, cut at the semicolons outside strings, quoted identifiers,
