@@ -387,3 +387,83 @@ fn the_example_site_works_in_headless_chromium() {
     assert!(run.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains(" 0 failed"), "{stdout}");
 }
+
+/// `docs generate` reads the catalog of PostgreSQL and of the Trino and Athena stand-ins:
+/// columns with the warehouse's types, and the lineage of a model over a seed.
+#[test]
+fn docs_generate_reads_the_catalog_of_postgres_trino_and_athena() {
+    let files = |profile: String, project_yml: &str| -> Vec<(String, String)> {
+        vec![
+            ("profiles.yml".into(), profile),
+            ("project.yml".into(), project_yml.to_string()),
+            ("seeds/rates.csv".into(), "currency,rate\nEUR,1.5\nUSD,2\n".into()),
+            (
+                "models/priced.sql".into(),
+                "{{ config(materialized='table') }}\nselect currency, rate * 100 as cents from {{ ref('rates') }}\n".into(),
+            ),
+        ]
+    };
+    let check = |dir: &std::path::Path, run: &dyn Fn(&[&str]) -> crate::common::Run, what: &str| {
+        let built = run(&["build"]);
+        assert_eq!(built.code, 0, "{what}: {}", built.stderr);
+        let docs = run(&["docs", "generate"]);
+        assert_eq!(docs.code, 0, "{what}: {}", docs.stderr);
+        let catalog: Json = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("target/catalog.json")).expect("catalog.json"),
+        )
+        .expect("json");
+        let columns = &catalog["nodes"]["model.shop.priced"]["columns"];
+        let types: Vec<String> = ["currency", "cents"]
+            .iter()
+            .map(|c| {
+                columns[c]["type"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase()
+            })
+            .collect();
+        assert!(
+            ["char", "text", "string"]
+                .iter()
+                .any(|t| types[0].contains(t)),
+            "{what}: {types:?} in {catalog}"
+        );
+        assert!(!types[1].is_empty(), "{what}: {types:?}");
+        let lineage = run(&["lineage", "--select", "priced"]);
+        assert_eq!(lineage.code, 0, "{what}: {}", lineage.stderr);
+        assert!(
+            lineage.stdout.contains("cents  <- rates.rate"),
+            "{what}: {}",
+            lineage.stdout
+        );
+    };
+    if let Some(pg) = crate::postgres::Database::create("docs_catalog") {
+        let all = files(pg.profile(), "name: shop\nprofile: shop\n");
+        let borrowed: Vec<(&str, &str)> =
+            all.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+        let dir = crate::common::project(&borrowed);
+        check(dir.path(), &|args| strata(dir.path(), args), "postgres");
+    }
+    if !crate::lake::stand_in("docs_trino") || !crate::lake::athena_front("docs_athena") {
+        return;
+    }
+    let schema = format!("docs_{}", std::process::id());
+    for (target, catalog) in [("trino", "iceberg"), ("athena", "awsdatacatalog")] {
+        let schema = format!("{schema}_{target}");
+        let all = files(
+            format!("shop:\n  target: {target}\n  outputs:\n    trino:\n      type: trino\n      host: 127.0.0.1\n      port: 8090\n      user: strata\n      database: iceberg\n      schema: {schema}\n    athena:\n      type: athena\n      region_name: us-east-1\n      schema: {schema}\n      work_group: primary\n      s3_staging_dir: s3://strata-athena/staging/{schema}/\n"),
+            "name: shop\nprofile: shop\n",
+        );
+        let borrowed: Vec<(&str, &str)> =
+            all.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+        let dir = crate::common::project(&borrowed);
+        check(
+            dir.path(),
+            &|args| crate::lake::run(dir.path(), args, &[]),
+            target,
+        );
+        for s in [schema.as_str(), &format!("{schema}_strata")] {
+            crate::lake::drop_schema(catalog, s);
+        }
+    }
+}
