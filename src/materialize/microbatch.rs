@@ -21,6 +21,12 @@ pub const START: &str = "'__strata_event_time_start__'";
 /// Where the compiled SQL holds a batch's end (exclusive).
 pub const END: &str = "'__strata_event_time_end__'";
 
+/// Where `model.batch` values stand in the compiled SQL (dbt 1.9's batch context): the
+/// batch's id, start and end as dbt writes them, filled in for each batch.
+pub const BATCH_ID: &str = "__strata_batch_id__";
+pub const BATCH_START: &str = "__strata_batch_start__";
+pub const BATCH_END: &str = "__strata_batch_end__";
+
 /// How long one batch is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchSize {
@@ -108,6 +114,23 @@ impl Batch {
             start: parse_time(start)?,
             end: parse_time(end)?,
         })
+    }
+
+    /// `model.batch.id`: the batch's start as digits down to its size (`20240105`,
+    /// `2024010513`, `202401`, `2024`).
+    pub fn id(self, size: BatchSize) -> String {
+        let format = match size {
+            BatchSize::Hour => "%Y%m%d%H",
+            BatchSize::Day => "%Y%m%d",
+            BatchSize::Month => "%Y%m",
+            BatchSize::Year => "%Y",
+        };
+        self.start.format(format).to_string()
+    }
+
+    /// A bound as `model.batch.event_time_start`/`_end` print in dbt: `2024-01-05 00:00:00+00:00`.
+    pub fn text(at: DateTime<Utc>) -> String {
+        at.format("%Y-%m-%d %H:%M:%S+00:00").to_string()
     }
 
     /// The batch's name in messages: `2024-01-05`, `2024-01-05 13:00`, `2024-01`, `2024`.
@@ -393,10 +416,19 @@ pub fn settle_aliases(sql: &str) -> String {
     out
 }
 
-/// The compiled SELECT bounded to `batch`, its bounds written as the warehouse reads them.
-pub fn batch_sql(sql: &str, batch: Batch, literal: &dyn Fn(DateTime<Utc>) -> String) -> String {
+/// The compiled SELECT bounded to `batch`, its bounds written as the warehouse reads them and
+/// `model.batch` as dbt prints it.
+pub fn batch_sql(
+    sql: &str,
+    batch: Batch,
+    size: BatchSize,
+    literal: &dyn Fn(DateTime<Utc>) -> String,
+) -> String {
     sql.replace(START, &literal(batch.start))
         .replace(END, &literal(batch.end))
+        .replace(BATCH_ID, &batch.id(size))
+        .replace(BATCH_START, &Batch::text(batch.start))
+        .replace(BATCH_END, &Batch::text(batch.end))
 }
 
 /// Builds a microbatch model: each batch its own write, committed with its record in
@@ -568,7 +600,9 @@ async fn write_one(
     last: bool,
 ) -> Result<Outcome, MaterializeError> {
     let flavour = ctx.adapter.flavour();
-    let sql = batch_sql(request.sql, batch, &|at| flavour.event_time_literal(at));
+    let sql = batch_sql(request.sql, batch, settings.batch_size, &|at| {
+        flavour.event_time_literal(at)
+    });
     let mut records = request.records.to_vec();
     records.push(StateWrite::Batches {
         relation: request.relation.clone(),
@@ -641,7 +675,11 @@ pub fn whole_window(
     flavour: &dyn crate::adapter::Flavour,
     now: DateTime<Utc>,
 ) -> String {
-    if !sql.contains(START) {
+    if !sql.contains(START)
+        && !sql.contains(BATCH_ID)
+        && !sql.contains(BATCH_START)
+        && !sql.contains(BATCH_END)
+    {
         return sql.to_string();
     }
     let Ok(settings) = Settings::from_config(config) else {
@@ -652,7 +690,7 @@ pub fn whole_window(
         start: settings.begin,
         end: size.next(size.truncate(now)),
     };
-    batch_sql(sql, all, &|at| flavour.event_time_literal(at))
+    batch_sql(sql, all, size, &|at| flavour.event_time_literal(at))
 }
 
 #[cfg(test)]
@@ -821,8 +859,17 @@ mod tests {
         let sql = format!("select * from e where t >= {START} and t < {END}");
         let batch = Batch::from_bounds("2024-01-01", "2024-01-02").unwrap();
         assert_eq!(
-            batch_sql(&sql, batch, &|t| format!("'{}'", Batch::bound(t))),
+            batch_sql(&sql, batch, BatchSize::Day, &|t| format!(
+                "'{}'",
+                Batch::bound(t)
+            )),
             "select * from e where t >= '2024-01-01T00:00:00Z' and t < '2024-01-02T00:00:00Z'"
+        );
+        let context =
+            format!("select '{BATCH_ID}' as id, '{BATCH_START}' as s, '{BATCH_END}' as e");
+        assert_eq!(
+            batch_sql(&context, batch, BatchSize::Day, &|t| Batch::bound(t)),
+            "select '20240101' as id, '2024-01-01 00:00:00+00:00' as s, '2024-01-02 00:00:00+00:00' as e"
         );
     }
 }

@@ -314,6 +314,19 @@ impl RenderContext {
             map.insert("alias".into(), Json::from(this.identifier.clone()));
             map.insert("database".into(), Json::from(this.database.clone()));
         }
+        // dbt 1.9's `model.batch` of a microbatch model: values each batch fills in (see
+        // `materialize::microbatch::batch_sql`); none for other models.
+        let batch = if self.is_microbatch() {
+            use crate::materialize::microbatch::{BATCH_END, BATCH_ID, BATCH_START};
+            serde_json::json!({
+                "id": BATCH_ID,
+                "event_time_start": BATCH_START,
+                "event_time_end": BATCH_END,
+            })
+        } else {
+            Json::Null
+        };
+        map.insert("batch".into(), batch);
         Value::from(minijinja::value::Serde(Json::Object(map)))
     }
 }

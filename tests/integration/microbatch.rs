@@ -223,6 +223,23 @@ fn the_next_scheduled_run_builds_exactly_the_missing_day_and_the_current_one() {
     let shown = w.run(&["show", "--select", "daily_sales", "--limit", "100"]);
     assert_eq!(shown.code, 0, "{}", shown.stderr);
     assert!(shown.stdout.contains("41"), "{}", shown.stdout);
+    // dbt's `model.batch` holds each batch's id and bounds.
+    w.write(
+        "models/tagged.sql",
+        &format!(
+            "{{{{ config(materialized='incremental', incremental_strategy='microbatch', event_time='ordered_at', batch_size='day', begin='{}', lookback=0) }}}}\n\
+             select e.id, e.ordered_at, '{{{{ model.batch.id }}}}' as batch_id,\n\
+             cast('{{{{ model.batch.event_time_start }}}}' as timestamp) as batch_start\n\
+             from {{{{ ref('events') }}}} as e\n",
+            day(4)
+        ),
+    );
+    let tagged = w.run(&["run", "--select", "tagged"]);
+    assert_eq!(tagged.code, 0, "{}", tagged.stderr);
+    assert_eq!(
+        w.query("select count(*), count(distinct batch_id) from {s}.tagged where batch_id = strftime(ordered_at, '%Y%m%d') and batch_start = date_trunc('day', ordered_at)"),
+        [["10", "5"]]
+    );
     // Mistakes in the config say what to write, before anything is built.
     w.write(
         "models/daily_sales.sql",
