@@ -388,10 +388,10 @@ fn the_example_site_works_in_headless_chromium() {
     assert!(stdout.contains(" 0 failed"), "{stdout}");
 }
 
-/// `docs generate` reads the catalog of PostgreSQL and of the Trino and Athena stand-ins:
-/// columns with the warehouse's types, and the lineage of a model over a seed.
+/// `docs generate` reads the catalog of PostgreSQL and of the Redshift, Trino and Athena
+/// stand-ins: columns with the warehouse's types, and the lineage of a model over a seed.
 #[test]
-fn docs_generate_reads_the_catalog_of_postgres_trino_and_athena() {
+fn docs_generate_reads_the_catalog_of_postgres_redshift_trino_and_athena() {
     let files = |profile: String, project_yml: &str| -> Vec<(String, String)> {
         vec![
             ("profiles.yml".into(), profile),
@@ -443,6 +443,22 @@ fn docs_generate_reads_the_catalog_of_postgres_trino_and_athena() {
             all.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
         let dir = crate::common::project(&borrowed);
         check(dir.path(), &|args| strata(dir.path(), args), "postgres");
+    }
+    if let Some(db) = crate::redshift::stand_in("docs_catalog") {
+        let all = files(
+            format!("shop:\n  target: rs\n  outputs:\n    rs:\n      type: redshift\n      host: 127.0.0.1\n      port: 5439\n      user: postgres\n      sslmode: disable\n      dbname: {}\n      schema: analytics\n      region: us-east-1\n", db.name),
+            "name: shop\nprofile: shop\n",
+        );
+        let borrowed: Vec<(&str, &str)> =
+            all.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+        let dir = crate::common::project(&borrowed);
+        let env = crate::redshift::environment(&db);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        check(
+            dir.path(),
+            &|args| crate::common::strata_env(dir.path(), args, &env),
+            "redshift",
+        );
     }
     if !crate::lake::stand_in("docs_trino") || !crate::lake::athena_front("docs_athena") {
         return;
