@@ -934,6 +934,34 @@ mod tests {
     }
 
     #[test]
+    fn qualified_stars_windows_cases_and_values_are_followed() {
+        let sql = "select o.*, row_number() over (partition by i.order_id order by i.line_number) as rn, \
+                   case when o.status = 'x' then i.net_amount else 0 end as x_amount, v.label \
+                   from orders o join order_items i on o.order_id = i.order_id \
+                   join (values (1, 'one')) as v (n, label) on v.n = i.line_number";
+        let got = traced(sql);
+        let names: Vec<&str> = got.iter().map(|(c, _, _)| c.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "order_id",
+                "customer_id",
+                "order_date",
+                "status",
+                "rn",
+                "x_amount",
+                "label"
+            ]
+        );
+        assert_eq!(
+            got[4].2,
+            up(&["order_items.line_number", "order_items.order_id"])
+        );
+        assert_eq!(got[5].2, up(&["order_items.net_amount", "orders.status"]));
+        assert_eq!(got[6], ("label".into(), Trace::Traced, up(&[])));
+    }
+
+    #[test]
     fn star_replace_and_column_aliases_rename() {
         let sql = "select * replace (upper(status) as status) from (select order_id, status from orders) as t (id, status)";
         assert_eq!(
