@@ -1,5 +1,5 @@
 //! Small helpers shared across rooms: hashing, atomic file writes, glob folders, Python's
-//! JSON spelling.
+//! JSON spelling, the HTTP(S) connector the HTTP clients share.
 
 use std::io::Write;
 use std::path::Path;
@@ -132,6 +132,26 @@ fn write_python_string(s: &str, out: &mut String) {
         }
     }
     out.push('"');
+}
+
+/// The connector of strata's HTTP clients (Trino, package downloads, alert webhooks): HTTP or
+/// HTTPS with rustls and the system's root certificates, HTTP/1.1. `Err` says what failed.
+pub fn https_connector(
+) -> Result<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, String>
+{
+    use hyper_rustls::ConfigBuilderExt;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS set-up failed: {e}"))?
+        .with_native_roots()
+        .map_err(|e| format!("cannot read the system's root certificates: {e}"))?
+        .with_no_client_auth();
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build())
 }
 
 #[cfg(test)]

@@ -198,23 +198,7 @@ impl TrinoAdapter {
                 "Trino takes a password over HTTPS only: set `http_scheme: https`",
             ));
         }
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = {
-            use hyper_rustls::ConfigBuilderExt;
-            rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| AdapterError::Internal(format!("TLS set-up failed: {e}")))?
-                .with_native_roots()
-                .map_err(|e| {
-                    connect_error(format!("cannot read the system's root certificates: {e}"))
-                })?
-                .with_no_client_auth()
-        };
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let connector = crate::util::https_connector().map_err(connect_error)?;
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(threads.max(1) * 2)
             .build(connector);

@@ -357,21 +357,7 @@ async fn post(hook: &Webhook, body: &str, timeout: Duration) -> Result<(), Attem
         message,
         retry: false,
     };
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let tls = {
-        use hyper_rustls::ConfigBuilderExt;
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| fatal(e.to_string()))?
-            .with_native_roots()
-            .map_err(|e| fatal(format!("cannot read the system's root certificates: {e}")))?
-            .with_no_client_auth()
-    };
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .build();
+    let connector = crate::util::https_connector().map_err(fatal)?;
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
     let uri: hyper::Uri = hook.url.parse().map_err(|_| fatal("not a URL".into()))?;
     let mut request = hyper::Request::post(uri)

@@ -3,7 +3,7 @@
 //! skipped. Its own `run_results.json` keeps that command line, so a second retry retries what
 //! is still failing.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -15,6 +15,7 @@ use super::settings::Settings;
 use super::{EXIT_FAILURE, EXIT_OK};
 use crate::diagnostic::Diagnostic;
 use crate::manifest::NodeId;
+use crate::materialize::microbatch::Batch;
 
 /// The statuses a retry runs again.
 const RETRIED: &[&str] = &["error", "fail", "skipped"];
@@ -82,42 +83,37 @@ pub fn run(settings: &Settings) -> anyhow::Result<u8> {
             ))
         }
     };
-    let retried: HashSet<NodeId> = results
+    // The nodes to run again, and of a microbatch model the batches that failed: exactly
+    // those are built again.
+    let mut retried: HashSet<NodeId> = HashSet::new();
+    let mut batches: HashMap<NodeId, Vec<Batch>> = HashMap::new();
+    for result in results
         .get("results")
         .and_then(Json::as_array)
         .into_iter()
         .flatten()
-        .filter(|r| {
-            r.get("status")
-                .and_then(Json::as_str)
-                .is_some_and(|s| RETRIED.contains(&s))
-        })
-        .filter_map(|r| Some(NodeId(r.get("unique_id")?.as_str()?.to_string())))
-        .collect();
-    // A microbatch model that failed some batches builds exactly those again.
-    let batches: std::collections::HashMap<NodeId, Vec<crate::materialize::microbatch::Batch>> =
-        results
-            .get("results")
+    {
+        let status = result.get("status").and_then(Json::as_str);
+        let id = result.get("unique_id").and_then(Json::as_str);
+        let (Some(status), Some(id)) = (status, id) else {
+            continue;
+        };
+        if !RETRIED.contains(&status) {
+            continue;
+        }
+        let id = NodeId(id.to_string());
+        let failed: Vec<Batch> = result
+            .pointer("/batch_results/failed")
             .and_then(Json::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|r| {
-                let id = NodeId(r.get("unique_id")?.as_str()?.to_string());
-                if !retried.contains(&id) {
-                    return None;
-                }
-                let failed = r.pointer("/batch_results/failed")?.as_array()?;
-                let listed: Vec<_> = failed
-                    .iter()
-                    .filter_map(|pair| {
-                        let start = pair.get(0)?.as_str()?;
-                        let end = pair.get(1)?.as_str()?;
-                        crate::materialize::microbatch::Batch::from_bounds(start, end)
-                    })
-                    .collect();
-                (!listed.is_empty()).then_some((id, listed))
-            })
+            .filter_map(|pair| Batch::from_bounds(pair.get(0)?.as_str()?, pair.get(1)?.as_str()?))
             .collect();
+        if !failed.is_empty() {
+            batches.insert(id.clone(), failed);
+        }
+        retried.insert(id);
+    }
     let command = argv.join(" ");
     if retried.is_empty() {
         printer.info(&format!(

@@ -153,20 +153,8 @@ async fn skip_stale_sources(
     Ok(skipped
         .into_iter()
         .map(|(unique_id, message)| NodeResult {
-            unique_id,
-            status: Status::Skipped,
             hint: Some("load the source (or check why its loads stopped), then run again".into()),
-            message,
-            execution_time: 0.0,
-            rows_affected: None,
-            failures: None,
-            sample: None,
-            stored_in: None,
-            line: None,
-            statements: 0,
-            transactions: 0,
-            warnings: Vec::new(),
-            batch_results: None,
+            ..NodeResult::skipped(unique_id, message)
         })
         .collect())
 }

@@ -25,21 +25,7 @@ pub fn http_get(url: &str) -> Result<Vec<u8>, DepsError> {
         .build()
         .map_err(|e| failed(e.to_string()))?;
     runtime.block_on(async {
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = {
-            use hyper_rustls::ConfigBuilderExt;
-            rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| failed(e.to_string()))?
-                .with_native_roots()
-                .map_err(|e| failed(format!("cannot read the system's root certificates: {e}")))?
-                .with_no_client_auth()
-        };
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let connector = crate::util::https_connector().map_err(failed)?;
         let client: Client<_, Empty<Bytes>> =
             Client::builder(TokioExecutor::new()).build(connector);
         let mut current = url.to_string();

@@ -233,15 +233,16 @@ fn known_columns(
 }
 
 fn seed_header(path: &Path) -> Option<Vec<String>> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(path).ok()?;
-    let mut line = String::new();
-    std::io::BufReader::new(file).read_line(&mut line).ok()?;
-    let columns: Vec<String> = line
-        .trim_end_matches(['\r', '\n'])
-        .split(',')
-        .map(|c| c.trim().trim_matches('"').to_string())
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .ok()?;
+    let columns: Vec<String> = reader
+        .headers()
+        .ok()?
+        .iter()
         .filter(|c| !c.is_empty())
+        .map(str::to_string)
         .collect();
     (!columns.is_empty()).then_some(columns)
 }

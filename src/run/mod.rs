@@ -94,6 +94,28 @@ pub struct NodeResult {
     pub batch_results: Option<crate::materialize::microbatch::BatchResults>,
 }
 
+impl NodeResult {
+    /// A node that did not run, saying why.
+    pub fn skipped(unique_id: NodeId, message: String) -> NodeResult {
+        NodeResult {
+            unique_id,
+            status: Status::Skipped,
+            message,
+            execution_time: 0.0,
+            rows_affected: None,
+            failures: None,
+            hint: None,
+            sample: None,
+            stored_in: None,
+            line: None,
+            statements: 0,
+            transactions: 0,
+            warnings: Vec::new(),
+            batch_results: None,
+        }
+    }
+}
+
 /// A seed to load.
 #[derive(Debug, Clone)]
 pub struct SeedWork {
@@ -716,22 +738,10 @@ fn finished(id: &NodeId, status: &str, seconds: f64, message: &str) -> serde_jso
 }
 
 fn skip_result(id: &NodeId) -> NodeResult {
-    NodeResult {
-        unique_id: id.clone(),
-        status: Status::Skipped,
-        message: "SKIP: an upstream node failed or the run stopped".into(),
-        execution_time: 0.0,
-        rows_affected: None,
-        failures: None,
-        hint: None,
-        sample: None,
-        stored_in: None,
-        line: None,
-        statements: 0,
-        transactions: 0,
-        warnings: Vec::new(),
-        batch_results: None,
-    }
+    NodeResult::skipped(
+        id.clone(),
+        "SKIP: an upstream node failed or the run stopped".into(),
+    )
 }
 
 fn release_children(

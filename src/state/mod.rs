@@ -134,56 +134,35 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A state table's columns: the relation key, then `rest`, then `recorded_at`.
+fn keyed_columns(rest: &[(&str, &str)]) -> Vec<ColumnDef> {
+    RELATION_KEY
+        .iter()
+        .map(|name| (*name, "varchar(1024)"))
+        .chain(rest.iter().copied())
+        .chain([("recorded_at", "timestamp")])
+        .map(|(name, data_type)| ColumnDef {
+            name: name.into(),
+            data_type: data_type.into(),
+        })
+        .collect()
+}
+
 fn views_columns() -> Vec<ColumnDef> {
-    [
-        ("relation_database", "varchar(1024)"),
-        ("relation_schema", "varchar(1024)"),
-        ("relation_name", "varchar(1024)"),
-        ("fingerprint", "varchar(64)"),
-        ("recorded_at", "timestamp"),
-    ]
-    .into_iter()
-    .map(|(name, data_type)| ColumnDef {
-        name: name.into(),
-        data_type: data_type.into(),
-    })
-    .collect()
+    keyed_columns(&[("fingerprint", "varchar(64)")])
 }
 
 fn files_columns() -> Vec<ColumnDef> {
-    [
-        ("relation_database", "varchar(1024)"),
-        ("relation_schema", "varchar(1024)"),
-        ("relation_name", "varchar(1024)"),
+    keyed_columns(&[
         ("source_name", "varchar(256)"),
         ("table_name", "varchar(256)"),
         ("file_path", "varchar(4096)"),
         ("file_size", "bigint"),
-        ("recorded_at", "timestamp"),
-    ]
-    .into_iter()
-    .map(|(name, data_type)| ColumnDef {
-        name: name.into(),
-        data_type: data_type.into(),
-    })
-    .collect()
+    ])
 }
 
 fn batches_columns() -> Vec<ColumnDef> {
-    [
-        ("relation_database", "varchar(1024)"),
-        ("relation_schema", "varchar(1024)"),
-        ("relation_name", "varchar(1024)"),
-        ("batch_start", "varchar(64)"),
-        ("batch_end", "varchar(64)"),
-        ("recorded_at", "timestamp"),
-    ]
-    .into_iter()
-    .map(|(name, data_type)| ColumnDef {
-        name: name.into(),
-        data_type: data_type.into(),
-    })
-    .collect()
+    keyed_columns(&[("batch_start", "varchar(64)"), ("batch_end", "varchar(64)")])
 }
 
 const RELATION_KEY: [&str; 3] = ["relation_database", "relation_schema", "relation_name"];
@@ -198,6 +177,46 @@ fn relation_key(relation: &RelationName) -> Vec<Literal> {
 
 fn key_columns() -> Vec<String> {
     RELATION_KEY.iter().map(|c| c.to_string()).collect()
+}
+
+/// The steps replacing rows of a table keyed by relation: every row of the `whole` relations,
+/// the rows of `keyed` (relation plus one more column), then the new `rows`.
+fn replacing(
+    table: RelationName,
+    columns: Vec<ColumnDef>,
+    whole: Vec<Vec<Literal>>,
+    (key_column, keyed): (&str, Vec<Vec<Literal>>),
+    rows: Vec<Vec<Literal>>,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if !whole.is_empty() {
+        steps.push(Step::Delete {
+            from: table.clone(),
+            filter: Filter::In {
+                columns: key_columns(),
+                values: whole,
+            },
+        });
+    }
+    if !keyed.is_empty() {
+        let mut key = key_columns();
+        key.push(key_column.into());
+        steps.push(Step::Delete {
+            from: table.clone(),
+            filter: Filter::In {
+                columns: key,
+                values: keyed,
+            },
+        });
+    }
+    if !rows.is_empty() {
+        steps.push(Step::InsertRows {
+            relation: table,
+            columns,
+            rows,
+        });
+    }
+    steps
 }
 
 impl StateTables {
@@ -371,60 +390,20 @@ impl StateTables {
                 rows: view_rows,
             });
         }
-        if !whole_deletes.is_empty() {
-            steps.push(Step::Delete {
-                from: self.files_table(),
-                filter: Filter::In {
-                    columns: key_columns(),
-                    values: whole_deletes,
-                },
-            });
-        }
-        if !file_deletes.is_empty() {
-            let mut columns = key_columns();
-            columns.push("file_path".into());
-            steps.push(Step::Delete {
-                from: self.files_table(),
-                filter: Filter::In {
-                    columns,
-                    values: file_deletes,
-                },
-            });
-        }
-        if !file_rows.is_empty() {
-            steps.push(Step::InsertRows {
-                relation: self.files_table(),
-                columns: files_columns(),
-                rows: file_rows,
-            });
-        }
-        if !batch_wholes.is_empty() {
-            steps.push(Step::Delete {
-                from: self.batches_table(),
-                filter: Filter::In {
-                    columns: key_columns(),
-                    values: batch_wholes,
-                },
-            });
-        }
-        if !batch_deletes.is_empty() {
-            let mut columns = key_columns();
-            columns.push("batch_start".into());
-            steps.push(Step::Delete {
-                from: self.batches_table(),
-                filter: Filter::In {
-                    columns,
-                    values: batch_deletes,
-                },
-            });
-        }
-        if !batch_rows.is_empty() {
-            steps.push(Step::InsertRows {
-                relation: self.batches_table(),
-                columns: batches_columns(),
-                rows: batch_rows,
-            });
-        }
+        steps.extend(replacing(
+            self.files_table(),
+            files_columns(),
+            whole_deletes,
+            ("file_path", file_deletes),
+            file_rows,
+        ));
+        steps.extend(replacing(
+            self.batches_table(),
+            batches_columns(),
+            batch_wholes,
+            ("batch_start", batch_deletes),
+            batch_rows,
+        ));
         steps
     }
 }

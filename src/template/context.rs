@@ -241,15 +241,17 @@ impl RenderContext {
     /// Whether the node is a microbatch model (its inputs with an event time render bounded
     /// to the batch).
     fn is_microbatch(&self) -> bool {
-        let config = self.current_config();
-        let text = |key: &str| {
-            config
+        // Two keys of the config as it stands, read without merging the whole of it.
+        let capture = self.capture();
+        let is = |key: &str, value: &str| {
+            capture
+                .config
                 .get(key)
+                .or_else(|| self.node.config.get(key))
                 .and_then(Json::as_str)
-                .map(|s| s.trim().to_ascii_lowercase())
+                .is_some_and(|s| s.trim().eq_ignore_ascii_case(value))
         };
-        text("materialized").as_deref() == Some("incremental")
-            && text("incremental_strategy").as_deref() == Some("microbatch")
+        is("materialized", "incremental") && is("incremental_strategy", "microbatch")
     }
 
     /// The event-time column `relation` renders bounded by, in a microbatch model.

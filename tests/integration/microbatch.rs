@@ -62,8 +62,12 @@ fn files(bad_day: i64) -> Vec<(String, String)> {
 
 /// The batches of `daily_sales` in the last run's results: (successful, failed), as days.
 fn batch_results(w: &Warehouse) -> (Vec<String>, Vec<String>) {
-    let text =
-        std::fs::read_to_string(w.path().join("target/run_results.json")).expect("run_results");
+    batch_results_in(w.path())
+}
+
+/// [`batch_results`] of the project in `dir`.
+fn batch_results_in(dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    let text = std::fs::read_to_string(dir.join("target/run_results.json")).expect("run_results");
     let json: Json = serde_json::from_str(&text).expect("json");
     let result = json["results"]
         .as_array()
@@ -273,24 +277,7 @@ fn batches_are_written_and_recorded_on_the_redshift_trino_and_athena_stand_ins()
         all[0].1 = events(99);
     };
     let expect_days = |dir: &std::path::Path, expected: (Vec<String>, Vec<String>), what: &str| {
-        let text = std::fs::read_to_string(dir.join("target/run_results.json")).expect("results");
-        let json: Json = serde_json::from_str(&text).expect("json");
-        let result = json["results"]
-            .as_array()
-            .expect("results")
-            .iter()
-            .find(|r| r["unique_id"] == "model.shop.daily_sales")
-            .expect("daily_sales ran")
-            .clone();
-        let days = |key: &str| -> Vec<String> {
-            result["batch_results"][key]
-                .as_array()
-                .unwrap_or_else(|| panic!("{what}: {result}"))
-                .iter()
-                .map(|pair| pair[0].as_str().expect("start")[..10].to_string())
-                .collect()
-        };
-        assert_eq!((days("successful"), days("failed")), expected, "{what}");
+        assert_eq!(batch_results_in(dir), expected, "{what}");
     };
     let scenario = |all: Vec<(String, String)>,
                     run: &dyn Fn(&std::path::Path, &[&str]) -> crate::common::Run,
