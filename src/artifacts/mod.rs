@@ -524,64 +524,147 @@ pub fn write_catalog(
     engine: &Engine,
     catalog: &crate::docs::WarehouseCatalog,
 ) -> std::io::Result<PathBuf> {
-    let mut nodes = serde_json::Map::new();
-    let mut sources = serde_json::Map::new();
+    let mut nodes = Vec::new();
+    let mut sources = Vec::new();
     for node in manifest.nodes.values() {
-        let Some(entry) = node.relation.as_ref().and_then(|r| catalog.get(r)) else {
+        let (Some(relation), Some(entry)) = (
+            &node.relation,
+            node.relation.as_ref().and_then(|r| catalog.get(r)),
+        ) else {
             continue;
         };
-        let Some(relation) = &node.relation else {
-            continue;
-        };
-        let columns: serde_json::Map<String, Json> = entry
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, (name, data_type))| {
-                (
-                    name.clone(),
-                    serde_json::json!({"type": data_type, "index": i + 1, "name": name, "comment": null}),
-                )
-            })
-            .collect();
-        let mut stats = serde_json::json!({
-            "has_stats": {"id": "has_stats", "label": "Has Stats?", "value": entry.row_count.is_some(), "include": false, "description": "Indicates whether there are statistics for this table"},
-        });
-        if let (Some(rows), Json::Object(map)) = (entry.row_count, &mut stats) {
-            map.insert(
-                "row_count".into(),
-                serde_json::json!({"id": "row_count", "label": "Row Count", "value": rows, "include": true, "description": "An approximate count of rows in this table"}),
-            );
-        }
-        let value = serde_json::json!({
-            "metadata": {
-                "type": if entry.kind == crate::adapter::RelationKind::View { "VIEW" } else { "BASE TABLE" },
-                "schema": relation.schema,
-                "name": relation.identifier,
-                "database": relation.database,
-                "comment": null,
-                "owner": null,
+        let table = CatalogTable {
+            metadata: CatalogTableMetadata {
+                kind: if entry.kind == crate::adapter::RelationKind::View {
+                    "VIEW"
+                } else {
+                    "BASE TABLE"
+                },
+                schema: &relation.schema,
+                name: &relation.identifier,
+                database: relation.database.as_deref(),
+                comment: None,
+                owner: None,
             },
-            "columns": columns,
-            "stats": stats,
-            "unique_id": node.unique_id.0,
-        });
-        if node.resource_type == crate::manifest::ResourceType::Source {
-            sources.insert(node.unique_id.0.clone(), value);
+            columns: &entry.columns,
+            stats: CatalogStats {
+                has_stats: CatalogStat {
+                    id: "has_stats",
+                    label: "Has Stats?",
+                    value: Json::Bool(entry.row_count.is_some()),
+                    include: false,
+                    description: "Indicates whether there are statistics for this table",
+                },
+                row_count: entry.row_count.map(|rows| CatalogStat {
+                    id: "row_count",
+                    label: "Row Count",
+                    value: Json::from(rows),
+                    include: true,
+                    description: "An approximate count of rows in this table",
+                }),
+            },
+            unique_id: &node.unique_id.0,
+        };
+        if node.resource_type == ResourceType::Source {
+            sources.push((node.unique_id.0.as_str(), table));
         } else {
-            nodes.insert(node.unique_id.0.clone(), value);
+            nodes.push((node.unique_id.0.as_str(), table));
         }
     }
-    let file = serde_json::json!({
-        "metadata": Metadata::new("https://schemas.getdbt.com/dbt/catalog/v1.json", project, engine),
-        "nodes": nodes,
-        "sources": sources,
-        "errors": null,
-    });
+    let file = CatalogFile {
+        metadata: Metadata::new(
+            "https://schemas.getdbt.com/dbt/catalog/v1.json",
+            project,
+            engine,
+        ),
+        nodes,
+        sources,
+        errors: None,
+    };
     let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
     let path = project.target_path.join("catalog.json");
     crate::util::write_atomic(&path, &bytes)?;
     Ok(path)
+}
+
+/// `catalog.json` as dbt lays it out, borrowed from the catalog read.
+#[derive(Serialize)]
+struct CatalogFile<'a> {
+    metadata: Metadata<'a>,
+    #[serde(serialize_with = "pairs_as_map")]
+    nodes: Vec<(&'a str, CatalogTable<'a>)>,
+    #[serde(serialize_with = "pairs_as_map")]
+    sources: Vec<(&'a str, CatalogTable<'a>)>,
+    errors: Option<Vec<String>>,
+}
+
+fn pairs_as_map<S: serde::Serializer, T: Serialize>(
+    pairs: &[(&str, T)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
+#[derive(Serialize)]
+struct CatalogTable<'a> {
+    metadata: CatalogTableMetadata<'a>,
+    #[serde(serialize_with = "catalog_columns")]
+    columns: &'a [(String, String)],
+    stats: CatalogStats,
+    unique_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct CatalogTableMetadata<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    schema: &'a str,
+    name: &'a str,
+    database: Option<&'a str>,
+    comment: Option<&'a str>,
+    owner: Option<&'a str>,
+}
+
+/// Columns by name, each with its type and 1-based position.
+fn catalog_columns<S: serde::Serializer>(
+    columns: &&[(String, String)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Column<'a> {
+        #[serde(rename = "type")]
+        data_type: &'a str,
+        index: usize,
+        name: &'a str,
+        comment: Option<&'a str>,
+    }
+    serializer.collect_map(columns.iter().enumerate().map(|(i, (name, data_type))| {
+        (
+            name,
+            Column {
+                data_type,
+                index: i + 1,
+                name,
+                comment: None,
+            },
+        )
+    }))
+}
+
+#[derive(Serialize)]
+struct CatalogStats {
+    has_stats: CatalogStat,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    row_count: Option<CatalogStat>,
+}
+
+#[derive(Serialize)]
+struct CatalogStat {
+    id: &'static str,
+    label: &'static str,
+    value: Json,
+    include: bool,
+    description: &'static str,
 }
 
 /// `sources.json`, in dbt's layout (v3): each checked source's newest load, the check's

@@ -16,53 +16,81 @@ pub fn generate(settings: &Settings, args: &DocsGenerateArgs) -> anyhow::Result<
         printer.diagnostic(&diagnostic);
         Ok(EXIT_FAILURE)
     };
-    let session = match session::open(settings, session::Next::Lineage) {
-        Ok(session) => session,
-        Err(code) => return Ok(code),
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    // One connection, for the templates that query the warehouse and for the catalog.
-    let adapter = if args.empty_catalog {
-        None
-    } else {
-        match runtime.block_on(crate::adapter::connect(&session.project.target)) {
-            Ok(adapter) => {
-                session.engine.attach_warehouse(Arc::new(
-                    crate::run::introspect::Introspection::new(
-                        adapter.clone(),
-                        runtime.handle().clone(),
-                    ),
-                ));
-                Some(adapter)
-            }
-            Err(e) => {
-                return fail(
-                    Diagnostic::error(format!(
-                        "cannot connect to target `{}` to read its catalog: {e}",
-                        session.project.target.name
-                    ))
-                    .with_hint("check the target with `strata debug`, or pass --empty-catalog"),
-                )
-            }
+    // One connection, for the templates that query the warehouse and for the catalog, opened
+    // while the project parses: opening a DuckDB file of 10,000 tables alone takes a quarter
+    // of a second, a remote warehouse a handshake or two.
+    let mut connecting = None;
+    let session = match session::open_with(settings, session::Next::Lineage, |project| {
+        if !args.empty_catalog {
+            let target = project.target.clone();
+            connecting = Some(runtime.spawn(async move {
+                let clock = std::time::Instant::now();
+                let adapter = crate::adapter::connect(&target).await;
+                (adapter, clock.elapsed().as_secs_f64())
+            }));
         }
+    }) {
+        Ok(session) => session,
+        Err(code) => return Ok(code),
     };
-    let mut phases: Vec<(&str, f64)> = vec![("load", session.started.elapsed().as_secs_f64())];
+    let loaded = session.started.elapsed().as_secs_f64();
+    let mut phases: Vec<(&str, f64)> = vec![("load", loaded)];
+    let connect_failed = |e: &crate::adapter::AdapterError| {
+        Diagnostic::error(format!(
+            "cannot connect to target `{}` to read its catalog: {e}",
+            session.project.target.name
+        ))
+        .with_hint("check the target with `strata debug`, or pass --empty-catalog")
+    };
+    // A node whose templates query the warehouse compiles with the connection, as in
+    // `strata compile`; otherwise the compile phase does not wait for it.
+    let templates_query = session.manifest.nodes.values().any(|n| n.compile_late);
+    let connecting = match connecting {
+        Some(task) if templates_query => {
+            let adapter = match runtime.block_on(task) {
+                Ok((Ok(adapter), seconds)) => {
+                    phases.push(("connected alongside", seconds));
+                    adapter
+                }
+                Ok((Err(e), _)) => return fail(connect_failed(&e)),
+                Err(e) => anyhow::bail!("the connection attempt stopped: {e}"),
+            };
+            session
+                .engine
+                .attach_warehouse(Arc::new(crate::run::introspect::Introspection::new(
+                    adapter.clone(),
+                    runtime.handle().clone(),
+                )));
+            phases.push((
+                "connection wait",
+                session.started.elapsed().as_secs_f64() - loaded,
+            ));
+            Some(runtime.spawn(async move { (Ok(adapter), 0.0) }))
+        }
+        other => other,
+    };
     let mut clock = std::time::Instant::now();
     let mut lap = |phases: &mut Vec<(&str, f64)>, name: &'static str| {
         phases.push((name, clock.elapsed().as_secs_f64()));
         clock = std::time::Instant::now();
     };
     let all: Vec<_> = session.manifest.nodes.keys().cloned().collect();
-    // The catalog is read while the project compiles.
-    let reading = adapter.map(|adapter| {
+    // The catalog is read, once connected, while the project compiles.
+    let reading = connecting.map(|connecting| {
         let wanted = crate::docs::wanted_relations(&session.manifest);
         runtime.spawn(async move {
+            let (adapter, connect_seconds) = connecting.await.map_err(CatalogFailure::Stopped)?;
+            let adapter = adapter.map_err(CatalogFailure::Connect)?;
             let clock = std::time::Instant::now();
-            let catalog = crate::docs::read_catalog(adapter, wanted).await;
-            (catalog, clock.elapsed().as_secs_f64())
+            let catalog = crate::docs::read_catalog(adapter.clone(), wanted)
+                .await
+                .map_err(CatalogFailure::Read)?;
+            // The connection is handed back, to be left open at exit like the session's.
+            Ok::<_, CatalogFailure>((catalog, adapter, connect_seconds, clock.elapsed()))
         })
     });
     let options = CompileOptions {
@@ -86,79 +114,87 @@ pub fn generate(settings: &Settings, args: &DocsGenerateArgs) -> anyhow::Result<
     };
     printer.diagnostics(&compiled.warnings);
     lap(&mut phases, "compile");
+    let mut connection = None;
     let catalog = match reading.map(|task| runtime.block_on(task)) {
         None => Default::default(),
-        Some(Ok((Ok(catalog), seconds))) => {
-            phases.push(("catalog read alongside", seconds));
+        Some(Ok(Ok((catalog, adapter, connect_seconds, read)))) => {
+            if !templates_query {
+                phases.push(("connected alongside", connect_seconds));
+            }
+            phases.push(("catalog read alongside", read.as_secs_f64()));
+            connection = Some(adapter);
             catalog
         }
-        Some(Ok((Err(e), _))) => {
+        Some(Ok(Err(CatalogFailure::Connect(e)))) => return fail(connect_failed(&e)),
+        Some(Ok(Err(CatalogFailure::Read(e)))) => {
             return fail(Diagnostic::error(format!(
                 "cannot read the catalog of target `{}`: {e}",
                 session.project.target.name
             )))
         }
-        Some(Err(e)) => anyhow::bail!("the catalog read stopped: {e}"),
+        Some(Ok(Err(CatalogFailure::Stopped(e)))) | Some(Err(e)) => {
+            anyhow::bail!("the catalog read stopped: {e}")
+        }
     };
     lap(&mut phases, "catalog wait");
     let generated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let target = &session.project.target_path;
-    // The lineage and the site on one side, the artifacts (compiled files, catalog.json,
-    // manifest.json) on the other: neither waits for the other.
-    let (site, artifacts) = rayon::join(
-        || {
-            let clock = std::time::Instant::now();
-            let lineage = crate::docs::project_lineage(
-                &session.project,
-                &session.manifest,
-                &session.graph,
-                Some(&compiled),
-                &catalog,
-            );
-            let traced = clock.elapsed().as_secs_f64();
-            let data = crate::docs::site_data(
-                &session.project,
-                &session.manifest,
-                Some(&compiled),
-                &catalog,
-                &lineage,
-                &generated_at,
-            );
-            let written = crate::docs::write_site(target, &data).map_err(|e| e.to_string());
-            drop(data);
-            written.map(|()| (lineage, traced))
-        },
-        || -> Result<(), String> {
-            crate::compile::write_files(&session.project, &compiled).map_err(|d| {
-                d.sorted()
-                    .iter()
-                    .map(|d| d.message.clone())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })?;
-            let (catalog_file, manifest_file) = rayon::join(
-                || {
-                    crate::artifacts::write_catalog(
-                        &session.project,
-                        &session.manifest,
-                        &session.engine,
-                        &catalog,
-                    )
-                },
-                || {
-                    crate::artifacts::write_manifest(
-                        &session.project,
-                        &session.manifest,
-                        &session.engine,
-                        Some(&compiled),
-                    )
-                },
-            );
-            catalog_file.map_err(|e| e.to_string())?;
-            manifest_file.map(|_| ()).map_err(|e| e.to_string())
-        },
-    );
-    let (lineage, traced) = match site.and_then(|site| artifacts.map(|()| site)) {
+    // manifest.json, the longest single write, on one side; the compiled files, the lineage
+    // and site, and catalog.json on the other.
+    let site_and_files = || {
+        let (site, files) = rayon::join(
+            || {
+                let clock = std::time::Instant::now();
+                let lineage = crate::docs::project_lineage(
+                    &session.project,
+                    &session.manifest,
+                    &session.graph,
+                    Some(&compiled),
+                    &catalog,
+                );
+                let traced = clock.elapsed().as_secs_f64();
+                let data = crate::docs::site_data(
+                    &session.project,
+                    &session.manifest,
+                    Some(&compiled),
+                    &catalog,
+                    &lineage,
+                    &generated_at,
+                );
+                let written = crate::docs::write_site(target, &data).map_err(|e| e.to_string());
+                drop(data);
+                written.map(|()| (lineage, traced))
+            },
+            || {
+                crate::compile::write_files(&session.project, &compiled).map_err(|d| {
+                    d.sorted()
+                        .iter()
+                        .map(|d| d.message.clone())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+            },
+        );
+        let catalog_file = crate::artifacts::write_catalog(
+            &session.project,
+            &session.manifest,
+            &session.engine,
+            &catalog,
+        )
+        .map_err(|e| e.to_string());
+        files.and(catalog_file).and(site)
+    };
+    let (site, manifest_file) = rayon::join(site_and_files, || {
+        crate::artifacts::write_manifest(
+            &session.project,
+            &session.manifest,
+            &session.engine,
+            Some(&compiled),
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    });
+    let (lineage, traced) = match site.and_then(|site| manifest_file.map(|()| site)) {
         Ok(site) => site,
         Err(e) => {
             return fail(Diagnostic::error(format!(
@@ -202,8 +238,16 @@ pub fn generate(settings: &Settings, args: &DocsGenerateArgs) -> anyhow::Result<
             .join(", ")
     ));
     printer.info("open it in a browser, or run `strata docs serve`");
-    session.finish((compiled, lineage, catalog));
+    session.finish((compiled, lineage, catalog, connection));
     Ok(EXIT_OK)
+}
+
+/// Why the catalog could not be read.
+enum CatalogFailure {
+    Connect(crate::adapter::AdapterError),
+    Read(crate::adapter::AdapterError),
+    /// The connection task itself stopped (a panic in the adapter).
+    Stopped(tokio::task::JoinError),
 }
 
 pub fn serve(settings: &Settings, args: &DocsServeArgs) -> anyhow::Result<u8> {

@@ -44,15 +44,26 @@ pub enum Next {
     /// renders starts ahead (see `SqlPrecheck`).
     Compile,
     /// Compiles and traces column lineage (`docs generate`, `lineage`): the check keeps each
-    /// render's syntax tree, so the lineage does not parse the SQL again.
+    /// render's lineage plan, so the lineage does not parse the SQL again.
     Lineage,
 }
 
 /// Loads and parses; on failure the diagnostics are already printed and the exit code returned.
 pub fn open(settings: &Settings, next: Next) -> Result<Session, u8> {
+    open_with(settings, next, |_| {})
+}
+
+/// [`open`], calling `loaded` once the project is loaded and before its parse phase: a command
+/// starts there what needs only the project (a warehouse connection) to run alongside the parse.
+pub fn open_with(
+    settings: &Settings,
+    next: Next,
+    loaded: impl FnOnce(&Project),
+) -> Result<Session, u8> {
     let started = Instant::now();
     let printer = &settings.printer;
     let project = load_project(settings)?;
+    loaded(&project);
     // The previous run is read first: a wrong `--state` stops the command before it parses.
     let baseline = match &settings.state {
         None => None,
@@ -89,7 +100,7 @@ pub fn open(settings: &Settings, next: Next) -> Result<Session, u8> {
         crate::manifest::ParseOptions {
             check_sql_ahead: next != Next::Inspect,
             reference: false,
-            keep_syntax: next == Next::Lineage,
+            keep_lineage: next == Next::Lineage,
         },
     ) {
         Ok(manifest) => manifest,

@@ -292,11 +292,11 @@ pub fn project_lineage(
         let done: Vec<(NodeId, Result<Vec<ColumnLineage>, LineageError>)> = nodes
             .par_iter()
             .map(|node| {
-                // The SQL check's syntax tree where the parse kept it, else the SQL parsed.
+                // The lineage plan the SQL check kept, else the SQL parsed.
                 let kept = node
                     .parse_render
                     .as_ref()
-                    .and_then(|r| r.syntax(flavour.as_ref()));
+                    .and_then(|r| r.lineage_plan(flavour.as_ref()));
                 let sql = node
                     .parse_render
                     .as_ref()
@@ -307,7 +307,8 @@ pub fn project_lineage(
                             .map(|c| c.sql.as_str())
                     });
                 let result = match (kept, sql) {
-                    (Some(statements), _) => crate::lineage::of_statements(statements, &inputs),
+                    (Some(Ok(plan)), _) => Ok(plan.trace(&inputs)),
+                    (Some(Err(e)), _) => Err(e.clone()),
                     (None, Some(sql)) => crate::lineage::lineage(sql, dialect, &inputs),
                     (None, None) => Err(LineageError("the model was not compiled".into())),
                 };
@@ -560,30 +561,63 @@ fn site_node<'a>(
     }
 }
 
-/// Writes the site to `dir`: its files, and `docs-data.js` holding `data`.
+/// Writes the site to `dir`: its files, and `docs-data.js` holding `data`, streamed.
 pub fn write_site(dir: &Path, data: &SiteData<'_>) -> std::io::Result<()> {
+    use serde::Serialize;
+    use std::io::Write;
     std::fs::create_dir_all(dir)?;
     for (name, text) in SITE {
         crate::util::write_atomic(&dir.join(name), text.as_bytes())?;
     }
-    let mut script = Vec::with_capacity(1 << 20);
-    script.extend_from_slice(b"window.STRATA_DOCS = ");
-    serde_json::to_writer(&mut script, data).map_err(std::io::Error::other)?;
-    script.extend_from_slice(b";\n");
-    // `</script>` in a model's SQL must not end the script: `<\/` reads the same in JSON.
-    crate::util::write_atomic(&dir.join("docs-data.js"), &escape_closing_tags(script))
+    crate::util::write_atomic_with(&dir.join("docs-data.js"), |out| {
+        out.write_all(b"window.STRATA_DOCS = ")?;
+        let mut serializer = serde_json::Serializer::with_formatter(&mut *out, ScriptSafe);
+        data.serialize(&mut serializer)
+            .map_err(std::io::Error::other)?;
+        out.write_all(b";\n")
+    })
 }
 
-fn escape_closing_tags(bytes: Vec<u8>) -> Vec<u8> {
-    if !bytes.windows(2).any(|w| w == b"</") {
-        return bytes;
-    }
-    let mut out = Vec::with_capacity(bytes.len() + 64);
-    for (i, b) in bytes.iter().enumerate() {
-        out.push(*b);
-        if *b == b'<' && bytes.get(i + 1) == Some(&b'/') {
-            out.push(b'\\');
+/// Compact JSON that a `<script>` can hold: `</script>` in a model's SQL must not end the
+/// script, so `</` in a string is written `<\/`, which JSON reads back the same.
+struct ScriptSafe;
+
+impl serde_json::ser::Formatter for ScriptSafe {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        // serde_json escapes neither `<` nor `/`, so a `</` is never split across fragments.
+        let mut rest = fragment;
+        while let Some(at) = rest.find("</") {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            writer.write_all(b"<\\/")?;
+            rest = &rest[at + 2..];
         }
+        writer.write_all(rest.as_bytes())
     }
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closing_tags_in_strings_cannot_end_the_script() {
+        use serde::Serialize;
+        let value =
+            serde_json::json!({"sql": "select '</script><script>alert(1)</script>' as x", "n": 1});
+        let mut out = Vec::new();
+        value
+            .serialize(&mut serde_json::Serializer::with_formatter(
+                &mut out, ScriptSafe,
+            ))
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("</"), "{text}");
+        assert_eq!(text.matches(r"<\/script>").count(), 2, "{text}");
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, value);
+    }
 }

@@ -5,17 +5,15 @@
 //! an input whose columns are unknown, an ambiguous name) it says so, per column, rather than
 //! guess.
 
-use std::collections::{BTreeSet, HashMap};
-use std::ops::ControlFlow;
+mod plan;
 
-use sqlparser::ast::{
-    Expr, Ident, JoinConstraint, JoinOperator, ObjectName, ObjectNamePart, Query, Select,
-    SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, TableWithJoins,
-    Visit, Visitor, WildcardAdditionalOptions,
-};
+use std::collections::{BTreeSet, HashMap};
+
 use sqlparser::dialect::Dialect;
 
 use crate::manifest::NodeId;
+pub use plan::Plan;
+use plan::{Body, Factor, Item, Query, Select, Star};
 
 /// How far a column was traced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -61,42 +59,33 @@ pub fn lineage(
 ) -> Result<Vec<ColumnLineage>, LineageError> {
     let statements = sqlparser::parser::Parser::parse_sql(dialect, sql)
         .map_err(|e| LineageError(format!("the SQL does not parse: {e}")))?;
-    of_statements(&statements, inputs)
+    Ok(Plan::of(&statements)?.trace(inputs))
 }
 
-/// [`lineage`] of SQL already parsed.
-pub fn of_statements(
-    statements: &[Statement],
-    inputs: &dyn Inputs,
-) -> Result<Vec<ColumnLineage>, LineageError> {
-    let query = statements
-        .iter()
-        .rev()
-        .find_map(|s| match s {
-            Statement::Query(q) => Some(q),
-            _ => None,
-        })
-        .ok_or_else(|| LineageError("the SQL has no SELECT".into()))?;
-    let tracer = Tracer { inputs };
-    let shape = tracer.query(query, &Ctes::default());
-    Ok(shape
-        .columns
-        .into_iter()
-        .map(|c| {
-            let upstream: Vec<(NodeId, String)> = c.upstream.into_iter().collect();
-            let status = match (&c.unknown, upstream.is_empty()) {
-                (None, _) => Trace::Traced,
-                (Some(_), false) => Trace::Partial,
-                (Some(_), true) => Trace::Untraced,
-            };
-            ColumnLineage {
-                column: c.name,
-                status,
-                note: c.unknown,
-                upstream,
-            }
-        })
-        .collect())
+impl Plan {
+    /// The lineage of each column the query returns, its inputs read through `inputs`.
+    pub fn trace(&self, inputs: &dyn Inputs) -> Vec<ColumnLineage> {
+        let tracer = Tracer { inputs };
+        let shape = tracer.query(&self.0, &Ctes::default());
+        shape
+            .columns
+            .into_iter()
+            .map(|c| {
+                let upstream: Vec<(NodeId, String)> = c.upstream.into_iter().collect();
+                let status = match (&c.unknown, upstream.is_empty()) {
+                    (None, _) => Trace::Traced,
+                    (Some(_), false) => Trace::Partial,
+                    (Some(_), true) => Trace::Untraced,
+                };
+                ColumnLineage {
+                    column: c.name,
+                    status,
+                    note: c.unknown,
+                    upstream,
+                }
+            })
+            .collect()
+    }
 }
 
 /// A column of a relation in the query, as far as it was followed.
@@ -209,20 +198,6 @@ fn same(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
-fn ident(i: &Ident) -> String {
-    i.value.clone()
-}
-
-fn parts(name: &ObjectName) -> Vec<String> {
-    name.0
-        .iter()
-        .map(|p| match p {
-            ObjectNamePart::Identifier(i) => ident(i),
-            other => other.to_string(),
-        })
-        .collect()
-}
-
 /// The CTEs in scope, by lowercased name.
 #[derive(Debug, Clone, Default)]
 struct Ctes(HashMap<String, Shape>);
@@ -241,27 +216,25 @@ struct Tracer<'a> {
 
 impl Tracer<'_> {
     fn query(&self, query: &Query, outer: &Ctes) -> Derived {
-        let mut ctes = outer.clone();
-        if let Some(with) = &query.with {
-            for cte in &with.cte_tables {
-                let mut shape = self.query(&cte.query, &ctes);
-                rename(&mut shape, &cte.alias.columns);
-                ctes.0.insert(
-                    cte.alias.name.value.to_ascii_lowercase(),
-                    Shape::Derived(shape),
-                );
-            }
+        if query.ctes.is_empty() {
+            return self.body(&query.body, outer);
         }
-        self.set_expr(&query.body, &ctes)
+        let mut ctes = outer.clone();
+        for cte in &query.ctes {
+            let mut shape = self.query(&cte.query, &ctes);
+            rename(&mut shape, &cte.columns);
+            ctes.0.insert(cte.name.clone(), Shape::Derived(shape));
+        }
+        self.body(&query.body, &ctes)
     }
 
-    fn set_expr(&self, body: &SetExpr, ctes: &Ctes) -> Derived {
+    fn body(&self, body: &Body, ctes: &Ctes) -> Derived {
         match body {
-            SetExpr::Select(select) => self.select(select, ctes),
-            SetExpr::Query(q) => self.query(q, ctes),
-            SetExpr::SetOperation { left, right, .. } => {
-                let mut left = self.set_expr(left, ctes);
-                let right = self.set_expr(right, ctes);
+            Body::Select(select) => self.select(select, ctes),
+            Body::Query(q) => self.query(q, ctes),
+            Body::SetOperation(left, right) => {
+                let mut left = self.body(left, ctes);
+                let right = self.body(right, ctes);
                 if left.columns.len() != right.columns.len() {
                     for col in &mut left.columns {
                         col.unknown("the branches of a set operation differ in width".into());
@@ -273,31 +246,25 @@ impl Tracer<'_> {
                 left
             }
             // Literal rows read nothing.
-            SetExpr::Values(values) => Derived {
-                columns: (1..=values.rows.first().map_or(0, |row| row.content.len()))
+            Body::Values(width) => Derived {
+                columns: (1..=*width)
                     .map(|n| Col {
                         name: format!("col{n}"),
                         ..Col::default()
                     })
                     .collect(),
             },
-            SetExpr::Table(table) => {
-                let name: Vec<String> = table
-                    .schema_name
-                    .iter()
-                    .chain(table.table_name.iter())
-                    .cloned()
-                    .collect();
-                let shape = self.relation(&name, ctes);
+            Body::Table(name) => {
+                let shape = self.relation(name, ctes);
                 Derived {
                     columns: shape.all().unwrap_or_default(),
                 }
             }
-            other => Derived {
+            Body::Other(word) => Derived {
                 columns: vec![Col {
                     name: "?".into(),
                     upstream: BTreeSet::new(),
-                    unknown: Some(format!("a `{}` is not a query", first_word(other))),
+                    unknown: Some(format!("a `{word}` is not a query")),
                 }],
             },
         }
@@ -326,77 +293,63 @@ impl Tracer<'_> {
         }
     }
 
-    fn factor(&self, factor: &TableFactor, ctes: &Ctes, bindings: &mut Vec<(String, Shape)>) {
+    fn factor(&self, factor: &Factor, ctes: &Ctes, bindings: &mut Vec<(String, Shape)>) {
         match factor {
-            TableFactor::Table {
-                name, alias, args, ..
+            Factor::Table {
+                parts,
+                function,
+                alias,
             } => {
-                let parts = parts(name);
-                let mut shape = match args {
+                let mut shape = if *function {
                     // `generate_series(…)`, `read_parquet(…)`: rows made by a function.
-                    Some(_) => Shape::Opaque(format!(
+                    Shape::Opaque(format!(
                         "is made by the table function `{}(…)`",
                         parts.join(".")
-                    )),
-                    None => self.relation(&parts, ctes),
+                    ))
+                } else {
+                    self.relation(parts, ctes)
                 };
                 let binding = match alias {
                     Some(alias) => {
                         if let Shape::Derived(d) = &mut shape {
                             rename(d, &alias.columns);
                         }
-                        alias.name.value.clone()
+                        alias.name.clone()
                     }
                     None => parts.last().cloned().unwrap_or_default(),
                 };
                 bindings.push((binding, shape));
             }
-            TableFactor::Derived {
-                subquery, alias, ..
-            } => {
-                let mut derived = self.query(subquery, ctes);
+            Factor::Derived { query, alias } => {
+                let mut derived = self.query(query, ctes);
                 let binding = match alias {
                     Some(alias) => {
                         rename(&mut derived, &alias.columns);
-                        alias.name.value.clone()
+                        alias.name.clone()
                     }
                     None => String::new(),
                 };
                 bindings.push((binding, Shape::Derived(derived)));
             }
-            TableFactor::NestedJoin {
-                table_with_joins,
-                alias,
-            } => {
-                let mut inner = Vec::new();
-                self.from(
-                    std::slice::from_ref(table_with_joins.as_ref()),
-                    ctes,
-                    &mut inner,
-                );
+            Factor::Nested { inner, alias } => {
+                let mut joined = Vec::new();
+                self.from(std::slice::from_ref(inner.as_ref()), ctes, &mut joined);
                 match alias {
                     // A parenthesized join with an alias is one relation of all its columns.
                     Some(alias) => {
                         let mut columns = Vec::new();
-                        for (_, shape) in &inner {
+                        for (_, shape) in &joined {
                             columns.extend(shape.all().unwrap_or_default());
                         }
-                        bindings.push((
-                            alias.name.value.clone(),
-                            Shape::Derived(Derived { columns }),
-                        ));
+                        bindings.push((alias.clone(), Shape::Derived(Derived { columns })));
                     }
-                    None => bindings.extend(inner),
+                    None => bindings.extend(joined),
                 }
             }
-            other => {
-                let alias = table_alias(other).unwrap_or_default();
+            Factor::Other { alias, text } => {
                 bindings.push((
-                    alias,
-                    Shape::Opaque(format!(
-                        "is made by a table expression (`{}`)",
-                        shorten(&other.to_string())
-                    )),
+                    alias.clone(),
+                    Shape::Opaque(format!("is made by a table expression (`{text}`)")),
                 ));
             }
         }
@@ -404,7 +357,7 @@ impl Tracer<'_> {
 
     fn from(
         &self,
-        from: &[TableWithJoins],
+        from: &[plan::From],
         ctes: &Ctes,
         bindings: &mut Vec<(String, Shape)>,
     ) -> Vec<String> {
@@ -413,9 +366,7 @@ impl Tracer<'_> {
             self.factor(&table.relation, ctes, bindings);
             for join in &table.joins {
                 self.factor(&join.relation, ctes, bindings);
-                if let Some(JoinConstraint::Using(columns)) = join_constraint(&join.join_operator) {
-                    merged.extend(columns.iter().filter_map(|c| parts(c).last().cloned()));
-                }
+                merged.extend(join.using.iter().cloned());
             }
         }
         merged
@@ -430,27 +381,25 @@ impl Tracer<'_> {
             merged,
         };
         let mut columns: Vec<Col> = Vec::new();
-        for item in &select.projection {
+        for item in &select.items {
             match item {
-                SelectItem::UnnamedExpr(expr) => {
-                    let mut col = self.expr(expr, &scope);
-                    col.name = output_name(expr);
-                    columns.push(col);
-                }
-                SelectItem::ExprWithAlias { expr, alias } => {
-                    let mut col = self.expr(expr, &scope);
-                    col.name = ident(alias);
-                    columns.push(col);
-                }
-                SelectItem::ExprWithAliases { expr, aliases } => {
+                Item::Expr { expr, names } => {
                     let col = self.expr(expr, &scope);
-                    for alias in aliases {
-                        let mut one = col.clone();
-                        one.name = ident(alias);
-                        columns.push(one);
+                    if let [name] = names.as_slice() {
+                        columns.push(Col {
+                            name: name.clone(),
+                            ..col
+                        });
+                    } else {
+                        for name in names {
+                            columns.push(Col {
+                                name: name.clone(),
+                                ..col.clone()
+                            });
+                        }
                     }
                 }
-                SelectItem::Wildcard(options) => {
+                Item::Wildcard(star) => {
                     let mut all: Vec<Col> = Vec::new();
                     for (_, shape) in &scope.bindings {
                         match shape.all() {
@@ -470,13 +419,9 @@ impl Tracer<'_> {
                             Err(why) => all.push(star_unknown(why)),
                         }
                     }
-                    columns.extend(self.star_options(all, options, &scope));
+                    columns.extend(self.star_options(all, star, &scope));
                 }
-                SelectItem::QualifiedWildcard(kind, options) => {
-                    let name = match kind {
-                        SelectItemQualifiedWildcardKind::ObjectName(name) => parts(name),
-                        SelectItemQualifiedWildcardKind::Expr(expr) => vec![expr.to_string()],
-                    };
+                Item::Qualified { name, star } => {
                     let all = match scope.binding(name.last().map_or("", String::as_str)) {
                         Some(shape) => match shape.all() {
                             Ok(cols) => cols,
@@ -487,62 +432,44 @@ impl Tracer<'_> {
                             name.join(".")
                         ))],
                     };
-                    columns.extend(self.star_options(all, options, &scope));
+                    columns.extend(self.star_options(all, star, &scope));
                 }
             }
         }
         // DuckDB's `select * exclude (…)` at the select level.
-        if let Some(exclude) = &select.exclude {
-            let names = excluded(exclude);
+        if let Some(names) = &select.exclude {
             columns.retain(|c| !names.iter().any(|n| same(n, &c.name)));
         }
         Derived { columns }
     }
 
     /// `* exclude (…)`, `* except (…)`, `* replace (… as c)`.
-    fn star_options(
-        &self,
-        mut all: Vec<Col>,
-        options: &WildcardAdditionalOptions,
-        scope: &Scope<'_>,
-    ) -> Vec<Col> {
-        if let Some(exclude) = &options.opt_exclude {
-            let names = excluded(exclude);
+    fn star_options(&self, mut all: Vec<Col>, star: &Star, scope: &Scope<'_>) -> Vec<Col> {
+        for names in star.exclude.iter().chain(&star.except) {
             all.retain(|c| !names.iter().any(|n| same(n, &c.name)));
         }
-        if let Some(except) = &options.opt_except {
-            let names: Vec<String> = std::iter::once(&except.first_element)
-                .chain(&except.additional_elements)
-                .map(ident)
-                .collect();
-            all.retain(|c| !names.iter().any(|n| same(n, &c.name)));
-        }
-        if let Some(replace) = &options.opt_replace {
-            for element in &replace.items {
-                let mut col = self.expr(&element.expr, scope);
-                col.name = ident(&element.column_name);
-                if let Some(slot) = all.iter_mut().find(|c| same(&c.name, &col.name)) {
-                    *slot = col;
-                }
+        for (name, expr) in &star.replace {
+            let mut col = self.expr(expr, scope);
+            col.name = name.clone();
+            if let Some(slot) = all.iter_mut().find(|c| same(&c.name, &col.name)) {
+                *slot = col;
             }
         }
         all
     }
 
     /// The columns an expression reads, followed through its scope.
-    fn expr(&self, expr: &Expr, scope: &Scope<'_>) -> Col {
-        let mut collector = References::default();
-        let _ = expr.visit(&mut collector);
+    fn expr(&self, expr: &plan::Expr, scope: &Scope<'_>) -> Col {
         let mut col = Col::default();
-        for reference in collector.columns {
-            match scope.resolve(&reference) {
+        for reference in &expr.columns {
+            match scope.resolve(reference) {
                 Ok(found) => col.absorb(&found),
                 Err(why) => col.unknown(why),
             }
         }
-        for query in collector.subqueries {
+        for query in &expr.subqueries {
             // A scalar subquery's value comes from the columns it returns.
-            let derived = self.query(&query, scope.ctes);
+            let derived = self.query(query, scope.ctes);
             for found in &derived.columns {
                 col.absorb(found);
             }
@@ -612,20 +539,6 @@ impl Scope<'_> {
     }
 }
 
-/// The constraint of the joins that have one (`on`, `using`, `natural`).
-fn join_constraint(operator: &JoinOperator) -> Option<&JoinConstraint> {
-    match operator {
-        JoinOperator::Join(c)
-        | JoinOperator::Inner(c)
-        | JoinOperator::Left(c)
-        | JoinOperator::LeftOuter(c)
-        | JoinOperator::Right(c)
-        | JoinOperator::RightOuter(c)
-        | JoinOperator::FullOuter(c) => Some(c),
-        _ => None,
-    }
-}
-
 fn unreachable_column(column: &str) -> String {
     format!("`{column}` could not be followed")
 }
@@ -638,119 +551,11 @@ fn star_unknown(why: String) -> Col {
     }
 }
 
-fn excluded(exclude: &sqlparser::ast::ExcludeSelectItem) -> Vec<String> {
-    match exclude {
-        sqlparser::ast::ExcludeSelectItem::Single(name) => {
-            parts(name).last().cloned().into_iter().collect()
-        }
-        sqlparser::ast::ExcludeSelectItem::Multiple(names) => names
-            .iter()
-            .filter_map(|n| parts(n).last().cloned())
-            .collect(),
-    }
-}
-
 /// Column aliases of a derived table or CTE (`cte (a, b) as (…)`) rename its columns.
-fn rename(derived: &mut Derived, columns: &[sqlparser::ast::TableAliasColumnDef]) {
+fn rename(derived: &mut Derived, columns: &[String]) {
     for (col, alias) in derived.columns.iter_mut().zip(columns) {
-        col.name = ident(&alias.name);
+        col.name.clone_from(alias);
     }
-}
-
-/// The name the warehouse gives an unaliased select item: a column's own name, else the
-/// expression's text (engines differ; the docs show it as written).
-fn output_name(expr: &Expr) -> String {
-    match expr {
-        Expr::Identifier(i) => ident(i),
-        Expr::CompoundIdentifier(parts) => parts.last().map(ident).unwrap_or_default(),
-        Expr::Nested(inner) => output_name(inner),
-        other => other.to_string(),
-    }
-}
-
-fn table_alias(factor: &TableFactor) -> Option<String> {
-    match factor {
-        TableFactor::Function { alias, .. }
-        | TableFactor::TableFunction { alias, .. }
-        | TableFactor::UNNEST { alias, .. }
-        | TableFactor::JsonTable { alias, .. } => alias.as_ref().map(|a| a.name.value.clone()),
-        _ => None,
-    }
-}
-
-fn first_word(body: &SetExpr) -> String {
-    body.to_string()
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_ascii_uppercase()
-}
-
-fn shorten(text: &str) -> String {
-    let mut out: String = text.chars().take(60).collect();
-    if text.chars().count() > 60 {
-        out.push('…');
-    }
-    out
-}
-
-/// The column references of an expression outside any subquery, and its subqueries.
-#[derive(Default)]
-struct References {
-    columns: Vec<Vec<String>>,
-    subqueries: Vec<Query>,
-    /// Queries entered: references inside them belong to them.
-    depth: usize,
-}
-
-impl Visitor for References {
-    type Break = ();
-
-    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
-        if self.depth == 0 {
-            self.subqueries.push(query.clone());
-        }
-        self.depth += 1;
-        ControlFlow::Continue(())
-    }
-
-    fn post_visit_query(&mut self, _query: &Query) -> ControlFlow<()> {
-        self.depth -= 1;
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-        if self.depth > 0 {
-            return ControlFlow::Continue(());
-        }
-        match expr {
-            Expr::Identifier(i) if i.quote_style.is_some() || !is_keyword_value(&i.value) => {
-                self.columns.push(vec![ident(i)]);
-            }
-            Expr::CompoundIdentifier(parts) => {
-                self.columns.push(parts.iter().map(ident).collect());
-            }
-            _ => {}
-        }
-        ControlFlow::Continue(())
-    }
-}
-
-/// Bare words sqlparser reads as identifiers that are values (`current_date` in some
-/// dialects), not columns.
-fn is_keyword_value(word: &str) -> bool {
-    [
-        "current_date",
-        "current_timestamp",
-        "current_time",
-        "localtime",
-        "localtimestamp",
-        "current_user",
-        "session_user",
-        "user",
-    ]
-    .iter()
-    .any(|k| k.eq_ignore_ascii_case(word))
 }
 
 #[cfg(test)]

@@ -332,7 +332,7 @@ fn assert_shortcuts_agree(dir: &std::path::Path) {
             ParseOptions {
                 check_sql_ahead: !reference,
                 reference,
-                keep_syntax: false,
+                keep_lineage: false,
             },
         )
         .expect("the project parses")

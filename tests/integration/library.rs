@@ -124,7 +124,7 @@ fn build_with(
             strata::manifest::ParseOptions {
                 check_sql_ahead: false,
                 reference: false,
-                keep_syntax: false,
+                keep_lineage: false,
             },
         )
         .expect("the project parses");

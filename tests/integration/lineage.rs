@@ -483,3 +483,67 @@ fn docs_generate_reads_the_catalog_of_postgres_redshift_trino_and_athena() {
         }
     }
 }
+
+#[test]
+fn docs_generate_waits_for_the_connection_only_where_templates_query_the_warehouse() {
+    // A model asks the warehouse while compiling: its compiled SQL holds the answer.
+    let dir = crate::common::project(&[
+        ("project.yml", "name: shop\n"),
+        (
+            "models/answer.sql",
+            "{% set r = run_query('select 40 + 2 as answer') %}\nselect {{ r.columns[0].values()[0] if execute else 0 }} as answer\n",
+        ),
+        (
+            "models/doubled.sql",
+            "select answer * 2 as doubled from {{ ref('answer') }}\n",
+        ),
+    ]);
+    let built = strata(dir.path(), &["build"]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let docs = strata(dir.path(), &["docs", "generate"]);
+    assert_eq!(docs.code, 0, "{}", docs.stderr);
+    let data = std::fs::read_to_string(dir.path().join("target/docs-data.js")).expect("data");
+    assert!(data.contains("select 42 as answer"), "{data}");
+    let catalog: Json = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("target/catalog.json")).expect("catalog"),
+    )
+    .expect("json");
+    assert!(
+        catalog["nodes"]["model.shop.doubled"]["columns"]["doubled"].is_object(),
+        "{catalog}"
+    );
+
+    // A warehouse that cannot be reached stops docs generate after the compile, with the
+    // way out named, and writes none of its files.
+    let dir = crate::common::project(&[
+        ("project.yml", "name: shop\nprofile: shop\n"),
+        (
+            "profiles.yml",
+            "shop:\n  target: pg\n  outputs:\n    pg:\n      type: postgres\n      host: 127.0.0.1\n      port: 1\n      user: postgres\n      dbname: nowhere\n      schema: public\n      connect_timeout: 2\n",
+        ),
+        ("models/one.sql", "select 1 as id\n"),
+    ]);
+    let docs = strata(dir.path(), &["docs", "generate"]);
+    assert_eq!(docs.code, 1, "{}", docs.stderr);
+    assert!(
+        docs.stderr
+            .contains("cannot connect to target `pg` to read its catalog"),
+        "{}",
+        docs.stderr
+    );
+    assert!(docs.stderr.contains("--empty-catalog"), "{}", docs.stderr);
+    for file in [
+        "index.html",
+        "docs-data.js",
+        "catalog.json",
+        "manifest.json",
+    ] {
+        assert!(
+            !dir.path().join("target").join(file).exists(),
+            "{file} was written"
+        );
+    }
+    let empty = strata(dir.path(), &["docs", "generate", "--empty-catalog"]);
+    assert_eq!(empty.code, 0, "{}", empty.stderr);
+    assert!(dir.path().join("target/docs-data.js").is_file());
+}
