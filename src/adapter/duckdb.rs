@@ -212,6 +212,14 @@ fn join_error(err: tokio::task::JoinError) -> AdapterError {
     AdapterError::Internal(format!("a DuckDB task failed: {err}"))
 }
 
+/// Whether the database `config` names is there to open without creating it.
+pub fn exists(config: &crate::project::target::DuckdbConfig) -> bool {
+    match config.path.as_deref() {
+        None | Some(":memory:") => true,
+        Some(path) => std::path::Path::new(path).exists(),
+    }
+}
+
 fn open_connection(path: &str) -> Result<Connection, AdapterError> {
     let result = if path == ":memory:" {
         Connection::open_in_memory()

@@ -494,6 +494,17 @@ pub trait Adapter: Send + Sync + fmt::Debug {
     }
 }
 
+/// Connects to a target unless connecting would create it: an embedded database file that is
+/// not there yet holds nothing to read, and opening it would write the file (`None`).
+pub async fn connect_existing(target: &Target) -> Result<Option<Arc<dyn Adapter>>, AdapterError> {
+    if let ConnectionConfig::Duckdb(config) = &target.connection {
+        if !duckdb::exists(config) {
+            return Ok(None);
+        }
+    }
+    connect(target).await.map(Some)
+}
+
 /// Connects to a target.
 pub async fn connect(target: &Target) -> Result<Arc<dyn Adapter>, AdapterError> {
     match &target.connection {

@@ -21,21 +21,26 @@ pub fn generate(settings: &Settings, args: &DocsGenerateArgs) -> anyhow::Result<
         .enable_all()
         .build()?;
     // One connection, for the templates that query the warehouse and for the catalog, opened
-    // while the project parses: opening a DuckDB file of 10,000 tables alone takes a quarter
-    // of a second, a remote warehouse a handshake or two.
+    // while the project parses (opening a DuckDB file of 10,000 tables alone takes a quarter
+    // of a second, a remote warehouse a handshake or two) unless that would create the
+    // warehouse: a project that does not parse must leave nothing behind.
     let mut connecting = None;
     let session = match session::open_with(settings, session::Next::Lineage, |project| {
         if !args.empty_catalog {
             let target = project.target.clone();
             connecting = Some(runtime.spawn(async move {
                 let clock = std::time::Instant::now();
-                let adapter = crate::adapter::connect(&target).await;
+                let adapter = crate::adapter::connect_existing(&target).await;
                 (adapter, clock.elapsed().as_secs_f64())
             }));
         }
     }) {
         Ok(session) => session,
-        Err(code) => return Ok(code),
+        Err(code) => {
+            // Not waiting for a connection nobody will use.
+            runtime.shutdown_background();
+            return Ok(code);
+        }
     };
     let loaded = session.started.elapsed().as_secs_f64();
     let mut phases: Vec<(&str, f64)> = vec![("load", loaded)];
@@ -51,13 +56,21 @@ pub fn generate(settings: &Settings, args: &DocsGenerateArgs) -> anyhow::Result<
     let templates_query = session.manifest.nodes.values().any(|n| n.compile_late);
     let connecting = match connecting {
         Some(task) if templates_query => {
-            let adapter = match runtime.block_on(task) {
-                Ok((Ok(adapter), seconds)) => {
+            let opened = match runtime.block_on(task) {
+                Ok((Ok(Some(adapter)), seconds)) => {
                     phases.push(("connected alongside", seconds));
-                    adapter
+                    Ok(adapter)
                 }
-                Ok((Err(e), _)) => return fail(connect_failed(&e)),
+                // The warehouse is not there yet: made now, as `strata compile` would.
+                Ok((Ok(None), _)) => {
+                    runtime.block_on(crate::adapter::connect(&session.project.target))
+                }
+                Ok((Err(e), _)) => Err(e),
                 Err(e) => anyhow::bail!("the connection attempt stopped: {e}"),
+            };
+            let adapter = match opened {
+                Ok(adapter) => adapter,
+                Err(e) => return fail(connect_failed(&e)),
             };
             session
                 .engine
@@ -69,7 +82,7 @@ pub fn generate(settings: &Settings, args: &DocsGenerateArgs) -> anyhow::Result<
                 "connection wait",
                 session.started.elapsed().as_secs_f64() - loaded,
             ));
-            Some(runtime.spawn(async move { (Ok(adapter), 0.0) }))
+            Some(runtime.spawn(async move { (Ok(Some(adapter)), 0.0) }))
         }
         other => other,
     };
@@ -79,18 +92,21 @@ pub fn generate(settings: &Settings, args: &DocsGenerateArgs) -> anyhow::Result<
         clock = std::time::Instant::now();
     };
     let all: Vec<_> = session.manifest.nodes.keys().cloned().collect();
-    // The catalog is read, once connected, while the project compiles.
+    // The catalog is read, once connected, while the project compiles. A warehouse that is
+    // not there yet has an empty one.
     let reading = connecting.map(|connecting| {
         let wanted = crate::docs::wanted_relations(&session.manifest);
         runtime.spawn(async move {
             let (adapter, connect_seconds) = connecting.await.map_err(CatalogFailure::Stopped)?;
-            let adapter = adapter.map_err(CatalogFailure::Connect)?;
+            let Some(adapter) = adapter.map_err(CatalogFailure::Connect)? else {
+                return Ok(None);
+            };
             let clock = std::time::Instant::now();
             let catalog = crate::docs::read_catalog(adapter.clone(), wanted)
                 .await
                 .map_err(CatalogFailure::Read)?;
             // The connection is handed back, to be left open at exit like the session's.
-            Ok::<_, CatalogFailure>((catalog, adapter, connect_seconds, clock.elapsed()))
+            Ok::<_, CatalogFailure>(Some((catalog, adapter, connect_seconds, clock.elapsed())))
         })
     });
     let options = CompileOptions {
@@ -109,6 +125,7 @@ pub fn generate(settings: &Settings, args: &DocsGenerateArgs) -> anyhow::Result<
             let sorted = diagnostics.sorted();
             printer.diagnostics(&sorted);
             printer.info("strata docs generate stopped: the project does not compile");
+            runtime.shutdown_background();
             return Ok(EXIT_FAILURE);
         }
     };
@@ -116,8 +133,8 @@ pub fn generate(settings: &Settings, args: &DocsGenerateArgs) -> anyhow::Result<
     lap(&mut phases, "compile");
     let mut connection = None;
     let catalog = match reading.map(|task| runtime.block_on(task)) {
-        None => Default::default(),
-        Some(Ok(Ok((catalog, adapter, connect_seconds, read)))) => {
+        None | Some(Ok(Ok(None))) => Default::default(),
+        Some(Ok(Ok(Some((catalog, adapter, connect_seconds, read))))) => {
             if !templates_query {
                 phases.push(("connected alongside", connect_seconds));
             }

@@ -546,4 +546,29 @@ fn docs_generate_waits_for_the_connection_only_where_templates_query_the_warehou
     let empty = strata(dir.path(), &["docs", "generate", "--empty-catalog"]);
     assert_eq!(empty.code, 0, "{}", empty.stderr);
     assert!(dir.path().join("target/docs-data.js").is_file());
+
+    // The connection opens while the project parses, but never creates the warehouse: a
+    // project that does not parse leaves no database file behind, and one never built is
+    // documented with an empty catalog without one being made.
+    let dir = crate::common::project(&[
+        (
+            "project.yml",
+            "name: shop
+",
+        ),
+        ("models/one.sql", "select {{ oops( }} as id\n"),
+    ]);
+    let docs = strata(dir.path(), &["docs", "generate"]);
+    assert_eq!(docs.code, 1, "{}", docs.stderr);
+    assert!(docs.stderr.contains("models/one.sql:1"), "{}", docs.stderr);
+    assert!(!dir.path().join("target").exists(), "something was written");
+    std::fs::write(dir.path().join("models/one.sql"), "select 1 as id\n").expect("write");
+    let docs = strata(dir.path(), &["docs", "generate"]);
+    assert_eq!(docs.code, 0, "{}", docs.stderr);
+    assert!(
+        docs.stderr.contains("0 relations in the catalog"),
+        "{}",
+        docs.stderr
+    );
+    assert!(!dir.path().join("target/shop.duckdb").exists());
 }
