@@ -1,8 +1,8 @@
 //! The catalog-read arm of `bench/docs.sh`: what reading a built project's catalog costs alone,
 //! in a process of its own, with the code `strata docs generate` uses (connect to the target,
-//! list the schemas, read the row counts). The relations asked for are the manifest's.
+//! list the schemas, read the row counts), asking for the relations docs generate asks for.
 //!
-//! `cargo run --release --example catalog_read -- PROJECT_DIR MANIFEST`
+//! `cargo run --release --example catalog_read -- PROJECT_DIR`
 //!
 //! Prints the seconds the connection and the read took (on stderr: the relations found).
 
@@ -10,15 +10,13 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use strata::relation::RelationName;
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [project, manifest] = args.as_slice() else {
-        eprintln!("usage: catalog_read PROJECT_DIR MANIFEST");
+    let [project] = args.as_slice() else {
+        eprintln!("usage: catalog_read PROJECT_DIR");
         return ExitCode::from(2);
     };
-    match run(Path::new(project), Path::new(manifest)) {
+    match run(Path::new(project)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -27,42 +25,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(project_dir: &Path, manifest: &Path) -> Result<(), String> {
+fn run(project_dir: &Path) -> Result<(), String> {
     let project = strata::project::load(&strata::project::LoadOptions {
         project_dir: project_dir.to_path_buf(),
         ..Default::default()
     })
     .map_err(|errors| format!("the project does not load ({} errors)", errors.len()))?;
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(manifest).map_err(|e| format!("cannot read the manifest: {e}"))?,
+    let engine = strata::template::Engine::new(&project, Default::default())
+        .map_err(|errors| format!("the project's macros do not load ({} errors)", errors.len()))?;
+    let manifest = strata::manifest::build(
+        &project,
+        &engine,
+        strata::manifest::ParseOptions {
+            check_sql_ahead: false,
+            reference: false,
+            keep_lineage: false,
+        },
     )
-    .map_err(|e| e.to_string())?;
-    let text = |node: &serde_json::Value, key: &str| -> Option<String> {
-        node.get(key).and_then(|v| v.as_str()).map(str::to_string)
-    };
-    // What docs generate asks for: every node with a relation of its own.
-    let mut wanted = Vec::new();
-    for section in ["nodes", "sources"] {
-        for node in manifest[section]
-            .as_object()
-            .into_iter()
-            .flat_map(|m| m.values())
-        {
-            let kind = text(node, "resource_type").unwrap_or_default();
-            let materialized = text(&node["config"], "materialized").unwrap_or_default();
-            if kind == "test" || kind == "analysis" || materialized == "ephemeral" {
-                continue;
-            }
-            let identifier = text(node, "identifier").or_else(|| text(node, "alias"));
-            if let (Some(schema), Some(identifier)) = (text(node, "schema"), identifier) {
-                wanted.push(RelationName::new(
-                    text(node, "database"),
-                    schema,
-                    identifier,
-                ));
-            }
-        }
-    }
+    .map_err(|_| "the project does not parse".to_string())?;
+    // What docs generate asks for, from the same function.
+    let wanted = strata::docs::wanted_relations(&manifest);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

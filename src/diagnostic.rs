@@ -245,6 +245,24 @@ pub fn did_you_mean<'a>(
     best.map(|(_, c)| format!("did you mean `{c}`?"))
 }
 
+/// The first of `found` that is not one of `keys`, as the message for a project-file block
+/// (`unknown key `x` in `run-log` (did you mean …?)`, else the keys it takes).
+pub fn unknown_key<'a>(
+    found: impl IntoIterator<Item = &'a String>,
+    keys: &[&str],
+    block: &str,
+) -> Result<(), String> {
+    match found.into_iter().find(|key| !keys.contains(&key.as_str())) {
+        None => Ok(()),
+        Some(key) => Err(format!(
+            "unknown key `{key}` in `{block}`{}",
+            did_you_mean(key, keys.iter().copied())
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_else(|| format!(" (keys: {})", keys.join(", ")))
+        )),
+    }
+}
+
 /// Makes `path` relative to `base` for display when it lies under it.
 pub fn display_path(path: &Path, base: &Path) -> PathBuf {
     path.strip_prefix(base)

@@ -19,6 +19,15 @@ pub fn glob_folder(location: &str) -> &str {
     }
 }
 
+/// Serializes `(key, value)` pairs as a JSON object in their order (`#[serde(serialize_with)]`
+/// for borrowed artifact entries, without building a map first).
+pub fn pairs_as_map<S: serde::Serializer, T: serde::Serialize>(
+    pairs: &[(&str, T)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
 /// Hex SHA-256 of `bytes`, as dbt's checksums.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))

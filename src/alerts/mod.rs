@@ -122,16 +122,7 @@ impl AlertConfig {
                 ))
             }
         };
-        for key in map.keys() {
-            if !KEYS.contains(&key.as_str()) {
-                return Err(format!(
-                    "unknown key `{key}` in `on-failure`{}",
-                    crate::diagnostic::did_you_mean(key, KEYS.iter().copied())
-                        .map(|d| format!(" ({d})"))
-                        .unwrap_or_else(|| format!(" (keys: {})", KEYS.join(", ")))
-                ));
-            }
-        }
+        crate::diagnostic::unknown_key(map.keys(), KEYS, "on-failure")?;
         let webhook = match map.get("webhook") {
             None | Some(Json::Null) => None,
             Some(Json::String(url)) => text(Some(&Json::String(url.clone()))).map(|url| Webhook {

@@ -591,18 +591,11 @@ pub fn write_catalog(
 #[derive(Serialize)]
 struct CatalogFile<'a> {
     metadata: Metadata<'a>,
-    #[serde(serialize_with = "pairs_as_map")]
+    #[serde(serialize_with = "crate::util::pairs_as_map")]
     nodes: Vec<(&'a str, CatalogTable<'a>)>,
-    #[serde(serialize_with = "pairs_as_map")]
+    #[serde(serialize_with = "crate::util::pairs_as_map")]
     sources: Vec<(&'a str, CatalogTable<'a>)>,
     errors: Option<Vec<String>>,
-}
-
-fn pairs_as_map<S: serde::Serializer, T: Serialize>(
-    pairs: &[(&str, T)],
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }
 
 #[derive(Serialize)]

@@ -340,15 +340,8 @@ pub struct SiteData<'a> {
     project: &'a str,
     target: &'a str,
     generated_at: String,
-    #[serde(serialize_with = "as_map")]
+    #[serde(serialize_with = "crate::util::pairs_as_map")]
     nodes: Vec<(&'a str, SiteNode<'a>)>,
-}
-
-fn as_map<S: serde::Serializer>(
-    nodes: &[(&str, SiteNode<'_>)],
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_map(nodes.iter().map(|(id, node)| (id, node)))
 }
 
 #[derive(serde::Serialize)]

@@ -47,16 +47,7 @@ impl RunLogConfig {
                 ))
             }
         };
-        for key in map.keys() {
-            if !KEYS.contains(&key.as_str()) {
-                return Err(format!(
-                    "unknown key `{key}` in `run-log`{}",
-                    crate::diagnostic::did_you_mean(key, KEYS.iter().copied())
-                        .map(|d| format!(" ({d})"))
-                        .unwrap_or_else(|| format!(" (keys: {})", KEYS.join(", ")))
-                ));
-            }
-        }
+        crate::diagnostic::unknown_key(map.keys(), KEYS, "run-log")?;
         let enabled = match map.get("enabled") {
             None | Some(Json::Null) => true,
             Some(Json::Bool(b)) => *b,
